@@ -1,0 +1,233 @@
+/*
+ * log.c — operator log lines on stderr, and redaction of secrets.
+ *
+ * Each event is formatted into a local buffer and written with a single
+ * fprintf, so lines from concurrent threads (the control thread, librdkafka's
+ * threads) never interleave. Timestamps are UTC ISO-8601 with milliseconds.
+ */
+#include "log.h"
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#define LOG_LINE_MAX    2048  /* bytes per line, longer messages are cut */
+#define LOG_PROGRAM_MAX 64
+
+static char log_program[LOG_PROGRAM_MAX] = "bandsplit";
+static atomic_int log_level = BS_LOG_INFO;
+
+static const char *const level_names[] = {
+	[BS_LOG_DEBUG] = "DEBUG",
+	[BS_LOG_INFO] = "INFO",
+	[BS_LOG_WARN] = "WARN",
+	[BS_LOG_ERROR] = "ERROR",
+};
+
+void bs_log_init(const char *program_name)
+{
+	if (program_name == NULL || program_name[0] == '\0')
+		return;
+	const char *base = strrchr(program_name, '/');
+	snprintf(log_program, sizeof(log_program), "%s",
+		 base != NULL ? base + 1 : program_name);
+}
+
+void bs_log_set_level(enum bs_log_level level)
+{
+	if (level < BS_LOG_DEBUG)
+		level = BS_LOG_DEBUG;
+	if (level > BS_LOG_ERROR)
+		level = BS_LOG_ERROR;
+	atomic_store(&log_level, (int)level);
+}
+
+enum bs_log_level bs_log_get_level(void)
+{
+	return (enum bs_log_level)atomic_load(&log_level);
+}
+
+/* Writes "2026-11-27T10:45:37.123Z" into buf; returns its length. */
+static int format_timestamp(char *buf, size_t size)
+{
+	struct timespec ts;
+	struct tm tm;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	size_t n = strftime(buf, size, "%Y-%m-%dT%H:%M:%S", &tm);
+	int m = snprintf(buf + n, size - n, ".%03ldZ", ts.tv_nsec / 1000000L);
+	return (int)n + m;
+}
+
+void bs_log(enum bs_log_level level, const char *fmt, ...)
+{
+	if ((int)level < atomic_load(&log_level))
+		return;
+	if (level < BS_LOG_DEBUG || level > BS_LOG_ERROR)
+		level = BS_LOG_ERROR;
+
+	char line[LOG_LINE_MAX];
+	int len = format_timestamp(line, sizeof(line));
+	len += snprintf(line + len, sizeof(line) - (size_t)len, " %s[%ld] %s: ",
+			log_program, (long)getpid(), level_names[level]);
+	size_t head = (size_t)len;
+
+	va_list ap;
+	va_start(ap, fmt);
+	int m = vsnprintf(line + head, sizeof(line) - head, fmt, ap);
+	va_end(ap);
+	if (m < 0)
+		m = 0;
+
+	size_t end = head + (size_t)m;
+	if (end >= sizeof(line)) {
+		/* Cut: mark the truncation so nobody trusts the tail. */
+		end = sizeof(line) - 1;
+		memcpy(line + end - 3, "...", 3);
+	}
+	/* One event, one line: embedded newlines would fake extra events. */
+	for (size_t i = head; i < end; i++)
+		if (line[i] == '\n' || line[i] == '\r')
+			line[i] = ' ';
+	line[end] = '\0';
+	fprintf(stderr, "%s\n", line);
+}
+
+/* --- redaction ------------------------------------------------------- */
+
+struct out {
+	char *dst;
+	size_t size;
+	size_t len;
+};
+
+static void out_char(struct out *o, char c)
+{
+	if (o->len + 1 < o->size)
+		o->dst[o->len++] = c;
+}
+
+static void out_str(struct out *o, const char *s)
+{
+	while (*s != '\0')
+		out_char(o, *s++);
+}
+
+static bool is_key_char(char c)
+{
+	return isalnum((unsigned char)c) || c == '.' || c == '_' || c == '-';
+}
+
+static bool key_is_secret(const char *key, size_t len)
+{
+	static const char *const words[] = { "password", "passwd", "secret" };
+	for (size_t w = 0; w < sizeof(words) / sizeof(words[0]); w++) {
+		size_t wl = strlen(words[w]);
+		for (size_t i = 0; i + wl <= len; i++)
+			if (strncasecmp(key + i, words[w], wl) == 0)
+				return true;
+	}
+	return false;
+}
+
+/* src[eq] is '='. Is the key in front of it (spaces allowed, as libpq
+ * permits "password = x") a secret one? */
+static bool secret_key_before(const char *src, size_t eq)
+{
+	size_t end = eq;
+	while (end > 0 && src[end - 1] == ' ')
+		end--;
+	size_t start = end;
+	while (start > 0 && is_key_char(src[start - 1]))
+		start--;
+	return end > start && key_is_secret(src + start, end - start);
+}
+
+/* Skips a value starting at src[i]: a quoted one ('a b', with backslash
+ * escapes) up to its closing quote, else up to whitespace (or '&' inside a
+ * URI query). Returns the index just after it. */
+static size_t skip_value(const char *src, size_t i, bool in_uri)
+{
+	if (src[i] == '\'' || src[i] == '"') {
+		char quote = src[i++];
+		while (src[i] != '\0' && src[i] != quote) {
+			if (src[i] == '\\' && src[i + 1] != '\0')
+				i++;
+			i++;
+		}
+		return src[i] == quote ? i + 1 : i;
+	}
+	while (src[i] != '\0' && !isspace((unsigned char)src[i]) &&
+	       !(in_uri && (src[i] == '&' || src[i] == '#')))
+		i++;
+	return i;
+}
+
+/* At src[i] == "://": if the authority holds "user:secret@", returns the
+ * index of the ':' before the secret and sets *at to the '@'. */
+static bool uri_password(const char *src, size_t i, size_t *colon, size_t *at)
+{
+	size_t start = i + 3, end = start;
+	while (src[end] != '\0' && src[end] != '/' && src[end] != '?' &&
+	       src[end] != '#' && !isspace((unsigned char)src[end]))
+		end++;
+	size_t last_at = end;
+	for (size_t k = start; k < end; k++)
+		if (src[k] == '@')
+			last_at = k;
+	if (last_at == end)
+		return false;
+	for (size_t k = start; k < last_at; k++) {
+		if (src[k] == ':') {
+			*colon = k;
+			*at = last_at;
+			return true;
+		}
+	}
+	return false;
+}
+
+void bs_log_redact(const char *src, char *dst, size_t dst_size)
+{
+	if (dst_size == 0)
+		return;
+	struct out o = { dst, dst_size, 0 };
+	bool in_uri = false;
+	size_t i = 0;
+
+	while (src[i] != '\0') {
+		if (strncmp(src + i, "://", 3) == 0) {
+			size_t colon, at;
+			in_uri = true;
+			if (uri_password(src, i, &colon, &at)) {
+				for (; i <= colon; i++)
+					out_char(&o, src[i]);
+				out_str(&o, "***");
+				i = at;
+			} else {
+				out_str(&o, "://");
+				i += 3;
+			}
+			continue;
+		}
+		if (src[i] == '=' && secret_key_before(src, i)) {
+			out_char(&o, src[i++]);
+			while (src[i] == ' ')
+				out_char(&o, src[i++]);
+			out_str(&o, "***");
+			i = skip_value(src, i, in_uri);
+			continue;
+		}
+		if (isspace((unsigned char)src[i]))
+			in_uri = false;
+		out_char(&o, src[i++]);
+	}
+	o.dst[o.len] = '\0';
+}
