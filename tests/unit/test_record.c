@@ -1,0 +1,507 @@
+/*
+ * test_record.c — the usage record codec: round trips of both record types,
+ * the exact wire form, every rejection reason of the strict decoder, keys.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "record.h"
+
+#define BOOT "0123456789abcdef0123456789abcdef"
+
+static struct bs_record sample_usage(void)
+{
+	struct bs_record r;
+	memset(&r, 0, sizeof(r));
+	r.head.type = BS_RECORD_USAGE;
+	strcpy(r.head.node_id, "node-a");
+	strcpy(r.head.boot_id, BOOT);
+	r.head.seq = 17;
+	r.head.interval_start = 1700000000;
+	r.head.interval_len = 10;
+	r.head.measure = BS_MEASURE_FRAME;
+	r.head.map_version = 3;
+	r.usage.tenant_id = 42;
+	r.usage.pool_id = 1;
+	r.usage.direction = BS_DIR_IN;
+	r.usage.counts.packets = 10;
+	r.usage.counts.bytes = 6400;
+	r.usage.policed.packets = 2;
+	r.usage.policed.bytes = 128;
+	return r;
+}
+
+static struct bs_record sample_summary(void)
+{
+	struct bs_record r;
+	memset(&r, 0, sizeof(r));
+	r.head.type = BS_RECORD_SUMMARY;
+	strcpy(r.head.node_id, "Node_B.2");
+	strcpy(r.head.boot_id, BOOT);
+	r.head.seq = 18;
+	r.head.interval_start = 1700000000;
+	r.head.interval_len = 10;
+	r.head.measure = BS_MEASURE_IP;
+	r.head.map_version = 3;
+	r.summary.record_count = 17;
+	r.summary.first_seq = 1;
+	r.summary.dir[BS_DIR_IN] = (struct bs_counts){ 100, 64000 };
+	r.summary.dir[BS_DIR_OUT] = (struct bs_counts){ 90, 9000 };
+	r.summary.unattributed = (struct bs_counts){ 5, 300 };
+	r.summary.malformed = (struct bs_counts){ 1, 20 };
+	r.summary.non_ip = (struct bs_counts){ 2, 120 };
+	r.summary.rx = (struct bs_counts){ 193, BS_COUNT_MAX };
+	return r;
+}
+
+static const char USAGE_JSON[] =
+	"{\"schema\":\"bandsplit.usage.v1\",\"type\":\"usage\","
+	"\"node_id\":\"node-a\",\"boot_id\":\"" BOOT "\",\"seq\":17,"
+	"\"interval_start\":1700000000,\"interval_len\":10,"
+	"\"byte_measure\":\"frame\",\"map_version\":3,\"tenant_id\":42,"
+	"\"pool_id\":1,\"direction\":\"in\",\"packets\":10,\"bytes\":6400,"
+	"\"policed_packets\":2,\"policed_bytes\":128}";
+
+static void assert_same(const struct bs_record *a, const struct bs_record *b)
+{
+	assert_int_equal(a->head.type, b->head.type);
+	assert_string_equal(a->head.node_id, b->head.node_id);
+	assert_string_equal(a->head.boot_id, b->head.boot_id);
+	assert_int_equal(a->head.seq, b->head.seq);
+	assert_int_equal(a->head.interval_start, b->head.interval_start);
+	assert_int_equal(a->head.interval_len, b->head.interval_len);
+	assert_int_equal(a->head.measure, b->head.measure);
+	assert_int_equal(a->head.map_version, b->head.map_version);
+	if (a->head.type == BS_RECORD_USAGE)
+		assert_memory_equal(&a->usage, &b->usage, sizeof(a->usage));
+	else
+		assert_memory_equal(&a->summary, &b->summary, sizeof(a->summary));
+}
+
+static void round_trip(const struct bs_record *in)
+{
+	char buf[BS_RECORD_MAX_BYTES];
+	char err[256] = "";
+	const char *reason = NULL;
+	struct bs_record out;
+
+	int n = bs_record_encode(in, buf, sizeof(buf));
+	assert_true(n > 0);
+	assert_int_equal((size_t)n, strlen(buf));
+	memset(&out, 0xa5, sizeof(out));
+	int rc = bs_record_decode(buf, (size_t)n, &out, &reason, err, sizeof(err));
+	if (rc != 0)
+		fail_msg("decode of %s failed: %s (%s)", buf, err, reason);
+	assert_same(in, &out);
+}
+
+static void test_usage_round_trip(void **state)
+{
+	(void)state;
+	struct bs_record r = sample_usage();
+	round_trip(&r);
+	r.usage.direction = BS_DIR_OUT;
+	r.usage.tenant_id = UINT32_MAX;
+	r.usage.counts.bytes = BS_COUNT_MAX;
+	r.head.interval_start = 0;
+	r.head.interval_len = BS_INTERVAL_MAX_S;
+	round_trip(&r);
+}
+
+static void test_summary_round_trip(void **state)
+{
+	(void)state;
+	struct bs_record r = sample_summary();
+	round_trip(&r);
+	r.summary.record_count = 0;
+	r.summary.first_seq = 0;
+	r.summary.unattributed = (struct bs_counts){ 0, 0 };
+	round_trip(&r);
+}
+
+static void test_usage_wire_form(void **state)
+{
+	(void)state;
+	struct bs_record r = sample_usage();
+	char buf[BS_RECORD_MAX_BYTES];
+	int n = bs_record_encode(&r, buf, sizeof(buf));
+	assert_string_equal(buf, USAGE_JSON);
+	assert_int_equal(n, (int)strlen(USAGE_JSON));
+}
+
+static void test_summary_wire_order(void **state)
+{
+	(void)state;
+	static const char *const order[] = {
+		"schema", "type", "node_id", "boot_id", "seq", "interval_start",
+		"interval_len", "byte_measure", "map_version", "record_count",
+		"first_seq", "in_packets", "in_bytes", "out_packets",
+		"out_bytes", "unattributed_packets", "unattributed_bytes",
+		"malformed_packets", "malformed_bytes", "non_ip_packets",
+		"non_ip_bytes", "rx_packets", "rx_bytes",
+	};
+	struct bs_record r = sample_summary();
+	char buf[BS_RECORD_MAX_BYTES], key[64];
+	assert_true(bs_record_encode(&r, buf, sizeof(buf)) > 0);
+	const char *p = buf;
+	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
+		snprintf(key, sizeof(key), "\"%s\":", order[i]);
+		const char *at = strstr(buf, key);
+		if (at == NULL || at < p)
+			fail_msg("field %s missing or out of order in %s",
+				 order[i], buf);
+		p = at;
+	}
+	assert_non_null(strstr(buf, "\"rx_bytes\":4611686018427387904}"));
+}
+
+static void test_encode_too_small(void **state)
+{
+	(void)state;
+	struct bs_record r = sample_usage();
+	char buf[BS_RECORD_MAX_BYTES];
+	size_t need = strlen(USAGE_JSON) + 1;
+	assert_int_equal(bs_record_encode(&r, buf, need - 1), -1);
+	assert_int_equal(bs_record_encode(&r, buf, need),
+			 (int)strlen(USAGE_JSON));
+}
+
+/* Returns USAGE_JSON (or json) with the first `from` replaced by `to`. */
+static char *patched(const char *json, const char *from, const char *to)
+{
+	static char buf[8192];
+	const char *at = strstr(json, from);
+	if (at == NULL)
+		fail_msg("'%s' not in the sample", from);
+	snprintf(buf, sizeof(buf), "%.*s%s%s", (int)(at - json), json, to,
+		 at + strlen(from));
+	return buf;
+}
+
+static void expect_reject_n(const char *json, size_t len, const char *reason,
+			    const char *in_err)
+{
+	char err[256] = "";
+	const char *got = NULL;
+	struct bs_record r;
+	int rc = bs_record_decode(json, len, &r, &got, err, sizeof(err));
+	if (rc != -1)
+		fail_msg("accepted: %.*s", (int)len, json);
+	assert_non_null(got);
+	if (strcmp(got, reason) != 0)
+		fail_msg("reason %s, want %s (%s) for %.*s", got, reason, err,
+			 (int)len, json);
+	if (in_err != NULL && strstr(err, in_err) == NULL)
+		fail_msg("error '%s' does not mention '%s'", err, in_err);
+}
+
+static void expect_reject(const char *json, const char *reason,
+			  const char *in_err)
+{
+	expect_reject_n(json, strlen(json), reason, in_err);
+}
+
+static void test_reject_parse(void **state)
+{
+	(void)state;
+	expect_reject("", "parse", NULL);
+	expect_reject("{\"schema\":", "parse", NULL);
+	expect_reject("[1,2]", "parse", "not a JSON object");
+	expect_reject("42", "parse", NULL); /* a number may go on */
+	expect_reject("42 ", "parse", "not a JSON object");
+	expect_reject("\"usage\"", "parse", "not a JSON object");
+	expect_reject(patched(USAGE_JSON, "128}", "128}x"), "parse", NULL);
+	expect_reject(patched(USAGE_JSON, "128}", "128}{}"), "parse", NULL);
+	expect_reject(patched(USAGE_JSON, "\"pool_id\"", "'pool_id'"), "parse",
+		      NULL);
+	expect_reject(patched(USAGE_JSON, "\"bytes\":6400",
+			      "\"bytes\":6400,\"bytes\":1"), "parse",
+		      "duplicate");
+	/* A NUL inside the buffer is not JSON either. */
+	char nul[sizeof(USAGE_JSON)];
+	memcpy(nul, USAGE_JSON, sizeof(USAGE_JSON));
+	nul[5] = '\0';
+	expect_reject_n(nul, sizeof(USAGE_JSON) - 1, "parse", NULL);
+}
+
+static void test_trailing_whitespace_ok(void **state)
+{
+	(void)state;
+	char buf[sizeof(USAGE_JSON) + 2];
+	snprintf(buf, sizeof(buf), "%s\n", USAGE_JSON);
+	struct bs_record r;
+	const char *reason;
+	char err[128];
+	assert_int_equal(bs_record_decode(buf, strlen(buf), &r, &reason, err,
+					  sizeof(err)), 0);
+	/* But the length given is what counts: a prefix is incomplete. */
+	expect_reject_n(USAGE_JSON, sizeof(USAGE_JSON) - 2, "parse", NULL);
+}
+
+static void test_reject_too_large(void **state)
+{
+	(void)state;
+	char big[BS_RECORD_MAX_BYTES + 64];
+	size_t n = strlen(USAGE_JSON);
+	memcpy(big, USAGE_JSON, n);
+	/* Whitespace padding keeps it valid JSON: only the size is wrong. */
+	memset(big + n, ' ', sizeof(big) - n);
+	expect_reject_n(big, BS_RECORD_MAX_BYTES + 1, "too_large", "2048");
+
+	struct bs_record r;
+	const char *reason;
+	char err[128];
+	assert_int_equal(bs_record_decode(big, BS_RECORD_MAX_BYTES, &r, &reason,
+					  err, sizeof(err)), 0);
+}
+
+static void test_reject_schema(void **state)
+{
+	(void)state;
+	expect_reject(patched(USAGE_JSON, "usage.v1", "usage.v2"),
+		      "schema_version", "schema");
+	expect_reject(patched(USAGE_JSON, "\"bandsplit.usage.v1\"", "1"),
+		      "schema_version", "schema");
+	expect_reject(patched(USAGE_JSON, "\"schema\":\"bandsplit.usage.v1\",",
+			      ""), "missing_field", "'schema'");
+}
+
+static void test_reject_missing_field(void **state)
+{
+	(void)state;
+	expect_reject(patched(USAGE_JSON, "\"pool_id\":1,", ""),
+		      "missing_field", "'pool_id'");
+	expect_reject(patched(USAGE_JSON, ",\"policed_bytes\":128", ""),
+		      "missing_field", "'policed_bytes'");
+	expect_reject(patched(USAGE_JSON, "\"type\":\"usage\",", ""),
+		      "missing_field", "'type'");
+	/* A usage record is not a summary: its fields are missing. */
+	expect_reject(patched(USAGE_JSON, "\"usage\"", "\"summary\""),
+		      "missing_field", "'record_count'");
+}
+
+static void test_reject_unknown_field(void **state)
+{
+	(void)state;
+	expect_reject(patched(USAGE_JSON, "\"pool_id\":1,",
+			      "\"pool_id\":1,\"colour\":\"red\","),
+		      "unknown_field", "'colour'");
+	/* A summary's field in a usage record is unknown there. */
+	expect_reject(patched(USAGE_JSON, "\"pool_id\":1,",
+			      "\"pool_id\":1,\"rx_bytes\":1,"),
+		      "unknown_field", "'rx_bytes'");
+}
+
+static void test_reject_type(void **state)
+{
+	(void)state;
+	expect_reject(patched(USAGE_JSON, "\"bytes\":6400", "\"bytes\":\"12\""),
+		      "type", "'bytes'");
+	expect_reject(patched(USAGE_JSON, "\"bytes\":6400", "\"bytes\":1.5"),
+		      "type", "'bytes'");
+	expect_reject(patched(USAGE_JSON, "\"bytes\":6400", "\"bytes\":1e3"),
+		      "type", "'bytes'");
+	expect_reject(patched(USAGE_JSON, "\"bytes\":6400", "\"bytes\":null"),
+		      "type", "'bytes'");
+	expect_reject(patched(USAGE_JSON, "\"packets\":10", "\"packets\":true"),
+		      "type", "'packets'");
+	expect_reject(patched(USAGE_JSON, "\"packets\":10", "\"packets\":[10]"),
+		      "type", "'packets'");
+	expect_reject(patched(USAGE_JSON, "\"node_id\":\"node-a\"",
+			      "\"node_id\":7"), "type", "'node_id'");
+	expect_reject(patched(USAGE_JSON, "\"direction\":\"in\"",
+			      "\"direction\":{}"), "type", "'direction'");
+	expect_reject(patched(USAGE_JSON, "\"type\":\"usage\"", "\"type\":0"),
+		      "type", "'type'");
+}
+
+static void test_reject_range(void **state)
+{
+	(void)state;
+	expect_reject(patched(USAGE_JSON, "\"bytes\":6400", "\"bytes\":-1"),
+		      "range", "'bytes'");
+	expect_reject(patched(USAGE_JSON, "\"bytes\":6400",
+			      "\"bytes\":4611686018427387905"), "range", "'bytes'");
+	expect_reject(patched(USAGE_JSON, "\"bytes\":6400",
+			      "\"bytes\":99999999999999999999999"),
+		      "range", "'bytes'");
+	expect_reject(patched(USAGE_JSON, "\"packets\":10",
+			      "\"packets\":-99999999999999999999999"),
+		      "range", "'packets'");
+	expect_reject(patched(USAGE_JSON, "\"tenant_id\":42",
+			      "\"tenant_id\":4294967296"), "range", "'tenant_id'");
+	expect_reject(patched(USAGE_JSON, "\"seq\":17", "\"seq\":0"),
+		      "range", "'seq'");
+	expect_reject(patched(USAGE_JSON, "\"interval_len\":10",
+			      "\"interval_len\":0"), "range", "'interval_len'");
+	expect_reject(patched(USAGE_JSON, "\"interval_len\":10",
+			      "\"interval_len\":86401"), "range", "'interval_len'");
+	expect_reject(patched(USAGE_JSON, "\"interval_start\":1700000000",
+			      "\"interval_start\":-10"), "range",
+		      "'interval_start'");
+	expect_reject(patched(USAGE_JSON, "\"direction\":\"in\"",
+			      "\"direction\":\"up\""), "range", "'direction'");
+	expect_reject(patched(USAGE_JSON, "\"direction\":\"in\"",
+			      "\"direction\":\"IN\""), "range", "'direction'");
+	expect_reject(patched(USAGE_JSON, "\"frame\"", "\"bits\""),
+		      "range", "'byte_measure'");
+	expect_reject(patched(USAGE_JSON, "\"usage\"", "\"total\""),
+		      "range", "'type'");
+}
+
+static void test_reject_node_and_boot_id(void **state)
+{
+	(void)state;
+	static const char *const bad_nodes[] = {
+		"\"\"", "\"node a\"", "\"node/a\"", "\"n\\u00e9\"",
+		"\"a\\u0000b\"",
+		"\"0123456789012345678901234567890123456789012345678901234567890123\"",
+	};
+	char from[64];
+	snprintf(from, sizeof(from), "\"node_id\":\"node-a\"");
+	for (size_t i = 0; i < sizeof(bad_nodes) / sizeof(bad_nodes[0]); i++) {
+		char to[128];
+		snprintf(to, sizeof(to), "\"node_id\":%s", bad_nodes[i]);
+		expect_reject(patched(USAGE_JSON, from, to), "range", "'node_id'");
+	}
+	/* 63 characters is the limit, and still fine. */
+	char to[128];
+	snprintf(to, sizeof(to), "\"node_id\":\"%s\"",
+		 "012345678901234567890123456789012345678901234567890123456789012");
+	struct bs_record r;
+	const char *reason;
+	char err[128];
+	const char *ok = patched(USAGE_JSON, from, to);
+	assert_int_equal(bs_record_decode(ok, strlen(ok), &r, &reason, err,
+					  sizeof(err)), 0);
+	assert_int_equal(strlen(r.head.node_id), 63);
+
+	expect_reject(patched(USAGE_JSON, BOOT, "0123456789ABCDEF0123456789ABCDEF"),
+		      "range", "'boot_id'");
+	expect_reject(patched(USAGE_JSON, BOOT, "0123456789abcdef"),
+		      "range", "'boot_id'");
+	expect_reject(patched(USAGE_JSON, BOOT, BOOT "0"), "range", "'boot_id'");
+	expect_reject(patched(USAGE_JSON, BOOT, "g123456789abcdef0123456789abcdef"),
+		      "range", "'boot_id'");
+}
+
+static void test_reject_unaligned(void **state)
+{
+	(void)state;
+	expect_reject(patched(USAGE_JSON, "\"interval_start\":1700000000",
+			      "\"interval_start\":1700000005"), "unaligned",
+		      "interval_start");
+	expect_reject(patched(USAGE_JSON, "\"interval_len\":10",
+			      "\"interval_len\":7"), "unaligned",
+		      "interval_start");
+}
+
+static void test_reject_summary_consistency(void **state)
+{
+	(void)state;
+	struct bs_record r = sample_summary();
+	char json[BS_RECORD_MAX_BYTES];
+	assert_true(bs_record_encode(&r, json, sizeof(json)) > 0);
+
+	expect_reject(patched(json, "\"unattributed_packets\":5",
+			      "\"unattributed_packets\":191"), "range",
+		      "'unattributed_packets'");
+	expect_reject(patched(json, "\"unattributed_bytes\":300",
+			      "\"unattributed_bytes\":73001"), "range",
+		      "'unattributed_bytes'");
+	expect_reject(patched(json, "\"record_count\":17",
+			      "\"record_count\":10000001"), "range",
+		      "'record_count'");
+	expect_reject(patched(json, "\"first_seq\":1", "\"first_seq\":0"),
+		      "range", "'first_seq'");
+	expect_reject(patched(json, "\"record_count\":17", "\"record_count\":0"),
+		      "range", "'first_seq'");
+	expect_reject(patched(json, "\"in_bytes\":64000", "\"in_bytes\":-64000"),
+		      "range", "'in_bytes'");
+}
+
+static void test_reject_summary_fields(void **state)
+{
+	(void)state;
+	struct bs_record r = sample_summary();
+	char json[BS_RECORD_MAX_BYTES];
+	assert_true(bs_record_encode(&r, json, sizeof(json)) > 0);
+	expect_reject(patched(json, "\"non_ip_bytes\":120,", ""),
+		      "missing_field", "'non_ip_bytes'");
+	expect_reject(patched(json, "\"rx_packets\":193",
+			      "\"rx_packets\":193,\"packets\":1"),
+		      "unknown_field", "'packets'");
+	expect_reject(patched(json, "\"malformed_bytes\":20",
+			      "\"malformed_bytes\":20.0"), "type",
+		      "'malformed_bytes'");
+}
+
+static void test_key(void **state)
+{
+	(void)state;
+	struct bs_record u = sample_usage(), s = sample_summary();
+	char key[80];
+	assert_int_equal(bs_record_key(&u, key, sizeof(key)), 2);
+	assert_string_equal(key, "42");
+	u.usage.tenant_id = 0;
+	assert_int_equal(bs_record_key(&u, key, sizeof(key)), 1);
+	assert_string_equal(key, "0");
+	assert_int_equal(bs_record_key(&s, key, sizeof(key)), 13);
+	assert_string_equal(key, "node:Node_B.2");
+	assert_int_equal(bs_record_key(&s, key, 13), -1);
+}
+
+static void test_names_and_node_id(void **state)
+{
+	(void)state;
+	assert_string_equal(bs_direction_name(BS_DIR_IN), "in");
+	assert_string_equal(bs_direction_name(BS_DIR_OUT), "out");
+	assert_string_equal(bs_measure_name(BS_MEASURE_FRAME), "frame");
+	assert_string_equal(bs_measure_name(BS_MEASURE_IP), "ip");
+	assert_true(bs_node_id_valid("a"));
+	assert_true(bs_node_id_valid("edge-01.site_b"));
+	assert_false(bs_node_id_valid(""));
+	assert_false(bs_node_id_valid(NULL));
+	assert_false(bs_node_id_valid("a b"));
+	assert_false(bs_node_id_valid("a:b"));
+	char long_id[80];
+	memset(long_id, 'x', sizeof(long_id));
+	long_id[BS_NODE_ID_MAX] = '\0';
+	assert_true(bs_node_id_valid(long_id));
+	long_id[BS_NODE_ID_MAX] = 'x';
+	long_id[BS_NODE_ID_MAX + 1] = '\0';
+	assert_false(bs_node_id_valid(long_id));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_usage_round_trip),
+		cmocka_unit_test(test_summary_round_trip),
+		cmocka_unit_test(test_usage_wire_form),
+		cmocka_unit_test(test_summary_wire_order),
+		cmocka_unit_test(test_encode_too_small),
+		cmocka_unit_test(test_reject_parse),
+		cmocka_unit_test(test_trailing_whitespace_ok),
+		cmocka_unit_test(test_reject_too_large),
+		cmocka_unit_test(test_reject_schema),
+		cmocka_unit_test(test_reject_missing_field),
+		cmocka_unit_test(test_reject_unknown_field),
+		cmocka_unit_test(test_reject_type),
+		cmocka_unit_test(test_reject_range),
+		cmocka_unit_test(test_reject_node_and_boot_id),
+		cmocka_unit_test(test_reject_unaligned),
+		cmocka_unit_test(test_reject_summary_consistency),
+		cmocka_unit_test(test_reject_summary_fields),
+		cmocka_unit_test(test_key),
+		cmocka_unit_test(test_names_and_node_id),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
