@@ -1,0 +1,31 @@
+/*
+ * log.h — one line per event, to stderr, for operators.
+ *
+ * Format: "2026-11-27T10:45:37.123Z bandsplit-meter[1234] LEVEL: message".
+ * Programs call bs_log_init() once with their name; the level can be
+ * lowered with bs_log_set_level() (e.g. from --verbose). Never log secrets:
+ * connection strings and SASL passwords go through bs_log_redact() first.
+ */
+#ifndef BS_LOG_H
+#define BS_LOG_H
+
+#include <stddef.h>
+
+enum bs_log_level { BS_LOG_DEBUG = 0, BS_LOG_INFO, BS_LOG_WARN, BS_LOG_ERROR };
+
+void bs_log_init(const char *program_name);
+void bs_log_set_level(enum bs_log_level level);
+enum bs_log_level bs_log_get_level(void);
+void bs_log(enum bs_log_level level, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* Copies src into dst replacing the values of password=/secret= style
+ * key=value pairs (libpq conninfo, librdkafka properties) by "***". */
+void bs_log_redact(const char *src, char *dst, size_t dst_size);
+
+#define BS_DEBUG(...) bs_log(BS_LOG_DEBUG, __VA_ARGS__)
+#define BS_INFO(...)  bs_log(BS_LOG_INFO, __VA_ARGS__)
+#define BS_WARN(...)  bs_log(BS_LOG_WARN, __VA_ARGS__)
+#define BS_ERROR(...) bs_log(BS_LOG_ERROR, __VA_ARGS__)
+
+#endif

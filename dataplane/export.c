@@ -1,0 +1,682 @@
+/*
+ * export.c — interval close → usage records → spool → Kafka (see export.h).
+ *
+ * Runs on the control thread only. Memory for the per-interval totals is
+ * allocated at start-up; a closed interval's segment (its encoded records)
+ * is allocated when it closes and freed when Kafka has acknowledged it.
+ */
+#include "export.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include <rte_common.h>
+#include <rte_cycles.h>
+#include <rte_malloc.h>
+
+#include "kafka.h"
+#include "log.h"
+#include "record.h"
+#include "spool.h"
+
+#define RESEND_DELAY_MS 1000
+#define MAX_LINE (BS_RECORD_MAX_BYTES + 1)
+
+/* Totals of one interval, summed over the workers' banks. */
+struct interval_totals {
+	bool used;
+	int64_t start;
+	uint64_t map_version;
+	struct bs_cell dir_total[BS_DIR_COUNT];
+	struct bs_cell unattributed, malformed, non_ip, rx, late;
+	struct bs_cell *cells;
+};
+
+struct segment;
+
+/* One record of a segment, the opaque of its Kafka message. */
+struct seg_record {
+	struct segment *seg;
+	uint32_t offset, len;
+	uint32_t tenant_id;
+	uint8_t is_summary;
+	uint8_t acked;
+	uint64_t retry_at_ms;        /* != 0: delivery failed, re-send then */
+};
+
+struct segment {
+	char name[BS_SPOOL_NAME_MAX];
+	char node_id[BS_NODE_ID_MAX + 1];
+	char *data;
+	size_t len;
+	uint32_t n_records;
+	uint32_t n_unacked;
+	struct seg_record *rec;
+	struct segment *prev, *next;
+};
+
+struct bs_exporter {
+	const struct bs_meter_config *cfg;
+	struct bs_counter_layout layout;
+	const struct bs_tenant_index *tidx;
+	char boot_id[BS_BOOT_ID_LEN + 1];
+	uint64_t next_seq;
+	int64_t closed_upto;
+	uint32_t read_bank[RTE_MAX_LCORE];  /* next bank to take, per worker */
+	unsigned n_open;                     /* size of open[] */
+	struct interval_totals *open;        /* intervals not yet closed */
+	rd_kafka_t *rk;
+	rd_kafka_topic_t *rkt;
+	struct bs_spool *spool;
+	struct segment *segments;            /* not yet fully acknowledged */
+	unsigned n_failed;                   /* records waiting for a re-send */
+	struct bs_export_stats st;
+	bool fatal;
+};
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static int make_boot_id(char *out)
+{
+	uint8_t raw[16];
+	if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw))
+		return -1;
+	for (int i = 0; i < 16; i++)
+		snprintf(out + 2 * i, 3, "%02x", raw[i]);
+	return 0;
+}
+
+/* ---- Kafka ------------------------------------------------------------ */
+
+static void segment_done(struct bs_exporter *exp, struct segment *seg)
+{
+	char err[256];
+	if (bs_spool_remove(exp->spool, seg->name, err, sizeof(err)) < 0) {
+		BS_ERROR("spool: %s", err);
+		exp->st.spool_errors++;
+	}
+	if (seg->prev)
+		seg->prev->next = seg->next;
+	else
+		exp->segments = seg->next;
+	if (seg->next)
+		seg->next->prev = seg->prev;
+	free(seg->rec);
+	free(seg->data);
+	free(seg);
+}
+
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opaque)
+{
+	(void)rk;
+	struct bs_exporter *exp = opaque;
+	struct seg_record *rec = msg->_private;
+	RTE_VERIFY(rec != NULL && !rec->acked);
+	struct segment *seg = rec->seg;
+	if (msg->err) {
+		if (exp->st.delivery_errors++ % 1000 == 0)
+			BS_WARN("kafka: delivery of a record of %s failed (%s); it will be re-sent",
+				seg->name, rd_kafka_err2str(msg->err));
+		rec->retry_at_ms = now_ms() + RESEND_DELAY_MS;
+		exp->n_failed++;
+		return;
+	}
+	rec->acked = 1;
+	exp->st.records_acked++;
+	RTE_VERIFY(seg->n_unacked > 0);
+	if (--seg->n_unacked == 0)
+		segment_done(exp, seg);
+}
+
+/* Queues one record. With may_poll, waits (serving delivery reports) while
+ * librdkafka's queue is full; without, a full queue defers the record to the
+ * re-send pass, so the caller's walk over the segments stays valid. */
+static void produce_record(struct bs_exporter *exp, struct seg_record *rec, bool may_poll)
+{
+	struct segment *seg = rec->seg;
+	char key[BS_NODE_ID_MAX + 8];
+	int key_len = rec->is_summary
+		? snprintf(key, sizeof(key), "node:%s", seg->node_id)
+		: snprintf(key, sizeof(key), "%" PRIu32, rec->tenant_id);
+	for (;;) {
+		rd_kafka_resp_err_t err = rd_kafka_producev(exp->rk,
+			RD_KAFKA_V_RKT(exp->rkt),
+			RD_KAFKA_V_KEY(key, (size_t)key_len),
+			RD_KAFKA_V_VALUE(seg->data + rec->offset, rec->len),
+			RD_KAFKA_V_OPAQUE(rec),
+			RD_KAFKA_V_END);
+		if (err == RD_KAFKA_RESP_ERR_NO_ERROR)
+			break;
+		if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL || !may_poll) {
+			/* Not retryable here (e.g. a fatal producer state):
+			 * keep the record for a later re-send. */
+			rec->retry_at_ms = now_ms() + RESEND_DELAY_MS;
+			exp->n_failed++;
+			return;
+		}
+		rd_kafka_poll(exp->rk, 10);
+	}
+	exp->st.records_produced++;
+}
+
+static void produce_segment(struct bs_exporter *exp, struct segment *seg)
+{
+	seg->next = exp->segments;
+	seg->prev = NULL;
+	if (exp->segments)
+		exp->segments->prev = seg;
+	exp->segments = seg;
+	for (uint32_t i = 0; i < seg->n_records; i++)
+		produce_record(exp, &seg->rec[i], true);
+}
+
+static rd_kafka_t *create_producer(const struct bs_meter_config *cfg, void *opaque,
+				   char *err, size_t err_size)
+{
+	struct bs_kafka_props props = { 0 };
+	const char *defaults[][2] = {
+		{ "acks", "all" },
+		{ "enable.idempotence", "true" },
+		{ "linger.ms", "20" },
+		{ "message.timeout.ms", "300000" },
+		{ "queue.buffering.max.messages", "2000000" },
+		{ "queue.buffering.max.kbytes", "2097151" },
+		{ "client.id", "bandsplit-meter" },
+	};
+	for (size_t i = 0; i < RTE_DIM(defaults); i++)
+		bs_kafka_props_set(&props, defaults[i][0], defaults[i][1], err, err_size);
+	if (cfg->brokers[0] == '\0') {
+		BS_WARN("kafka: no brokers configured: using an in-process embedded Kafka "
+			"(records are kept only while this process runs)");
+		bs_kafka_props_set(&props, "test.mock.num.brokers", "3", err, err_size);
+	}
+	for (size_t i = 0; i < cfg->kafka.count; i++)
+		if (bs_kafka_props_set(&props, cfg->kafka.key[i], cfg->kafka.value[i], err, err_size) < 0) {
+			bs_kafka_props_free(&props);
+			return NULL;
+		}
+	rd_kafka_conf_t *conf = bs_kafka_conf_new(cfg->brokers, &props, err, err_size);
+	bs_kafka_props_free(&props);
+	if (!conf)
+		return NULL;
+	bs_kafka_conf_use_bs_log(conf);
+	rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+	rd_kafka_conf_set_opaque(conf, opaque);
+	char errstr[512];
+	rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
+	if (!rk) {
+		snprintf(err, err_size, "kafka: %s", errstr);
+		rd_kafka_conf_destroy(conf);
+	}
+	return rk;
+}
+
+/* ---- set-up ----------------------------------------------------------- */
+
+struct bs_exporter *bs_exporter_open(const struct bs_meter_config *cfg,
+				     const struct bs_counter_layout *layout,
+				     const struct bs_tenant_index *tidx,
+				     unsigned n_workers, char *err, size_t err_size)
+{
+	struct bs_exporter *exp = calloc(1, sizeof(*exp));
+	if (!exp) {
+		snprintf(err, err_size, "out of memory");
+		return NULL;
+	}
+	exp->cfg = cfg;
+	exp->layout = *layout;
+	exp->tidx = tidx;
+	exp->next_seq = 1;
+	exp->closed_upto = BS_INTERVAL_NONE;
+	/* Each worker holds at most BS_BANKS_PER_LCORE banks of intervals not
+	 * yet closed, and late banks join the oldest open interval. */
+	exp->n_open = n_workers * BS_BANKS_PER_LCORE + 2;
+	exp->open = calloc(exp->n_open, sizeof(*exp->open));
+	if (!exp->open) {
+		snprintf(err, err_size, "out of memory");
+		goto fail;
+	}
+	if (make_boot_id(exp->boot_id) < 0) {
+		snprintf(err, err_size, "getrandom: %s", strerror(errno));
+		goto fail;
+	}
+	for (unsigned i = 0; i < exp->n_open; i++) {
+		exp->open[i].cells = rte_zmalloc("bs_interval",
+			(size_t)layout->n_cells * sizeof(struct bs_cell), RTE_CACHE_LINE_SIZE);
+		if (!exp->open[i].cells) {
+			snprintf(err, err_size, "out of DPDK memory for interval totals (%u cells); lower [meter] max_tenants",
+				 layout->n_cells);
+			goto fail;
+		}
+	}
+	exp->spool = bs_spool_open(cfg->spool_dir, err, err_size);
+	if (!exp->spool)
+		goto fail;
+	exp->rk = create_producer(cfg, exp, err, err_size);
+	if (!exp->rk)
+		goto fail;
+	exp->rkt = rd_kafka_topic_new(exp->rk, cfg->topic, NULL);
+	if (!exp->rkt) {
+		snprintf(err, err_size, "kafka: topic '%s': %s", cfg->topic,
+			 rd_kafka_err2str(rd_kafka_last_error()));
+		goto fail;
+	}
+	return exp;
+fail:
+	bs_exporter_close(exp);
+	return NULL;
+}
+
+/* Splits a segment's text into records and learns each one's key. */
+static int index_segment(struct segment *seg, char *err, size_t err_size)
+{
+	uint32_t lines = 0;
+	for (size_t i = 0; i < seg->len; i++)
+		lines += seg->data[i] == '\n';
+	seg->rec = calloc(lines ? lines : 1, sizeof(*seg->rec));
+	if (!seg->rec) {
+		snprintf(err, err_size, "out of memory");
+		return -1;
+	}
+	size_t pos = 0;
+	unsigned lineno = 0;
+	while (pos < seg->len) {
+		char *nl = memchr(seg->data + pos, '\n', seg->len - pos);
+		size_t end = nl ? (size_t)(nl - seg->data) : seg->len;
+		lineno++;
+		struct bs_record r;
+		const char *reason;
+		char why[256];
+		if (bs_record_decode(seg->data + pos, end - pos, &r, &reason, why, sizeof(why)) < 0) {
+			BS_ERROR("spool: %s:%u: unreadable record skipped: %s", seg->name, lineno, why);
+		} else {
+			struct seg_record *rec = &seg->rec[seg->n_records++];
+			rec->seg = seg;
+			rec->offset = (uint32_t)pos;
+			rec->len = (uint32_t)(end - pos);
+			rec->is_summary = r.head.type == BS_RECORD_SUMMARY;
+			rec->tenant_id = rec->is_summary ? 0 : r.usage.tenant_id;
+			snprintf(seg->node_id, sizeof(seg->node_id), "%s", r.head.node_id);
+		}
+		pos = end + 1;
+	}
+	seg->n_unacked = seg->n_records;
+	return 0;
+}
+
+int bs_exporter_recover(struct bs_exporter *exp, char *err, size_t err_size)
+{
+	char **names = NULL;
+	size_t count = 0;
+	if (bs_spool_list(exp->spool, &names, &count, err, err_size) < 0)
+		return -1;
+	uint64_t records = 0;
+	for (size_t i = 0; i < count; i++) {
+		struct segment *seg = calloc(1, sizeof(*seg));
+		if (!seg) {
+			snprintf(err, err_size, "out of memory");
+			bs_spool_list_free(names, count);
+			return -1;
+		}
+		snprintf(seg->name, sizeof(seg->name), "%s", names[i]);
+		if (bs_spool_read(exp->spool, names[i], &seg->data, &seg->len, err, err_size) < 0 ||
+		    index_segment(seg, err, err_size) < 0) {
+			free(seg->data);
+			free(seg);
+			bs_spool_list_free(names, count);
+			return -1;
+		}
+		records += seg->n_records;
+		if (seg->n_records == 0) {   /* nothing readable left in it */
+			if (bs_spool_remove(exp->spool, seg->name, err, err_size) < 0)
+				BS_ERROR("spool: %s", err);
+			free(seg->rec);
+			free(seg->data);
+			free(seg);
+			continue;
+		}
+		produce_segment(exp, seg);
+	}
+	bs_spool_list_free(names, count);
+	exp->st.records_recovered += records;
+	if (count)
+		BS_INFO("spool: re-sending %" PRIu64 " records of %zu segments left by an earlier run",
+			records, count);
+	return 0;
+}
+
+/* ---- interval close ---------------------------------------------------- */
+
+static struct interval_totals *totals_for(struct bs_exporter *exp, int64_t start)
+{
+	struct interval_totals *free_slot = NULL;
+	for (unsigned i = 0; i < exp->n_open; i++) {
+		struct interval_totals *t = &exp->open[i];
+		if (t->used && t->start == start)
+			return t;
+		if (!t->used && !free_slot)
+			free_slot = t;
+	}
+	/* Workers hold at most BS_BANKS_PER_LCORE banks each, all of
+	 * intervals not yet closed; the table is sized well above that. */
+	RTE_VERIFY(free_slot != NULL);
+	free_slot->used = true;
+	free_slot->start = start;
+	return free_slot;
+}
+
+static void add_cell(struct bs_cell *dst, const struct bs_cell *src)
+{
+	dst->packets += src->packets;
+	dst->bytes += src->bytes;
+}
+
+static void merge_bank(struct bs_exporter *exp, struct bs_bank *bank)
+{
+	int64_t start = bank->interval_start;
+	RTE_VERIFY(start != BS_INTERVAL_NONE);
+	bool late = start < exp->closed_upto;
+	if (late)   /* its interval is already out: count it in the next one */
+		start = exp->closed_upto;
+	struct interval_totals *t = totals_for(exp, start);
+	const struct bs_cell *src = bank->cells;
+	struct bs_cell *dst = t->cells;
+	for (uint32_t c = 0; c < exp->layout.n_cells; c++) {
+		dst[c].packets += src[c].packets;
+		dst[c].bytes += src[c].bytes;
+	}
+	for (int d = 0; d < BS_DIR_COUNT; d++)
+		add_cell(&t->dir_total[d], &bank->dir_total[d]);
+	add_cell(&t->unattributed, &bank->unattributed);
+	add_cell(&t->malformed, &bank->malformed);
+	add_cell(&t->non_ip, &bank->non_ip);
+	add_cell(&t->rx, &bank->rx);
+	add_cell(&t->late, &bank->late);
+	if (late) {
+		t->late.packets += bank->rx.packets;
+		t->late.bytes += bank->rx.bytes;
+	}
+	if (bank->map_version > t->map_version)
+		t->map_version = bank->map_version;
+	exp->st.late_packets += late ? bank->rx.packets : bank->late.packets;
+	exp->st.rx_packets += bank->rx.packets;
+	exp->st.rx_bytes += bank->rx.bytes;
+	exp->st.unattributed_packets += bank->unattributed.packets;
+	exp->st.unattributed_bytes += bank->unattributed.bytes;
+	exp->st.malformed_packets += bank->malformed.packets;
+	exp->st.non_ip_packets += bank->non_ip.packets;
+}
+
+static void head_for(const struct bs_exporter *exp, const struct interval_totals *t,
+		     enum bs_record_type type, struct bs_record *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->head.type = type;
+	snprintf(r->head.node_id, sizeof(r->head.node_id), "%s", exp->cfg->node_id);
+	memcpy(r->head.boot_id, exp->boot_id, sizeof(r->head.boot_id));
+	r->head.interval_start = t->start;
+	r->head.interval_len = exp->cfg->interval_s;
+	r->head.measure = exp->cfg->measure;
+	r->head.map_version = t->map_version;
+}
+
+/* Appends one encoded record and its line break to the segment text. */
+static int append_record(struct segment *seg, size_t *cap, const struct bs_record *r)
+{
+	if (seg->len + MAX_LINE + 1 > *cap) {
+		size_t new_cap = *cap * 2 + MAX_LINE * 16;
+		char *p = realloc(seg->data, new_cap);
+		if (!p)
+			return -1;
+		seg->data = p;
+		*cap = new_cap;
+	}
+	int n = bs_record_encode(r, seg->data + seg->len, MAX_LINE);
+	RTE_VERIFY(n > 0);
+	struct seg_record *rec = &seg->rec[seg->n_records++];
+	rec->seg = seg;
+	rec->offset = (uint32_t)seg->len;
+	rec->len = (uint32_t)n;
+	rec->is_summary = r->head.type == BS_RECORD_SUMMARY;
+	rec->tenant_id = rec->is_summary ? 0 : r->usage.tenant_id;
+	seg->len += (size_t)n;
+	seg->data[seg->len++] = '\n';
+	return 0;
+}
+
+/* Turns the totals of one interval into a durable segment, then produces it. */
+static int close_interval(struct bs_exporter *exp, struct interval_totals *t)
+{
+	const struct bs_counter_layout *layout = &exp->layout;
+	uint32_t n_usage = 0;
+	struct bs_cell sum[BS_DIR_COUNT] = { 0 };
+	for (uint32_t c = 0; c < layout->n_cells; c++) {
+		if (t->cells[c].packets) {
+			n_usage++;
+			add_cell(&sum[c & 1], &t->cells[c]);
+		}
+	}
+	/* The cells and the per-direction totals were counted side by side. */
+	for (int d = 0; d < BS_DIR_COUNT; d++)
+		RTE_VERIFY(sum[d].packets == t->dir_total[d].packets &&
+			   sum[d].bytes == t->dir_total[d].bytes);
+
+	struct segment *seg = calloc(1, sizeof(*seg));
+	if (!seg)
+		return -1;
+	seg->rec = calloc(n_usage + 1, sizeof(*seg->rec));
+	size_t cap = 0;
+	if (!seg->rec)
+		goto oom;
+	snprintf(seg->node_id, sizeof(seg->node_id), "%s", exp->cfg->node_id);
+	uint64_t first_seq = exp->next_seq;
+
+	struct bs_record r;
+	head_for(exp, t, BS_RECORD_USAGE, &r);
+	for (uint32_t c = 0; c < layout->n_cells; c++) {
+		if (!t->cells[c].packets)
+			continue;
+		uint32_t tenant_idx = c / (layout->n_pools * 2u);
+		uint32_t pool_idx = (c / 2u) % layout->n_pools;
+		RTE_VERIFY(tenant_idx < exp->tidx->count);
+		r.head.seq = first_seq + seg->n_records;
+		r.usage.tenant_id = exp->tidx->tenant_id[tenant_idx];
+		r.usage.pool_id = exp->cfg->pool_id[pool_idx];
+		r.usage.direction = (enum bs_direction)(c & 1u);
+		r.usage.counts.packets = t->cells[c].packets;
+		r.usage.counts.bytes = t->cells[c].bytes;
+		if (append_record(seg, &cap, &r) < 0)
+			goto oom;
+	}
+	head_for(exp, t, BS_RECORD_SUMMARY, &r);
+	r.head.seq = first_seq + n_usage;
+	r.summary.record_count = n_usage;
+	r.summary.first_seq = n_usage ? first_seq : 0;
+	r.summary.dir[BS_DIR_IN] = (struct bs_counts){ t->dir_total[0].packets, t->dir_total[0].bytes };
+	r.summary.dir[BS_DIR_OUT] = (struct bs_counts){ t->dir_total[1].packets, t->dir_total[1].bytes };
+	r.summary.unattributed = (struct bs_counts){ t->unattributed.packets, t->unattributed.bytes };
+	r.summary.malformed = (struct bs_counts){ t->malformed.packets, t->malformed.bytes };
+	r.summary.non_ip = (struct bs_counts){ t->non_ip.packets, t->non_ip.bytes };
+	r.summary.rx = (struct bs_counts){ t->rx.packets, t->rx.bytes };
+	if (append_record(seg, &cap, &r) < 0)
+		goto oom;
+	seg->n_unacked = seg->n_records;
+
+	char err[512];
+	bs_spool_segment_name(seg->name, t->start, exp->boot_id, first_seq);
+	if (bs_spool_write(exp->spool, seg->name, seg->data, seg->len, err, sizeof(err)) < 0) {
+		if (exp->st.spool_errors++ % 100 == 0)
+			BS_ERROR("spool: %s (interval %" PRId64 " kept in memory, retrying)", err, t->start);
+		free(seg->rec);
+		free(seg->data);
+		free(seg);
+		return -1;
+	}
+	exp->next_seq = first_seq + seg->n_records;
+	produce_segment(exp, seg);
+
+	/* The interval is out: forget it, and let no worker count into it. */
+	memset(t->cells, 0, (size_t)layout->n_cells * sizeof(struct bs_cell));
+	struct bs_cell *cells = t->cells;
+	memset(t, 0, sizeof(*t));
+	t->cells = cells;
+	exp->st.intervals_closed++;
+	return 0;
+oom:
+	free(seg->rec);
+	free(seg->data);
+	free(seg);
+	BS_ERROR("out of memory closing interval %" PRId64, t->start);
+	return -1;
+}
+
+static struct interval_totals *oldest_open(struct bs_exporter *exp)
+{
+	struct interval_totals *oldest = NULL;
+	for (unsigned i = 0; i < exp->n_open; i++) {
+		struct interval_totals *t = &exp->open[i];
+		if (t->used && (!oldest || t->start < oldest->start))
+			oldest = t;
+	}
+	return oldest;
+}
+
+int bs_exporter_collect(struct bs_exporter *exp, struct bs_lcore_counters **ctrs,
+			unsigned n_workers, bool final)
+{
+	/* 1. Watermarks first: every bank closed before a watermark was
+	 *    published is visible to the drain below. */
+	int64_t watermark = INT64_MAX;
+	for (unsigned w = 0; w < n_workers; w++) {
+		if (__atomic_load_n(&ctrs[w]->finished, __ATOMIC_ACQUIRE))
+			continue;
+		int64_t open = __atomic_load_n(&ctrs[w]->open_start, __ATOMIC_ACQUIRE);
+		if (open < watermark)
+			watermark = open;
+	}
+	if (final)
+		watermark = INT64_MAX;
+
+	/* 2. Take every closed bank, in ring order. */
+	for (unsigned w = 0; w < n_workers; w++) {
+		struct bs_lcore_counters *ctr = ctrs[w];
+		for (;;) {
+			struct bs_bank *bank = &ctr->bank[exp->read_bank[w]];
+			if (bs_bank_state_load(bank) != BS_BANK_CLOSED)
+				break;
+			merge_bank(exp, bank);
+			bs_bank_clear(bank, &exp->layout);
+			exp->read_bank[w] = (exp->read_bank[w] + 1) % BS_BANKS_PER_LCORE;
+		}
+	}
+
+	/* 3. Close, oldest first, what no worker can still count into. */
+	int closed = 0;
+	struct interval_totals *t;
+	while ((t = oldest_open(exp)) != NULL && t->start < watermark) {
+		int64_t start = t->start;
+		if (close_interval(exp, t) < 0)
+			return -1;
+		__atomic_store_n(&exp->closed_upto, start + (int64_t)exp->cfg->interval_s,
+				 __ATOMIC_RELEASE);
+		closed++;
+	}
+	return closed;
+}
+
+void bs_exporter_poll(struct bs_exporter *exp, int timeout_ms)
+{
+	rd_kafka_poll(exp->rk, timeout_ms);
+	char errstr[512];
+	if (!exp->fatal && rd_kafka_fatal_error(exp->rk, errstr, sizeof(errstr))) {
+		BS_ERROR("kafka: fatal producer error: %s; unacknowledged records stay in the spool", errstr);
+		exp->fatal = true;
+	}
+	if (exp->n_failed == 0 || exp->fatal)
+		return;
+	uint64_t now = now_ms();
+	for (struct segment *seg = exp->segments; seg; seg = seg->next) {
+		for (uint32_t i = 0; i < seg->n_records; i++) {
+			struct seg_record *rec = &seg->rec[i];
+			if (rec->retry_at_ms == 0)
+				continue;
+			if (rec->retry_at_ms > now)
+				continue;
+			rec->retry_at_ms = 0;
+			exp->n_failed--;
+			exp->st.records_resent++;
+			produce_record(exp, rec, false);
+		}
+	}
+}
+
+const int64_t *bs_exporter_closed_upto(const struct bs_exporter *exp)
+{
+	return &exp->closed_upto;
+}
+
+const char *bs_exporter_boot_id(const struct bs_exporter *exp)
+{
+	return exp->boot_id;
+}
+
+bool bs_exporter_fatal(const struct bs_exporter *exp)
+{
+	return exp->fatal;
+}
+
+void bs_exporter_stats(const struct bs_exporter *exp, struct bs_export_stats *st)
+{
+	*st = exp->st;
+	st->segments_pending = 0;
+	st->records_pending = 0;
+	for (const struct segment *seg = exp->segments; seg; seg = seg->next) {
+		st->segments_pending++;
+		st->records_pending += seg->n_unacked;
+	}
+	st->spool_depth = exp->spool ? bs_spool_depth(exp->spool) : 0;
+}
+
+uint64_t bs_exporter_close(struct bs_exporter *exp)
+{
+	if (!exp)
+		return 0;
+	uint64_t unacked = 0;
+	if (exp->rk) {
+		rd_kafka_flush(exp->rk, 2000);
+		/* Messages still queued are not lost: their segments stay in
+		 * the spool. Purge so that no delivery report fires after the
+		 * segments are freed. */
+		rd_kafka_purge(exp->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+		rd_kafka_poll(exp->rk, 0);
+	}
+	while (exp->segments) {
+		struct segment *seg = exp->segments;
+		unacked += seg->n_unacked;
+		exp->segments = seg->next;
+		free(seg->rec);
+		free(seg->data);
+		free(seg);
+	}
+	if (exp->rkt)
+		rd_kafka_topic_destroy(exp->rkt);
+	if (exp->rk)
+		rd_kafka_destroy(exp->rk);
+	if (exp->spool)
+		bs_spool_close(exp->spool);
+	for (unsigned i = 0; exp->open && i < exp->n_open; i++)
+		rte_free(exp->open[i].cells);
+	free(exp->open);
+	free(exp);
+	return unacked;
+}
