@@ -46,6 +46,7 @@ void bs_meter_config_defaults(struct bs_meter_config *cfg)
 	cfg->interval_s = 10;
 	cfg->measure = BS_MEASURE_FRAME;
 	cfg->clock = BS_CLOCK_SYSTEM;
+	cfg->timestamp_unit_ns = 1000;
 	snprintf(cfg->spool_dir, sizeof(cfg->spool_dir), "/var/lib/bandsplit/spool");
 	cfg->eof_idle_ms = 300;
 	cfg->flush_timeout_s = 0;
@@ -144,6 +145,15 @@ static int meter_key(struct load_state *st, const char *key, const char *value)
 			cfg->clock = BS_CLOCK_PACKET;
 		else
 			return fail(st, "meter", key, "'%s' is neither 'system' nor 'packet'", value);
+		return 1;
+	}
+	if (!strcmp(key, "timestamp_unit")) {
+		if (!strcmp(value, "us"))
+			cfg->timestamp_unit_ns = 1000;
+		else if (!strcmp(value, "ns"))
+			cfg->timestamp_unit_ns = 1;
+		else
+			return fail(st, "meter", key, "'%s' is neither 'us' nor 'ns'", value);
 		return 1;
 	}
 	if (!strcmp(key, "exit_at_eof")) {

@@ -44,6 +44,7 @@ struct bs_meter_config {
 	uint32_t interval_s;
 	enum bs_byte_measure measure;
 	enum bs_clock clock;
+	uint32_t timestamp_unit_ns;       /* unit of the mbuf Rx timestamp: 1000 (us) or 1 (ns) */
 	char prefix_map[PATH_MAX];
 	char spool_dir[PATH_MAX];
 	char pidfile[PATH_MAX];

@@ -523,6 +523,10 @@ static int close_interval(struct bs_exporter *exp, struct interval_totals *t)
 		return -1;
 	}
 	exp->next_seq = first_seq + seg->n_records;
+	BS_INFO("interval %" PRId64 " closed: %" PRIu32 " records, in %" PRIu64 " packets %" PRIu64
+		" bytes, out %" PRIu64 " packets %" PRIu64 " bytes, map version %" PRIu64,
+		t->start, n_usage, t->dir_total[0].packets, t->dir_total[0].bytes,
+		t->dir_total[1].packets, t->dir_total[1].bytes, t->map_version);
 	produce_segment(exp, seg);
 
 	/* The interval is out: forget it, and let no worker count into it. */

@@ -45,9 +45,8 @@ void bs_meter_init(struct bs_meter *meter, struct bs_lcore_counters *ctr,
 	meter->ts_offset = -1;
 	if (cfg->clock == BS_CLOCK_PACKET) {
 		/* net_pcap fills this field although it advertises no offload. */
-		int flag_bit = rte_mbuf_dynflag_lookup(RTE_MBUF_DYNFLAG_RX_TIMESTAMP_NAME, NULL);
 		meter->ts_offset = rte_mbuf_dynfield_lookup(RTE_MBUF_DYNFIELD_TIMESTAMP_NAME, NULL);
-		meter->ts_flag = flag_bit >= 0 ? (UINT64_C(1) << flag_bit) : 0;
+		meter->ts_to_ns = cfg->timestamp_unit_ns;
 	}
 }
 
@@ -182,10 +181,10 @@ void bs_meter_burst(struct bs_meter *meter, const struct bs_classifier *cls,
 	for (uint16_t i = 0; i < n; i++) {
 		struct rte_mbuf *m = pkts[i];
 		const struct bs_frame *f = &frame[i];
-		if (meter->ts_offset >= 0 && (m->ol_flags & meter->ts_flag))
-			ts_ns = *RTE_MBUF_DYNFIELD(m, meter->ts_offset, const uint64_t *);
-		else
-			ts_ns = now_ns;
+		/* net_pcap fills the field (in microseconds in DPDK 22.11,
+		 * see [meter] timestamp_unit) but does not set the flag. */
+		if (meter->ts_offset >= 0)
+			ts_ns = *RTE_MBUF_DYNFIELD(m, meter->ts_offset, const uint64_t *) * meter->ts_to_ns;
 		if (bank == NULL || ts_ns >= meter->bank_end_ns) {
 			bank = bank_for(meter, ts_ns, map_version);
 			if (bank->map_version < map_version)

@@ -41,7 +41,7 @@ struct bs_meter {
 	enum bs_clock clock;
 	uint32_t interval_s;
 	int ts_offset;                /* mbuf Rx-timestamp dynfield, -1 if none */
-	uint64_t ts_flag;             /* its dynflag (0: not checked) */
+	uint64_t ts_to_ns;            /* its unit in ns */
 	const int64_t *closed_upto;   /* control thread: intervals < this are out */
 	uint64_t bank_start_ns;       /* open bank as [start, end) in ns */
 	uint64_t bank_end_ns;
