@@ -1,0 +1,74 @@
+/*
+ * cli.c — helpers shared by the bandsplit subcommands (see cli.h).
+ */
+#include "cli.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "db.h"
+
+PGconn *bs_cli_connect(const struct bs_cli *cli)
+{
+	char err[BS_DB_ERR_MAX];
+	PGconn *conn = bs_db_connect(cli->conninfo, cli->prog, err, sizeof(err));
+	if (conn == NULL) {
+		fprintf(stderr, "%s: %s\n", cli->prog, err);
+		return NULL;
+	}
+	if (bs_db_exec(conn, "set time zone", "SET TimeZone = 'UTC'", 0, NULL,
+		       err, sizeof(err)) < 0) {
+		fprintf(stderr, "%s: %s\n", cli->prog, err);
+		PQfinish(conn);
+		return NULL;
+	}
+	return conn;
+}
+
+int bs_cli_usage_error(const struct bs_cli *cli, const char *cmd,
+		       const char *fmt, ...)
+{
+	va_list ap;
+	fprintf(stderr, "%s %s: ", cli->prog, cmd);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nTry '%s %s --help'.\n", cli->prog, cmd);
+	return BS_EXIT_USAGE;
+}
+
+int bs_cli_fail(const struct bs_cli *cli, const char *cmd, int code,
+		const char *fmt, ...)
+{
+	va_list ap;
+	fprintf(stderr, "%s %s: ", cli->prog, cmd);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return code;
+}
+
+int bs_cli_check_time(const struct bs_cli *cli, PGconn *conn, const char *cmd,
+		      const char *option, const char *value)
+{
+	const char *params[1] = { value };
+	PGresult *res = PQexecParams(conn, "SELECT $1::timestamptz", 1, NULL,
+				     params, NULL, NULL, 0);
+	bool ok = PQresultStatus(res) == PGRES_TUPLES_OK;
+	const char *state = bs_db_sqlstate(res);
+	char msg[512];
+	snprintf(msg, sizeof(msg), "%s", ok ? "" : PQresultErrorField(res,
+		 PG_DIAG_MESSAGE_PRIMARY) != NULL ? PQresultErrorField(res,
+		 PG_DIAG_MESSAGE_PRIMARY) : PQerrorMessage(conn));
+	PQclear(res);
+	if (ok)
+		return 0;
+	if (strncmp(state, "22", 2) == 0)
+		return bs_cli_usage_error(cli, cmd, "%s '%s': not a time (%s); "
+					  "use e.g. 2026-11-01 or "
+					  "2026-11-01T08:00:00+08:00", option,
+					  value, msg);
+	return bs_cli_fail(cli, cmd, BS_EXIT_FAILURE, "%s: %s", option, msg);
+}

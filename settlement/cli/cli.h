@@ -1,0 +1,58 @@
+/*
+ * cli.h — what every `bandsplit` subcommand shares: the table entry it
+ * exports, the exit codes, the database connection and error helpers.
+ *
+ * A subcommand lives in its own file (cmd_<name>.c), exports one
+ * `const struct bs_cli_command bs_cmd_<name>` and is listed in the table in
+ * main.c. It parses its own options (getopt_long, optind reset by main) and
+ * answers --help itself.
+ */
+#ifndef BS_CLI_H
+#define BS_CLI_H
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <libpq-fe.h>
+
+enum bs_exit {
+	BS_EXIT_OK = 0,
+	BS_EXIT_REFUSED = 1,   /* the request was understood and refused */
+	BS_EXIT_USAGE = 2,     /* bad command line */
+	BS_EXIT_FAILURE = 3,   /* database, I/O or internal failure */
+};
+
+struct bs_cli {
+	const char *prog;       /* "bandsplit" */
+	const char *conninfo;   /* --db, else $BANDSPLIT_DB, else NULL (PG*) */
+};
+
+struct bs_cli_command {
+	const char *name;
+	const char *summary;    /* one line for `bandsplit --help` */
+	/* argv[0] is the subcommand name; returns an enum bs_exit. */
+	int (*run)(const struct bs_cli *cli, int argc, char **argv);
+};
+
+/* Connects (session TimeZone UTC, so times without a zone are UTC);
+ * prints the error and returns NULL on failure. */
+PGconn *bs_cli_connect(const struct bs_cli *cli);
+
+/* Prints "bandsplit <cmd>: <message>" and a pointer to --help on stderr;
+ * returns BS_EXIT_USAGE. */
+int bs_cli_usage_error(const struct bs_cli *cli, const char *cmd,
+		       const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Prints "bandsplit <cmd>: <message>" on stderr and returns code. */
+int bs_cli_fail(const struct bs_cli *cli, const char *cmd, int code,
+		const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* Validates a time argument with the server (timestamptz input) and
+ * returns 0, or prints a usage error and returns BS_EXIT_USAGE. */
+int bs_cli_check_time(const struct bs_cli *cli, PGconn *conn, const char *cmd,
+		      const char *option, const char *value);
+
+extern const struct bs_cli_command bs_cmd_migrate;
+extern const struct bs_cli_command bs_cmd_gaps;
+extern const struct bs_cli_command bs_cmd_usage;
+
+#endif

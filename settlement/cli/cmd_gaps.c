@@ -1,0 +1,176 @@
+/*
+ * cmd_gaps.c — `bandsplit gaps`: the completeness check over a time range:
+ * sequence gaps per (node, boot), intervals whose summary differs from the
+ * sum of their usage records, usage without a summary; and how many late
+ * records arrived for the range. The check itself is bs_find_gaps() in
+ * schemas/sql/0003_ingest_state.sql.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "cli.h"
+#include "db.h"
+
+static void help(FILE *out)
+{
+	fprintf(out,
+"Usage: bandsplit gaps --from TIME --to TIME [--json] [--fail-if-any]\n"
+"\n"
+"Lists what is missing or inconsistent in the settled usage of the\n"
+"intervals that start in [--from, --to):\n"
+"  seq_gap          record sequence numbers of a (node, boot) that never\n"
+"                   arrived\n"
+"  count_mismatch   a node's interval summary counts a different number of\n"
+"                   usage records than were settled\n"
+"  sum_mismatch     the usage records' packets or bytes per direction do not\n"
+"                   add up to the node's summary\n"
+"  missing_summary  usage records of an interval whose summary never came\n"
+"and the number of late records settled for the range (flagged late:\n"
+"their interval ended long before they arrived).\n"
+"\n"
+"Options:\n"
+"  --from TIME     start of the range (ISO 8601; UTC without a zone)\n"
+"  --to TIME       end of the range, exclusive\n"
+"  --json          one JSON object: {\"gaps\": [...], \"late_records\": N}\n"
+"  --fail-if-any   exit 1 when there is at least one gap\n"
+"  --help          show this help\n");
+}
+
+static const char GAPS_SQL[] =
+	"SELECT kind, node_id, replace(boot_id::text, '-', ''),"
+	" to_char(interval_start AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
+	" seq_from, seq_to, expected, actual, detail"
+	" FROM bs_find_gaps($1::timestamptz, $2::timestamptz)";
+
+static const char LATE_SQL[] =
+	"SELECT (SELECT count(*) FROM usage_raw WHERE late"
+	"         AND interval_start >= $1::timestamptz AND interval_start < $2::timestamptz)"
+	"     + (SELECT count(*) FROM node_interval WHERE late"
+	"         AND interval_start >= $1::timestamptz AND interval_start < $2::timestamptz)";
+
+static json_object *json_int_or_null(const PGresult *res, int r, int c)
+{
+	if (PQgetisnull(res, r, c))
+		return NULL;
+	return json_object_new_int64(strtoll(PQgetvalue(res, r, c), NULL, 10));
+}
+
+static void print_json(const PGresult *gaps, const char *late)
+{
+	json_object *root = json_object_new_object();
+	json_object *arr = json_object_new_array();
+	static const char *const names[] = { "kind", "node_id", "boot_id",
+		"interval_start", "seq_from", "seq_to", "expected", "actual",
+		"detail" };
+	for (int r = 0; r < PQntuples(gaps); r++) {
+		json_object *o = json_object_new_object();
+		for (int c = 0; c < 9; c++) {
+			json_object *v;
+			if (c >= 4 && c <= 7)
+				v = json_int_or_null(gaps, r, c);
+			else
+				v = json_object_new_string(PQgetvalue(gaps, r, c));
+			json_object_object_add(o, names[c], v);
+		}
+		json_object_array_add(arr, o);
+	}
+	json_object_object_add(root, "gaps", arr);
+	json_object_object_add(root, "late_records",
+			       json_object_new_int64(strtoll(late, NULL, 10)));
+	printf("%s\n", json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY
+		| JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(root);
+}
+
+static void print_text(const PGresult *gaps, const char *late)
+{
+	int n = PQntuples(gaps);
+	if (n > 0)
+		printf("%-16s %-20s %-32s %-20s %-21s %s\n", "KIND", "NODE", "BOOT",
+		       "INTERVAL_START", "SEQ", "DETAIL");
+	for (int r = 0; r < n; r++) {
+		char seqs[64] = "-";
+		if (!PQgetisnull(gaps, r, 4))
+			snprintf(seqs, sizeof(seqs), "%s..%s", PQgetvalue(gaps, r, 4),
+				 PQgetvalue(gaps, r, 5));
+		printf("%-16s %-20s %-32s %-20s %-21s %s\n", PQgetvalue(gaps, r, 0),
+		       PQgetvalue(gaps, r, 1), PQgetvalue(gaps, r, 2),
+		       PQgetvalue(gaps, r, 3), seqs, PQgetvalue(gaps, r, 8));
+	}
+	printf("%d gap(s), %s late record(s)\n", n, late);
+}
+
+static int run(const struct bs_cli *cli, int argc, char **argv)
+{
+	enum { OPT_FROM = 256, OPT_TO, OPT_JSON, OPT_FAIL, OPT_HELP };
+	static const struct option options[] = {
+		{ "from", required_argument, NULL, OPT_FROM },
+		{ "to", required_argument, NULL, OPT_TO },
+		{ "json", no_argument, NULL, OPT_JSON },
+		{ "fail-if-any", no_argument, NULL, OPT_FAIL },
+		{ "help", no_argument, NULL, OPT_HELP },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *from = NULL, *to = NULL;
+	bool json = false, fail_if_any = false;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
+		switch (c) {
+		case OPT_FROM: from = optarg; break;
+		case OPT_TO: to = optarg; break;
+		case OPT_JSON: json = true; break;
+		case OPT_FAIL: fail_if_any = true; break;
+		case OPT_HELP: help(stdout); return BS_EXIT_OK;
+		default:
+			return bs_cli_usage_error(cli, "gaps", "unknown or "
+				"incomplete option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		return bs_cli_usage_error(cli, "gaps", "unexpected argument '%s'",
+					  argv[optind]);
+	if (from == NULL || to == NULL)
+		return bs_cli_usage_error(cli, "gaps", "--from and --to are required");
+
+	PGconn *conn = bs_cli_connect(cli);
+	if (conn == NULL)
+		return BS_EXIT_FAILURE;
+	int rc = bs_cli_check_time(cli, conn, "gaps", "--from", from);
+	if (rc == 0)
+		rc = bs_cli_check_time(cli, conn, "gaps", "--to", to);
+	if (rc != 0) {
+		PQfinish(conn);
+		return rc;
+	}
+	char err[BS_DB_ERR_MAX];
+	const char *params[2] = { from, to };
+	PGresult *gaps = bs_db_query(conn, "gaps", GAPS_SQL, 2, params, err,
+				     sizeof(err));
+	PGresult *late = gaps == NULL ? NULL : bs_db_query(conn, "late records",
+		LATE_SQL, 2, params, err, sizeof(err));
+	if (gaps == NULL || late == NULL) {
+		PQclear(gaps);
+		PQfinish(conn);
+		return bs_cli_fail(cli, "gaps", BS_EXIT_FAILURE, "%s", err);
+	}
+	if (json)
+		print_json(gaps, PQgetvalue(late, 0, 0));
+	else
+		print_text(gaps, PQgetvalue(late, 0, 0));
+	int found = PQntuples(gaps);
+	PQclear(gaps);
+	PQclear(late);
+	PQfinish(conn);
+	return fail_if_any && found > 0 ? BS_EXIT_REFUSED : BS_EXIT_OK;
+}
+
+const struct bs_cli_command bs_cmd_gaps = {
+	.name = "gaps",
+	.summary = "list sequence gaps and summary mismatches of settled usage",
+	.run = run,
+};

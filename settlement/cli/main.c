@@ -1,0 +1,100 @@
+/*
+ * main.c — `bandsplit`, the operator and finance CLI on the settlement
+ * database. Global options, then a subcommand from the table below; each
+ * subcommand is its own file (cmd_*.c).
+ *
+ * Exit codes: 0 ok, 1 refused, 2 usage error, 3 failure.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "log.h"
+
+#ifndef BS_VERSION
+#define BS_VERSION "0"
+#endif
+
+static const struct bs_cli_command *const commands[] = {
+	&bs_cmd_migrate,
+	&bs_cmd_usage,
+	&bs_cmd_gaps,
+};
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static void usage(FILE *out, const char *prog)
+{
+	fprintf(out,
+"Usage: %s [GLOBAL OPTIONS] COMMAND [OPTIONS]\n"
+"\n"
+"The bandsplit operator and finance CLI, on the settlement database.\n"
+"\n"
+"Global options:\n"
+"  --db CONNINFO   libpq connection string or postgresql:// URI (default:\n"
+"                  $BANDSPLIT_DB, else the PG* environment variables)\n"
+"  --verbose       log debug messages\n"
+"  --help          show this help\n"
+"  --version       show the version\n"
+"\n"
+"Commands:\n", prog);
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		fprintf(out, "  %-10s %s\n", commands[i]->name, commands[i]->summary);
+	fprintf(out,
+"\n"
+"'%s COMMAND --help' describes a command. Times are ISO 8601; without a\n"
+"zone they are UTC.\n"
+"\n"
+"Exit status: 0 ok, 1 refused, 2 usage error, 3 failure.\n", prog);
+}
+
+int main(int argc, char **argv)
+{
+	struct bs_cli cli = { .prog = "bandsplit", .conninfo = getenv("BANDSPLIT_DB") };
+	enum { OPT_DB = 256, OPT_VERBOSE, OPT_HELP, OPT_VERSION };
+	static const struct option options[] = {
+		{ "db", required_argument, NULL, OPT_DB },
+		{ "verbose", no_argument, NULL, OPT_VERBOSE },
+		{ "help", no_argument, NULL, OPT_HELP },
+		{ "version", no_argument, NULL, OPT_VERSION },
+		{ NULL, 0, NULL, 0 },
+	};
+
+	bs_log_init(cli.prog);
+	opterr = 0;
+	int c;
+	/* "+": stop at the subcommand; its options are its own. */
+	while ((c = getopt_long(argc, argv, "+", options, NULL)) != -1) {
+		switch (c) {
+		case OPT_DB: cli.conninfo = optarg; break;
+		case OPT_VERBOSE: bs_log_set_level(BS_LOG_DEBUG); break;
+		case OPT_HELP: usage(stdout, cli.prog); return BS_EXIT_OK;
+		case OPT_VERSION: printf("bandsplit %s\n", BS_VERSION); return BS_EXIT_OK;
+		default:
+			fprintf(stderr, "%s: unknown or incomplete option '%s'\n"
+				"Try '%s --help'.\n", cli.prog, argv[optind - 1],
+				cli.prog);
+			return BS_EXIT_USAGE;
+		}
+	}
+	if (cli.conninfo != NULL && cli.conninfo[0] == '\0')
+		cli.conninfo = NULL;
+	if (optind >= argc) {
+		usage(stderr, cli.prog);
+		return BS_EXIT_USAGE;
+	}
+	const char *name = argv[optind];
+	for (size_t i = 0; i < NCOMMANDS; i++) {
+		if (strcmp(commands[i]->name, name) == 0) {
+			int sub_argc = argc - optind;
+			char **sub_argv = argv + optind;
+			optind = 0;   /* glibc: re-initialise for the subcommand */
+			opterr = 0;
+			return commands[i]->run(&cli, sub_argc, sub_argv);
+		}
+	}
+	fprintf(stderr, "%s: unknown command '%s'\nTry '%s --help'.\n", cli.prog,
+		name, cli.prog);
+	return BS_EXIT_USAGE;
+}
