@@ -1,0 +1,24 @@
+#!/bin/sh
+# install-deps.sh — installs what bandsplit needs to build, run and test on
+# Debian 12 (as root). Safe to run again: it installs only what is missing.
+set -eu
+
+PACKAGES="gcc pkg-config meson ninja-build
+libdpdk-dev librdkafka-dev libpq-dev postgresql libcmocka-dev
+libjson-c-dev libinih-dev libpcap-dev libmicrohttpd-dev
+kcat jq socat python3 procps valgrind"
+
+missing=""
+for p in $PACKAGES; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+if [ "$(id -u)" -ne 0 ]; then
+	echo "install-deps: missing packages:$missing — run as root to install them" >&2
+	exit 1
+fi
+echo "install-deps: installing$missing" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# The postgresql package would start a system cluster; bandsplit runs its own.
+apt-get install -y -qq --no-install-recommends $missing >/dev/null
