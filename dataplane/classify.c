@@ -75,6 +75,7 @@ int bs_tenant_index_init(struct bs_tenant_index *tidx)
 	tidx->hash_size = TIDX_HASH_SIZE;
 	tidx->tenant_id[0] = 0;   /* index 0: unattributed */
 	tidx->count = 1;
+	tidx->limit = BS_MAX_TENANTS;
 	return 0;
 }
 
@@ -130,7 +131,7 @@ static int plan_tenant(const struct bs_tenant_index *tidx, struct pending *pd,
 	uint32_t slot = find_slot(pd->keys, pd->size, id);
 	if (pd->keys[slot] == id)
 		return 0;
-	if (tidx->count + pd->n > BS_MAX_TENANTS)
+	if (tidx->count + pd->n > tidx->limit)
 		return -1;
 	pd->keys[slot] = id;
 	pd->vals[slot] = tidx->count + pd->n;
@@ -160,9 +161,9 @@ static int plan_indices(const struct bs_prefix_map *map,
 		if (plan_tenant(tidx, pd, id) != 0) {
 			set_err(err, err_size, "classifier: map brings more "
 				"new tenants than the %u free of %u tenant "
-				"indices (limit BS_MAX_TENANTS)",
-				BS_MAX_TENANTS + 1 - tidx->count,
-				BS_MAX_TENANTS);
+				"indices (max_tenants)",
+				tidx->limit + 1 - tidx->count,
+				tidx->limit);
 			return -1;
 		}
 	}

@@ -23,6 +23,7 @@ struct rte_fib6;
 
 struct bs_tenant_index {
 	uint32_t count;          /* indices in use, including 0 */
+	uint32_t limit;          /* highest index allowed (≤ BS_MAX_TENANTS) */
 	uint32_t *tenant_id;     /* [BS_MAX_TENANTS + 1]: index → tenant id */
 	/* open-addressing hash tenant id → index, private to classify.c */
 	uint32_t hash_size;

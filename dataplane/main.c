@@ -378,12 +378,6 @@ static struct bs_classifier *build_map(struct map_state *ms, char *err, size_t e
 	}
 	struct bs_classifier *cls = bs_classifier_build(&map, &ms->tidx, ms->instance++, err, err_size);
 	bs_prefix_map_free(&map);
-	if (cls && ms->tidx.count > ms->tenant_slots) {
-		snprintf(err, err_size, "%s: more than [meter] max_tenants = %u distinct tenants "
-			 "since start; restart the meter to compact", cfg.prefix_map, ms->tenant_slots - 1);
-		bs_classifier_free(cls);
-		return NULL;
-	}
 	return cls;
 }
 
@@ -584,6 +578,7 @@ int main(int argc, char **argv)
 		BS_ERROR("out of memory");
 		goto out;
 	}
+	ms.tidx.limit = cfg.max_tenants;   /* counter slots 1..max_tenants */
 	struct bs_classifier *first = build_map(&ms, err, sizeof(err));
 	if (!first) {
 		BS_ERROR("prefix map: %s", err);

@@ -305,7 +305,7 @@ static void test_tenant_limit(void **state)
 	make_v4_map(&one_more, BS_MAX_TENANTS + 1, 1);
 	assert_null(bs_classifier_build(&one_more, &tidx, 20, err,
 					sizeof(err)));
-	assert_non_null(strstr(err, "limit BS_MAX_TENANTS"));
+	assert_non_null(strstr(err, "tenant indices (max_tenants)"));
 	assert_int_equal(tidx.count, 1);
 	bs_prefix_map_free(&one_more);
 
