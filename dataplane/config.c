@@ -23,10 +23,13 @@ struct load_state {
 	size_t err_size;
 	int failed;
 	int lineno;                       /* counted by read_line() */
+	int section_line;                 /* line of the last [section] header */
 	char section[128];                /* the section being read */
 	struct bs_port_config *port;      /* the [port] section being read */
 	FILE *file;
 };
+
+static void begin_section(struct load_state *st, const char *section);
 
 /* inih's reader callback: counting the lines it reads is how errors get a
  * line number (Debian builds inih without INI_HANDLER_LINENO). */
@@ -34,8 +37,24 @@ static char *read_line(char *str, int num, void *stream)
 {
 	struct load_state *st = stream;
 	char *line = fgets(str, num, st->file);
-	if (line)
-		st->lineno++;
+	if (!line)
+		return NULL;
+	st->lineno++;
+	if (!st->failed && !strchr(line, '\n') && !feof(st->file)) {
+		snprintf(st->err, st->err_size, "%s:%d: line longer than %d bytes", st->cfg->source, st->lineno, num - 2);
+		st->failed = 1;
+		return NULL;
+	}
+	const char *p = line;
+	while (*p == ' ' || *p == '\t')
+		p++;
+	const char *end = *p == '[' ? strchr(p, ']') : NULL;
+	if (end && !st->failed) {
+		char name[128];
+		snprintf(name, sizeof(name), "%.*s", (int)(end - p - 1), p + 1);
+		st->section_line = st->lineno;
+		begin_section(st, name);
+	}
 	return line;
 }
 
@@ -67,15 +86,21 @@ const char *bs_port_role_name(enum bs_port_role role)
 	return "?";
 }
 
-static int fail(struct load_state *st, const char *section, const char *key,
+static int fail_at(struct load_state *st, int line, const char *section, const char *key,
 		const char *fmt, const char *value)
 {
 	char msg[512];
 	snprintf(msg, sizeof(msg), fmt, value);
 	snprintf(st->err, st->err_size, "%s:%d: [%s] %s: %s", st->cfg->source,
-		 st->lineno, section, key, msg);
+		 line, section, key, msg);
 	st->failed = 1;
 	return 0;  /* tells inih to stop */
+}
+
+static int fail(struct load_state *st, const char *section, const char *key,
+		const char *fmt, const char *value)
+{
+	return fail_at(st, st->lineno, section, key, fmt, value);
 }
 
 /* Strict unsigned parse: decimal digits only, within [min, max]. */
@@ -298,25 +323,38 @@ static int port_key(struct load_state *st, const char *section, const char *key,
 
 static int start_port(struct load_state *st, const char *section)
 {
-	const char *name = section + 5;   /* after "port " */
+	const char *name = section[4] ? section + 5 : section + 4;   /* after "port " */
 	while (*name == ' ')
 		name++;
 	if (*name == '\0' || strlen(name) > BS_PORT_NAME_MAX)
-		return fail(st, section, "section", "'%s' needs a DPDK device name: [port net_pcap0]", section);
+		return fail_at(st, st->section_line, section, "section", "'%s' needs a DPDK device name: [port net_pcap0]", section);
 	for (unsigned i = 0; i < st->cfg->n_ports; i++)
 		if (!strcmp(st->cfg->port[i].name, name))
-			return fail(st, section, "section", "port '%s' configured twice", name);
+			return fail_at(st, st->section_line, section, "section", "port '%s' configured twice", name);
 	if (st->cfg->n_ports >= BS_MAX_PORTS)
-		return fail(st, section, "section", "more than 16 ports%s", "");
+		return fail_at(st, st->section_line, section, "section", "more than 16 ports%s", "");
 	struct bs_port_config *port = &st->cfg->port[st->cfg->n_ports++];
 	memset(port, 0, sizeof(*port));
 	strcpy(port->name, name);
 	port->role = BS_ROLE_UPSTREAM;
 	port->pool_id = 0;
 	port->rx_queues = 1;
-	port->line = (unsigned)st->lineno;
+	port->line = (unsigned)st->section_line;
 	st->port = port;
 	return 1;
+}
+
+/* A [section] header line: starts the section now, so that sections
+ * without keys (an empty [port X]) and a section repeated right after
+ * itself are seen too (inih only reports keys). */
+static void begin_section(struct load_state *st, const char *section)
+{
+	snprintf(st->section, sizeof(st->section), "%s", section);
+	st->port = NULL;
+	if (!strncmp(section, "port ", 5) || !strcmp(section, "port"))
+		start_port(st, section);
+	else if (strcmp(section, "meter") && strcmp(section, "kafka"))
+		fail_at(st, st->section_line, section, "section", "unknown section [%s]", section);
 }
 
 static int on_ini_entry(void *user, const char *section, const char *key,
@@ -325,16 +363,6 @@ static int on_ini_entry(void *user, const char *section, const char *key,
 	struct load_state *st = user;
 	if (st->failed)
 		return 0;
-	if (strcmp(section, st->section) != 0) {   /* a new section starts */
-		snprintf(st->section, sizeof(st->section), "%s", section);
-		st->port = NULL;
-		if (!strncmp(section, "port ", 5) || !strcmp(section, "port")) {
-			if (!start_port(st, section))
-				return 0;
-		} else if (strcmp(section, "meter") && strcmp(section, "kafka") && section[0]) {
-			return fail(st, section, "section", "unknown section [%s]", section);
-		}
-	}
 	if (!strcmp(section, "meter"))
 		return meter_key(st, key, value);
 	if (!strcmp(section, "kafka"))

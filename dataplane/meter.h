@@ -56,8 +56,9 @@ void bs_meter_init(struct bs_meter *meter, struct bs_lcore_counters *ctr,
 		   const struct bs_counter_layout *layout,
 		   const struct bs_meter_config *cfg, const int64_t *closed_upto);
 
-/* Counts a burst. now_ns is the wall clock (system clock mode, and the
- * fallback for frames without a timestamp in packet clock mode). */
+/* Counts a burst. now_ns is the wall clock: the time of every frame in
+ * system clock mode; in packet clock mode each frame's Rx timestamp is used
+ * instead. */
 void bs_meter_burst(struct bs_meter *meter, const struct bs_classifier *cls,
 		    const struct bs_meter_port *mport, struct rte_mbuf **pkts,
 		    uint16_t n, uint64_t now_ns);
