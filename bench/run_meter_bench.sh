@@ -21,7 +21,7 @@ if [ $# -ne 1 ] || [ ! -d "$1" ]; then
 fi
 BUILD=$(cd "$1" && pwd)
 HERE=$(cd "$(dirname "$0")" && pwd)
-# shellcheck source=../tests/lib/kafka.sh
+# shellcheck source-path=SCRIPTDIR source=../tests/lib/kafka.sh
 . "$HERE/../tests/lib/kafka.sh"
 
 BENCH=$BUILD/bench/meter_bench
