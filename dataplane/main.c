@@ -48,6 +48,7 @@ struct worker {
 	unsigned thread_id;           /* RCU reader id */
 	unsigned n_queues;
 	struct worker_queue queue[MAX_WORKER_QUEUES];
+	uint64_t first_rx_ns, last_rx_ns;   /* wall clock of first/last burst */
 	struct bs_meter meter;
 	struct bs_lcore_counters ctr;
 } __rte_cache_aligned;
@@ -345,6 +346,9 @@ static int worker_main(void *arg)
 		rte_rcu_qsbr_quiescent(rcu, w->thread_id);
 		if (received) {
 			last_rx = rte_get_tsc_cycles();
+			if (w->first_rx_ns == 0)
+				w->first_rx_ns = now;
+			w->last_rx_ns = now;
 		} else if (stop_at_eof && rte_get_tsc_cycles() - last_rx > eof_cycles) {
 			break;   /* every capture on this worker is exhausted */
 		}
@@ -504,6 +508,15 @@ static int control_loop(struct bs_exporter *exp, struct map_state *ms)
 		}
 	}
 	rte_eal_mp_wait_lcore();
+	for (unsigned i = 0; i < n_workers; i++) {
+		const struct worker *w = workers[i];
+		if (w->first_rx_ns == 0)
+			continue;
+		double secs = (double)(w->last_rx_ns - w->first_rx_ns) / 1e9;
+		BS_INFO("worker lcore %u: %" PRIu64 " packets received in %.3f s between its first "
+			"and last burst (%.2f Mpps)", w->lcore_id, w->ctr.total_packets, secs,
+			secs > 0 ? (double)w->ctr.total_packets / secs / 1e6 : 0.0);
+	}
 
 	/* Every interval is closed and spooled; wait for Kafka. */
 	stop_requested = 0;
