@@ -12,6 +12,7 @@
 
 #include "cli.h"
 #include "log.h"
+#include "ops.h"
 
 #ifndef BS_VERSION
 #define BS_VERSION "0"
@@ -21,6 +22,14 @@ static const struct bs_cli_command *const commands[] = {
 	&bs_cmd_migrate,
 	&bs_cmd_usage,
 	&bs_cmd_gaps,
+	&bs_cmd_pool,
+	&bs_cmd_tenant,
+	&bs_cmd_prefix,
+	&bs_cmd_plan,
+	&bs_cmd_alloc,
+	&bs_cmd_capacity,
+	&bs_cmd_audit,
+	&bs_cmd_prefixes,
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 
