@@ -28,8 +28,11 @@ BS_AT_EXIT_CMDS=()
 
 _bs_run_at_exit() {
 	local i
+	# a reader of our output may be gone already: cleanup must not die of
+	# SIGPIPE half way
+	trap '' PIPE
 	for ((i = ${#BS_AT_EXIT_CMDS[@]} - 1; i >= 0; i--)); do
-		eval "${BS_AT_EXIT_CMDS[$i]}" || true
+		eval "${BS_AT_EXIT_CMDS[$i]}" 2>/dev/null || true
 	done
 	BS_AT_EXIT_CMDS=()
 }

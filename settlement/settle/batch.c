@@ -1,0 +1,425 @@
+/*
+ * batch.c — Kafka messages → binary array parameters for one transaction.
+ * See batch.h. PostgreSQL's binary array format (array_send): int32 ndim,
+ * int32 has-null flag, uint32 element type, then per dimension int32 size
+ * and int32 lower bound, then per element int32 length (-1 for NULL) and
+ * the element's binary form; all integers big-endian.
+ */
+#include "batch.h"
+
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ARRAY_HEADER 20
+#define PG_EPOCH_UNIX INT64_C(946684800)   /* 2000-01-01T00:00:00Z */
+
+static void put_be32(char *p, uint32_t v)
+{
+	p[0] = (char)(v >> 24);
+	p[1] = (char)(v >> 16);
+	p[2] = (char)(v >> 8);
+	p[3] = (char)v;
+}
+
+static void put_be64(char *p, uint64_t v)
+{
+	put_be32(p, (uint32_t)(v >> 32));
+	put_be32(p + 4, (uint32_t)v);
+}
+
+int bs_pgarray_init(struct bs_pgarray *a, uint32_t elem_oid, size_t cap)
+{
+	memset(a, 0, sizeof(*a));
+	a->elem_oid = elem_oid;
+	a->cap = cap < 64 ? 64 : cap;
+	a->buf = malloc(a->cap);
+	if (a->buf == NULL)
+		return -1;
+	bs_pgarray_reset(a);
+	return 0;
+}
+
+void bs_pgarray_free(struct bs_pgarray *a)
+{
+	free(a->buf);
+	a->buf = NULL;
+	a->cap = a->len = 0;
+}
+
+void bs_pgarray_reset(struct bs_pgarray *a)
+{
+	a->len = ARRAY_HEADER;
+	a->count = 0;
+	a->has_null = false;
+}
+
+/* Room for n more bytes; grows (doubling) only past the planned size. */
+static int reserve(struct bs_pgarray *a, size_t n)
+{
+	if (a->len + n <= a->cap)
+		return 0;
+	size_t cap = a->cap;
+	while (cap < a->len + n)
+		cap *= 2;
+	char *p = realloc(a->buf, cap);
+	if (p == NULL)
+		return -1;
+	a->buf = p;
+	a->cap = cap;
+	return 0;
+}
+
+int bs_pgarray_add_i64(struct bs_pgarray *a, int64_t v)
+{
+	assert(a->elem_oid == PG_OID_INT8);
+	if (reserve(a, 12) < 0)
+		return -1;
+	put_be32(a->buf + a->len, 8);
+	put_be64(a->buf + a->len + 4, (uint64_t)v);
+	a->len += 12;
+	a->count++;
+	return 0;
+}
+
+int bs_pgarray_add_i32(struct bs_pgarray *a, int32_t v)
+{
+	assert(a->elem_oid == PG_OID_INT4);
+	if (reserve(a, 8) < 0)
+		return -1;
+	put_be32(a->buf + a->len, 4);
+	put_be32(a->buf + a->len + 4, (uint32_t)v);
+	a->len += 8;
+	a->count++;
+	return 0;
+}
+
+int bs_pgarray_add_bytes(struct bs_pgarray *a, const void *p, size_t n)
+{
+	assert(a->elem_oid == PG_OID_TEXT || a->elem_oid == PG_OID_BYTEA);
+	assert(n <= INT32_MAX);
+	if (reserve(a, 4 + n) < 0)
+		return -1;
+	put_be32(a->buf + a->len, (uint32_t)n);
+	if (n > 0)
+		memcpy(a->buf + a->len + 4, p, n);
+	a->len += 4 + n;
+	a->count++;
+	return 0;
+}
+
+static int hex_value(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+int bs_pgarray_add_uuid_hex(struct bs_pgarray *a, const char *hex32)
+{
+	assert(a->elem_oid == PG_OID_UUID);
+	if (reserve(a, 20) < 0)
+		return -1;
+	char *p = a->buf + a->len;
+	put_be32(p, 16);
+	for (int i = 0; i < 16; i++) {
+		int hi = hex_value(hex32[2 * i]), lo = hex_value(hex32[2 * i + 1]);
+		assert(hi >= 0 && lo >= 0);   /* bs_record_decode checked it */
+		p[4 + i] = (char)((hi << 4) | lo);
+	}
+	a->len += 20;
+	a->count++;
+	return 0;
+}
+
+int bs_pgarray_add_unix_time(struct bs_pgarray *a, int64_t unix_s)
+{
+	assert(a->elem_oid == PG_OID_TIMESTAMPTZ);
+	/* microseconds since 2000-01-01; |unix_s| < 2^62 / 10^6 by the
+	 * record's range checks, so this cannot overflow */
+	assert(unix_s > -(INT64_C(1) << 42) && unix_s < (INT64_C(1) << 42));
+	if (reserve(a, 12) < 0)
+		return -1;
+	put_be32(a->buf + a->len, 8);
+	put_be64(a->buf + a->len + 4, (uint64_t)((unix_s - PG_EPOCH_UNIX) * 1000000));
+	a->len += 12;
+	a->count++;
+	return 0;
+}
+
+int bs_pgarray_add_null(struct bs_pgarray *a)
+{
+	if (reserve(a, 4) < 0)
+		return -1;
+	put_be32(a->buf + a->len, UINT32_MAX);   /* -1 */
+	a->len += 4;
+	a->count++;
+	a->has_null = true;
+	return 0;
+}
+
+const char *bs_pgarray_finish(struct bs_pgarray *a, int *len)
+{
+	assert(a->len <= INT32_MAX);
+	put_be32(a->buf, 1);                       /* ndim */
+	put_be32(a->buf + 4, a->has_null ? 1 : 0);
+	put_be32(a->buf + 8, a->elem_oid);
+	put_be32(a->buf + 12, a->count);           /* dimension size */
+	put_be32(a->buf + 16, 1);                  /* lower bound */
+	*len = (int)a->len;
+	return a->buf;
+}
+
+/* --- the batch -------------------------------------------------------- */
+
+static const uint32_t usage_oids[USAGE_NCOLS] = {
+	[USAGE_NODE] = PG_OID_TEXT, [USAGE_BOOT] = PG_OID_UUID,
+	[USAGE_SEQ] = PG_OID_INT8, [USAGE_START] = PG_OID_TIMESTAMPTZ,
+	[USAGE_LEN] = PG_OID_INT4, [USAGE_MEASURE] = PG_OID_TEXT,
+	[USAGE_MAP_VERSION] = PG_OID_INT8, [USAGE_TENANT] = PG_OID_INT8,
+	[USAGE_POOL] = PG_OID_INT8, [USAGE_DIRECTION] = PG_OID_TEXT,
+	[USAGE_PACKETS] = PG_OID_INT8, [USAGE_BYTES] = PG_OID_INT8,
+	[USAGE_POLICED_PACKETS] = PG_OID_INT8, [USAGE_POLICED_BYTES] = PG_OID_INT8,
+};
+
+static uint32_t summary_oid(int col)
+{
+	switch (col) {
+	case SUM_NODE: case SUM_MEASURE: return PG_OID_TEXT;
+	case SUM_BOOT: return PG_OID_UUID;
+	case SUM_START: return PG_OID_TIMESTAMPTZ;
+	case SUM_LEN: case SUM_RECORD_COUNT: return PG_OID_INT4;
+	default: return PG_OID_INT8;
+	}
+}
+
+static const uint32_t reject_oids[REJ_NCOLS] = {
+	[REJ_PARTITION] = PG_OID_INT4, [REJ_OFFSET] = PG_OID_INT8,
+	[REJ_KEY] = PG_OID_BYTEA, [REJ_PAYLOAD] = PG_OID_BYTEA,
+	[REJ_PAYLOAD_BYTES] = PG_OID_INT4, [REJ_REASON] = PG_OID_TEXT,
+	[REJ_ERROR] = PG_OID_TEXT,
+};
+
+/* Planned bytes per element: the 4-byte length plus the typical value. */
+static size_t planned(uint32_t oid)
+{
+	switch (oid) {
+	case PG_OID_INT8: case PG_OID_TIMESTAMPTZ: return 12;
+	case PG_OID_INT4: return 8;
+	case PG_OID_UUID: return 20;
+	default: return 4 + 24;
+	}
+}
+
+void settle_batch_free(struct settle_batch *b)
+{
+	if (b == NULL)
+		return;
+	for (int i = 0; i < USAGE_NCOLS; i++)
+		bs_pgarray_free(&b->usage[i]);
+	for (int i = 0; i < SUM_NCOLS; i++)
+		bs_pgarray_free(&b->summary[i]);
+	for (int i = 0; i < REJ_NCOLS; i++)
+		bs_pgarray_free(&b->reject[i]);
+	free(b);
+}
+
+struct settle_batch *settle_batch_new(uint32_t max_records)
+{
+	assert(max_records >= 1);
+	struct settle_batch *b = calloc(1, sizeof(*b));
+	if (b == NULL)
+		return NULL;
+	b->max_records = max_records;
+	int rc = 0;
+	for (int i = 0; i < USAGE_NCOLS; i++)
+		rc |= bs_pgarray_init(&b->usage[i], usage_oids[i],
+				      ARRAY_HEADER + max_records * planned(usage_oids[i]));
+	/* summaries: one per node and interval, far fewer than usage rows */
+	for (int i = 0; i < SUM_NCOLS; i++)
+		rc |= bs_pgarray_init(&b->summary[i], summary_oid(i),
+				      ARRAY_HEADER + (max_records / 8 + 1) *
+				      planned(summary_oid(i)));
+	for (int i = 0; i < REJ_NCOLS; i++)
+		rc |= bs_pgarray_init(&b->reject[i], reject_oids[i], 4096);
+	if (rc != 0) {
+		settle_batch_free(b);
+		return NULL;
+	}
+	memset(b->part_slot, 0, sizeof(b->part_slot));
+	settle_batch_reset(b);
+	return b;
+}
+
+void settle_batch_reset(struct settle_batch *b)
+{
+	for (int i = 0; i < USAGE_NCOLS; i++)
+		bs_pgarray_reset(&b->usage[i]);
+	for (int i = 0; i < SUM_NCOLS; i++)
+		bs_pgarray_reset(&b->summary[i]);
+	for (int i = 0; i < REJ_NCOLS; i++)
+		bs_pgarray_reset(&b->reject[i]);
+	for (uint32_t i = 0; i < b->nparts; i++)
+		b->part_slot[b->parts[i].partition] = 0;
+	b->nparts = 0;
+	b->ndays = 0;
+	b->messages = b->usage_count = b->summary_count = b->reject_count = 0;
+}
+
+int32_t settle_day_of(int64_t unix_s)
+{
+	int64_t d = unix_s / 86400;
+	if (unix_s % 86400 < 0)
+		d--;
+	return (int32_t)d;
+}
+
+/* Checks that (partition, offset, day) fit; does not change the batch. */
+static enum settle_batch_add fits(const struct settle_batch *b, int32_t partition,
+				  bool has_day, int32_t day)
+{
+	if (partition < 0 || partition > SETTLE_PARTITION_MAX)
+		return BATCH_ERROR;
+	if (b->messages >= b->max_records)
+		return BATCH_FULL;
+	if (b->part_slot[partition] == 0 && b->nparts == SETTLE_BATCH_MAX_PARTS)
+		return BATCH_FULL;
+	if (has_day) {
+		bool known = false;
+		for (uint32_t i = 0; i < b->ndays && !known; i++)
+			known = b->days[i] == day;
+		if (!known && b->ndays == SETTLE_BATCH_MAX_DAYS)
+			return BATCH_FULL;
+	}
+	return BATCH_ADDED;
+}
+
+static void note(struct settle_batch *b, int32_t partition, int64_t offset,
+		 bool has_day, int32_t day)
+{
+	int32_t slot = b->part_slot[partition];
+	if (slot == 0) {
+		struct settle_batch_part *p = &b->parts[b->nparts++];
+		p->partition = partition;
+		p->first_offset = offset;
+		p->last_offset = offset;
+		p->messages = 1;
+		b->part_slot[partition] = (int32_t)b->nparts;
+	} else {
+		struct settle_batch_part *p = &b->parts[slot - 1];
+		assert(offset > p->last_offset);
+		p->last_offset = offset;
+		p->messages++;
+	}
+	if (has_day) {
+		bool known = false;
+		for (uint32_t i = 0; i < b->ndays && !known; i++)
+			known = b->days[i] == day;
+		if (!known)
+			b->days[b->ndays++] = day;
+	}
+	b->messages++;
+}
+
+static int add_usage(struct settle_batch *b, const struct bs_record *rec)
+{
+	const struct bs_record_head *h = &rec->head;
+	const struct bs_usage *u = &rec->usage;
+	const char *measure = bs_measure_name(h->measure);
+	const char *dir = bs_direction_name(u->direction);
+	struct bs_pgarray *c = b->usage;
+	int rc = bs_pgarray_add_bytes(&c[USAGE_NODE], h->node_id, strlen(h->node_id));
+	rc |= bs_pgarray_add_uuid_hex(&c[USAGE_BOOT], h->boot_id);
+	rc |= bs_pgarray_add_i64(&c[USAGE_SEQ], (int64_t)h->seq);
+	rc |= bs_pgarray_add_unix_time(&c[USAGE_START], h->interval_start);
+	rc |= bs_pgarray_add_i32(&c[USAGE_LEN], (int32_t)h->interval_len);
+	rc |= bs_pgarray_add_bytes(&c[USAGE_MEASURE], measure, strlen(measure));
+	rc |= bs_pgarray_add_i64(&c[USAGE_MAP_VERSION], (int64_t)h->map_version);
+	rc |= bs_pgarray_add_i64(&c[USAGE_TENANT], (int64_t)u->tenant_id);
+	rc |= bs_pgarray_add_i64(&c[USAGE_POOL], (int64_t)u->pool_id);
+	rc |= bs_pgarray_add_bytes(&c[USAGE_DIRECTION], dir, strlen(dir));
+	rc |= bs_pgarray_add_i64(&c[USAGE_PACKETS], (int64_t)u->counts.packets);
+	rc |= bs_pgarray_add_i64(&c[USAGE_BYTES], (int64_t)u->counts.bytes);
+	rc |= bs_pgarray_add_i64(&c[USAGE_POLICED_PACKETS], (int64_t)u->policed.packets);
+	rc |= bs_pgarray_add_i64(&c[USAGE_POLICED_BYTES], (int64_t)u->policed.bytes);
+	b->usage_count++;
+	return rc;
+}
+
+static int add_summary(struct settle_batch *b, const struct bs_record *rec)
+{
+	const struct bs_record_head *h = &rec->head;
+	const struct bs_summary *s = &rec->summary;
+	const char *measure = bs_measure_name(h->measure);
+	struct bs_pgarray *c = b->summary;
+	const struct bs_counts *counts[] = {
+		&s->dir[BS_DIR_IN], &s->dir[BS_DIR_OUT], &s->unattributed,
+		&s->malformed, &s->non_ip, &s->rx,
+	};
+	int rc = bs_pgarray_add_bytes(&c[SUM_NODE], h->node_id, strlen(h->node_id));
+	rc |= bs_pgarray_add_uuid_hex(&c[SUM_BOOT], h->boot_id);
+	rc |= bs_pgarray_add_unix_time(&c[SUM_START], h->interval_start);
+	rc |= bs_pgarray_add_i32(&c[SUM_LEN], (int32_t)h->interval_len);
+	rc |= bs_pgarray_add_bytes(&c[SUM_MEASURE], measure, strlen(measure));
+	rc |= bs_pgarray_add_i64(&c[SUM_MAP_VERSION], (int64_t)h->map_version);
+	rc |= bs_pgarray_add_i64(&c[SUM_SEQ], (int64_t)h->seq);
+	rc |= bs_pgarray_add_i32(&c[SUM_RECORD_COUNT], (int32_t)s->record_count);
+	rc |= bs_pgarray_add_i64(&c[SUM_FIRST_SEQ], (int64_t)s->first_seq);
+	for (int i = 0; i < 6; i++) {
+		rc |= bs_pgarray_add_i64(&c[SUM_IN_PACKETS + 2 * i],
+					 (int64_t)counts[i]->packets);
+		rc |= bs_pgarray_add_i64(&c[SUM_IN_BYTES + 2 * i],
+					 (int64_t)counts[i]->bytes);
+	}
+	b->summary_count++;
+	return rc;
+}
+
+enum settle_batch_add settle_batch_add_record(struct settle_batch *b,
+	int32_t partition, int64_t offset, const struct bs_record *rec)
+{
+	int32_t day = settle_day_of(rec->head.interval_start);
+	enum settle_batch_add f = fits(b, partition, true, day);
+	if (f != BATCH_ADDED)
+		return f;
+	int rc = rec->head.type == BS_RECORD_USAGE ? add_usage(b, rec)
+						   : add_summary(b, rec);
+	if (rc != 0)
+		return BATCH_ERROR;
+	note(b, partition, offset, true, day);
+	return BATCH_ADDED;
+}
+
+enum settle_batch_add settle_batch_add_reject(struct settle_batch *b,
+	int32_t partition, int64_t offset, const void *key, size_t key_len,
+	const void *payload, size_t len, const char *reason, const char *error)
+{
+	enum settle_batch_add f = fits(b, partition, false, 0);
+	if (f != BATCH_ADDED)
+		return f;
+	struct bs_pgarray *c = b->reject;
+	size_t kept = len < SETTLE_REJECT_PAYLOAD_MAX ? len : SETTLE_REJECT_PAYLOAD_MAX;
+	size_t key_kept = key_len < 1024 ? key_len : 1024;
+	/* the error may quote the message: keep it printable ASCII, which
+	 * is valid text in any server encoding */
+	char clean[SETTLE_REJECT_ERROR_MAX];
+	size_t error_len = strnlen(error, SETTLE_REJECT_ERROR_MAX - 1);
+	for (size_t i = 0; i < error_len; i++)
+		clean[i] = error[i] >= 0x20 && error[i] < 0x7f ? error[i] : '?';
+	int rc = bs_pgarray_add_i32(&c[REJ_PARTITION], partition);
+	rc |= bs_pgarray_add_i64(&c[REJ_OFFSET], offset);
+	rc |= key != NULL ? bs_pgarray_add_bytes(&c[REJ_KEY], key, key_kept)
+			  : bs_pgarray_add_null(&c[REJ_KEY]);
+	rc |= bs_pgarray_add_bytes(&c[REJ_PAYLOAD], payload != NULL ? payload : "", kept);
+	rc |= bs_pgarray_add_i32(&c[REJ_PAYLOAD_BYTES], len > INT32_MAX ? INT32_MAX
+				 : (int32_t)len);
+	rc |= bs_pgarray_add_bytes(&c[REJ_REASON], reason, strlen(reason));
+	rc |= bs_pgarray_add_bytes(&c[REJ_ERROR], clean, error_len);
+	if (rc != 0)
+		return BATCH_ERROR;
+	b->reject_count++;
+	note(b, partition, offset, false, 0);
+	return BATCH_ADDED;
+}

@@ -1,0 +1,139 @@
+/*
+ * batch.h — assembles the Kafka messages of one settlement transaction into
+ * the column arrays that store.c sends to PostgreSQL as binary array
+ * parameters (INSERT ... SELECT FROM unnest($1, $2, ...)).
+ *
+ * A batch holds usage rows, summary rows and rejected messages, and for
+ * every Kafka partition it touched the first and last offset: the next
+ * offset to store is last + 1. It also collects the distinct UTC days of
+ * the intervals (the raw table's partitions must exist before the insert).
+ * Limits are fixed at creation (max records, SETTLE_BATCH_MAX_DAYS days,
+ * SETTLE_BATCH_MAX_PARTS partitions); adding beyond them returns
+ * BATCH_FULL and the caller sends the batch first. Buffers are allocated
+ * once at creation, sized for the limit; bs_pgarray grows only for text
+ * longer than planned (rejected payloads). Pure: no I/O.
+ */
+#ifndef BS_SETTLE_BATCH_H
+#define BS_SETTLE_BATCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "record.h"
+
+#define SETTLE_BATCH_MAX_DAYS   64
+#define SETTLE_BATCH_MAX_PARTS  1024   /* partitions per batch */
+#define SETTLE_PARTITION_MAX    65535  /* highest partition id accepted */
+#define SETTLE_REJECT_PAYLOAD_MAX 65536 /* payload bytes kept in the table */
+#define SETTLE_REJECT_ERROR_MAX 512
+
+/* PostgreSQL type oids of the elements (pg_type.h). */
+#define PG_OID_BOOL        16
+#define PG_OID_BYTEA       17
+#define PG_OID_INT8        20
+#define PG_OID_INT4        23
+#define PG_OID_TEXT        25
+#define PG_OID_UUID        2950
+#define PG_OID_TIMESTAMPTZ 1184
+/* ... and of their arrays */
+#define PG_OID_BOOL_ARRAY        1000
+#define PG_OID_BYTEA_ARRAY       1001
+#define PG_OID_INT4_ARRAY        1007
+#define PG_OID_TEXT_ARRAY        1009
+#define PG_OID_INT8_ARRAY        1016
+#define PG_OID_TIMESTAMPTZ_ARRAY 1185
+#define PG_OID_UUID_ARRAY        2951
+
+/* One one-dimensional array in PostgreSQL's binary format, being built. */
+struct bs_pgarray {
+	uint32_t elem_oid;
+	uint32_t count;
+	bool has_null;
+	char *buf;
+	size_t len, cap;
+};
+
+int bs_pgarray_init(struct bs_pgarray *a, uint32_t elem_oid, size_t cap);
+void bs_pgarray_free(struct bs_pgarray *a);
+void bs_pgarray_reset(struct bs_pgarray *a);
+/* Each add returns 0, or -1 if memory ran out. */
+int bs_pgarray_add_i64(struct bs_pgarray *a, int64_t v);
+int bs_pgarray_add_i32(struct bs_pgarray *a, int32_t v);
+int bs_pgarray_add_bytes(struct bs_pgarray *a, const void *p, size_t n); /* text, bytea */
+int bs_pgarray_add_uuid_hex(struct bs_pgarray *a, const char *hex32);
+int bs_pgarray_add_unix_time(struct bs_pgarray *a, int64_t unix_s);       /* timestamptz */
+int bs_pgarray_add_null(struct bs_pgarray *a);
+/* Writes the header; returns the finished bytes (valid until the next add
+ * or reset) and their length. */
+const char *bs_pgarray_finish(struct bs_pgarray *a, int *len);
+
+enum {
+	USAGE_NODE, USAGE_BOOT, USAGE_SEQ, USAGE_START, USAGE_LEN, USAGE_MEASURE,
+	USAGE_MAP_VERSION, USAGE_TENANT, USAGE_POOL, USAGE_DIRECTION,
+	USAGE_PACKETS, USAGE_BYTES, USAGE_POLICED_PACKETS, USAGE_POLICED_BYTES,
+	USAGE_NCOLS
+};
+
+enum {
+	SUM_NODE, SUM_BOOT, SUM_START, SUM_LEN, SUM_MEASURE, SUM_MAP_VERSION,
+	SUM_SEQ, SUM_RECORD_COUNT, SUM_FIRST_SEQ,
+	SUM_IN_PACKETS, SUM_IN_BYTES, SUM_OUT_PACKETS, SUM_OUT_BYTES,
+	SUM_UNATTR_PACKETS, SUM_UNATTR_BYTES, SUM_MALFORMED_PACKETS,
+	SUM_MALFORMED_BYTES, SUM_NON_IP_PACKETS, SUM_NON_IP_BYTES,
+	SUM_RX_PACKETS, SUM_RX_BYTES,
+	SUM_NCOLS
+};
+
+enum {
+	REJ_PARTITION, REJ_OFFSET, REJ_KEY, REJ_PAYLOAD, REJ_PAYLOAD_BYTES,
+	REJ_REASON, REJ_ERROR,
+	REJ_NCOLS
+};
+
+struct settle_batch_part {
+	int32_t partition;
+	int64_t first_offset;
+	int64_t last_offset;
+	uint32_t messages;
+};
+
+struct settle_batch {
+	uint32_t max_records;
+	uint32_t messages;           /* everything added */
+	uint32_t usage_count, summary_count, reject_count;
+	struct bs_pgarray usage[USAGE_NCOLS];
+	struct bs_pgarray summary[SUM_NCOLS];
+	struct bs_pgarray reject[REJ_NCOLS];
+	struct settle_batch_part parts[SETTLE_BATCH_MAX_PARTS];
+	uint32_t nparts;
+	int32_t days[SETTLE_BATCH_MAX_DAYS];   /* days since the epoch, UTC */
+	uint32_t ndays;
+	int32_t part_slot[SETTLE_PARTITION_MAX + 1]; /* partition → parts[] + 1 */
+};
+
+enum settle_batch_add { BATCH_ADDED = 0, BATCH_FULL = 1, BATCH_ERROR = -1 };
+
+struct settle_batch *settle_batch_new(uint32_t max_records);
+void settle_batch_free(struct settle_batch *b);
+void settle_batch_reset(struct settle_batch *b);
+
+/* Adds a valid record read at (partition, offset). Offsets of a partition
+ * must increase. BATCH_FULL: not added, send the batch first. */
+enum settle_batch_add settle_batch_add_record(struct settle_batch *b,
+	int32_t partition, int64_t offset, const struct bs_record *rec);
+
+/* Adds a rejected message (payload cut to SETTLE_REJECT_PAYLOAD_MAX). */
+enum settle_batch_add settle_batch_add_reject(struct settle_batch *b,
+	int32_t partition, int64_t offset, const void *key, size_t key_len,
+	const void *payload, size_t len, const char *reason, const char *error);
+
+static inline bool settle_batch_empty(const struct settle_batch *b)
+{
+	return b->messages == 0;
+}
+
+/* UTC day of a Unix time (floor division). */
+int32_t settle_day_of(int64_t unix_s);
+
+#endif

@@ -1,0 +1,304 @@
+/*
+ * config.c — loads and validates bandsplit-settle's INI configuration.
+ * libinih does the lexing; every value is parsed strictly here and an error
+ * names the file, the line and the key.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <ini.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct load_state {
+	struct settle_config *cfg;
+	char *err;
+	size_t err_size;
+	bool failed;
+	int lineno;        /* counted by read_line(): Debian's inih has no
+			      INI_HANDLER_LINENO */
+	FILE *file;
+};
+
+void settle_config_defaults(struct settle_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	snprintf(cfg->source, sizeof(cfg->source), "(defaults)");
+	snprintf(cfg->group, sizeof(cfg->group), "bandsplit-settle");
+	snprintf(cfg->topic, sizeof(cfg->topic), "%s", BS_TOPIC_USAGE);
+	snprintf(cfg->dlq_topic, sizeof(cfg->dlq_topic), "%s", BS_TOPIC_DLQ);
+	cfg->batch_records = 10000;
+	cfg->batch_ms = 200;
+	cfg->late_after_s = 3600;
+	cfg->max_future_s = 86400;
+	cfg->raw_retention_days = 0;
+	cfg->gap_check_s = 60;
+	cfg->gap_window_s = 2 * 86400;
+	cfg->retry_max_s = 30;
+	snprintf(cfg->metrics_listen, sizeof(cfg->metrics_listen), "127.0.0.1:9471");
+}
+
+void settle_config_free(struct settle_config *cfg)
+{
+	bs_kafka_props_free(&cfg->kafka);
+}
+
+static char *read_line(char *str, int num, void *stream)
+{
+	struct load_state *st = stream;
+	char *line = fgets(str, num, st->file);
+	if (line != NULL)
+		st->lineno++;
+	return line;
+}
+
+__attribute__((format(printf, 4, 5)))
+static int fail(struct load_state *st, const char *section, const char *key,
+		const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (!st->failed) {
+		if (st->lineno > 0)
+			snprintf(st->err, st->err_size, "%s:%d: [%s] %s: %s",
+				 st->cfg->source, st->lineno, section, key, msg);
+		else
+			snprintf(st->err, st->err_size, "[%s] %s: %s", section,
+				 key, msg);
+	}
+	st->failed = true;
+	return 0;   /* tells inih to stop */
+}
+
+static int parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out)
+{
+	if (s[0] < '0' || s[0] > '9')
+		return -1;
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno != 0 || *end != '\0' || v < min || v > max)
+		return -1;
+	*out = (uint32_t)v;
+	return 0;
+}
+
+static int copy_str(char *dst, size_t size, const char *src)
+{
+	size_t n = strlen(src);
+	if (n >= size)
+		return -1;
+	memcpy(dst, src, n + 1);
+	return 0;
+}
+
+/* Kafka topic names: 1..249 of [A-Za-z0-9._-]. */
+static bool topic_valid(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > SETTLE_TOPIC_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
+			return false;
+	}
+	return true;
+}
+
+static int settle_key(struct load_state *st, const char *key, const char *value)
+{
+	struct settle_config *cfg = st->cfg;
+
+	if (strcmp(key, "group") == 0) {
+		if (value[0] == '\0' || copy_str(cfg->group, sizeof(cfg->group), value) < 0)
+			return fail(st, "settle", key, "'%s' must be 1..%d characters",
+				    value, SETTLE_GROUP_MAX);
+		return 1;
+	}
+	struct { const char *name; char *dst; } topics[] = {
+		{ "topic", cfg->topic },
+		{ "dlq_topic", cfg->dlq_topic },
+	};
+	for (size_t i = 0; i < sizeof(topics) / sizeof(topics[0]); i++) {
+		if (strcmp(key, topics[i].name) != 0)
+			continue;
+		if (!topic_valid(value))
+			return fail(st, "settle", key, "'%s' is not a Kafka topic "
+				    "name (1..249 of A-Z a-z 0-9 . _ -)", value);
+		copy_str(topics[i].dst, SETTLE_TOPIC_MAX + 1, value);
+		return 1;
+	}
+	if (strcmp(key, "metrics_listen") == 0) {
+		const char *colon = strrchr(value, ':');
+		uint32_t port;
+		if (value[0] != '\0' && (colon == NULL || colon == value ||
+		    parse_u32(colon + 1, 0, 65535, &port) < 0))
+			return fail(st, "settle", key, "'%s' is not ADDRESS:PORT "
+				    "(PORT 0 picks a free one; empty: no endpoint)",
+				    value);
+		if (copy_str(cfg->metrics_listen, sizeof(cfg->metrics_listen), value) < 0)
+			return fail(st, "settle", key, "too long");
+		return 1;
+	}
+	struct { const char *name; uint32_t min, max; uint32_t *dst; } nums[] = {
+		{ "batch_records", 1, SETTLE_BATCH_MAX, &cfg->batch_records },
+		{ "batch_ms", 1, 60000, &cfg->batch_ms },
+		{ "late_after_s", 0, 366u * 86400, &cfg->late_after_s },
+		{ "max_future_s", 0, 366u * 86400, &cfg->max_future_s },
+		{ "raw_retention_days", 0, 36600, &cfg->raw_retention_days },
+		{ "gap_check_s", 0, 86400, &cfg->gap_check_s },
+		{ "gap_window_s", 60, 31u * 86400, &cfg->gap_window_s },
+		{ "retry_max_s", 1, 3600, &cfg->retry_max_s },
+	};
+	for (size_t i = 0; i < sizeof(nums) / sizeof(nums[0]); i++) {
+		if (strcmp(key, nums[i].name) != 0)
+			continue;
+		if (parse_u32(value, nums[i].min, nums[i].max, nums[i].dst) < 0)
+			return fail(st, "settle", key, "'%s' is not a whole number "
+				    "from %u to %u", value, nums[i].min, nums[i].max);
+		return 1;
+	}
+	return fail(st, "settle", key, "unknown key");
+}
+
+static int postgres_key(struct load_state *st, const char *key, const char *value)
+{
+	if (strcmp(key, "conninfo") == 0) {
+		if (copy_str(st->cfg->conninfo, sizeof(st->cfg->conninfo), value) < 0)
+			return fail(st, "postgres", key, "longer than %zu bytes",
+				    sizeof(st->cfg->conninfo) - 1);
+		return 1;
+	}
+	return fail(st, "postgres", key, "unknown key (libpq parameters go in "
+		    "conninfo, or in the PG* environment variables)");
+}
+
+static int kafka_key(struct load_state *st, const char *key, const char *value)
+{
+	struct settle_config *cfg = st->cfg;
+	if (strcmp(key, "brokers") == 0) {
+		if (copy_str(cfg->brokers, sizeof(cfg->brokers), value) < 0)
+			return fail(st, "kafka", key, "too long");
+		return 1;
+	}
+	if (strcmp(key, "bootstrap_file") == 0) {
+		if (copy_str(cfg->bootstrap_file, sizeof(cfg->bootstrap_file), value) < 0)
+			return fail(st, "kafka", key, "path too long");
+		return 1;
+	}
+	static const char *const ours[] = { "bootstrap.servers", "group.id",
+		"enable.auto.commit", "enable.auto.offset.store",
+		"auto.offset.reset", "enable.partition.eof" };
+	for (size_t i = 0; i < sizeof(ours) / sizeof(ours[0]); i++)
+		if (strcmp(key, ours[i]) == 0)
+			return fail(st, "kafka", key, "set by bandsplit-settle "
+				    "(brokers / [settle] group); remove it");
+	char err[256];
+	if (bs_kafka_props_set(&cfg->kafka, key, value, err, sizeof(err)) < 0)
+		return fail(st, "kafka", key, "%s", err);
+	return 1;
+}
+
+static int handler(void *user, const char *section, const char *key,
+		   const char *value)
+{
+	struct load_state *st = user;
+	if (st->failed)
+		return 0;
+	if (strcmp(section, "settle") == 0)
+		return settle_key(st, key, value);
+	if (strcmp(section, "postgres") == 0)
+		return postgres_key(st, key, value);
+	if (strcmp(section, "kafka") == 0)
+		return kafka_key(st, key, value);
+	return fail(st, section, key, "unknown section (settle, postgres, kafka)");
+}
+
+int settle_config_load(const char *path, struct settle_config *cfg,
+		       char *err, size_t err_size)
+{
+	struct load_state st = { .cfg = cfg, .err = err, .err_size = err_size };
+	snprintf(cfg->source, sizeof(cfg->source), "%s", path);
+	st.file = fopen(path, "r");
+	if (st.file == NULL) {
+		snprintf(err, err_size, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	int rc = ini_parse_stream(read_line, &st, handler, &st);
+	fclose(st.file);
+	if (st.failed)
+		return -1;
+	if (rc != 0) {
+		snprintf(err, err_size, "%s:%d: not INI syntax", path, rc > 0 ? rc
+			 : st.lineno);
+		return -1;
+	}
+	return 0;
+}
+
+int settle_config_set(struct settle_config *cfg, const char *assignment,
+		      char *err, size_t err_size)
+{
+	char buf[4096];
+	if (copy_str(buf, sizeof(buf), assignment) < 0) {
+		snprintf(err, err_size, "--set: too long");
+		return -1;
+	}
+	char *eq = strchr(buf, '=');
+	char *dot = strchr(buf, '.');
+	if (eq == NULL || dot == NULL || dot > eq) {
+		snprintf(err, err_size, "--set '%s': expected SECTION.KEY=VALUE",
+			 assignment);
+		return -1;
+	}
+	*dot = '\0';
+	*eq = '\0';
+	struct load_state st = { .cfg = cfg, .err = err, .err_size = err_size };
+	handler(&st, buf, dot + 1, eq + 1);
+	return st.failed ? -1 : 0;
+}
+
+int settle_config_brokers(const struct settle_config *cfg, char *out,
+			  size_t out_size, char *err, size_t err_size)
+{
+	if (cfg->brokers[0] != '\0' && cfg->bootstrap_file[0] != '\0') {
+		snprintf(err, err_size, "%s: [kafka] brokers and bootstrap_file "
+			 "exclude each other", cfg->source);
+		return -1;
+	}
+	if (cfg->brokers[0] != '\0') {
+		if (copy_str(out, out_size, cfg->brokers) < 0) {
+			snprintf(err, err_size, "[kafka] brokers: too long");
+			return -1;
+		}
+		return 0;
+	}
+	if (cfg->bootstrap_file[0] == '\0') {
+		snprintf(err, err_size, "%s: [kafka] needs brokers (a real "
+			 "cluster) or bootstrap_file (the file bandsplit-kafka "
+			 "writes)", cfg->source);
+		return -1;
+	}
+	FILE *f = fopen(cfg->bootstrap_file, "r");
+	if (f == NULL) {
+		snprintf(err, err_size, "[kafka] bootstrap_file %s: %s",
+			 cfg->bootstrap_file, strerror(errno));
+		return -1;
+	}
+	char *line = fgets(out, (int)out_size, f);
+	fclose(f);
+	if (line == NULL || out[0] == '\n' || out[0] == '\0') {
+		snprintf(err, err_size, "[kafka] bootstrap_file %s: empty",
+			 cfg->bootstrap_file);
+		return -1;
+	}
+	out[strcspn(out, "\r\n")] = '\0';
+	return 0;
+}

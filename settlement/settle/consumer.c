@@ -1,0 +1,940 @@
+/*
+ * consumer.c — the loop of bandsplit-settle: collect a batch from Kafka,
+ * settle it in one PostgreSQL transaction, repeat. See consumer.h.
+ *
+ * Positions. PostgreSQL's kafka_offsets is the truth: on assignment and
+ * after any failed batch ("resync") every partition is sought to the stored
+ * next offset (or, when nothing was ever settled, to the earliest offset
+ * Kafka holds), and each batch advances the stored offsets by
+ * compare-and-set in the same transaction as its rows. Kafka's committed
+ * offsets are never used.
+ *
+ * Failures. A batch that fails is rolled back whole and read again from
+ * Kafka after a resync: connection loss / server restart (retried with
+ * backoff, partitions paused meanwhile), a moved offset (another
+ * instance), a DLQ delivery failure. When PostgreSQL refuses the data
+ * itself (a constraint), the batch's messages are read again one per
+ * transaction ("careful" offsets) and the one refused is rejected with
+ * reason db_refused: bad input never stalls the consumer.
+ *
+ * Kafka no longer holding the stored offset (retention overran a stopped
+ * consumer) stops that partition with an error and the alarm metric; it is
+ * never skipped.
+ */
+#include "consumer.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <librdkafka/rdkafka.h>
+
+#include "batch.h"
+#include "kafka.h"
+#include "log.h"
+#include "store.h"
+#include "validate.h"
+
+#define CONSUME_CHUNK      1024      /* messages per rd_kafka_consume_batch_queue */
+#define KAFKA_QUERY_MS     5000      /* watermark queries, seeks */
+#define DLQ_FLUSH_STEP_MS  500
+#define RETENTION_EVERY_S  3600
+#define ERR_MAX            1024
+
+struct part {
+	bool assigned;
+	bool stopped;              /* never fetched again by this process */
+	int64_t db_next;           /* stored next_offset, STORE_OFFSET_NONE = NULL */
+	int64_t settled_to;        /* db_next, or where it started when NULL */
+	int64_t fetch_next;        /* next offset expected from Kafka */
+	int64_t careful_until;     /* offsets <= this: one per transaction */
+	bool eof;
+};
+
+struct consumer {
+	const struct settle_config *cfg;
+	const struct settle_options *opt;
+	struct settle_metrics *m;
+	rd_kafka_t *rk;
+	rd_kafka_queue_t *queue;
+	rd_kafka_t *dlq;
+	struct settle_store *store;
+	struct settle_batch *batch;
+	int64_t expected[SETTLE_BATCH_MAX_PARTS];
+	struct part *parts;                    /* [SETTLE_PARTITION_MAX + 1] */
+	int32_t *assigned;                     /* ids, nassigned of them */
+	size_t nassigned;
+	bool resync_needed;
+	bool connected_once;
+	int fatal;                             /* exit code if != 0 */
+	/* messages consumed but not yet added (the batch was full) */
+	rd_kafka_message_t *pending[CONSUME_CHUNK];
+	size_t npending, pending_pos;
+	/* careful mode: the one message of the batch, kept until it settles */
+	rd_kafka_message_t *held;
+	struct settle_limits limits;
+	int64_t horizon;
+	uint64_t dlq_failures;                 /* delivery reports since flush */
+	unsigned backoff_ms;
+	/* statistics */
+	uint64_t settled_records;              /* usage + summaries + rejects */
+	uint64_t rate_mark_records;
+	double rate_mark_t, next_tick_t, next_gaps_t, next_retention_t;
+	double first_message_t, last_commit_t;
+};
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int64_t wall_s(void)
+{
+	return (int64_t)time(NULL);
+}
+
+static void sleep_ms(unsigned ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+static bool stopping(const struct consumer *c)
+{
+	return *c->opt->stop || c->fatal != 0;
+}
+
+static void set_status(struct consumer *c, int32_t p, enum part_status st)
+{
+	if (p >= 0 && p < METRICS_MAX_PARTITIONS)
+		atomic_store_explicit(&c->m->part_status[p], (int)st,
+				      memory_order_relaxed);
+}
+
+/* ---- Kafka handles ---------------------------------------------------- */
+
+static void dlq_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg,
+			 void *opaque)
+{
+	(void)rk;
+	struct consumer *c = opaque;
+	if (msg->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+		c->dlq_failures++;
+		atomic_fetch_add(&c->m->dlq_failed, 1);
+		BS_ERROR("DLQ %s: delivery failed: %s", c->cfg->dlq_topic,
+			 rd_kafka_err2str(msg->err));
+	}
+}
+
+static void rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+		      rd_kafka_topic_partition_list_t *list, void *opaque);
+
+static rd_kafka_conf_t *base_conf(const struct settle_config *cfg, char *err,
+				  size_t err_size)
+{
+	char brokers[2048];
+	if (settle_config_brokers(cfg, brokers, sizeof(brokers), err, err_size) < 0)
+		return NULL;
+	rd_kafka_conf_t *conf = bs_kafka_conf_new(brokers, &cfg->kafka, err,
+						  err_size);
+	if (conf != NULL)
+		bs_kafka_conf_use_bs_log(conf);
+	return conf;
+}
+
+static int conf_set(rd_kafka_conf_t *conf, const char *key, const char *value,
+		    char *err, size_t err_size)
+{
+	char why[256];
+	if (rd_kafka_conf_set(conf, key, value, why, sizeof(why)) != RD_KAFKA_CONF_OK) {
+		snprintf(err, err_size, "kafka property '%s': %s", key, why);
+		return -1;
+	}
+	return 0;
+}
+
+static int open_kafka(struct consumer *c, char *err, size_t err_size)
+{
+	char why[512];
+	rd_kafka_conf_t *conf = base_conf(c->cfg, err, err_size);
+	if (conf == NULL)
+		return -1;
+	if (conf_set(conf, "group.id", c->cfg->group, err, err_size) < 0 ||
+	    conf_set(conf, "enable.auto.commit", "false", err, err_size) < 0 ||
+	    conf_set(conf, "enable.auto.offset.store", "false", err, err_size) < 0 ||
+	    conf_set(conf, "auto.offset.reset", "error", err, err_size) < 0 ||
+	    conf_set(conf, "enable.partition.eof", "true", err, err_size) < 0) {
+		rd_kafka_conf_destroy(conf);
+		return -1;
+	}
+	char strategy[256];
+	size_t sz = sizeof(strategy);
+	if (rd_kafka_conf_get(conf, "partition.assignment.strategy", strategy,
+			      &sz) == RD_KAFKA_CONF_OK &&
+	    strstr(strategy, "cooperative") != NULL) {
+		snprintf(err, err_size, "kafka property 'partition.assignment."
+			 "strategy': %s is not supported (eager strategies only: "
+			 "range, roundrobin)", strategy);
+		rd_kafka_conf_destroy(conf);
+		return -1;
+	}
+	rd_kafka_conf_set_rebalance_cb(conf, rebalance);
+	rd_kafka_conf_set_opaque(conf, c);
+	c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof(why));
+	if (c->rk == NULL) {
+		rd_kafka_conf_destroy(conf);
+		snprintf(err, err_size, "kafka consumer: %s", why);
+		return -1;
+	}
+	rd_kafka_poll_set_consumer(c->rk);
+	c->queue = rd_kafka_queue_get_consumer(c->rk);
+
+	conf = base_conf(c->cfg, err, err_size);
+	if (conf == NULL)
+		return -1;
+	if (conf_set(conf, "acks", "all", err, err_size) < 0 ||
+	    conf_set(conf, "enable.idempotence", "true", err, err_size) < 0) {
+		rd_kafka_conf_destroy(conf);
+		return -1;
+	}
+	rd_kafka_conf_set_dr_msg_cb(conf, dlq_delivery);
+	rd_kafka_conf_set_opaque(conf, c);
+	c->dlq = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof(why));
+	if (c->dlq == NULL) {
+		rd_kafka_conf_destroy(conf);
+		snprintf(err, err_size, "kafka DLQ producer: %s", why);
+		return -1;
+	}
+
+	rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(1);
+	rd_kafka_topic_partition_list_add(topics, c->cfg->topic, RD_KAFKA_PARTITION_UA);
+	rd_kafka_resp_err_t e = rd_kafka_subscribe(c->rk, topics);
+	rd_kafka_topic_partition_list_destroy(topics);
+	if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+		snprintf(err, err_size, "kafka subscribe %s: %s", c->cfg->topic,
+			 rd_kafka_err2str(e));
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- positions -------------------------------------------------------- */
+
+static void drop_pending(struct consumer *c)
+{
+	for (size_t i = c->pending_pos; i < c->npending; i++)
+		rd_kafka_message_destroy(c->pending[i]);
+	c->npending = c->pending_pos = 0;
+	if (c->held != NULL)
+		rd_kafka_message_destroy(c->held);
+	c->held = NULL;
+	settle_batch_reset(c->batch);
+}
+
+static void stop_partition(struct consumer *c, int32_t p, const char *why)
+{
+	struct part *pt = &c->parts[p];
+	if (pt->stopped)
+		return;
+	pt->stopped = true;
+	set_status(c, p, PART_STOPPED);
+	atomic_store(&c->m->alarm, 1);
+	BS_ERROR("ALARM %s [%" PRId32 "]: %s. This partition is STOPPED: nothing "
+		 "after the stored offset is settled or skipped until an operator "
+		 "decides (restore the data, or move kafka_offsets.next_offset "
+		 "for group %s on purpose) and restarts bandsplit-settle.",
+		 c->cfg->topic, p, why, c->cfg->group);
+	rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+	rd_kafka_topic_partition_list_add(l, c->cfg->topic, p);
+	rd_kafka_pause_partitions(c->rk, l);
+	rd_kafka_topic_partition_list_destroy(l);
+}
+
+static void backoff(struct consumer *c)
+{
+	unsigned cap = c->cfg->retry_max_s * 1000;
+	c->backoff_ms = c->backoff_ms == 0 ? 100 : c->backoff_ms * 2;
+	if (c->backoff_ms > cap)
+		c->backoff_ms = cap;
+	/* keep serving the group (rebalances) while waiting; partitions are
+	 * paused, and anything still delivered is read again after resync */
+	double until = now_s() + c->backoff_ms / 1000.0;
+	while (!stopping(c) && now_s() < until) {
+		rd_kafka_message_t *msgs[64];
+		ssize_t n = rd_kafka_consume_batch_queue(c->queue, 100, msgs, 64);
+		for (ssize_t i = 0; i < n; i++)
+			rd_kafka_message_destroy(msgs[i]);
+	}
+}
+
+static int ensure_connected(struct consumer *c, char *err, size_t err_size)
+{
+	if (settle_store_connected(c->store))
+		return 0;
+	atomic_store(&c->m->db_up, 0);
+	int rc = settle_store_connect(c->store, !c->connected_once, err, err_size);
+	if (rc == -2) {
+		BS_ERROR("%s", err);
+		c->fatal = 1;
+		return -1;
+	}
+	if (rc < 0)
+		return -1;
+	if (c->connected_once)
+		atomic_fetch_add(&c->m->db_reconnects, 1);
+	c->connected_once = true;
+	atomic_store(&c->m->db_up, 1);
+	if (settle_store_horizon(c->store, &c->horizon, err, err_size) != STORE_OK)
+		return -1;
+	BS_INFO("connected to PostgreSQL");
+	return 0;
+}
+
+/* Sets list's offsets from PostgreSQL (and, for partitions never settled,
+ * Kafka's earliest offset); stops the partitions whose stored offset Kafka
+ * no longer holds. Returns 0, or -1 (retry later) with err. */
+static int position(struct consumer *c, rd_kafka_topic_partition_list_t *list,
+		    char *err, size_t err_size)
+{
+	if (ensure_connected(c, err, err_size) < 0)
+		return -1;
+	int32_t ids[SETTLE_BATCH_MAX_PARTS];
+	int64_t next[SETTLE_BATCH_MAX_PARTS];
+	size_t n = 0;
+	for (int i = 0; i < list->cnt && n < SETTLE_BATCH_MAX_PARTS; i++)
+		ids[n++] = list->elems[i].partition;
+	if (settle_store_load_offsets(c->store, ids, n, next, err, err_size) != STORE_OK)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		int32_t p = ids[i];
+		int64_t lo = -1, hi = -1;
+		rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(c->rk,
+			c->cfg->topic, p, &lo, &hi, KAFKA_QUERY_MS);
+		if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+			snprintf(err, err_size, "kafka %s [%" PRId32 "]: watermarks: %s",
+				 c->cfg->topic, p, rd_kafka_err2str(e));
+			return -1;
+		}
+		struct part *pt = &c->parts[p];
+		pt->db_next = next[i];
+		int64_t start = next[i] == STORE_OFFSET_NONE ? lo : next[i];
+		if (start < lo || start > hi) {
+			char why[256];
+			snprintf(why, sizeof(why), "PostgreSQL expects offset %" PRId64
+				 " next, Kafka holds %" PRId64 "..%" PRId64
+				 " (retention overran the consumer?)", start, lo, hi);
+			stop_partition(c, p, why);
+		}
+		pt->settled_to = start;
+		pt->fetch_next = start;
+		pt->eof = false;
+		list->elems[i].offset = start;
+	}
+	return 0;
+}
+
+/* Re-positions every assigned partition from PostgreSQL after a failure. */
+static int resync(struct consumer *c)
+{
+	char err[ERR_MAX];
+	drop_pending(c);
+	rd_kafka_topic_partition_list_t *list =
+		rd_kafka_topic_partition_list_new((int)c->nassigned + 1);
+	for (size_t i = 0; i < c->nassigned; i++)
+		if (!c->parts[c->assigned[i]].stopped)
+			rd_kafka_topic_partition_list_add(list, c->cfg->topic,
+							  c->assigned[i]);
+	rd_kafka_pause_partitions(c->rk, list);
+	int rc = position(c, list, err, sizeof(err));
+	if (rc == 0) {
+		rd_kafka_topic_partition_list_t *run =
+			rd_kafka_topic_partition_list_new(list->cnt + 1);
+		for (int i = 0; i < list->cnt; i++)
+			if (!c->parts[list->elems[i].partition].stopped)
+				rd_kafka_topic_partition_list_add(run, c->cfg->topic,
+					list->elems[i].partition)->offset =
+					list->elems[i].offset;
+		rd_kafka_error_t *e = run->cnt > 0
+			? rd_kafka_seek_partitions(c->rk, run, KAFKA_QUERY_MS) : NULL;
+		if (e != NULL) {
+			snprintf(err, sizeof(err), "kafka seek: %s",
+				 rd_kafka_error_string(e));
+			rd_kafka_error_destroy(e);
+			rc = -1;
+		}
+		for (int i = 0; rc == 0 && i < run->cnt; i++) {
+			if (run->elems[i].err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+				snprintf(err, sizeof(err), "kafka seek %s [%" PRId32
+					 "]: %s", c->cfg->topic, run->elems[i].partition,
+					 rd_kafka_err2str(run->elems[i].err));
+				rc = -1;
+			}
+		}
+		if (rc == 0)
+			rd_kafka_resume_partitions(c->rk, run);
+		rd_kafka_topic_partition_list_destroy(run);
+	}
+	rd_kafka_topic_partition_list_destroy(list);
+	if (rc < 0) {
+		if (!stopping(c))
+			BS_WARN("resync: %s; retrying in %u ms", err,
+				c->backoff_ms == 0 ? 100 : c->backoff_ms * 2);
+		return -1;
+	}
+	c->resync_needed = false;
+	c->backoff_ms = 0;
+	BS_INFO("positions read from PostgreSQL for %zu partition(s)", c->nassigned);
+	return 0;
+}
+
+static void rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+		      rd_kafka_topic_partition_list_t *list, void *opaque)
+{
+	struct consumer *c = opaque;
+	char why[ERR_MAX];
+
+	/* the batch being collected belongs to the old assignment */
+	drop_pending(c);
+	for (size_t i = 0; i < c->nassigned; i++) {
+		c->parts[c->assigned[i]].assigned = false;
+		set_status(c, c->assigned[i], PART_UNASSIGNED);
+	}
+	c->nassigned = 0;
+
+	if (err != RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+		BS_INFO("partitions revoked (%d)", list->cnt);
+		rd_kafka_assign(rk, NULL);
+		return;
+	}
+	for (int i = 0; i < list->cnt; i++) {
+		int32_t p = list->elems[i].partition;
+		if (p < 0 || p > SETTLE_PARTITION_MAX) {
+			BS_ERROR("kafka %s: partition %" PRId32 " beyond the limit %d; "
+				 "not consumed", c->cfg->topic, p, SETTLE_PARTITION_MAX);
+			continue;
+		}
+		struct part *pt = &c->parts[p];
+		memset(pt, 0, sizeof(*pt));
+		pt->assigned = true;
+		pt->careful_until = -1;
+		c->assigned[c->nassigned++] = p;
+		set_status(c, p, PART_ACTIVE);
+	}
+	/* Without PostgreSQL there is no position: wait for it here, the
+	 * group keeps the assignment meanwhile. */
+	while (!stopping(c) && position(c, list, why, sizeof(why)) < 0) {
+		if (stopping(c))
+			break;
+		BS_WARN("assignment: %s; retrying", why);
+		unsigned cap = c->cfg->retry_max_s * 1000;
+		c->backoff_ms = c->backoff_ms == 0 ? 100
+			: (c->backoff_ms * 2 > cap ? cap : c->backoff_ms * 2);
+		for (unsigned t = 0; t < c->backoff_ms && !stopping(c); t += 100)
+			sleep_ms(100);
+	}
+	if (stopping(c)) {
+		rd_kafka_assign(rk, NULL);
+		return;
+	}
+	c->backoff_ms = 0;
+	rd_kafka_topic_partition_list_t *run =
+		rd_kafka_topic_partition_list_new(list->cnt + 1);
+	for (int i = 0; i < list->cnt; i++) {
+		int32_t p = list->elems[i].partition;
+		if (p >= 0 && p <= SETTLE_PARTITION_MAX && !c->parts[p].stopped)
+			rd_kafka_topic_partition_list_add(run, list->elems[i].topic,
+				p)->offset = list->elems[i].offset;
+	}
+	rd_kafka_resp_err_t e = rd_kafka_assign(rk, run);
+	if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+		BS_ERROR("kafka assign: %s", rd_kafka_err2str(e));
+		c->resync_needed = true;
+	}
+	BS_INFO("assigned %d partition(s) of %s, positions from PostgreSQL",
+		run->cnt, c->cfg->topic);
+	rd_kafka_topic_partition_list_destroy(run);
+	c->resync_needed = false;
+}
+
+/* ---- one message ------------------------------------------------------ */
+
+enum handled { H_NEXT, H_FULL, H_SEND_NOW };
+
+static void produce_dlq(struct consumer *c, const rd_kafka_message_t *msg,
+			const char *reason, const char *error)
+{
+	char partition[16], offset[32];
+	snprintf(partition, sizeof(partition), "%" PRId32, msg->partition);
+	snprintf(offset, sizeof(offset), "%" PRId64, msg->offset);
+	rd_kafka_headers_t *h = rd_kafka_headers_new(5);
+	rd_kafka_header_add(h, "bandsplit-reject-reason", -1, reason, -1);
+	rd_kafka_header_add(h, "bandsplit-reject-error", -1, error, -1);
+	rd_kafka_header_add(h, "bandsplit-source-topic", -1, c->cfg->topic, -1);
+	rd_kafka_header_add(h, "bandsplit-source-partition", -1, partition, -1);
+	rd_kafka_header_add(h, "bandsplit-source-offset", -1, offset, -1);
+	for (;;) {
+		rd_kafka_resp_err_t e = rd_kafka_producev(c->dlq,
+			RD_KAFKA_V_TOPIC(c->cfg->dlq_topic),
+			RD_KAFKA_V_VALUE(msg->payload, msg->len),
+			RD_KAFKA_V_KEY(msg->key, msg->key_len),
+			RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+			RD_KAFKA_V_HEADERS(h),
+			RD_KAFKA_V_END);
+		if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
+			return;   /* h now belongs to the message */
+		if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL || stopping(c)) {
+			BS_ERROR("DLQ %s: %s", c->cfg->dlq_topic, rd_kafka_err2str(e));
+			c->dlq_failures++;
+			rd_kafka_headers_destroy(h);
+			return;
+		}
+		rd_kafka_poll(c->dlq, 100);
+	}
+}
+
+static enum settle_batch_add add_reject(struct consumer *c,
+	const rd_kafka_message_t *msg, const char *reason, const char *error)
+{
+	enum settle_batch_add a = settle_batch_add_reject(c->batch, msg->partition,
+		msg->offset, msg->key, msg->key_len, msg->payload, msg->len,
+		reason, error);
+	if (a == BATCH_ADDED) {
+		produce_dlq(c, msg, reason, error);
+		BS_DEBUG("%s [%" PRId32 "] offset %" PRId64 ": rejected (%s): %s",
+			 c->cfg->topic, msg->partition, msg->offset, reason, error);
+	}
+	return a;
+}
+
+static void kafka_error(struct consumer *c, const rd_kafka_message_t *msg)
+{
+	int32_t p = msg->partition;
+	bool ours = msg->rkt != NULL && p >= 0 && p <= SETTLE_PARTITION_MAX &&
+		    c->parts[p].assigned;
+	if (msg->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+		if (ours && msg->offset == c->parts[p].fetch_next)
+			c->parts[p].eof = true;
+		return;
+	}
+	if (ours && (msg->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET ||
+		     msg->err == RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE)) {
+		char why[512];
+		snprintf(why, sizeof(why), "Kafka no longer holds offset %" PRId64
+			 " that PostgreSQL expects next (%s)", c->parts[p].fetch_next,
+			 rd_kafka_message_errstr(msg));
+		stop_partition(c, p, why);
+		return;
+	}
+	BS_WARN("kafka: %s%s", rd_kafka_err2str(msg->err),
+		msg->len > 0 ? "" : "");
+}
+
+/* Takes one consumed message into the batch. The message is destroyed here
+ * unless it is kept (H_FULL: pending; careful mode: held). */
+static enum handled take(struct consumer *c, rd_kafka_message_t *msg)
+{
+	if (msg->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+		kafka_error(c, msg);
+		rd_kafka_message_destroy(msg);
+		return H_NEXT;
+	}
+	int32_t p = msg->partition;
+	if (p < 0 || p > SETTLE_PARTITION_MAX || !c->parts[p].assigned ||
+	    c->parts[p].stopped || msg->offset < c->parts[p].fetch_next) {
+		rd_kafka_message_destroy(msg);   /* stale: before a seek */
+		return H_NEXT;
+	}
+	struct part *pt = &c->parts[p];
+	bool careful = msg->offset <= pt->careful_until;
+	if (careful && !settle_batch_empty(c->batch))
+		return H_FULL;   /* alone in its own transaction */
+	if (c->first_message_t == 0)
+		c->first_message_t = now_s();
+
+	struct bs_record rec;
+	const char *reason = NULL;
+	char error[256];
+	enum settle_batch_add a;
+	c->limits.now_s = wall_s();
+	c->limits.horizon_s = c->horizon;
+	if (settle_validate(msg->payload, msg->len, &c->limits, &rec, &reason,
+			    error, sizeof(error)) == 0)
+		a = settle_batch_add_record(c->batch, p, msg->offset, &rec);
+	else
+		a = add_reject(c, msg, reason, error);
+	if (a == BATCH_FULL)
+		return H_FULL;
+	if (a == BATCH_ERROR) {
+		BS_ERROR("%s [%" PRId32 "] offset %" PRId64 ": out of memory "
+			 "assembling the batch", c->cfg->topic, p, msg->offset);
+		c->fatal = 3;
+		rd_kafka_message_destroy(msg);
+		return H_NEXT;
+	}
+	pt->fetch_next = msg->offset + 1;
+	pt->eof = false;
+	if (careful) {
+		c->held = msg;
+		return H_SEND_NOW;
+	}
+	rd_kafka_message_destroy(msg);
+	return H_NEXT;
+}
+
+/* Fills the batch: until full, batch_ms passed, or something to do. */
+static void collect(struct consumer *c)
+{
+	double deadline = now_s() + c->cfg->batch_ms / 1000.0;
+	for (;;) {
+		while (c->pending_pos < c->npending) {
+			rd_kafka_message_t *msg = c->pending[c->pending_pos];
+			enum handled h = take(c, msg);
+			if (h == H_FULL)
+				return;
+			c->pending_pos++;
+			if (h == H_SEND_NOW || c->resync_needed)
+				return;
+		}
+		c->npending = c->pending_pos = 0;
+		if (stopping(c) || c->resync_needed ||
+		    c->batch->messages >= c->batch->max_records)
+			return;
+		double left = deadline - now_s();
+		if (left <= 0)
+			return;
+		ssize_t n = rd_kafka_consume_batch_queue(c->queue,
+			(int)(left * 1000) + 1, c->pending, CONSUME_CHUNK);
+		if (n < 0) {
+			BS_ERROR("kafka consume: %s", rd_kafka_err2str(rd_kafka_last_error()));
+			return;
+		}
+		c->npending = (size_t)n;
+		c->pending_pos = 0;
+	}
+}
+
+/* ---- one batch -------------------------------------------------------- */
+
+/* Waits for the DLQ deliveries of this batch; 0, or -1 if one failed. */
+static int flush_dlq(struct consumer *c)
+{
+	while (rd_kafka_outq_len(c->dlq) > 0 && !*c->opt->stop)
+		rd_kafka_flush(c->dlq, DLQ_FLUSH_STEP_MS);
+	rd_kafka_poll(c->dlq, 0);
+	if (rd_kafka_outq_len(c->dlq) > 0 || c->dlq_failures > 0) {
+		c->dlq_failures = 0;
+		return -1;
+	}
+	return 0;
+}
+
+static void committed(struct consumer *c, const struct store_result *r,
+		      double t0)
+{
+	const struct settle_batch *b = c->batch;
+	for (uint32_t i = 0; i < b->nparts; i++) {
+		struct part *pt = &c->parts[b->parts[i].partition];
+		pt->db_next = b->parts[i].last_offset + 1;
+		pt->settled_to = pt->db_next;
+	}
+	struct settle_metrics *m = c->m;
+	atomic_fetch_add(&m->usage_inserted, r->usage_inserted);
+	atomic_fetch_add(&m->usage_duplicate, b->usage_count - r->usage_inserted);
+	atomic_fetch_add(&m->usage_late, r->usage_late);
+	atomic_fetch_add(&m->summaries_inserted, r->summaries_inserted);
+	atomic_fetch_add(&m->summaries_duplicate, b->summary_count - r->summaries_inserted);
+	/* rejects, by reason, as committed (again after a restart) */
+	if (b->reject_count > 0) {
+		const struct bs_pgarray *reasons = &b->reject[REJ_REASON];
+		/* walk the reason array: int32 length + bytes per element */
+		size_t off = 20;
+		for (uint32_t i = 0; i < reasons->count; i++) {
+			uint32_t len = ((uint32_t)(uint8_t)reasons->buf[off] << 24) |
+				((uint32_t)(uint8_t)reasons->buf[off + 1] << 16) |
+				((uint32_t)(uint8_t)reasons->buf[off + 2] << 8) |
+				(uint32_t)(uint8_t)reasons->buf[off + 3];
+			char name[40];
+			snprintf(name, sizeof(name), "%.*s", (int)(len < 39 ? len : 39),
+				 reasons->buf + off + 4);
+			atomic_fetch_add(&m->rejects[settle_reason_index(name)], 1);
+			off += 4 + len;
+		}
+	}
+	double t = now_s();
+	settle_metrics_observe_batch(m, (uint64_t)((t - t0) * 1e6));
+	c->settled_records += b->messages;
+	c->last_commit_t = t;
+	BS_DEBUG("batch: %u messages, %" PRIu64 " usage rows new of %u, %" PRIu64
+		 " summaries new, %u rejected, %u partitions, %.1f ms", b->messages,
+		 r->usage_inserted, b->usage_count, r->summaries_inserted,
+		 b->reject_count, b->nparts, (t - t0) * 1000);
+}
+
+static void settle_batch(struct consumer *c);
+
+/* PostgreSQL refused the data of a batch. */
+static void refused(struct consumer *c, const char *err)
+{
+	struct settle_batch *b = c->batch;
+	if (c->held == NULL) {
+		/* read these offsets again, one message per transaction */
+		for (uint32_t i = 0; i < b->nparts; i++)
+			c->parts[b->parts[i].partition].careful_until =
+				b->parts[i].last_offset;
+		BS_WARN("%s; settling the batch's %u messages one by one to find "
+			"the refused one", err, b->messages);
+		c->resync_needed = true;
+		return;
+	}
+	/* the one message: reject it */
+	rd_kafka_message_t *msg = c->held;
+	c->held = NULL;
+	settle_batch_reset(b);
+	BS_ERROR("%s [%" PRId32 "] offset %" PRId64 ": refused by PostgreSQL: %s",
+		 c->cfg->topic, msg->partition, msg->offset, err);
+	if (add_reject(c, msg, settle_reason_name(SETTLE_R_DB_REFUSED), err) != BATCH_ADDED)
+		c->fatal = 3;   /* an empty batch always takes one message */
+	rd_kafka_message_destroy(msg);
+	if (c->fatal == 0)
+		settle_batch(c);
+}
+
+static void settle_batch(struct consumer *c)
+{
+	char err[ERR_MAX];
+	struct settle_batch *b = c->batch;
+	struct store_result r;
+	double t0 = now_s();
+	enum store_rc rc;
+
+	if (flush_dlq(c) < 0) {
+		BS_WARN("DLQ deliveries failed; the batch is read again");
+		c->resync_needed = true;
+		return;
+	}
+	rc = settle_store_ensure_days(c->store, b, err, sizeof(err));
+	if (rc == STORE_OK) {
+		for (uint32_t i = 0; i < b->nparts; i++)
+			c->expected[i] = c->parts[b->parts[i].partition].db_next;
+		rc = settle_store_send(c->store, b, c->expected, err, sizeof(err));
+	}
+	if (rc == STORE_OK && settle_store_in_flight(c->store))
+		rc = settle_store_finish(c->store, &r, err, sizeof(err));
+	switch (rc) {
+	case STORE_OK:
+		committed(c, &r, t0);
+		if (c->held != NULL)
+			rd_kafka_message_destroy(c->held);
+		c->held = NULL;
+		settle_batch_reset(b);
+		return;
+	case STORE_FENCED:
+		atomic_fetch_add(&c->m->fenced, 1);
+		BS_WARN("%s; re-reading positions from PostgreSQL", err);
+		break;
+	case STORE_DATA:
+		refused(c, err);
+		return;
+	case STORE_RETRY:
+		atomic_fetch_add(&c->m->batch_retries, 1);
+		BS_ERROR("%s; rolled back, retrying from the stored offsets", err);
+		if (!settle_store_connected(c->store))
+			atomic_store(&c->m->db_up, 0);
+		break;
+	}
+	c->resync_needed = true;
+}
+
+/* ---- housekeeping ----------------------------------------------------- */
+
+static void update_lag(struct consumer *c)
+{
+	for (size_t i = 0; i < c->nassigned; i++) {
+		int32_t p = c->assigned[i];
+		if (p >= METRICS_MAX_PARTITIONS)
+			continue;
+		int64_t lo = -1, hi = -1;
+		rd_kafka_get_watermark_offsets(c->rk, c->cfg->topic, p, &lo, &hi);
+		int64_t lag = hi >= 0 ? hi - c->parts[p].settled_to : 0;
+		atomic_store_explicit(&c->m->lag[p], lag < 0 ? 0 : lag,
+				      memory_order_relaxed);
+	}
+}
+
+static void housekeeping(struct consumer *c)
+{
+	double t = now_s();
+	char err[ERR_MAX];
+	if (t >= c->next_tick_t) {
+		update_lag(c);
+		if (c->rate_mark_t > 0 && t > c->rate_mark_t)
+			atomic_store(&c->m->records_per_s, (uint64_t)(
+				(c->settled_records - c->rate_mark_records) /
+				(t - c->rate_mark_t)));
+		c->rate_mark_t = t;
+		c->rate_mark_records = c->settled_records;
+		c->next_tick_t = t + 1;
+	}
+	if (c->resync_needed || !settle_store_connected(c->store))
+		return;
+	if (c->cfg->gap_check_s > 0 && t >= c->next_gaps_t) {
+		uint64_t open[STORE_GAP_KINDS];
+		if (settle_store_refresh_gaps(c->store, c->cfg->gap_window_s, open,
+					      err, sizeof(err)) == STORE_OK) {
+			for (int k = 0; k < STORE_GAP_KINDS; k++)
+				atomic_store(&c->m->gaps_open[k], open[k]);
+			atomic_store(&c->m->gaps_known, 1);
+		} else {
+			BS_WARN("%s", err);
+		}
+		c->next_gaps_t = t + c->cfg->gap_check_s;
+	}
+	if (c->cfg->raw_retention_days > 0 && t >= c->next_retention_t) {
+		int dropped = 0;
+		if (settle_store_retention(c->store, c->cfg->raw_retention_days,
+					   &dropped, err, sizeof(err)) == STORE_OK &&
+		    settle_store_horizon(c->store, &c->horizon, err, sizeof(err)) == STORE_OK) {
+			if (dropped > 0)
+				BS_INFO("raw retention: dropped %d daily partition(s) "
+					"older than %" PRIu32 " days", dropped,
+					c->cfg->raw_retention_days);
+		} else {
+			BS_WARN("%s", err);
+		}
+		c->next_retention_t = t + RETENTION_EVERY_S;
+	}
+}
+
+/* Drain mode: every assigned partition settled up to Kafka's end. */
+static bool drained(struct consumer *c)
+{
+	if (c->nassigned == 0 || !settle_batch_empty(c->batch) ||
+	    c->pending_pos < c->npending || c->resync_needed)
+		return false;
+	for (size_t i = 0; i < c->nassigned; i++) {
+		const struct part *pt = &c->parts[c->assigned[i]];
+		if (pt->stopped)
+			continue;
+		int64_t lo = -1, hi = -1;
+		rd_kafka_get_watermark_offsets(c->rk, c->cfg->topic, c->assigned[i],
+					       &lo, &hi);
+		bool at_end = pt->eof || (hi >= 0 && pt->settled_to >= hi);
+		if (!at_end || pt->fetch_next != pt->settled_to)
+			return false;
+	}
+	return true;
+}
+
+static void write_stats(const struct consumer *c, const char *path)
+{
+	FILE *f = fopen(path, "w");
+	if (f == NULL) {
+		BS_ERROR("--stats %s: %s", path, strerror(errno));
+		return;
+	}
+	const struct settle_metrics *m = c->m;
+	double secs = c->first_message_t > 0 && c->last_commit_t > c->first_message_t
+		? c->last_commit_t - c->first_message_t : 0;
+	fprintf(f, "{\"messages\": %" PRIu64 ", \"usage_inserted\": %" PRIu64
+		", \"usage_duplicate\": %" PRIu64 ", \"summaries_inserted\": %" PRIu64
+		", \"summaries_duplicate\": %" PRIu64 ", \"batches\": %" PRIu64
+		", \"seconds\": %.3f, \"records_per_second\": %.0f}\n",
+		c->settled_records, (uint64_t)m->usage_inserted,
+		(uint64_t)m->usage_duplicate, (uint64_t)m->summaries_inserted,
+		(uint64_t)m->summaries_duplicate, (uint64_t)m->batches, secs,
+		secs > 0 ? c->settled_records / secs : 0.0);
+	fclose(f);
+}
+
+int settle_run(const struct settle_config *cfg, struct settle_metrics *m,
+	       const struct settle_options *opt)
+{
+	struct consumer c = { .cfg = cfg, .opt = opt, .m = m };
+	char err[ERR_MAX];
+	int rc = 0;
+
+	c.limits.max_future_s = cfg->max_future_s;
+	c.horizon = SETTLE_NO_HORIZON;
+	c.parts = calloc(SETTLE_PARTITION_MAX + 1, sizeof(*c.parts));
+	c.assigned = calloc(SETTLE_PARTITION_MAX + 1, sizeof(*c.assigned));
+	c.batch = settle_batch_new(cfg->batch_records);
+	c.store = settle_store_new(cfg, opt->sql_dir);
+	if (c.parts == NULL || c.assigned == NULL || c.batch == NULL || c.store == NULL) {
+		BS_ERROR("out of memory");
+		rc = 3;
+		goto out;
+	}
+	/* PostgreSQL first: a schema that does not match is refused before
+	 * joining the group. */
+	while (!stopping(&c) && ensure_connected(&c, err, sizeof(err)) < 0) {
+		if (c.fatal)
+			break;
+		BS_WARN("%s; retrying", err);
+		unsigned cap = cfg->retry_max_s * 1000;
+		c.backoff_ms = c.backoff_ms == 0 ? 200 : (c.backoff_ms * 2 > cap
+			? cap : c.backoff_ms * 2);
+		for (unsigned t = 0; t < c.backoff_ms && !stopping(&c); t += 100)
+			sleep_ms(100);
+	}
+	c.backoff_ms = 0;
+	if (c.fatal != 0 || *opt->stop) {
+		rc = c.fatal;
+		goto out;
+	}
+	if (open_kafka(&c, err, sizeof(err)) < 0) {
+		BS_ERROR("%s", err);
+		rc = 3;
+		goto out;
+	}
+	BS_INFO("consuming %s as group %s, batches of up to %" PRIu32 " records",
+		cfg->topic, cfg->group, cfg->batch_records);
+
+	while (!stopping(&c)) {
+		if (c.resync_needed && resync(&c) < 0) {
+			backoff(&c);
+			continue;
+		}
+		collect(&c);
+		if (stopping(&c))
+			break;   /* the batch being collected is not written */
+		if (!c.resync_needed && !settle_batch_empty(c.batch))
+			settle_batch(&c);
+		housekeeping(&c);
+		if (opt->drain && drained(&c))
+			break;
+	}
+	rc = c.fatal;
+	if (rc == 0 && opt->drain) {
+		for (size_t i = 0; i < c.nassigned; i++)
+			if (c.parts[c.assigned[i]].stopped)
+				rc = 1;
+	}
+	BS_INFO("stopping: %" PRIu64 " messages settled (%" PRIu64 " new usage "
+		"rows, %" PRIu64 " duplicates)", c.settled_records,
+		(uint64_t)m->usage_inserted, (uint64_t)m->usage_duplicate);
+	if (opt->stats_path != NULL)
+		write_stats(&c, opt->stats_path);
+out:
+	if (c.rk != NULL) {
+		drop_pending(&c);
+		rd_kafka_queue_destroy(c.queue);
+		rd_kafka_consumer_close(c.rk);
+		rd_kafka_destroy(c.rk);
+	}
+	if (c.dlq != NULL) {
+		rd_kafka_flush(c.dlq, 5000);
+		rd_kafka_destroy(c.dlq);
+	}
+	settle_store_free(c.store);
+	settle_batch_free(c.batch);
+	free(c.parts);
+	free(c.assigned);
+	return rc;
+}

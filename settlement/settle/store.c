@@ -1,0 +1,544 @@
+/*
+ * store.c — the settlement's PostgreSQL work. See store.h.
+ */
+#include "store.h"
+
+#include <assert.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libpq-fe.h>
+
+#include "db.h"
+#include "log.h"
+#include "migrate.h"
+#include "validate.h"
+
+#define KNOWN_DAYS_MAX 4096        /* days known to have a raw partition */
+#define MAX_PIPELINE 4             /* statements in one batch transaction */
+#define USAGE_PARAMS (USAGE_NCOLS + 1)
+#define SUMMARY_PARAMS (SUM_NCOLS + 1)
+#define REJECT_PARAMS (REJ_NCOLS + 1)
+
+enum stmt_kind { STMT_OFFSETS, STMT_USAGE, STMT_SUMMARY, STMT_REJECT };
+
+struct settle_store {
+	const struct settle_config *cfg;
+	const char *sql_dir;
+	PGconn *conn;
+	int32_t known_days[KNOWN_DAYS_MAX];
+	size_t nknown;
+	/* the batch in flight */
+	bool in_flight;
+	enum stmt_kind sent[MAX_PIPELINE];
+	size_t nsent;
+	/* offset arrays of the batch in flight */
+	struct bs_pgarray off_part, off_expected, off_next;
+	char late_after[16];
+};
+
+const char *const store_gap_kinds[STORE_GAP_KINDS] = {
+	"seq_gap", "missing_summary", "count_mismatch", "sum_mismatch",
+};
+
+static const char OFFSETS_SQL[] =
+	"SELECT bs_offsets_advance($1, $2, $3::int4[], $4::int8[], $5::int8[])";
+
+static const char USAGE_SQL[] =
+	"WITH ins AS ("
+	" INSERT INTO usage_raw (node_id, boot_id, seq, interval_start, interval_len,"
+	"   byte_measure, map_version, tenant_id, pool_id, direction, packets, bytes,"
+	"   policed_packets, policed_bytes, late)"
+	" SELECT u.node_id, u.boot_id, u.seq, u.interval_start, u.interval_len,"
+	"   u.byte_measure, u.map_version, u.tenant_id, u.pool_id, u.direction,"
+	"   u.packets, u.bytes, u.policed_packets, u.policed_bytes,"
+	"   u.interval_start + u.interval_len * interval '1 second'"
+	"     < now() - $15::int4 * interval '1 second'"
+	" FROM unnest($1::text[], $2::uuid[], $3::int8[], $4::timestamptz[],"
+	"   $5::int4[], $6::text[], $7::int8[], $8::int8[], $9::int8[], $10::text[],"
+	"   $11::int8[], $12::int8[], $13::int8[], $14::int8[])"
+	"   AS u(node_id, boot_id, seq, interval_start, interval_len, byte_measure,"
+	"     map_version, tenant_id, pool_id, direction, packets, bytes,"
+	"     policed_packets, policed_bytes)"
+	" ON CONFLICT (node_id, boot_id, interval_start, tenant_id, pool_id, direction)"
+	"   DO NOTHING"
+	" RETURNING tenant_id, pool_id, direction, interval_start, byte_measure,"
+	"   packets, bytes, policed_packets, policed_bytes, late"
+	"), sums AS ("
+	" SELECT tenant_id, pool_id, direction,"
+	"   date_bin('300 seconds', interval_start, timestamptz 'epoch') AS bucket_start,"
+	"   coalesce(sum(packets) FILTER (WHERE byte_measure = 'frame'), 0) AS frame_packets,"
+	"   coalesce(sum(bytes) FILTER (WHERE byte_measure = 'frame'), 0) AS frame_bytes,"
+	"   coalesce(sum(packets) FILTER (WHERE byte_measure = 'ip'), 0) AS ip_packets,"
+	"   coalesce(sum(bytes) FILTER (WHERE byte_measure = 'ip'), 0) AS ip_bytes,"
+	"   sum(policed_packets) AS policed_packets, sum(policed_bytes) AS policed_bytes,"
+	"   count(*) AS records, count(*) FILTER (WHERE late) AS late_records"
+	" FROM ins GROUP BY 1, 2, 3, 4"
+	"), up AS ("
+	" INSERT INTO usage_5m AS r (tenant_id, pool_id, direction, bucket_start,"
+	"   frame_packets, frame_bytes, ip_packets, ip_bytes, policed_packets,"
+	"   policed_bytes, records, late_records)"
+	" SELECT * FROM sums ORDER BY tenant_id, pool_id, direction, bucket_start"
+	" ON CONFLICT (tenant_id, pool_id, direction, bucket_start) DO UPDATE SET"
+	"   frame_packets = r.frame_packets + excluded.frame_packets,"
+	"   frame_bytes = r.frame_bytes + excluded.frame_bytes,"
+	"   ip_packets = r.ip_packets + excluded.ip_packets,"
+	"   ip_bytes = r.ip_bytes + excluded.ip_bytes,"
+	"   policed_packets = r.policed_packets + excluded.policed_packets,"
+	"   policed_bytes = r.policed_bytes + excluded.policed_bytes,"
+	"   records = r.records + excluded.records,"
+	"   late_records = r.late_records + excluded.late_records,"
+	"   updated_at = now()"
+	" RETURNING 1"
+	")"
+	"SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM ins WHERE late),"
+	"       (SELECT count(*) FROM up)";
+
+static const char SUMMARY_SQL[] =
+	"INSERT INTO node_interval (node_id, boot_id, interval_start, interval_len,"
+	"  byte_measure, map_version, seq, record_count, first_seq,"
+	"  in_packets, in_bytes, out_packets, out_bytes,"
+	"  unattributed_packets, unattributed_bytes, malformed_packets, malformed_bytes,"
+	"  non_ip_packets, non_ip_bytes, rx_packets, rx_bytes, late)"
+	" SELECT u.*, u.interval_start + u.interval_len * interval '1 second'"
+	"     < now() - $22::int4 * interval '1 second'"
+	" FROM unnest($1::text[], $2::uuid[], $3::timestamptz[], $4::int4[],"
+	"   $5::text[], $6::int8[], $7::int8[], $8::int4[], $9::int8[],"
+	"   $10::int8[], $11::int8[], $12::int8[], $13::int8[], $14::int8[],"
+	"   $15::int8[], $16::int8[], $17::int8[], $18::int8[], $19::int8[],"
+	"   $20::int8[], $21::int8[])"
+	"   AS u(node_id, boot_id, interval_start, interval_len, byte_measure,"
+	"     map_version, seq, record_count, first_seq, in_packets, in_bytes,"
+	"     out_packets, out_bytes, unattributed_packets, unattributed_bytes,"
+	"     malformed_packets, malformed_bytes, non_ip_packets, non_ip_bytes,"
+	"     rx_packets, rx_bytes)"
+	" ON CONFLICT (node_id, boot_id, interval_start) DO NOTHING";
+
+static const char REJECT_SQL[] =
+	"INSERT INTO rejected_records (topic, kafka_partition, kafka_offset,"
+	"  kafka_key, payload, payload_bytes, reason, error)"
+	" SELECT $1, u.* FROM unnest($2::int4[], $3::int8[], $4::bytea[],"
+	"   $5::bytea[], $6::int4[], $7::text[], $8::text[])"
+	" ON CONFLICT (topic, kafka_partition, kafka_offset) DO NOTHING";
+
+struct settle_store *settle_store_new(const struct settle_config *cfg,
+				      const char *sql_dir)
+{
+	struct settle_store *s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		return NULL;
+	s->cfg = cfg;
+	s->sql_dir = sql_dir;
+	snprintf(s->late_after, sizeof(s->late_after), "%" PRIu32, cfg->late_after_s);
+	if (bs_pgarray_init(&s->off_part, PG_OID_INT4, 4096) < 0 ||
+	    bs_pgarray_init(&s->off_expected, PG_OID_INT8, 4096) < 0 ||
+	    bs_pgarray_init(&s->off_next, PG_OID_INT8, 4096) < 0) {
+		settle_store_free(s);
+		return NULL;
+	}
+	return s;
+}
+
+void settle_store_free(struct settle_store *s)
+{
+	if (s == NULL)
+		return;
+	settle_store_disconnect(s);
+	bs_pgarray_free(&s->off_part);
+	bs_pgarray_free(&s->off_expected);
+	bs_pgarray_free(&s->off_next);
+	free(s);
+}
+
+bool settle_store_connected(const struct settle_store *s)
+{
+	return s->conn != NULL && PQstatus(s->conn) == CONNECTION_OK;
+}
+
+bool settle_store_in_flight(const struct settle_store *s)
+{
+	return s->in_flight;
+}
+
+void settle_store_disconnect(struct settle_store *s)
+{
+	if (s->conn != NULL)
+		PQfinish(s->conn);
+	s->conn = NULL;
+	s->in_flight = false;
+	s->nsent = 0;
+	s->nknown = 0;   /* partitions may have been dropped meanwhile */
+}
+
+int settle_store_connect(struct settle_store *s, bool check_schema, char *err,
+			 size_t err_size)
+{
+	settle_store_disconnect(s);
+	s->conn = bs_db_connect(s->cfg->conninfo, "bandsplit-settle", err, err_size);
+	if (s->conn == NULL)
+		return -1;
+	/* JIT would compile the batch statements again and again for
+	 * nothing; times are UTC in every message. */
+	if (bs_db_exec(s->conn, "session settings", "SET jit = off", 0, NULL,
+		       err, err_size) < 0 ||
+	    bs_db_exec(s->conn, "session settings", "SET TimeZone = 'UTC'", 0,
+		       NULL, err, err_size) < 0) {
+		settle_store_disconnect(s);
+		return -1;
+	}
+	if (check_schema) {
+		enum bs_migrate_result m = bs_migrate_check(s->conn, s->sql_dir,
+							    err, err_size);
+		if (m != BS_MIGRATE_OK) {
+			settle_store_disconnect(s);
+			return m == BS_MIGRATE_REFUSED ? -2 : -1;
+		}
+	}
+	return 0;
+}
+
+/* Maps a failed result (or lost connection) to a store_rc. */
+static enum store_rc classify(struct settle_store *s, const PGresult *res,
+			      const char *what, char *err, size_t err_size)
+{
+	bs_db_format_error(s->conn, res, what, err, err_size);
+	const char *state = bs_db_sqlstate(res);
+	if (strcmp(state, BS_SQLSTATE_FENCE) == 0)
+		return STORE_FENCED;
+	if (bs_db_error_data(state) && PQstatus(s->conn) == CONNECTION_OK)
+		return STORE_DATA;
+	if (!bs_db_error_transient(s->conn, state))
+		BS_ERROR("%s (not a known transient error; retrying anyway, "
+			 "nothing is skipped)", err);
+	return STORE_RETRY;
+}
+
+/* One synchronous statement outside a batch. */
+static enum store_rc run(struct settle_store *s, const char *what,
+			 const char *sql, int n, const Oid *types,
+			 const char *const *values, const int *lengths,
+			 const int *formats, PGresult **out, char *err,
+			 size_t err_size)
+{
+	assert(!s->in_flight);
+	if (!settle_store_connected(s)) {
+		snprintf(err, err_size, "%s: not connected to PostgreSQL", what);
+		return STORE_RETRY;
+	}
+	PGresult *res = PQexecParams(s->conn, sql, n, types, values, lengths,
+				     formats, 0);
+	ExecStatusType st = PQresultStatus(res);
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+		enum store_rc rc = classify(s, res, what, err, err_size);
+		PQclear(res);
+		return rc == STORE_OK ? STORE_RETRY : rc;
+	}
+	if (out != NULL)
+		*out = res;
+	else
+		PQclear(res);
+	return STORE_OK;
+}
+
+enum store_rc settle_store_load_offsets(struct settle_store *s,
+	const int32_t *partitions, size_t n, int64_t *next, char *err,
+	size_t err_size)
+{
+	bs_pgarray_reset(&s->off_part);
+	for (size_t i = 0; i < n; i++)
+		if (bs_pgarray_add_i32(&s->off_part, partitions[i]) < 0) {
+			snprintf(err, err_size, "load offsets: out of memory");
+			return STORE_RETRY;
+		}
+	int alen;
+	const char *arr = bs_pgarray_finish(&s->off_part, &alen);
+	const char *values[3] = { s->cfg->group, s->cfg->topic, arr };
+	int lengths[3] = { 0, 0, alen };
+	int formats[3] = { 0, 0, 1 };
+	Oid types[3] = { PG_OID_TEXT, PG_OID_TEXT, PG_OID_INT4_ARRAY };
+	PGresult *res = NULL;
+	enum store_rc rc = run(s, "load offsets",
+		"WITH missing AS ("
+		"  INSERT INTO kafka_offsets (consumer_group, topic, kafka_partition)"
+		"  SELECT $1, $2, p FROM unnest($3::int4[]) AS p"
+		"  ON CONFLICT DO NOTHING)"
+		"SELECT p, o.next_offset FROM unnest($3::int4[]) WITH ORDINALITY AS u(p, i)"
+		"  LEFT JOIN kafka_offsets o ON o.consumer_group = $1 AND o.topic = $2"
+		"   AND o.kafka_partition = u.p ORDER BY u.i",
+		3, types, values, lengths, formats, &res, err, err_size);
+	if (rc != STORE_OK)
+		return rc;
+	assert((size_t)PQntuples(res) == n);
+	for (size_t i = 0; i < n; i++)
+		next[i] = PQgetisnull(res, (int)i, 1) ? STORE_OFFSET_NONE
+			: strtoll(PQgetvalue(res, (int)i, 1), NULL, 10);
+	PQclear(res);
+	return STORE_OK;
+}
+
+static bool day_known(const struct settle_store *s, int32_t day)
+{
+	for (size_t i = 0; i < s->nknown; i++)
+		if (s->known_days[i] == day)
+			return true;
+	return false;
+}
+
+enum store_rc settle_store_ensure_days(struct settle_store *s,
+	const struct settle_batch *b, char *err, size_t err_size)
+{
+	for (uint32_t i = 0; i < b->ndays; i++) {
+		int32_t day = b->days[i];
+		if (day_known(s, day))
+			continue;
+		char from[32];
+		snprintf(from, sizeof(from), "%" PRId64, (int64_t)day * 86400);
+		const char *values[1] = { from };
+		enum store_rc rc = run(s, "create raw partition",
+			"SELECT bs_usage_raw_ensure_partitions(to_timestamp($1::int8),"
+			" to_timestamp($1::int8))", 1, NULL, values, NULL, NULL,
+			NULL, err, err_size);
+		if (rc != STORE_OK)
+			return rc;
+		if (s->nknown == KNOWN_DAYS_MAX)
+			s->nknown = 0;
+		s->known_days[s->nknown++] = day;
+	}
+	return STORE_OK;
+}
+
+enum store_rc settle_store_horizon(struct settle_store *s, int64_t *horizon,
+				   char *err, size_t err_size)
+{
+	PGresult *res = NULL;
+	enum store_rc rc = run(s, "read retention horizon",
+		"SELECT extract(epoch FROM dropped_before)::int8 FROM usage_raw_horizon",
+		0, NULL, NULL, NULL, NULL, &res, err, err_size);
+	if (rc != STORE_OK)
+		return rc;
+	*horizon = PQntuples(res) == 1 && !PQgetisnull(res, 0, 0)
+		? strtoll(PQgetvalue(res, 0, 0), NULL, 10) : SETTLE_NO_HORIZON;
+	PQclear(res);
+	return STORE_OK;
+}
+
+/* Queues one statement whose parameters are the arrays cols[0..n-1]
+ * (binary) followed by extra text parameters. */
+static int send_arrays(struct settle_store *s, const char *sql,
+		       const char *const *text_first, int ntext_first,
+		       struct bs_pgarray *cols, int ncols,
+		       const char *const *text_last, int ntext_last)
+{
+	enum { MAXP = 32 };
+	const char *values[MAXP];
+	int lengths[MAXP], formats[MAXP];
+	int n = 0;
+	assert(ntext_first + ncols + ntext_last <= MAXP);
+	for (int i = 0; i < ntext_first; i++, n++) {
+		values[n] = text_first[i];
+		lengths[n] = 0;
+		formats[n] = 0;
+	}
+	for (int i = 0; i < ncols; i++, n++) {
+		values[n] = bs_pgarray_finish(&cols[i], &lengths[n]);
+		formats[n] = 1;
+	}
+	for (int i = 0; i < ntext_last; i++, n++) {
+		values[n] = text_last[i];
+		lengths[n] = 0;
+		formats[n] = 0;
+	}
+	return PQsendQueryParams(s->conn, sql, n, NULL, values, lengths, formats,
+				 0) == 1 ? 0 : -1;
+}
+
+enum store_rc settle_store_send(struct settle_store *s,
+	const struct settle_batch *b, const int64_t *expected, char *err,
+	size_t err_size)
+{
+	assert(!s->in_flight && b->nparts > 0);
+	if (!settle_store_connected(s)) {
+		snprintf(err, err_size, "batch: not connected to PostgreSQL");
+		return STORE_RETRY;
+	}
+	bs_pgarray_reset(&s->off_part);
+	bs_pgarray_reset(&s->off_expected);
+	bs_pgarray_reset(&s->off_next);
+	int rc = 0;
+	for (uint32_t i = 0; i < b->nparts; i++) {
+		rc |= bs_pgarray_add_i32(&s->off_part, b->parts[i].partition);
+		rc |= expected[i] == STORE_OFFSET_NONE
+			? bs_pgarray_add_null(&s->off_expected)
+			: bs_pgarray_add_i64(&s->off_expected, expected[i]);
+		rc |= bs_pgarray_add_i64(&s->off_next, b->parts[i].last_offset + 1);
+	}
+	if (rc != 0) {
+		snprintf(err, err_size, "batch: out of memory");
+		return STORE_RETRY;
+	}
+	/* the batch's arrays are finished in place: cast away const only for
+	 * writing their headers */
+	struct settle_batch *w = (struct settle_batch *)(uintptr_t)b;
+	struct bs_pgarray offs[3] = { s->off_part, s->off_expected, s->off_next };
+	const char *names[2] = { s->cfg->group, s->cfg->topic };
+	const char *late[1] = { s->late_after };
+	const char *topic[1] = { s->cfg->topic };
+
+	s->nsent = 0;
+	if (PQenterPipelineMode(s->conn) != 1)
+		goto send_failed;
+	if (send_arrays(s, OFFSETS_SQL, names, 2, offs, 3, NULL, 0) < 0)
+		goto send_failed;
+	s->sent[s->nsent++] = STMT_OFFSETS;
+	if (b->usage_count > 0) {
+		if (send_arrays(s, USAGE_SQL, NULL, 0, w->usage, USAGE_NCOLS, late, 1) < 0)
+			goto send_failed;
+		s->sent[s->nsent++] = STMT_USAGE;
+	}
+	if (b->summary_count > 0) {
+		if (send_arrays(s, SUMMARY_SQL, NULL, 0, w->summary, SUM_NCOLS, late, 1) < 0)
+			goto send_failed;
+		s->sent[s->nsent++] = STMT_SUMMARY;
+	}
+	if (b->reject_count > 0) {
+		if (send_arrays(s, REJECT_SQL, topic, 1, w->reject, REJ_NCOLS, NULL, 0) < 0)
+			goto send_failed;
+		s->sent[s->nsent++] = STMT_REJECT;
+	}
+	if (PQpipelineSync(s->conn) != 1)
+		goto send_failed;
+	s->in_flight = true;
+	return STORE_OK;
+
+send_failed:
+	classify(s, NULL, "send batch", err, err_size);
+	settle_store_disconnect(s);   /* the pipeline state is unknown */
+	return STORE_RETRY;
+}
+
+static uint64_t value_u64(const PGresult *res, int col)
+{
+	return PQntuples(res) > 0 ? strtoull(PQgetvalue(res, 0, col), NULL, 10) : 0;
+}
+
+static const char *stmt_name(enum stmt_kind k)
+{
+	switch (k) {
+	case STMT_OFFSETS: return "batch: store offsets";
+	case STMT_USAGE: return "batch: insert usage";
+	case STMT_SUMMARY: return "batch: insert summaries";
+	case STMT_REJECT: return "batch: insert rejects";
+	}
+	return "batch";
+}
+
+enum store_rc settle_store_finish(struct settle_store *s,
+	struct store_result *out, char *err, size_t err_size)
+{
+	assert(s->in_flight);
+	memset(out, 0, sizeof(*out));
+	enum store_rc rc = STORE_OK;
+	bool synced = false;
+
+	for (size_t i = 0; i < s->nsent; i++) {
+		PGresult *res = PQgetResult(s->conn);
+		if (res == NULL) {
+			if (rc == STORE_OK)
+				rc = classify(s, NULL, stmt_name(s->sent[i]), err, err_size);
+			break;
+		}
+		ExecStatusType st = PQresultStatus(res);
+		if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
+			switch (s->sent[i]) {
+			case STMT_OFFSETS: break;
+			case STMT_USAGE:
+				out->usage_inserted = value_u64(res, 0);
+				out->usage_late = value_u64(res, 1);
+				out->buckets_touched = value_u64(res, 2);
+				break;
+			case STMT_SUMMARY:
+				out->summaries_inserted = strtoull(PQcmdTuples(res), NULL, 10);
+				break;
+			case STMT_REJECT:
+				out->rejects_inserted = strtoull(PQcmdTuples(res), NULL, 10);
+				break;
+			}
+		} else if (st != PGRES_PIPELINE_ABORTED && rc == STORE_OK) {
+			rc = classify(s, res, stmt_name(s->sent[i]), err, err_size);
+		}
+		PQclear(res);
+		/* each statement's results end with a NULL */
+		res = PQgetResult(s->conn);
+		PQclear(res);
+	}
+	if (settle_store_connected(s)) {
+		PGresult *res = PQgetResult(s->conn);
+		synced = res != NULL && PQresultStatus(res) == PGRES_PIPELINE_SYNC;
+		if (!synced && rc == STORE_OK)
+			rc = classify(s, res, "batch: commit", err, err_size);
+		PQclear(res);
+	}
+	s->in_flight = false;
+	s->nsent = 0;
+	if (synced && PQexitPipelineMode(s->conn) == 1 && settle_store_connected(s))
+		return rc;
+	if (rc == STORE_OK) {
+		/* committed or not, we cannot tell: the caller re-reads the
+		 * stored offsets, which say */
+		classify(s, NULL, "batch: commit", err, err_size);
+		rc = STORE_RETRY;
+	}
+	if (rc == STORE_RETRY)
+		settle_store_disconnect(s);
+	else if (!synced || PQexitPipelineMode(s->conn) != 1)
+		settle_store_disconnect(s);
+	return rc;
+}
+
+enum store_rc settle_store_refresh_gaps(struct settle_store *s,
+	uint32_t window_s, uint64_t open[STORE_GAP_KINDS], char *err,
+	size_t err_size)
+{
+	char window[16];
+	snprintf(window, sizeof(window), "%" PRIu32, window_s);
+	const char *values[1] = { window };
+	enum store_rc rc = run(s, "completeness check",
+		"SELECT bs_refresh_gaps(now() - $1::int4 * interval '1 second',"
+		" now() + interval '1 day')", 1, NULL, values, NULL, NULL, NULL,
+		err, err_size);
+	if (rc != STORE_OK)
+		return rc;
+	PGresult *res = NULL;
+	rc = run(s, "count gaps", "SELECT kind, count(*) FROM completeness_gaps"
+		 " WHERE resolved_at IS NULL GROUP BY kind", 0, NULL, NULL, NULL,
+		 NULL, &res, err, err_size);
+	if (rc != STORE_OK)
+		return rc;
+	memset(open, 0, STORE_GAP_KINDS * sizeof(open[0]));
+	for (int r = 0; r < PQntuples(res); r++)
+		for (int k = 0; k < STORE_GAP_KINDS; k++)
+			if (strcmp(PQgetvalue(res, r, 0), store_gap_kinds[k]) == 0)
+				open[k] = strtoull(PQgetvalue(res, r, 1), NULL, 10);
+	PQclear(res);
+	return STORE_OK;
+}
+
+enum store_rc settle_store_retention(struct settle_store *s, uint32_t keep_days,
+				     int *dropped, char *err, size_t err_size)
+{
+	char days[16];
+	snprintf(days, sizeof(days), "%" PRIu32, keep_days);
+	const char *values[1] = { days };
+	PGresult *res = NULL;
+	enum store_rc rc = run(s, "raw retention",
+		"SELECT bs_usage_raw_drop_before(((now() AT TIME ZONE 'UTC')::date"
+		" - $1::int4))", 1, NULL, values, NULL, NULL, &res, err, err_size);
+	if (rc != STORE_OK)
+		return rc;
+	*dropped = atoi(PQgetvalue(res, 0, 0));
+	PQclear(res);
+	s->nknown = 0;
+	return STORE_OK;
+}

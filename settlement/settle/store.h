@@ -1,0 +1,96 @@
+/*
+ * store.h — bandsplit-settle's side of PostgreSQL: one connection, and on
+ * it the batch transaction, the stored Kafka offsets, the raw partitions,
+ * the completeness check and raw retention.
+ *
+ * A batch is sent as one libpq pipeline with no BEGIN: every statement up to
+ * the Sync is one implicit transaction, committed at the Sync, rolled back
+ * entirely if any statement fails. Its statements, in order:
+ *   1. bs_offsets_advance(): compare-and-set of every touched partition's
+ *      next offset (fails with SQLSTATE BSF01 if another instance moved one);
+ *   2. usage: INSERT INTO usage_raw ... FROM unnest(arrays) ON CONFLICT DO
+ *      NOTHING RETURNING, and in the same statement the 5-minute rollup of
+ *      exactly the returned (newly inserted) rows;
+ *   3. summaries: INSERT INTO node_interval ... ON CONFLICT DO NOTHING;
+ *   4. rejects: INSERT INTO rejected_records ... ON CONFLICT DO NOTHING.
+ * settle_store_send() queues it; settle_store_finish() reads the outcome,
+ * so the caller can decode the next batch in between.
+ */
+#ifndef BS_SETTLE_STORE_H
+#define BS_SETTLE_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "batch.h"
+#include "config.h"
+
+#define STORE_OFFSET_NONE (-1)     /* next_offset NULL: start at the earliest */
+#define STORE_GAP_KINDS 4
+
+enum store_rc {
+	STORE_OK = 0,
+	STORE_FENCED,      /* the stored offset moved: another instance */
+	STORE_DATA,        /* PostgreSQL refused the data (SQLSTATE 22xxx/23xxx) */
+	STORE_RETRY,       /* connection lost, deadlock, server restarting, ... */
+};
+
+struct store_result {
+	uint64_t usage_inserted;     /* new usage_raw rows */
+	uint64_t usage_late;         /* of which flagged late */
+	uint64_t buckets_touched;    /* usage_5m rows inserted or updated */
+	uint64_t summaries_inserted;
+	uint64_t rejects_inserted;
+};
+
+struct settle_store;
+
+struct settle_store *settle_store_new(const struct settle_config *cfg,
+				      const char *sql_dir);
+void settle_store_free(struct settle_store *s);
+
+/* (Re)connects. check_schema: refuse a database whose migrations differ
+ * from sql_dir's (returns -2: not worth retrying). -1: retry later. */
+int settle_store_connect(struct settle_store *s, bool check_schema,
+			 char *err, size_t err_size);
+bool settle_store_connected(const struct settle_store *s);
+void settle_store_disconnect(struct settle_store *s);
+
+/* next[i] = the stored next offset of partitions[i] (STORE_OFFSET_NONE if
+ * nothing was settled); creates the missing rows. */
+enum store_rc settle_store_load_offsets(struct settle_store *s,
+	const int32_t *partitions, size_t n, int64_t *next, char *err,
+	size_t err_size);
+
+/* Creates the raw partitions of the batch's days not known to exist. */
+enum store_rc settle_store_ensure_days(struct settle_store *s,
+	const struct settle_batch *b, char *err, size_t err_size);
+
+/* The raw retention horizon (Unix seconds) or SETTLE_NO_HORIZON. */
+enum store_rc settle_store_horizon(struct settle_store *s, int64_t *horizon,
+				   char *err, size_t err_size);
+
+/* Queues the batch transaction; expected[i] is the stored next offset of
+ * b->parts[i] as last read or written (STORE_OFFSET_NONE for NULL). */
+enum store_rc settle_store_send(struct settle_store *s,
+	const struct settle_batch *b, const int64_t *expected, char *err,
+	size_t err_size);
+/* Waits for the outcome of the batch queued by settle_store_send(). */
+enum store_rc settle_store_finish(struct settle_store *s,
+	struct store_result *out, char *err, size_t err_size);
+bool settle_store_in_flight(const struct settle_store *s);
+
+/* Runs bs_refresh_gaps() over the last window_s seconds and counts the
+ * open gaps per kind (seq_gap, missing_summary, count_mismatch,
+ * sum_mismatch). */
+enum store_rc settle_store_refresh_gaps(struct settle_store *s,
+	uint32_t window_s, uint64_t open[STORE_GAP_KINDS], char *err,
+	size_t err_size);
+extern const char *const store_gap_kinds[STORE_GAP_KINDS];
+
+/* Drops raw partitions older than keep_days days; returns the count. */
+enum store_rc settle_store_retention(struct settle_store *s, uint32_t keep_days,
+				     int *dropped, char *err, size_t err_size);
+
+#endif
