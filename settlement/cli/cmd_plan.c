@@ -404,23 +404,24 @@ static int change(const struct bs_cli *cli, int argc, char **argv)
 		PQclear(bs_op_query(&op, "UPDATE plan_version SET valid ="
 			" tstzrange(lower(valid), $2::timestamptz)"
 			" WHERE plan_id = $1::bigint AND valid @> $2::timestamptz", 2, up));
-		const char *vp[9] = { id, PQgetvalue(cur, 0, 0), a.from_v,
+		const char *vp[10] = { id, PQgetvalue(cur, 0, 0), a.from_v,
 			a.direction, a.vat ? a.vat_v : NULL, a.price ? a.price_v : NULL,
 			a.overage ? a.overage_v : NULL, a.ntier ? a.tier_from : NULL,
-			a.ntier ? a.tier_fen : NULL };
+			a.ntier ? a.tier_fen : NULL,
+			PQgetisnull(cur, 0, 2) ? NULL : PQgetvalue(cur, 0, 2) };
 		PGresult *ins = bs_op_query(&op, "INSERT INTO plan_version (plan_id,"
 			" version, kind, valid, direction, vat_bp, price_fen_per_mbps,"
 			" overage_fen_per_mbps, tier_from_gb, tier_fen_per_gb)"
 			" SELECT plan_id, (SELECT max(version) + 1 FROM plan_version"
 			"                  WHERE plan_id = $1::bigint), kind,"
-			" tstzrange($3::timestamptz, upper(valid)),"
+			" tstzrange($3::timestamptz, $10::timestamptz),"
 			" coalesce($4, direction), coalesce($5::integer, vat_bp),"
 			" coalesce($6::bigint, price_fen_per_mbps),"
 			" coalesce($7::bigint, overage_fen_per_mbps),"
 			" coalesce($8::bigint[], tier_from_gb),"
 			" coalesce($9::bigint[], tier_fen_per_gb)"
 			" FROM plan_version WHERE plan_id = $1::bigint"
-			" AND version = $2::integer RETURNING version::text", 9, vp);
+			" AND version = $2::integer RETURNING version::text", 10, vp);
 		if (ins != NULL)
 			res = select_version(&op, id, PQgetvalue(ins, 0, 0));
 		PQclear(ins);

@@ -161,6 +161,8 @@ static void report_sql_error(struct bs_op *op, const PGresult *res)
 		code = BS_EXIT_USAGE;
 		kind = "bad value";
 	}
+	if (primary != NULL && strstr(primary, "range lower bound must be less") != NULL)
+		words = "--to must not be before --from (or --at)";
 	char msg[BS_DB_ERR_MAX];
 	if (primary == NULL) {
 		bs_db_format_error(op->conn, res, "postgres", msg, sizeof(msg));
