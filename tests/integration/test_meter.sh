@@ -155,6 +155,31 @@ t_replay_deterministic() {
 	kafka_stop
 }
 
+# Two ports on two worker lcores (sharing the second CPU): an upstream port
+# in pool 1 and a downstream port in pool 5, replayed together. Each interval
+# closes only when both workers have left it; the totals of both captures
+# are exact and each summary covers both workers.
+t_two_workers() {
+	local d=$WORK/two; mkdir -p "$d"
+	"$GEN" --out "$d/a.pcap" --map "$d/map" --truth "$d/truth_a" --packets 60000 --duration 60 \
+		--role upstream --seed 81 >/dev/null
+	"$GEN" --out "$d/b.pcap" --reuse-map "$d/map" --truth "$d/truth_b" --packets 60000 --duration 60 \
+		--role downstream --pool 5 --seed 82 >/dev/null
+	kafka_start "$d/kafka"
+	write_conf "$d/meter.conf" "$d/map" "$d/spool" upstream ip
+	printf '[port net_pcap1]\nrole = downstream\npool = 5\n' >>"$d/meter.conf"
+	METER_RUN=$((METER_RUN + 1))
+	"$METER" --lcores 0@0,1@1,2@1 --no-huge --no-pci -m 256 --file-prefix="bsit$$_$METER_RUN" \
+		--log-level=warning --vdev="net_pcap0,rx_pcap=$d/a.pcap" --vdev="net_pcap1,rx_pcap=$d/b.pcap" \
+		-- --config "$d/meter.conf" >"$d/meter.log" 2>&1 || { cat "$d/meter.log" >&2; fail "meter exited non-zero"; }
+	grep -q "2 workers" "$d/meter.log" || fail "expected 2 workers"
+	usage_tsv "$d/usage.tsv"
+	cat "$d/truth_a" "$d/truth_b" >"$d/truth"
+	expect_exact "$d/truth" ip "$d/usage.tsv"
+	expect_consistent
+	kafka_stop
+}
+
 # Kafka down for the whole replay: the meter spools, waits, and delivers
 # everything once the brokers are back; then exits 0.
 t_broker_down() {
@@ -395,7 +420,7 @@ t_bad_config() {
 	"$METER" --help | grep -q "Usage: bandsplit-meter" || fail "--help"
 }
 
-ALL="upstream_frame upstream_ip downstream_frame mirror_ip mirror_frame replay_deterministic
+ALL="upstream_frame upstream_ip downstream_frame mirror_ip mirror_frame replay_deterministic two_workers
      broker_down request_errors kill9_spooled kill9_random reload_moves_prefix reload_bad_map
      sigterm_live bad_config"
 for name in ${@:-$ALL}; do
