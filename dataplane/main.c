@@ -497,6 +497,11 @@ static int control_loop(struct bs_exporter *exp, struct map_state *ms)
 		if (reload_requested)
 			reload_map(ms);
 		reclaim_map(ms);
+		if (bs_exporter_fatal(exp) && !stopping) {
+			/* The producer cannot go on: close and spool what is
+			 * counted, exit 3, and let the restart re-send it. */
+			stop_requested = 1;
+		}
 		if (stop_requested && !stopping) {
 			BS_INFO("stopping: closing the open interval");
 			stopping = true;
