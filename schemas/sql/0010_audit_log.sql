@@ -15,12 +15,14 @@
 --
 -- Hash chain: hash(n) = sha256(hash(n-1) || content(n)), where content(n) is
 -- bs_audit_content() of row n (a jsonb array of its fields, as UTF-8 text)
--- and hash(0) is sha256('bandsplit audit log'). audit_id is gapless: the
--- single row of audit_head holds the last id and hash, and every append
--- locks it (SELECT ... FOR UPDATE), so appends are serialised and a rolled
--- back change leaves no hole. Under REPEATABLE READ or SERIALIZABLE a
--- concurrent append makes the later one fail with a serialization failure
--- (40001) rather than fork the chain. `bandsplit audit verify` recomputes
+-- and hash(0) is sha256('bandsplit audit log'). Appends are serialised by
+-- a transaction advisory lock; each takes the last row (its id + 1 and its
+-- hash), so audit_id is gapless (a rolled back change leaves no hole) and
+-- the primary key makes a writer whose snapshot missed the last append
+-- (REPEATABLE READ, SERIALIZABLE) fail with a serialization failure (40001,
+-- retry) rather than fork the chain.
+-- After each statement audit_head is set to the last row, so a deleted
+-- tail shows as a head that matches nothing. `bandsplit audit verify` recomputes
 -- every link with the built-in sha256(), checks ids run 1..n without a
 -- hole and that audit_head matches the last row: an edited row breaks its
 -- own link, a deleted one leaves a hole, a rewritten tail no longer matches
@@ -104,17 +106,54 @@ BEGIN
     SELECT jsonb_object_agg(k, coalesce(v_after, v_before) -> k)
       INTO v_key FROM unnest(TG_ARGV) AS k;
 
-    SELECT last_id, last_hash INTO v_id, v_prev FROM audit_head FOR UPDATE;
+    PERFORM pg_advisory_xact_lock(hashtext('bandsplit.audit'));
+    SELECT audit_id, hash INTO v_id, v_prev FROM audit_log
+     ORDER BY audit_id DESC LIMIT 1;
+    IF NOT FOUND THEN
+        v_id := 0;
+        v_prev := sha256(convert_to('bandsplit audit log', 'UTF8'));
+    END IF;
     v_id := v_id + 1;
     v_hash := sha256(v_prev || bs_audit_content(v_id, v_at, v_actor,
         session_user::text, v_app, v_txid, TG_TABLE_NAME, TG_OP, v_key,
         v_before, v_after));
-    INSERT INTO audit_log (audit_id, at, actor, db_user, application, txid,
-                           table_name, op, row_key, before, after,
-                           prev_hash, hash)
-    VALUES (v_id, v_at, v_actor, session_user::text, v_app, v_txid,
-            TG_TABLE_NAME, TG_OP, v_key, v_before, v_after, v_prev, v_hash);
-    UPDATE audit_head SET last_id = v_id, last_hash = v_hash;
+    IF current_setting('transaction_isolation') = 'read committed' THEN
+        -- after the lock, this statement's snapshot holds the last append
+        INSERT INTO audit_log (audit_id, at, actor, db_user, application, txid,
+                               table_name, op, row_key, before, after,
+                               prev_hash, hash)
+        VALUES (v_id, v_at, v_actor, session_user::text, v_app, v_txid,
+                TG_TABLE_NAME, TG_OP, v_key, v_before, v_after, v_prev, v_hash);
+    ELSE
+        -- a snapshot older than the lock may miss the last append
+        BEGIN
+            INSERT INTO audit_log (audit_id, at, actor, db_user, application,
+                                   txid, table_name, op, row_key, before,
+                                   after, prev_hash, hash)
+            VALUES (v_id, v_at, v_actor, session_user::text, v_app, v_txid,
+                    TG_TABLE_NAME, TG_OP, v_key, v_before, v_after, v_prev,
+                    v_hash);
+        EXCEPTION WHEN unique_violation THEN
+            RAISE EXCEPTION 'could not serialize access to the audit log: a '
+                            'concurrent change committed first; retry'
+                USING ERRCODE = '40001';
+        END;
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+-- The statement trigger: audit_head follows the last row (once per
+-- statement, not per row: a row updated again and again in one
+-- transaction gets slower with every version).
+CREATE FUNCTION bs_audit_head()
+RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE audit_head h SET last_id = l.audit_id, last_hash = l.hash
+      FROM (SELECT audit_id, hash FROM audit_log
+             ORDER BY audit_id DESC LIMIT 1) AS l
+     WHERE h.last_id <> l.audit_id;
     RETURN NULL;
 END
 $$;
@@ -137,7 +176,7 @@ CREATE TRIGGER audit_head_keep BEFORE DELETE ON audit_head
 CREATE TRIGGER audit_head_no_truncate BEFORE TRUNCATE ON audit_head
     FOR EACH STATEMENT EXECUTE FUNCTION bs_audit_refuse();
 
--- Attaches the audit trigger to a table (its primary-key columns as
+-- Attaches the audit triggers to a table (its primary-key columns as
 -- arguments). Used by the migrations that create audited tables.
 CREATE FUNCTION bs_audit_attach(p_table regclass, p_key text[])
 RETURNS void
@@ -147,5 +186,8 @@ BEGIN
                    'FOR EACH ROW EXECUTE FUNCTION bs_audit_row(%s)',
                    'audit_' || p_table::text, p_table,
                    (SELECT string_agg(quote_literal(k), ', ') FROM unnest(p_key) AS k));
+    EXECUTE format('CREATE TRIGGER %I AFTER INSERT OR UPDATE OR DELETE ON %s '
+                   'FOR EACH STATEMENT EXECUTE FUNCTION bs_audit_head()',
+                   'audit_head_' || p_table::text, p_table);
 END
 $$;
