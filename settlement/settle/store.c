@@ -121,6 +121,8 @@ static const char REJECT_SQL[] =
 	"  kafka_key, payload, payload_bytes, reason, error)"
 	" SELECT $1, u.* FROM unnest($2::int4[], $3::int8[], $4::bytea[],"
 	"   $5::bytea[], $6::int4[], $7::text[], $8::text[])"
+	"   AS u(kafka_partition, kafka_offset, kafka_key, payload, payload_bytes,"
+	"     reason, error)"
 	" ON CONFLICT (topic, kafka_partition, kafka_offset) DO NOTHING";
 
 struct settle_store *settle_store_new(const struct settle_config *cfg,

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <librdkafka/rdkafka.h>
 
@@ -26,6 +27,7 @@ struct opts {
 	const char *brokers, *bootstrap_file, *topic, *truth, *rejects;
 	unsigned repeat;
 	unsigned malformed_permille;
+	uint64_t rate;              /* messages per second, 0 = as fast as possible */
 	uint64_t skip[MAX_SKIPS];
 	size_t nskip;
 };
@@ -57,13 +59,14 @@ static void help(void)
 "                         tenant,pool,direction,interval_start,packets,bytes,\n"
 "                         policed_packets,policed_bytes\n"
 "  --rejects FILE         the reason of each malformed message, one a line\n"
+"  --rate N               at most N messages per second (default: no limit)\n"
 "  --topic T              default bandsplit.usage.v1\n");
 }
 
 static int parse_args(int argc, char **argv, struct opts *o)
 {
 	enum { O_BF = 256, O_BR, O_REC, O_NODES, O_TEN, O_POOLS, O_PER, O_INT,
-	       O_START, O_SEED, O_REP, O_MAL, O_SKIP, O_TRUTH, O_REJ, O_TOPIC, O_HELP };
+	       O_START, O_SEED, O_REP, O_MAL, O_SKIP, O_TRUTH, O_REJ, O_TOPIC, O_RATE, O_HELP };
 	static const struct option opts[] = {
 		{ "bootstrap-file", 1, NULL, O_BF }, { "brokers", 1, NULL, O_BR },
 		{ "records", 1, NULL, O_REC }, { "nodes", 1, NULL, O_NODES },
@@ -73,6 +76,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{ "repeat", 1, NULL, O_REP }, { "malformed-permille", 1, NULL, O_MAL },
 		{ "skip", 1, NULL, O_SKIP }, { "truth", 1, NULL, O_TRUTH },
 		{ "rejects", 1, NULL, O_REJ }, { "topic", 1, NULL, O_TOPIC },
+		{ "rate", 1, NULL, O_RATE },
 		{ "help", 0, NULL, O_HELP }, { NULL, 0, NULL, 0 },
 	};
 	o->gen = (struct usage_gen_opts){ .records = 200000, .nodes = 4,
@@ -104,6 +108,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		case O_TRUTH: o->truth = optarg; break;
 		case O_REJ: o->rejects = optarg; break;
 		case O_TOPIC: o->topic = optarg; break;
+		case O_RATE: o->rate = v; break;
 		case O_HELP: help(); exit(0);
 		default: return -1;
 		}
@@ -180,6 +185,23 @@ static const char *malform(char *json, size_t size, unsigned n,
 	}
 }
 
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Sleeps so that n messages take at least n / rate seconds since t0. */
+static void pace(uint64_t n, uint64_t rate, double t0, rd_kafka_t *rk)
+{
+	if (rate == 0 || n % 100 != 0)
+		return;
+	double due = t0 + (double)n / (double)rate;
+	while (now_s() < due)
+		rd_kafka_poll(rk, 5);
+}
+
 static int produce(rd_kafka_t *rk, const char *topic, const char *key,
 		   size_t key_len, const char *value, size_t len)
 {
@@ -248,6 +270,7 @@ int main(int argc, char **argv)
 	}
 
 	uint64_t usage = 0, summaries = 0, malformed = 0, skipped = 0;
+	double t0 = now_s();
 	for (unsigned pass = 0; pass < o.repeat; pass++) {
 		struct usage_gen g;
 		if (usage_gen_init(&g, &o.gen, err, sizeof(err)) < 0) {
@@ -298,6 +321,7 @@ int main(int argc, char **argv)
 					fprintf(rejects, "%s\n", reason);
 			}
 			rd_kafka_poll(rk, 0);
+			pace(usage + summaries + malformed, o.rate, t0, rk);
 		}
 	}
 	while (rd_kafka_outq_len(rk) > 0)

@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# test_settle_basic.sh — bandsplit migrate and bandsplit-settle on a real
+# PostgreSQL and the embedded Kafka:
+#   - migrations: applied once, a re-run is a no-op, a database ahead of the
+#     code is refused by migrate and by the consumer;
+#   - 200,000 usage records salted with 1% malformed messages: every valid
+#     record settles exactly (per tenant, pool, direction, 5-minute bucket),
+#     every malformed one lands in the DLQ with the right reason header and
+#     in rejected_records;
+#   - the whole stream produced again (the dataplane re-sending its spool):
+#     nothing changes, every record counted as a duplicate;
+#   - completeness: no gaps, then a stream with one record left out shows
+#     its sequence gap and count mismatch in `bandsplit gaps` and in the
+#     metrics;
+#   - a stored offset Kafka does not hold stops that partition loudly.
+source "$(dirname "$0")/settle_lib.sh"
+
+start_db
+start_kafka 16
+
+# ---- migrations ------------------------------------------------------------
+"$CLI" migrate >"$T/migrate2.log" 2>&1 || fail "migrate re-run"
+grep -q "schema up to date" "$T/migrate2.log" || fail "migrate re-run applied something"
+ok "migrate re-run is a no-op"
+before=$(q "SELECT count(*) FROM schema_migrations")
+q "INSERT INTO schema_migrations VALUES (999, '0999_from_the_future', repeat('0', 64))" >/dev/null
+rc=0; "$CLI" migrate >"$T/migrate3.log" 2>&1 || rc=$?
+expect_eq "migrate refuses a database ahead of the code (exit 1)" 1 "$rc"
+rc=0; timeout 30 "$SETTLE" --set "kafka.bootstrap_file=$T/boot" \
+	--set settle.metrics_listen= >"$T/settle-refused.log" 2>&1 || rc=$?
+expect_eq "bandsplit-settle refuses it too (exit 1)" 1 "$rc"
+q "DELETE FROM schema_migrations WHERE version = 999" >/dev/null
+expect_eq "nothing else changed" "$before" "$(q "SELECT count(*) FROM schema_migrations")"
+
+# ---- 200k records, 1% malformed ----------------------------------------------
+produce --records 200000 --seed 11 --malformed-permille 10 --rejects "$T/rejects.txt"
+start=$(awk '/^produced/ { print $NF; exit }' "$T/produce.log")
+malformed=$(wc -l <"$T/rejects.txt")
+(( malformed > 1500 )) || fail "the producer salted only $malformed malformed messages"
+drain first
+assert_exact
+
+expected=$(sort "$T/rejects.txt" | uniq -c | awk '{ print $2, $1 }')
+got=$(q "SELECT reason || ' ' || count(*) FROM rejected_records GROUP BY reason ORDER BY reason")
+expect_eq "rejected_records by reason" "$expected" "$got"
+
+kcat -C -b "$BROKERS" -t bandsplit.usage.dlq -e -q -f '%h\n' >"$T/dlq.txt" 2>"$T/kcat.log" ||
+	fail "reading the DLQ"
+got=$(grep -o 'bandsplit-reject-reason=[a-z_]*' "$T/dlq.txt" | sed 's/.*=//' | sort | uniq -c |
+	awk '{ print $2, $1 }')
+expect_eq "DLQ messages by reason header" "$expected" "$got"
+expect_eq "every DLQ message names its source offset" "$malformed" \
+	"$(grep -c 'bandsplit-source-offset=[0-9]' "$T/dlq.txt")"
+
+# ---- the same stream again: all duplicates ----------------------------------
+produce_again --records 200000 --seed 11 --start "$start"
+drain replay
+assert_exact
+expect_eq "replay: every usage record a duplicate" 200000 \
+	"$(jq .usage_duplicate "$T/stats-replay.json")"
+expect_eq "replay: no usage row inserted" 0 "$(jq .usage_inserted "$T/stats-replay.json")"
+
+# ---- completeness ------------------------------------------------------------
+"$CLI" gaps --from 2000-01-01 --to 2100-01-01 --fail-if-any >"$T/gaps0.txt" ||
+	fail "gaps found in a complete stream: $(cat "$T/gaps0.txt")"
+ok "no gaps in a complete stream"
+
+produce --records 1000 --seed 12 --nodes 1 --per-node 20 --skip 55
+drain gappy
+assert_exact
+"$CLI" gaps --from 2000-01-01 --to 2100-01-01 --json >"$T/gaps.json" || fail "bandsplit gaps"
+expect_eq "gaps: one sequence gap and one count mismatch" "count_mismatch seq_gap" \
+	"$(jq -r '[.gaps[].kind] | sort | join(" ")' "$T/gaps.json")"
+expect_eq "gaps: the missing seq" "58..58" \
+	"$(jq -r '.gaps[] | select(.kind == "seq_gap") | "\(.seq_from)..\(.seq_to)"' "$T/gaps.json")"
+rc=0; "$CLI" gaps --from 2000-01-01 --to 2100-01-01 --fail-if-any >/dev/null || rc=$?
+expect_eq "gaps --fail-if-any exits 1" 1 "$rc"
+rc=0; "$CLI" gaps --from yesterday-ish --to 2100-01-01 >/dev/null 2>&1 || rc=$?
+expect_eq "gaps with a bad time exits 2" 2 "$rc"
+
+start_settle metrics --set settle.gap_check_s=1
+for _ in $(seq 50); do
+	grep -q "metrics on" "$T/settle-metrics.log" 2>/dev/null && break
+	sleep 0.2
+done
+url=$(metrics_url metrics)
+lag0='bandsplit_settle_consumer_lag{group="bandsplit-settle",partition="0"} 0'
+for _ in $(seq 100); do
+	curl -fsS "$url" >"$T/metrics.txt" 2>/dev/null &&
+		grep -q 'bandsplit_settle_gaps{kind="seq_gap"} 1' "$T/metrics.txt" &&
+		grep -qF "$lag0" "$T/metrics.txt" && break
+	sleep 0.2
+done
+grep -q 'bandsplit_settle_gaps{kind="seq_gap"} 1' "$T/metrics.txt" || fail "gap metric: $(grep gaps "$T/metrics.txt")"
+grep -q 'bandsplit_settle_gaps{kind="count_mismatch"} 1' "$T/metrics.txt" || fail "mismatch metric"
+grep -q '^bandsplit_settle_db_up 1' "$T/metrics.txt" || fail "db_up metric"
+grep -qF "$lag0" "$T/metrics.txt" ||
+	fail "lag metric: $(grep lag "$T/metrics.txt" | head -3)"
+ok "metrics: gaps, db_up, lag"
+stop_settle metrics
+ok "SIGTERM: exit 0"
+
+# ---- Kafka no longer holds the stored offset ---------------------------------
+q "UPDATE kafka_offsets SET next_offset = next_offset + 1000000 WHERE kafka_partition = 3" >/dev/null
+rc=0
+settle_args lost
+timeout 60 "$SETTLE" "${SETTLE_ARGS[@]}" --drain >"$T/settle-lost.log" 2>&1 || rc=$?
+expect_eq "drain with a lost offset exits 1" 1 "$rc"
+grep -q 'ALARM bandsplit.usage.v1 \[3\].*STOPPED' "$T/settle-lost.log" || fail "no ALARM for partition 3"
+ok "the partition is stopped loudly, never skipped"
+echo "PASS"
