@@ -571,12 +571,17 @@ int bs_exporter_collect(struct bs_exporter *exp, struct bs_lcore_counters **ctrs
 	if (final)
 		watermark = INT64_MAX;
 
-	/* 2. Take every closed bank, in ring order. */
+	/* 2. Take the closed banks of intervals before the watermark, in ring
+	 *    order. A bank of a later interval stays with its worker until
+	 *    every worker has left that interval: the interval totals then
+	 *    never hold more than a few intervals, and a worker far ahead of
+	 *    the others waits (backpressure) instead of piling up intervals. */
 	for (unsigned w = 0; w < n_workers; w++) {
 		struct bs_lcore_counters *ctr = ctrs[w];
 		for (;;) {
 			struct bs_bank *bank = &ctr->bank[exp->read_bank[w]];
-			if (bs_bank_state_load(bank) != BS_BANK_CLOSED)
+			if (bs_bank_state_load(bank) != BS_BANK_CLOSED ||
+			    bank->interval_start >= watermark)
 				break;
 			merge_bank(exp, bank);
 			bs_bank_clear(bank, &exp->layout);

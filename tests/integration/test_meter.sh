@@ -141,6 +141,10 @@ t_downstream_frame() { replay_exact downstream frame --seed 12 --sparse-ids; }
 t_mirror_ip()        { replay_exact mirror ip --seed 13 --intra-share 10; }
 t_mirror_frame()     { replay_exact mirror frame --seed 13 --intra-share 10; }
 
+# An hour of sparse traffic (360 intervals) replayed in a fraction of a
+# second: the worker runs far ahead of the control thread's interval close.
+t_long_sparse_replay() { replay_exact upstream frame --seed 14 --packets 20000 --duration 3600; }
+
 # The same capture replayed twice gives identical records (but the boot id).
 t_replay_deterministic() {
 	local d=$WORK/det; mkdir -p "$d"
@@ -420,7 +424,8 @@ t_bad_config() {
 	"$METER" --help | grep -q "Usage: bandsplit-meter" || fail "--help"
 }
 
-ALL="upstream_frame upstream_ip downstream_frame mirror_ip mirror_frame replay_deterministic two_workers
+ALL="upstream_frame upstream_ip downstream_frame mirror_ip mirror_frame long_sparse_replay
+     replay_deterministic two_workers
      broker_down request_errors kill9_spooled kill9_random reload_moves_prefix reload_bad_map
      sigterm_live bad_config"
 for name in ${@:-$ALL}; do
