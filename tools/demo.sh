@@ -30,6 +30,7 @@ METER_PID=
 cleanup() {
 	[ -n "$METER_PID" ] && kill -9 "$METER_PID" 2>/dev/null || true
 	kafka_stop
+	rm -rf "/var/run/dpdk/bsdemo$$"
 	[ "$KEEP" = 1 ] && echo "work files kept in $WORK" || rm -rf "$WORK"
 }
 trap cleanup EXIT
