@@ -193,6 +193,7 @@ struct options {
 	uint64_t seed;
 	uint32_t tenants;
 	bool sparse_ids;
+	bool no_nested;         /* no tenant's prefix inside another's */
 	uint32_t v4_per_tenant, v6_per_tenant;
 	uint64_t packets;
 	uint64_t start, duration, interval;
@@ -231,7 +232,8 @@ static const char help_text[] =
 "  --sparse-ids          random sparse tenant ids instead of 1001..\n"
 "  --v4-prefixes-per-tenant N   (default 2, /16../30)\n"
 "  --v6-prefixes-per-tenant N   (default 1, /48../64)\n"
-"                        plus nested more-specific prefixes owned by other\n"
+"  --no-nested           no prefix inside another (a park model's map)\n"
+"                        otherwise: plus nested more-specific prefixes owned by other\n"
 "                        tenants (about one per 5 tenants, per family)\n"
 "Traffic:\n"
 "  --packets N           frames to write (default 100000)\n"
@@ -321,7 +323,7 @@ static void parse_vlan_pool(struct options *o, const char *s)
 
 enum {
 	OPT_OUT = 256, OPT_MAP, OPT_MAP_VERSION, OPT_REUSE_MAP, OPT_MOVE,
-	OPT_TRUTH, OPT_TRUTH_BY, OPT_SEED, OPT_TENANTS, OPT_SPARSE, OPT_V4PP,
+	OPT_TRUTH, OPT_TRUTH_BY, OPT_SEED, OPT_TENANTS, OPT_SPARSE, OPT_NO_NESTED, OPT_V4PP,
 	OPT_V6PP, OPT_PACKETS, OPT_START, OPT_DURATION, OPT_INTERVAL, OPT_ROLE,
 	OPT_POOL, OPT_VLAN_POOL, OPT_VLAN_SHARE, OPT_V4_SHARE, OPT_UNATTR,
 	OPT_MALFORMED, OPT_NON_IP, OPT_INTRA, OPT_BOUNDARY, OPT_SIZE_MIX,
@@ -339,6 +341,7 @@ static const struct option long_opts[] = {
 	{ "seed", required_argument, NULL, OPT_SEED },
 	{ "tenants", required_argument, NULL, OPT_TENANTS },
 	{ "sparse-ids", no_argument, NULL, OPT_SPARSE },
+	{ "no-nested", no_argument, NULL, OPT_NO_NESTED },
 	{ "v4-prefixes-per-tenant", required_argument, NULL, OPT_V4PP },
 	{ "v6-prefixes-per-tenant", required_argument, NULL, OPT_V6PP },
 	{ "packets", required_argument, NULL, OPT_PACKETS },
@@ -412,6 +415,7 @@ static void parse_args(int argc, char **argv, struct options *o)
 							 GEN_MAX_TENANTS);
 			map_shape_given = true;
 			break;
+		case OPT_NO_NESTED: o->no_nested = true; map_shape_given = true; break;
 		case OPT_SPARSE: o->sparse_ids = true; map_shape_given = true;
 			break;
 		case OPT_V4PP:
@@ -887,8 +891,10 @@ static void generate_map(struct rng *r, const struct options *o,
 		}
 	}
 	uint32_t first_nested = m->n;
-	gen_nested_family(r, m, ids, o->tenants, 4, first_nested);
-	gen_nested_family(r, m, ids, o->tenants, 6, first_nested);
+	if (!o->no_nested) {
+		gen_nested_family(r, m, ids, o->tenants, 4, first_nested);
+		gen_nested_family(r, m, ids, o->tenants, 6, first_nested);
+	}
 	free(used40);
 	free(used16);
 	free(ids);
