@@ -44,6 +44,7 @@
 #define DLQ_FLUSH_STEP_MS  500
 #define RETENTION_EVERY_S  3600
 #define ERR_MAX            1024
+#define WATERMARK_CONFIRMATIONS 4     /* answers before a partition stops */
 
 struct part {
 	bool assigned;
@@ -297,6 +298,32 @@ static int ensure_connected(struct consumer *c, char *err, size_t err_size)
 	return 0;
 }
 
+/* Kafka's earliest and next offsets of partition p. A stored offset
+ * outside them stops the partition, so such an answer is asked again a few
+ * times before it is believed (a broker answering with an error must not
+ * stop a partition). Returns 0, or -1 with err (retry later). */
+static int watermarks(struct consumer *c, int32_t p, int64_t stored,
+		      int64_t *lo, int64_t *hi, char *err, size_t err_size)
+{
+	for (int attempt = 0; attempt < WATERMARK_CONFIRMATIONS; attempt++) {
+		if (attempt > 0)
+			sleep_ms(500);
+		rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(c->rk,
+			c->cfg->topic, p, lo, hi, KAFKA_QUERY_MS);
+		if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+			snprintf(err, err_size, "kafka %s [%" PRId32 "]: watermarks: %s",
+				 c->cfg->topic, p, rd_kafka_err2str(e));
+			return -1;
+		}
+		if (stored == STORE_OFFSET_NONE || (stored >= *lo && stored <= *hi))
+			return 0;
+		BS_WARN("kafka %s [%" PRId32 "]: holds %" PRId64 "..%" PRId64 ", "
+			"PostgreSQL expects %" PRId64 " next; asking again",
+			c->cfg->topic, p, *lo, *hi, stored);
+	}
+	return 0;
+}
+
 /* Sets list's offsets from PostgreSQL (and, for partitions never settled,
  * Kafka's earliest offset); stops the partitions whose stored offset Kafka
  * no longer holds. Returns 0, or -1 (retry later) with err. */
@@ -315,13 +342,8 @@ static int position(struct consumer *c, rd_kafka_topic_partition_list_t *list,
 	for (size_t i = 0; i < n; i++) {
 		int32_t p = ids[i];
 		int64_t lo = -1, hi = -1;
-		rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(c->rk,
-			c->cfg->topic, p, &lo, &hi, KAFKA_QUERY_MS);
-		if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
-			snprintf(err, err_size, "kafka %s [%" PRId32 "]: watermarks: %s",
-				 c->cfg->topic, p, rd_kafka_err2str(e));
+		if (watermarks(c, p, next[i], &lo, &hi, err, err_size) < 0)
 			return -1;
-		}
 		struct part *pt = &c->parts[p];
 		pt->db_next = next[i];
 		int64_t start = next[i] == STORE_OFFSET_NONE ? lo : next[i];

@@ -16,7 +16,7 @@
 source "$(dirname "$0")/settle_lib.sh"
 
 start_db
-start_kafka 16
+start_kafka 64
 
 # ---- migrations ------------------------------------------------------------
 "$CLI" migrate >"$T/migrate2.log" 2>&1 || fail "migrate re-run"
