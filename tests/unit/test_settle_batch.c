@@ -1,0 +1,238 @@
+/*
+ * test_settle_batch.c — batch assembly (settlement/settle/batch.c): the
+ * binary array format PostgreSQL receives, per-partition offset ranges,
+ * distinct days, the limits that make a batch full, rejects (payload cut,
+ * error made printable), and reset.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "batch.h"
+
+static uint32_t be32(const char *p)
+{
+	const uint8_t *u = (const uint8_t *)p;
+	return (uint32_t)u[0] << 24 | (uint32_t)u[1] << 16 | (uint32_t)u[2] << 8 | u[3];
+}
+
+static uint64_t be64(const char *p)
+{
+	return (uint64_t)be32(p) << 32 | be32(p + 4);
+}
+
+/* Element i of a finished array: its bytes and length (-1 for NULL). */
+static const char *element(const struct bs_pgarray *a, uint32_t i, int32_t *len)
+{
+	const char *p = a->buf + 20;
+	for (uint32_t k = 0; k < i; k++) {
+		int32_t l = (int32_t)be32(p);
+		p += 4 + (l < 0 ? 0 : l);
+	}
+	*len = (int32_t)be32(p);
+	return p + 4;
+}
+
+static void test_array_format(void **state)
+{
+	(void)state;
+	struct bs_pgarray a;
+	assert_int_equal(bs_pgarray_init(&a, PG_OID_INT8, 16), 0);
+	assert_int_equal(bs_pgarray_add_i64(&a, -2), 0);
+	assert_int_equal(bs_pgarray_add_null(&a), 0);
+	for (int i = 0; i < 100; i++)   /* grows past the planned size */
+		assert_int_equal(bs_pgarray_add_i64(&a, i), 0);
+	int len;
+	const char *p = bs_pgarray_finish(&a, &len);
+	assert_int_equal(len, 20 + 12 + 4 + 100 * 12);
+	assert_int_equal(be32(p), 1);               /* one dimension */
+	assert_int_equal(be32(p + 4), 1);           /* has a NULL */
+	assert_int_equal(be32(p + 8), PG_OID_INT8);
+	assert_int_equal(be32(p + 12), 102);        /* elements */
+	assert_int_equal(be32(p + 16), 1);          /* lower bound */
+	int32_t l;
+	const char *e = element(&a, 0, &l);
+	assert_int_equal(l, 8);
+	assert_int_equal((int64_t)be64(e), -2);
+	element(&a, 1, &l);
+	assert_int_equal(l, -1);
+	e = element(&a, 101, &l);
+	assert_int_equal(be64(e), 99);
+	bs_pgarray_reset(&a);
+	p = bs_pgarray_finish(&a, &len);
+	assert_int_equal(len, 20);
+	assert_int_equal(be32(p + 4), 0);
+	assert_int_equal(be32(p + 12), 0);
+	bs_pgarray_free(&a);
+
+	struct bs_pgarray t, u;
+	assert_int_equal(bs_pgarray_init(&t, PG_OID_TIMESTAMPTZ, 64), 0);
+	assert_int_equal(bs_pgarray_add_unix_time(&t, 946684800), 0);  /* 2000-01-01 */
+	assert_int_equal(bs_pgarray_add_unix_time(&t, 946684801), 0);
+	bs_pgarray_finish(&t, &len);
+	assert_int_equal(be64(element(&t, 0, &l)), 0);
+	assert_int_equal(be64(element(&t, 1, &l)), 1000000);
+	assert_int_equal(bs_pgarray_init(&u, PG_OID_UUID, 64), 0);
+	assert_int_equal(bs_pgarray_add_uuid_hex(&u, "00ff0123456789abcdef0123456789ab"), 0);
+	bs_pgarray_finish(&u, &len);
+	const char *b = element(&u, 0, &l);
+	assert_int_equal(l, 16);
+	assert_int_equal((uint8_t)b[0], 0x00);
+	assert_int_equal((uint8_t)b[1], 0xff);
+	assert_int_equal((uint8_t)b[15], 0xab);
+	bs_pgarray_free(&t);
+	bs_pgarray_free(&u);
+}
+
+static struct bs_record usage(int64_t start, uint32_t tenant)
+{
+	struct bs_record r;
+	memset(&r, 0, sizeof(r));
+	r.head.type = BS_RECORD_USAGE;
+	strcpy(r.head.node_id, "n1");
+	strcpy(r.head.boot_id, "0123456789abcdef0123456789abcdef");
+	r.head.seq = 1;
+	r.head.interval_start = start;
+	r.head.interval_len = 10;
+	r.usage.tenant_id = tenant;
+	r.usage.direction = BS_DIR_IN;
+	r.usage.counts.bytes = 1000;
+	return r;
+}
+
+static void test_batch_parts_and_days(void **state)
+{
+	(void)state;
+	struct settle_batch *b = settle_batch_new(100);
+	assert_non_null(b);
+	assert_true(settle_batch_empty(b));
+	struct bs_record r = usage(86400 * 3 + 10, 5);
+	assert_int_equal(settle_batch_add_record(b, 7, 100, &r), BATCH_ADDED);
+	assert_int_equal(settle_batch_add_record(b, 2, 50, &r), BATCH_ADDED);
+	r = usage(86400 * 4, 6);
+	assert_int_equal(settle_batch_add_record(b, 7, 104, &r), BATCH_ADDED);
+	assert_int_equal(settle_batch_add_reject(b, 2, 51, "k", 1, "{", 1, "parse",
+						 "invalid"), BATCH_ADDED);
+	struct bs_record s = usage(86400 * 3, 0);
+	s.head.type = BS_RECORD_SUMMARY;
+	s.summary.record_count = 2;
+	s.summary.first_seq = 1;
+	assert_int_equal(settle_batch_add_record(b, 9, 0, &s), BATCH_ADDED);
+
+	assert_int_equal(b->messages, 5);
+	assert_int_equal(b->usage_count, 3);
+	assert_int_equal(b->summary_count, 1);
+	assert_int_equal(b->reject_count, 1);
+	assert_int_equal(b->nparts, 3);
+	assert_int_equal(b->parts[0].partition, 7);
+	assert_int_equal(b->parts[0].first_offset, 100);
+	assert_int_equal(b->parts[0].last_offset, 104);
+	assert_int_equal(b->parts[0].messages, 2);
+	assert_int_equal(b->parts[1].partition, 2);
+	assert_int_equal(b->parts[1].last_offset, 51);
+	assert_int_equal(b->parts[2].partition, 9);
+	assert_int_equal(b->ndays, 2);   /* days 3 and 4; the reject has none */
+	assert_int_equal(b->days[0], 3);
+	assert_int_equal(b->days[1], 4);
+
+	int len;
+	int32_t l;
+	bs_pgarray_finish(&b->usage[USAGE_TENANT], &len);
+	assert_int_equal(be64(element(&b->usage[USAGE_TENANT], 2, &l)), 6);
+	bs_pgarray_finish(&b->usage[USAGE_DIRECTION], &len);
+	const char *dir = element(&b->usage[USAGE_DIRECTION], 0, &l);
+	assert_int_equal(l, 2);
+	assert_memory_equal(dir, "in", 2);
+	bs_pgarray_finish(&b->summary[SUM_RECORD_COUNT], &len);
+	assert_int_equal(be32(element(&b->summary[SUM_RECORD_COUNT], 0, &l)), 2);
+
+	settle_batch_reset(b);
+	assert_true(settle_batch_empty(b));
+	assert_int_equal(b->nparts, 0);
+	/* after a reset a partition starts a new range */
+	assert_int_equal(settle_batch_add_record(b, 7, 3, &r), BATCH_ADDED);
+	assert_int_equal(b->nparts, 1);
+	assert_int_equal(b->parts[0].first_offset, 3);
+	settle_batch_free(b);
+}
+
+static void test_batch_limits(void **state)
+{
+	(void)state;
+	struct settle_batch *b = settle_batch_new(3);
+	struct bs_record r = usage(0, 1);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(settle_batch_add_record(b, 0, i, &r), BATCH_ADDED);
+	assert_int_equal(settle_batch_add_record(b, 0, 3, &r), BATCH_FULL);
+	assert_int_equal(settle_batch_add_reject(b, 0, 3, NULL, 0, "x", 1, "parse",
+						 "e"), BATCH_FULL);
+	assert_int_equal(b->messages, 3);
+	settle_batch_free(b);
+
+	b = settle_batch_new(1000);
+	for (int d = 0; d < SETTLE_BATCH_MAX_DAYS; d++) {
+		r = usage((int64_t)d * 86400, 1);
+		assert_int_equal(settle_batch_add_record(b, 0, d, &r), BATCH_ADDED);
+	}
+	r = usage((int64_t)SETTLE_BATCH_MAX_DAYS * 86400, 1);
+	assert_int_equal(settle_batch_add_record(b, 0, 1000, &r), BATCH_FULL);
+	r = usage(0, 1);   /* a known day still fits */
+	assert_int_equal(settle_batch_add_record(b, 0, 1000, &r), BATCH_ADDED);
+	assert_int_equal(settle_batch_add_record(b, SETTLE_PARTITION_MAX + 1, 0, &r),
+			 BATCH_ERROR);
+	assert_int_equal(settle_batch_add_record(b, -1, 0, &r), BATCH_ERROR);
+	settle_batch_free(b);
+
+	b = settle_batch_new(SETTLE_BATCH_MAX_PARTS + 10);
+	r = usage(0, 1);
+	for (int p = 0; p < SETTLE_BATCH_MAX_PARTS; p++)
+		assert_int_equal(settle_batch_add_record(b, p, 0, &r), BATCH_ADDED);
+	assert_int_equal(settle_batch_add_record(b, SETTLE_BATCH_MAX_PARTS, 0, &r),
+			 BATCH_FULL);
+	assert_int_equal(settle_batch_add_record(b, 0, 1, &r), BATCH_ADDED);
+	settle_batch_free(b);
+}
+
+static void test_reject_payload(void **state)
+{
+	(void)state;
+	struct settle_batch *b = settle_batch_new(10);
+	size_t big = SETTLE_REJECT_PAYLOAD_MAX + 100;
+	char *payload = malloc(big);
+	memset(payload, 'x', big);
+	assert_int_equal(settle_batch_add_reject(b, 1, 9, NULL, 0, payload, big,
+		"too_large", "caf\xc3\xa9\n"), BATCH_ADDED);
+	int len;
+	int32_t l;
+	bs_pgarray_finish(&b->reject[REJ_PAYLOAD], &len);
+	element(&b->reject[REJ_PAYLOAD], 0, &l);
+	assert_int_equal(l, SETTLE_REJECT_PAYLOAD_MAX);
+	bs_pgarray_finish(&b->reject[REJ_PAYLOAD_BYTES], &len);
+	assert_int_equal(be32(element(&b->reject[REJ_PAYLOAD_BYTES], 0, &l)), big);
+	bs_pgarray_finish(&b->reject[REJ_KEY], &len);
+	element(&b->reject[REJ_KEY], 0, &l);
+	assert_int_equal(l, -1);    /* no key: NULL */
+	bs_pgarray_finish(&b->reject[REJ_ERROR], &len);
+	const char *e = element(&b->reject[REJ_ERROR], 0, &l);
+	assert_int_equal(l, 6);
+	assert_memory_equal(e, "caf???", 6);
+	assert_int_equal(b->ndays, 0);
+	free(payload);
+	settle_batch_free(b);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_array_format),
+		cmocka_unit_test(test_batch_parts_and_days),
+		cmocka_unit_test(test_batch_limits),
+		cmocka_unit_test(test_reject_payload),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
