@@ -13,7 +13,9 @@
 #
 #   usage: bench/run_settle_bench.sh BUILD_DIR
 # Environment: BENCH_RECORDS (default 1000000), BENCH_PARTITIONS (256),
-# BENCH_BATCH (records per transaction, default: the consumer's default).
+# BENCH_BATCH (records per transaction, default: the consumer's default),
+# BENCH_SETTLE_ARGS (more bandsplit-settle options), BENCH_KEEP_LOGS (a path
+# prefix: the consumer's logs are kept there).
 set -euo pipefail
 
 if [[ $# -ne 1 || ! -d $1 ]]; then
@@ -58,7 +60,10 @@ settle() { # NAME
 	"$BUILD/settlement/bandsplit-settle" --set "kafka.bootstrap_file=$T/boot" \
 		--set settle.metrics_listen= --set settle.gap_check_s=0 \
 		--set kafka.session.timeout.ms=6000 "${extra[@]}" \
-		--drain --stats "$T/$1.json" >"$T/$1.log" 2>&1 || fail "bandsplit-settle ($1)"
+		${BENCH_SETTLE_ARGS:-} --drain --stats "$T/$1.json" >"$T/$1.log" 2>&1 || fail "bandsplit-settle ($1)"
+	if [[ -n ${BENCH_KEEP_LOGS:-} ]]; then
+		cp "$T/$1.log" "$BENCH_KEEP_LOGS.$1.log"
+	fi
 }
 
 PGUSER=root psql -X -q -c CHECKPOINT

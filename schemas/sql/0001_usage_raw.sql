@@ -32,8 +32,10 @@ CREATE TABLE usage_raw (
     -- settled (its rollup bucket may already have been billed)
     late            boolean NOT NULL DEFAULT false,
     settled_at      timestamptz NOT NULL DEFAULT now(),
+    -- the identity; fixed-width columns first, so that the index's key
+    -- comparisons find their attributes at fixed offsets
     CONSTRAINT usage_raw_identity UNIQUE
-        (node_id, boot_id, interval_start, tenant_id, pool_id, direction)
+        (interval_start, boot_id, tenant_id, pool_id, direction, node_id)
 ) PARTITION BY RANGE (interval_start);
 
 COMMENT ON TABLE usage_raw IS

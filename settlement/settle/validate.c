@@ -4,6 +4,8 @@
  */
 #include "validate.h"
 
+#include "fastdecode.h"
+
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -90,7 +92,8 @@ int settle_validate(const void *payload, size_t len,
 		snprintf(err, err_size, "empty message");
 		return -1;
 	}
-	if (bs_record_decode(payload, len, rec, reason, err, err_size) < 0) {
+	if (!settle_fast_decode(payload, len, rec) &&
+	    bs_record_decode(payload, len, rec, reason, err, err_size) < 0) {
 		*reason = reason_names[settle_reason_index(*reason)];
 		return -1;
 	}
