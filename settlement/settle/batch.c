@@ -149,6 +149,18 @@ int bs_pgarray_add_unix_time(struct bs_pgarray *a, int64_t unix_s)
 	return 0;
 }
 
+int bs_pgarray_add_bool(struct bs_pgarray *a, bool v)
+{
+	assert(a->elem_oid == PG_OID_BOOL);
+	if (reserve(a, 5) < 0)
+		return -1;
+	put_be32(a->buf + a->len, 1);
+	a->buf[a->len + 4] = v ? 1 : 0;
+	a->len += 5;
+	a->count++;
+	return 0;
+}
+
 int bs_pgarray_add_null(struct bs_pgarray *a)
 {
 	if (reserve(a, 4) < 0)
@@ -182,6 +194,7 @@ static const uint32_t usage_oids[USAGE_NCOLS] = {
 	[USAGE_POOL] = PG_OID_INT8, [USAGE_DIRECTION] = PG_OID_TEXT,
 	[USAGE_PACKETS] = PG_OID_INT8, [USAGE_BYTES] = PG_OID_INT8,
 	[USAGE_POLICED_PACKETS] = PG_OID_INT8, [USAGE_POLICED_BYTES] = PG_OID_INT8,
+	[USAGE_LATE] = PG_OID_BOOL,
 };
 
 static uint32_t summary_oid(int col)
@@ -191,6 +204,7 @@ static uint32_t summary_oid(int col)
 	case SUM_BOOT: return PG_OID_UUID;
 	case SUM_START: return PG_OID_TIMESTAMPTZ;
 	case SUM_LEN: case SUM_RECORD_COUNT: return PG_OID_INT4;
+	case SUM_LATE: return PG_OID_BOOL;
 	default: return PG_OID_INT8;
 	}
 }
@@ -208,6 +222,7 @@ static size_t planned(uint32_t oid)
 	switch (oid) {
 	case PG_OID_INT8: case PG_OID_TIMESTAMPTZ: return 12;
 	case PG_OID_INT4: return 8;
+	case PG_OID_BOOL: return 5;
 	case PG_OID_UUID: return 20;
 	default: return 4 + 24;
 	}
@@ -323,7 +338,7 @@ static void note(struct settle_batch *b, int32_t partition, int64_t offset,
 	b->messages++;
 }
 
-static int add_usage(struct settle_batch *b, const struct bs_record *rec)
+static int add_usage(struct settle_batch *b, const struct bs_record *rec, bool late)
 {
 	const struct bs_record_head *h = &rec->head;
 	const struct bs_usage *u = &rec->usage;
@@ -344,11 +359,12 @@ static int add_usage(struct settle_batch *b, const struct bs_record *rec)
 	rc |= bs_pgarray_add_i64(&c[USAGE_BYTES], (int64_t)u->counts.bytes);
 	rc |= bs_pgarray_add_i64(&c[USAGE_POLICED_PACKETS], (int64_t)u->policed.packets);
 	rc |= bs_pgarray_add_i64(&c[USAGE_POLICED_BYTES], (int64_t)u->policed.bytes);
+	rc |= bs_pgarray_add_bool(&c[USAGE_LATE], late);
 	b->usage_count++;
 	return rc;
 }
 
-static int add_summary(struct settle_batch *b, const struct bs_record *rec)
+static int add_summary(struct settle_batch *b, const struct bs_record *rec, bool late)
 {
 	const struct bs_record_head *h = &rec->head;
 	const struct bs_summary *s = &rec->summary;
@@ -373,19 +389,20 @@ static int add_summary(struct settle_batch *b, const struct bs_record *rec)
 		rc |= bs_pgarray_add_i64(&c[SUM_IN_BYTES + 2 * i],
 					 (int64_t)counts[i]->bytes);
 	}
+	rc |= bs_pgarray_add_bool(&c[SUM_LATE], late);
 	b->summary_count++;
 	return rc;
 }
 
 enum settle_batch_add settle_batch_add_record(struct settle_batch *b,
-	int32_t partition, int64_t offset, const struct bs_record *rec)
+	int32_t partition, int64_t offset, const struct bs_record *rec, bool late)
 {
 	int32_t day = settle_day_of(rec->head.interval_start);
 	enum settle_batch_add f = fits(b, partition, true, day);
 	if (f != BATCH_ADDED)
 		return f;
-	int rc = rec->head.type == BS_RECORD_USAGE ? add_usage(b, rec)
-						   : add_summary(b, rec);
+	int rc = rec->head.type == BS_RECORD_USAGE ? add_usage(b, rec, late)
+						   : add_summary(b, rec, late);
 	if (rc != 0)
 		return BATCH_ERROR;
 	note(b, partition, offset, true, day);

@@ -63,6 +63,7 @@ int bs_pgarray_add_i32(struct bs_pgarray *a, int32_t v);
 int bs_pgarray_add_bytes(struct bs_pgarray *a, const void *p, size_t n); /* text, bytea */
 int bs_pgarray_add_uuid_hex(struct bs_pgarray *a, const char *hex32);
 int bs_pgarray_add_unix_time(struct bs_pgarray *a, int64_t unix_s);       /* timestamptz */
+int bs_pgarray_add_bool(struct bs_pgarray *a, bool v);
 int bs_pgarray_add_null(struct bs_pgarray *a);
 /* Writes the header; returns the finished bytes (valid until the next add
  * or reset) and their length. */
@@ -72,6 +73,7 @@ enum {
 	USAGE_NODE, USAGE_BOOT, USAGE_SEQ, USAGE_START, USAGE_LEN, USAGE_MEASURE,
 	USAGE_MAP_VERSION, USAGE_TENANT, USAGE_POOL, USAGE_DIRECTION,
 	USAGE_PACKETS, USAGE_BYTES, USAGE_POLICED_PACKETS, USAGE_POLICED_BYTES,
+	USAGE_LATE,
 	USAGE_NCOLS
 };
 
@@ -81,7 +83,7 @@ enum {
 	SUM_IN_PACKETS, SUM_IN_BYTES, SUM_OUT_PACKETS, SUM_OUT_BYTES,
 	SUM_UNATTR_PACKETS, SUM_UNATTR_BYTES, SUM_MALFORMED_PACKETS,
 	SUM_MALFORMED_BYTES, SUM_NON_IP_PACKETS, SUM_NON_IP_BYTES,
-	SUM_RX_PACKETS, SUM_RX_BYTES,
+	SUM_RX_PACKETS, SUM_RX_BYTES, SUM_LATE,
 	SUM_NCOLS
 };
 
@@ -118,10 +120,11 @@ struct settle_batch *settle_batch_new(uint32_t max_records);
 void settle_batch_free(struct settle_batch *b);
 void settle_batch_reset(struct settle_batch *b);
 
-/* Adds a valid record read at (partition, offset). Offsets of a partition
+/* Adds a valid record read at (partition, offset); late: its interval
+ * ended long before now (flagged in the tables). Offsets of a partition
  * must increase. BATCH_FULL: not added, send the batch first. */
 enum settle_batch_add settle_batch_add_record(struct settle_batch *b,
-	int32_t partition, int64_t offset, const struct bs_record *rec);
+	int32_t partition, int64_t offset, const struct bs_record *rec, bool late);
 
 /* Adds a rejected message (payload cut to SETTLE_REJECT_PAYLOAD_MAX). */
 enum settle_batch_add settle_batch_add_reject(struct settle_batch *b,

@@ -31,6 +31,7 @@ void settle_config_defaults(struct settle_config *cfg)
 	snprintf(cfg->dlq_topic, sizeof(cfg->dlq_topic), "%s", BS_TOPIC_DLQ);
 	cfg->batch_records = 10000;
 	cfg->batch_ms = 200;
+	cfg->connections = 2;
 	cfg->late_after_s = 3600;
 	cfg->max_future_s = 86400;
 	cfg->raw_retention_days = 0;
@@ -150,6 +151,7 @@ static int settle_key(struct load_state *st, const char *key, const char *value)
 	struct { const char *name; uint32_t min, max; uint32_t *dst; } nums[] = {
 		{ "batch_records", 1, SETTLE_BATCH_MAX, &cfg->batch_records },
 		{ "batch_ms", 1, 60000, &cfg->batch_ms },
+		{ "connections", 1, SETTLE_LANES_MAX, &cfg->connections },
 		{ "late_after_s", 0, 366u * 86400, &cfg->late_after_s },
 		{ "max_future_s", 0, 366u * 86400, &cfg->max_future_s },
 		{ "raw_retention_days", 0, 36600, &cfg->raw_retention_days },

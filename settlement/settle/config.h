@@ -19,6 +19,7 @@
 #define SETTLE_BATCH_MAX     100000   /* records per transaction */
 #define SETTLE_GROUP_MAX     255
 #define SETTLE_TOPIC_MAX     249
+#define SETTLE_LANES_MAX     8
 
 struct settle_config {
 	char source[4096];               /* the file read, for messages */
@@ -27,6 +28,9 @@ struct settle_config {
 	char dlq_topic[SETTLE_TOPIC_MAX + 1];
 	uint32_t batch_records;          /* 1..SETTLE_BATCH_MAX */
 	uint32_t batch_ms;               /* longest wait to fill a batch */
+	uint32_t connections;            /* PostgreSQL connections ("lanes"): each
+					    settles its own share of the
+					    partitions, in parallel */
 	uint32_t late_after_s;           /* interval end older than this: late */
 	uint32_t max_future_s;           /* interval start later than now + this: refused */
 	uint32_t raw_retention_days;     /* 0: keep raw partitions forever */

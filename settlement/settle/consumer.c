@@ -9,13 +9,21 @@
  * compare-and-set in the same transaction as its rows. Kafka's committed
  * offsets are never used.
  *
+ * Lanes. The assigned partitions are shared among `connections` lanes
+ * (partition % lanes), each with its own PostgreSQL connection and batch:
+ * while one lane's transaction runs in the server, the others' run too
+ * and this thread decodes the next messages. A lane has at most one batch
+ * in flight; the next one is sent after the previous one's outcome is
+ * known, with the offsets it stored as the expected ones.
+ *
  * Failures. A batch that fails is rolled back whole and read again from
  * Kafka after a resync: connection loss / server restart (retried with
  * backoff, partitions paused meanwhile), a moved offset (another
  * instance), a DLQ delivery failure. When PostgreSQL refuses the data
  * itself (a constraint), the batch's messages are read again one per
- * transaction ("careful" offsets) and the one refused is rejected with
- * reason db_refused: bad input never stalls the consumer.
+ * transaction ("careful" offsets) and the one refused is remembered
+ * ("poison") and rejected with reason db_refused when it is read again:
+ * bad input never stalls the consumer.
  *
  * Kafka no longer holding the stored offset (retention overran a stopped
  * consumer) stops that partition with an error and the alarm metric; it is
@@ -45,6 +53,8 @@
 #define RETENTION_EVERY_S  3600
 #define ERR_MAX            1024
 #define WATERMARK_CONFIRMATIONS 4     /* answers before a partition stops */
+#define POISON_MAX         64        /* messages PostgreSQL refused, remembered */
+#define IDLE_WAIT_MS       100
 
 struct part {
 	bool assigned;
@@ -56,6 +66,35 @@ struct part {
 	bool eof;
 };
 
+/* What a lane's batch in flight needs once its outcome is known. */
+struct flight {
+	uint32_t nparts;
+	int32_t partition[SETTLE_BATCH_MAX_PARTS];
+	int64_t next[SETTLE_BATCH_MAX_PARTS];   /* last offset + 1 */
+	uint32_t messages, usage_count, summary_count;
+	uint64_t rejects[SETTLE_R_COUNT];
+	bool single;                              /* one careful message */
+	int32_t single_partition;
+	int64_t single_offset;
+	double t0;
+};
+
+struct lane {
+	struct settle_store *store;
+	struct settle_batch *batch;        /* being collected */
+	double opened_t;                   /* its first message */
+	bool in_flight;
+	struct flight flight;
+	int64_t expected[SETTLE_BATCH_MAX_PARTS];
+	uint64_t batch_rejects[SETTLE_R_COUNT];
+};
+
+struct poison {
+	int32_t partition;
+	int64_t offset;
+	char error[256];
+};
+
 struct consumer {
 	const struct settle_config *cfg;
 	const struct settle_options *opt;
@@ -63,20 +102,19 @@ struct consumer {
 	rd_kafka_t *rk;
 	rd_kafka_queue_t *queue;
 	rd_kafka_t *dlq;
-	struct settle_store *store;
-	struct settle_batch *batch;
-	int64_t expected[SETTLE_BATCH_MAX_PARTS];
+	struct lane lanes[SETTLE_LANES_MAX];
+	uint32_t nlanes;
 	struct part *parts;                    /* [SETTLE_PARTITION_MAX + 1] */
 	int32_t *assigned;                     /* ids, nassigned of them */
 	size_t nassigned;
 	bool resync_needed;
 	bool connected_once;
 	int fatal;                             /* exit code if != 0 */
-	/* messages consumed but not yet added (the batch was full) */
+	/* messages consumed but not yet added */
 	rd_kafka_message_t *pending[CONSUME_CHUNK];
 	size_t npending, pending_pos;
-	/* careful mode: the one message of the batch, kept until it settles */
-	rd_kafka_message_t *held;
+	struct poison poison[POISON_MAX];
+	size_t npoison;
 	struct settle_limits limits;
 	int64_t horizon;
 	uint64_t dlq_failures;                 /* delivery reports since flush */
@@ -228,15 +266,24 @@ static int open_kafka(struct consumer *c, char *err, size_t err_size)
 
 /* ---- positions -------------------------------------------------------- */
 
+static void finish_all(struct consumer *c);
+
+static void reset_lane_batch(struct lane *l)
+{
+	settle_batch_reset(l->batch);
+	memset(l->batch_rejects, 0, sizeof(l->batch_rejects));
+	l->opened_t = 0;
+}
+
+/* Forgets what was consumed and not sent: it is read again after the next
+ * positioning. */
 static void drop_pending(struct consumer *c)
 {
 	for (size_t i = c->pending_pos; i < c->npending; i++)
 		rd_kafka_message_destroy(c->pending[i]);
 	c->npending = c->pending_pos = 0;
-	if (c->held != NULL)
-		rd_kafka_message_destroy(c->held);
-	c->held = NULL;
-	settle_batch_reset(c->batch);
+	for (uint32_t i = 0; i < c->nlanes; i++)
+		reset_lane_batch(&c->lanes[i]);
 }
 
 static void stop_partition(struct consumer *c, int32_t p, const char *why)
@@ -275,26 +322,36 @@ static void backoff(struct consumer *c)
 	}
 }
 
+/* Connects every lane that is not connected. */
 static int ensure_connected(struct consumer *c, char *err, size_t err_size)
 {
-	if (settle_store_connected(c->store))
-		return 0;
-	atomic_store(&c->m->db_up, 0);
-	int rc = settle_store_connect(c->store, !c->connected_once, err, err_size);
-	if (rc == -2) {
-		BS_ERROR("%s", err);
-		c->fatal = 1;
-		return -1;
+	bool connected = false;
+	for (uint32_t i = 0; i < c->nlanes; i++) {
+		struct settle_store *st = c->lanes[i].store;
+		if (settle_store_connected(st))
+			continue;
+		atomic_store(&c->m->db_up, 0);
+		c->lanes[i].in_flight = false;
+		int rc = settle_store_connect(st, !c->connected_once, err, err_size);
+		if (rc == -2) {
+			BS_ERROR("%s", err);
+			c->fatal = 1;
+			return -1;
+		}
+		if (rc < 0)
+			return -1;
+		if (c->connected_once)
+			atomic_fetch_add(&c->m->db_reconnects, 1);
+		c->connected_once = true;
+		connected = true;
 	}
-	if (rc < 0)
-		return -1;
-	if (c->connected_once)
-		atomic_fetch_add(&c->m->db_reconnects, 1);
-	c->connected_once = true;
 	atomic_store(&c->m->db_up, 1);
-	if (settle_store_horizon(c->store, &c->horizon, err, err_size) != STORE_OK)
-		return -1;
-	BS_INFO("connected to PostgreSQL");
+	if (connected) {
+		if (settle_store_horizon(c->lanes[0].store, &c->horizon, err,
+					 err_size) != STORE_OK)
+			return -1;
+		BS_INFO("connected to PostgreSQL (%u connection(s))", c->nlanes);
+	}
 	return 0;
 }
 
@@ -337,7 +394,8 @@ static int position(struct consumer *c, rd_kafka_topic_partition_list_t *list,
 	size_t n = 0;
 	for (int i = 0; i < list->cnt && n < SETTLE_BATCH_MAX_PARTS; i++)
 		ids[n++] = list->elems[i].partition;
-	if (settle_store_load_offsets(c->store, ids, n, next, err, err_size) != STORE_OK)
+	if (settle_store_load_offsets(c->lanes[0].store, ids, n, next, err,
+				      err_size) != STORE_OK)
 		return -1;
 	for (size_t i = 0; i < n; i++) {
 		int32_t p = ids[i];
@@ -366,6 +424,7 @@ static int position(struct consumer *c, rd_kafka_topic_partition_list_t *list,
 static int resync(struct consumer *c)
 {
 	char err[ERR_MAX];
+	finish_all(c);   /* their outcome moves the stored offsets */
 	drop_pending(c);
 	rd_kafka_topic_partition_list_t *list =
 		rd_kafka_topic_partition_list_new((int)c->nassigned + 1);
@@ -422,7 +481,9 @@ static void rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 	struct consumer *c = opaque;
 	char why[ERR_MAX];
 
-	/* the batch being collected belongs to the old assignment */
+	/* batches in flight settle (the partitions were ours when they were
+	 * read); the ones being collected belong to the old assignment */
+	finish_all(c);
 	drop_pending(c);
 	for (size_t i = 0; i < c->nassigned; i++) {
 		c->parts[c->assigned[i]].assigned = false;
@@ -521,13 +582,14 @@ static void produce_dlq(struct consumer *c, const rd_kafka_message_t *msg,
 	}
 }
 
-static enum settle_batch_add add_reject(struct consumer *c,
+static enum settle_batch_add add_reject(struct consumer *c, struct lane *l,
 	const rd_kafka_message_t *msg, const char *reason, const char *error)
 {
-	enum settle_batch_add a = settle_batch_add_reject(c->batch, msg->partition,
+	enum settle_batch_add a = settle_batch_add_reject(l->batch, msg->partition,
 		msg->offset, msg->key, msg->key_len, msg->payload, msg->len,
 		reason, error);
 	if (a == BATCH_ADDED) {
+		l->batch_rejects[settle_reason_index(reason)]++;
 		produce_dlq(c, msg, reason, error);
 		BS_DEBUG("%s [%" PRId32 "] offset %" PRId64 ": rejected (%s): %s",
 			 c->cfg->topic, msg->partition, msg->offset, reason, error);
@@ -554,12 +616,26 @@ static void kafka_error(struct consumer *c, const rd_kafka_message_t *msg)
 		stop_partition(c, p, why);
 		return;
 	}
-	BS_WARN("kafka: %s%s", rd_kafka_err2str(msg->err),
-		msg->len > 0 ? "" : "");
+	BS_WARN("kafka: %s", rd_kafka_message_errstr(msg));
 }
 
-/* Takes one consumed message into the batch. The message is destroyed here
- * unless it is kept (H_FULL: pending; careful mode: held). */
+static struct lane *lane_of(struct consumer *c, int32_t partition)
+{
+	return &c->lanes[(uint32_t)partition % c->nlanes];
+}
+
+static const struct poison *poisoned(const struct consumer *c, int32_t p,
+				     int64_t offset)
+{
+	for (size_t i = 0; i < c->npoison; i++)
+		if (c->poison[i].partition == p && c->poison[i].offset == offset)
+			return &c->poison[i];
+	return NULL;
+}
+
+/* Takes one consumed message into its lane's batch. H_FULL: not taken
+ * (the lane's batch must be sent first); otherwise the message is done
+ * with and destroyed. */
 static enum handled take(struct consumer *c, rd_kafka_message_t *msg)
 {
 	if (msg->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -574,8 +650,9 @@ static enum handled take(struct consumer *c, rd_kafka_message_t *msg)
 		return H_NEXT;
 	}
 	struct part *pt = &c->parts[p];
+	struct lane *l = lane_of(c, p);
 	bool careful = msg->offset <= pt->careful_until;
-	if (careful && !settle_batch_empty(c->batch))
+	if (careful && !settle_batch_empty(l->batch))
 		return H_FULL;   /* alone in its own transaction */
 	if (c->first_message_t == 0)
 		c->first_message_t = now_s();
@@ -584,13 +661,20 @@ static enum handled take(struct consumer *c, rd_kafka_message_t *msg)
 	const char *reason = NULL;
 	char error[256];
 	enum settle_batch_add a;
+	const struct poison *bad = poisoned(c, p, msg->offset);
 	c->limits.now_s = wall_s();
 	c->limits.horizon_s = c->horizon;
-	if (settle_validate(msg->payload, msg->len, &c->limits, &rec, &reason,
-			    error, sizeof(error)) == 0)
-		a = settle_batch_add_record(c->batch, p, msg->offset, &rec);
-	else
-		a = add_reject(c, msg, reason, error);
+	if (bad != NULL) {
+		a = add_reject(c, l, msg, settle_reason_name(SETTLE_R_DB_REFUSED),
+			       bad->error);
+	} else if (settle_validate(msg->payload, msg->len, &c->limits, &rec,
+				   &reason, error, sizeof(error)) == 0) {
+		bool late = rec.head.interval_start + rec.head.interval_len <
+			    c->limits.now_s - (int64_t)c->cfg->late_after_s;
+		a = settle_batch_add_record(l->batch, p, msg->offset, &rec, late);
+	} else {
+		a = add_reject(c, l, msg, reason, error);
+	}
 	if (a == BATCH_FULL)
 		return H_FULL;
 	if (a == BATCH_ERROR) {
@@ -600,51 +684,17 @@ static enum handled take(struct consumer *c, rd_kafka_message_t *msg)
 		rd_kafka_message_destroy(msg);
 		return H_NEXT;
 	}
+	if (l->opened_t == 0)
+		l->opened_t = now_s();
 	pt->fetch_next = msg->offset + 1;
 	pt->eof = false;
-	if (careful) {
-		c->held = msg;
-		return H_SEND_NOW;
-	}
 	rd_kafka_message_destroy(msg);
-	return H_NEXT;
-}
-
-/* Fills the batch: until full, batch_ms passed, or something to do. */
-static void collect(struct consumer *c)
-{
-	double deadline = now_s() + c->cfg->batch_ms / 1000.0;
-	for (;;) {
-		while (c->pending_pos < c->npending) {
-			rd_kafka_message_t *msg = c->pending[c->pending_pos];
-			enum handled h = take(c, msg);
-			if (h == H_FULL)
-				return;
-			c->pending_pos++;
-			if (h == H_SEND_NOW || c->resync_needed)
-				return;
-		}
-		c->npending = c->pending_pos = 0;
-		if (stopping(c) || c->resync_needed ||
-		    c->batch->messages >= c->batch->max_records)
-			return;
-		double left = deadline - now_s();
-		if (left <= 0)
-			return;
-		ssize_t n = rd_kafka_consume_batch_queue(c->queue,
-			(int)(left * 1000) + 1, c->pending, CONSUME_CHUNK);
-		if (n < 0) {
-			BS_ERROR("kafka consume: %s", rd_kafka_err2str(rd_kafka_last_error()));
-			return;
-		}
-		c->npending = (size_t)n;
-		c->pending_pos = 0;
-	}
+	return careful ? H_SEND_NOW : H_NEXT;
 }
 
 /* ---- one batch -------------------------------------------------------- */
 
-/* Waits for the DLQ deliveries of this batch; 0, or -1 if one failed. */
+/* Waits for the DLQ deliveries; 0, or -1 if one failed. */
 static int flush_dlq(struct consumer *c)
 {
 	while (rd_kafka_outq_len(c->dlq) > 0 && !*c->opt->stop)
@@ -657,121 +707,198 @@ static int flush_dlq(struct consumer *c)
 	return 0;
 }
 
-static void committed(struct consumer *c, const struct store_result *r,
-		      double t0)
+static void committed(struct consumer *c, struct lane *l,
+		      const struct store_result *r)
 {
-	const struct settle_batch *b = c->batch;
-	for (uint32_t i = 0; i < b->nparts; i++) {
-		struct part *pt = &c->parts[b->parts[i].partition];
-		pt->db_next = b->parts[i].last_offset + 1;
-		pt->settled_to = pt->db_next;
+	const struct flight *f = &l->flight;
+	for (uint32_t i = 0; i < f->nparts; i++) {
+		struct part *pt = &c->parts[f->partition[i]];
+		pt->db_next = f->next[i];
+		pt->settled_to = f->next[i];
 	}
 	struct settle_metrics *m = c->m;
 	atomic_fetch_add(&m->usage_inserted, r->usage_inserted);
-	atomic_fetch_add(&m->usage_duplicate, b->usage_count - r->usage_inserted);
+	atomic_fetch_add(&m->usage_duplicate, f->usage_count - r->usage_inserted);
 	atomic_fetch_add(&m->usage_late, r->usage_late);
 	atomic_fetch_add(&m->summaries_inserted, r->summaries_inserted);
-	atomic_fetch_add(&m->summaries_duplicate, b->summary_count - r->summaries_inserted);
-	/* rejects, by reason, as committed (again after a restart) */
-	if (b->reject_count > 0) {
-		const struct bs_pgarray *reasons = &b->reject[REJ_REASON];
-		/* walk the reason array: int32 length + bytes per element */
-		size_t off = 20;
-		for (uint32_t i = 0; i < reasons->count; i++) {
-			uint32_t len = ((uint32_t)(uint8_t)reasons->buf[off] << 24) |
-				((uint32_t)(uint8_t)reasons->buf[off + 1] << 16) |
-				((uint32_t)(uint8_t)reasons->buf[off + 2] << 8) |
-				(uint32_t)(uint8_t)reasons->buf[off + 3];
-			char name[40];
-			snprintf(name, sizeof(name), "%.*s", (int)(len < 39 ? len : 39),
-				 reasons->buf + off + 4);
-			atomic_fetch_add(&m->rejects[settle_reason_index(name)], 1);
-			off += 4 + len;
-		}
-	}
+	atomic_fetch_add(&m->summaries_duplicate, f->summary_count - r->summaries_inserted);
+	for (int i = 0; i < SETTLE_R_COUNT; i++)
+		if (f->rejects[i] > 0)
+			atomic_fetch_add(&m->rejects[i], f->rejects[i]);
 	double t = now_s();
-	settle_metrics_observe_batch(m, (uint64_t)((t - t0) * 1e6));
-	c->settled_records += b->messages;
+	settle_metrics_observe_batch(m, (uint64_t)((t - f->t0) * 1e6));
+	c->settled_records += f->messages;
 	c->last_commit_t = t;
-	BS_DEBUG("batch: %u messages, %" PRIu64 " usage rows new of %u, %" PRIu64
-		 " summaries new, %u rejected, %u partitions, %.1f ms", b->messages,
-		 r->usage_inserted, b->usage_count, r->summaries_inserted,
-		 b->reject_count, b->nparts, (t - t0) * 1000);
+	BS_DEBUG("lane %td: %u messages, %" PRIu64 " usage rows new of %u, %"
+		 PRIu64 " summaries new, %u partitions, %.1f ms", l - c->lanes,
+		 f->messages, r->usage_inserted, f->usage_count,
+		 r->summaries_inserted, f->nparts, (t - f->t0) * 1000);
 }
 
-static void settle_batch(struct consumer *c);
-
-/* PostgreSQL refused the data of a batch. */
-static void refused(struct consumer *c, const char *err)
+/* PostgreSQL refused the data of a lane's batch. */
+static void refused(struct consumer *c, struct lane *l, const char *err)
 {
-	struct settle_batch *b = c->batch;
-	if (c->held == NULL) {
+	const struct flight *f = &l->flight;
+	if (!f->single) {
 		/* read these offsets again, one message per transaction */
-		for (uint32_t i = 0; i < b->nparts; i++)
-			c->parts[b->parts[i].partition].careful_until =
-				b->parts[i].last_offset;
+		for (uint32_t i = 0; i < f->nparts; i++)
+			c->parts[f->partition[i]].careful_until = f->next[i] - 1;
 		BS_WARN("%s; settling the batch's %u messages one by one to find "
-			"the refused one", err, b->messages);
-		c->resync_needed = true;
+			"the refused one", err, f->messages);
 		return;
 	}
-	/* the one message: reject it */
-	rd_kafka_message_t *msg = c->held;
-	c->held = NULL;
-	settle_batch_reset(b);
-	BS_ERROR("%s [%" PRId32 "] offset %" PRId64 ": refused by PostgreSQL: %s",
-		 c->cfg->topic, msg->partition, msg->offset, err);
-	if (add_reject(c, msg, settle_reason_name(SETTLE_R_DB_REFUSED), err) != BATCH_ADDED)
-		c->fatal = 3;   /* an empty batch always takes one message */
-	rd_kafka_message_destroy(msg);
-	if (c->fatal == 0)
-		settle_batch(c);
+	BS_ERROR("%s [%" PRId32 "] offset %" PRId64 ": refused by PostgreSQL, "
+		 "rejected (db_refused): %s", c->cfg->topic, f->single_partition,
+		 f->single_offset, err);
+	if (c->npoison == POISON_MAX) {
+		memmove(c->poison, c->poison + 1, sizeof(c->poison[0]) * (POISON_MAX - 1));
+		c->npoison--;
+	}
+	struct poison *x = &c->poison[c->npoison++];
+	x->partition = f->single_partition;
+	x->offset = f->single_offset;
+	snprintf(x->error, sizeof(x->error), "%s", err);
 }
 
-static void settle_batch(struct consumer *c)
+/* Waits for the outcome of the lane's batch in flight, if any. */
+static void finish_lane(struct consumer *c, struct lane *l)
 {
-	char err[ERR_MAX];
-	struct settle_batch *b = c->batch;
-	struct store_result r;
-	double t0 = now_s();
-	enum store_rc rc;
-
-	if (flush_dlq(c) < 0) {
-		BS_WARN("DLQ deliveries failed; the batch is read again");
-		c->resync_needed = true;
+	if (!l->in_flight)
 		return;
-	}
-	rc = settle_store_ensure_days(c->store, b, err, sizeof(err));
-	if (rc == STORE_OK) {
-		for (uint32_t i = 0; i < b->nparts; i++)
-			c->expected[i] = c->parts[b->parts[i].partition].db_next;
-		rc = settle_store_send(c->store, b, c->expected, err, sizeof(err));
-	}
-	if (rc == STORE_OK && settle_store_in_flight(c->store))
-		rc = settle_store_finish(c->store, &r, err, sizeof(err));
+	char err[ERR_MAX];
+	struct store_result r;
+	l->in_flight = false;
+	enum store_rc rc = settle_store_finish(l->store, &r, err, sizeof(err));
 	switch (rc) {
 	case STORE_OK:
-		committed(c, &r, t0);
-		if (c->held != NULL)
-			rd_kafka_message_destroy(c->held);
-		c->held = NULL;
-		settle_batch_reset(b);
+		committed(c, l, &r);
+		c->backoff_ms = 0;
 		return;
 	case STORE_FENCED:
 		atomic_fetch_add(&c->m->fenced, 1);
 		BS_WARN("%s; re-reading positions from PostgreSQL", err);
 		break;
 	case STORE_DATA:
-		refused(c, err);
-		return;
+		refused(c, l, err);
+		break;
 	case STORE_RETRY:
 		atomic_fetch_add(&c->m->batch_retries, 1);
 		BS_ERROR("%s; rolled back, retrying from the stored offsets", err);
-		if (!settle_store_connected(c->store))
+		if (!settle_store_connected(l->store))
 			atomic_store(&c->m->db_up, 0);
 		break;
 	}
 	c->resync_needed = true;
+}
+
+static void finish_all(struct consumer *c)
+{
+	for (uint32_t i = 0; i < c->nlanes; i++)
+		finish_lane(c, &c->lanes[i]);
+}
+
+/* Sends the lane's batch (after the previous one's outcome). */
+static void send_lane(struct consumer *c, struct lane *l)
+{
+	char err[ERR_MAX];
+	struct settle_batch *b = l->batch;
+	finish_lane(c, l);
+	if (c->resync_needed || settle_batch_empty(b))
+		return;
+	if (b->reject_count > 0 && flush_dlq(c) < 0) {
+		BS_WARN("DLQ deliveries failed; the batch is read again");
+		c->resync_needed = true;
+		return;
+	}
+	struct flight *f = &l->flight;
+	f->t0 = now_s();
+	enum store_rc rc = settle_store_ensure_days(l->store, b, err, sizeof(err));
+	if (rc == STORE_OK) {
+		for (uint32_t i = 0; i < b->nparts; i++)
+			l->expected[i] = c->parts[b->parts[i].partition].db_next;
+		rc = settle_store_send(l->store, b, l->expected, err, sizeof(err));
+	}
+	if (rc != STORE_OK) {
+		atomic_fetch_add(&c->m->batch_retries, 1);
+		BS_ERROR("%s; retrying from the stored offsets", err);
+		c->resync_needed = true;
+		return;
+	}
+	/* what the outcome needs; the batch itself is free again */
+	f->nparts = b->nparts;
+	for (uint32_t i = 0; i < b->nparts; i++) {
+		f->partition[i] = b->parts[i].partition;
+		f->next[i] = b->parts[i].last_offset + 1;
+	}
+	f->messages = b->messages;
+	f->usage_count = b->usage_count;
+	f->summary_count = b->summary_count;
+	memcpy(f->rejects, l->batch_rejects, sizeof(f->rejects));
+	f->single = b->messages == 1 && b->nparts == 1 &&
+		    b->parts[0].last_offset <= c->parts[b->parts[0].partition].careful_until;
+	f->single_partition = b->parts[0].partition;
+	f->single_offset = b->parts[0].last_offset;
+	l->in_flight = true;
+	reset_lane_batch(l);
+}
+
+/* Sends the batches that are full or have waited batch_ms. */
+static void send_due(struct consumer *c, bool all)
+{
+	double t = now_s();
+	for (uint32_t i = 0; i < c->nlanes && !c->resync_needed; i++) {
+		struct lane *l = &c->lanes[i];
+		if (settle_batch_empty(l->batch))
+			continue;
+		if (all || l->batch->messages >= l->batch->max_records ||
+		    t - l->opened_t >= c->cfg->batch_ms / 1000.0)
+			send_lane(c, l);
+	}
+}
+
+/* Reads what Kafka has (waiting at most until the oldest open batch is
+ * due) and sends the batches that are ready. */
+static void collect(struct consumer *c)
+{
+	while (c->pending_pos < c->npending && !c->resync_needed && !stopping(c)) {
+		rd_kafka_message_t *msg = c->pending[c->pending_pos];
+		int32_t p = msg->partition;
+		enum handled h = take(c, msg);
+		if (h == H_FULL) {
+			send_lane(c, lane_of(c, p));
+			continue;   /* the same message again */
+		}
+		c->pending_pos++;
+		if (h == H_SEND_NOW)
+			send_lane(c, lane_of(c, p));
+	}
+	if (c->resync_needed || stopping(c))
+		return;
+	c->npending = c->pending_pos = 0;
+	send_due(c, false);
+
+	double wait = IDLE_WAIT_MS / 1000.0, t = now_s();
+	for (uint32_t i = 0; i < c->nlanes; i++) {
+		const struct lane *l = &c->lanes[i];
+		if (!settle_batch_empty(l->batch)) {
+			double due = l->opened_t + c->cfg->batch_ms / 1000.0 - t;
+			if (due < wait)
+				wait = due > 0 ? due : 0;
+		}
+	}
+	ssize_t n = rd_kafka_consume_batch_queue(c->queue, (int)(wait * 1000),
+						 c->pending, CONSUME_CHUNK);
+	if (n < 0) {
+		BS_ERROR("kafka consume: %s", rd_kafka_err2str(rd_kafka_last_error()));
+		return;
+	}
+	c->npending = (size_t)n;
+	c->pending_pos = 0;
+	if (n == 0) {
+		/* idle: everything out, and its outcome known */
+		send_due(c, true);
+		finish_all(c);
+	}
 }
 
 /* ---- housekeeping ----------------------------------------------------- */
@@ -804,11 +931,17 @@ static void housekeeping(struct consumer *c)
 		c->rate_mark_records = c->settled_records;
 		c->next_tick_t = t + 1;
 	}
-	if (c->resync_needed || !settle_store_connected(c->store))
+	bool gaps_due = c->cfg->gap_check_s > 0 && t >= c->next_gaps_t;
+	bool retention_due = c->cfg->raw_retention_days > 0 && t >= c->next_retention_t;
+	if (!gaps_due && !retention_due)
 		return;
-	if (c->cfg->gap_check_s > 0 && t >= c->next_gaps_t) {
+	struct lane *l = &c->lanes[0];   /* its connection, when idle */
+	finish_lane(c, l);
+	if (c->resync_needed || !settle_store_connected(l->store))
+		return;
+	if (gaps_due) {
 		uint64_t open[STORE_GAP_KINDS];
-		if (settle_store_refresh_gaps(c->store, c->cfg->gap_window_s, open,
+		if (settle_store_refresh_gaps(l->store, c->cfg->gap_window_s, open,
 					      err, sizeof(err)) == STORE_OK) {
 			for (int k = 0; k < STORE_GAP_KINDS; k++)
 				atomic_store(&c->m->gaps_open[k], open[k]);
@@ -818,11 +951,11 @@ static void housekeeping(struct consumer *c)
 		}
 		c->next_gaps_t = t + c->cfg->gap_check_s;
 	}
-	if (c->cfg->raw_retention_days > 0 && t >= c->next_retention_t) {
+	if (retention_due) {
 		int dropped = 0;
-		if (settle_store_retention(c->store, c->cfg->raw_retention_days,
+		if (settle_store_retention(l->store, c->cfg->raw_retention_days,
 					   &dropped, err, sizeof(err)) == STORE_OK &&
-		    settle_store_horizon(c->store, &c->horizon, err, sizeof(err)) == STORE_OK) {
+		    settle_store_horizon(l->store, &c->horizon, err, sizeof(err)) == STORE_OK) {
 			if (dropped > 0)
 				BS_INFO("raw retention: dropped %d daily partition(s) "
 					"older than %" PRIu32 " days", dropped,
@@ -837,9 +970,11 @@ static void housekeeping(struct consumer *c)
 /* Drain mode: every assigned partition settled up to Kafka's end. */
 static bool drained(struct consumer *c)
 {
-	if (c->nassigned == 0 || !settle_batch_empty(c->batch) ||
-	    c->pending_pos < c->npending || c->resync_needed)
+	if (c->nassigned == 0 || c->pending_pos < c->npending || c->resync_needed)
 		return false;
+	for (uint32_t i = 0; i < c->nlanes; i++)
+		if (!settle_batch_empty(c->lanes[i].batch) || c->lanes[i].in_flight)
+			return false;
 	for (size_t i = 0; i < c->nassigned; i++) {
 		const struct part *pt = &c->parts[c->assigned[i]];
 		if (pt->stopped)
@@ -886,9 +1021,14 @@ int settle_run(const struct settle_config *cfg, struct settle_metrics *m,
 	c.horizon = SETTLE_NO_HORIZON;
 	c.parts = calloc(SETTLE_PARTITION_MAX + 1, sizeof(*c.parts));
 	c.assigned = calloc(SETTLE_PARTITION_MAX + 1, sizeof(*c.assigned));
-	c.batch = settle_batch_new(cfg->batch_records);
-	c.store = settle_store_new(cfg, opt->sql_dir);
-	if (c.parts == NULL || c.assigned == NULL || c.batch == NULL || c.store == NULL) {
+	c.nlanes = cfg->connections;
+	bool lanes_ok = true;
+	for (uint32_t i = 0; i < c.nlanes; i++) {
+		c.lanes[i].batch = settle_batch_new(cfg->batch_records);
+		c.lanes[i].store = settle_store_new(cfg, opt->sql_dir);
+		lanes_ok = lanes_ok && c.lanes[i].batch != NULL && c.lanes[i].store != NULL;
+	}
+	if (c.parts == NULL || c.assigned == NULL || !lanes_ok) {
 		BS_ERROR("out of memory");
 		rc = 3;
 		goto out;
@@ -915,8 +1055,9 @@ int settle_run(const struct settle_config *cfg, struct settle_metrics *m,
 		rc = 3;
 		goto out;
 	}
-	BS_INFO("consuming %s as group %s, batches of up to %" PRIu32 " records",
-		cfg->topic, cfg->group, cfg->batch_records);
+	BS_INFO("consuming %s as group %s, batches of up to %" PRIu32 " records, "
+		"%u connection(s)", cfg->topic, cfg->group, cfg->batch_records,
+		c.nlanes);
 
 	while (!stopping(&c)) {
 		if (c.resync_needed && resync(&c) < 0) {
@@ -925,13 +1066,14 @@ int settle_run(const struct settle_config *cfg, struct settle_metrics *m,
 		}
 		collect(&c);
 		if (stopping(&c))
-			break;   /* the batch being collected is not written */
-		if (!c.resync_needed && !settle_batch_empty(c.batch))
-			settle_batch(&c);
+			break;
 		housekeeping(&c);
 		if (opt->drain && drained(&c))
 			break;
 	}
+	/* the batches in flight commit or roll back; those being collected
+	 * are not written (read again by the next owner) */
+	finish_all(&c);
 	rc = c.fatal;
 	if (rc == 0 && opt->drain) {
 		for (size_t i = 0; i < c.nassigned; i++)
@@ -954,8 +1096,10 @@ out:
 		rd_kafka_flush(c.dlq, 5000);
 		rd_kafka_destroy(c.dlq);
 	}
-	settle_store_free(c.store);
-	settle_batch_free(c.batch);
+	for (uint32_t i = 0; i < c.nlanes; i++) {
+		settle_store_free(c.lanes[i].store);
+		settle_batch_free(c.lanes[i].batch);
+	}
 	free(c.parts);
 	free(c.assigned);
 	return rc;

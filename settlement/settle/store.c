@@ -18,9 +18,6 @@
 
 #define KNOWN_DAYS_MAX 4096        /* days known to have a raw partition */
 #define MAX_PIPELINE 4             /* statements in one batch transaction */
-#define USAGE_PARAMS (USAGE_NCOLS + 1)
-#define SUMMARY_PARAMS (SUM_NCOLS + 1)
-#define REJECT_PARAMS (REJ_NCOLS + 1)
 
 enum stmt_kind { STMT_OFFSETS, STMT_USAGE, STMT_SUMMARY, STMT_REJECT };
 
@@ -36,7 +33,6 @@ struct settle_store {
 	size_t nsent;
 	/* offset arrays of the batch in flight */
 	struct bs_pgarray off_part, off_expected, off_next;
-	char late_after[16];
 };
 
 const char *const store_gap_kinds[STORE_GAP_KINDS] = {
@@ -53,15 +49,13 @@ static const char USAGE_SQL[] =
 	"   policed_packets, policed_bytes, late)"
 	" SELECT u.node_id, u.boot_id, u.seq, u.interval_start, u.interval_len,"
 	"   u.byte_measure, u.map_version, u.tenant_id, u.pool_id, u.direction,"
-	"   u.packets, u.bytes, u.policed_packets, u.policed_bytes,"
-	"   u.interval_start + u.interval_len * interval '1 second'"
-	"     < now() - $15::int4 * interval '1 second'"
+	"   u.packets, u.bytes, u.policed_packets, u.policed_bytes, u.late"
 	" FROM unnest($1::text[], $2::uuid[], $3::int8[], $4::timestamptz[],"
 	"   $5::int4[], $6::text[], $7::int8[], $8::int8[], $9::int8[], $10::text[],"
-	"   $11::int8[], $12::int8[], $13::int8[], $14::int8[])"
+	"   $11::int8[], $12::int8[], $13::int8[], $14::int8[], $15::bool[])"
 	"   AS u(node_id, boot_id, seq, interval_start, interval_len, byte_measure,"
 	"     map_version, tenant_id, pool_id, direction, packets, bytes,"
-	"     policed_packets, policed_bytes)"
+	"     policed_packets, policed_bytes, late)"
 	" ON CONFLICT (node_id, boot_id, interval_start, tenant_id, pool_id, direction)"
 	"   DO NOTHING"
 	" RETURNING tenant_id, pool_id, direction, interval_start, byte_measure,"
@@ -102,18 +96,17 @@ static const char SUMMARY_SQL[] =
 	"  in_packets, in_bytes, out_packets, out_bytes,"
 	"  unattributed_packets, unattributed_bytes, malformed_packets, malformed_bytes,"
 	"  non_ip_packets, non_ip_bytes, rx_packets, rx_bytes, late)"
-	" SELECT u.*, u.interval_start + u.interval_len * interval '1 second'"
-	"     < now() - $22::int4 * interval '1 second'"
+	" SELECT u.*"
 	" FROM unnest($1::text[], $2::uuid[], $3::timestamptz[], $4::int4[],"
 	"   $5::text[], $6::int8[], $7::int8[], $8::int4[], $9::int8[],"
 	"   $10::int8[], $11::int8[], $12::int8[], $13::int8[], $14::int8[],"
 	"   $15::int8[], $16::int8[], $17::int8[], $18::int8[], $19::int8[],"
-	"   $20::int8[], $21::int8[])"
+	"   $20::int8[], $21::int8[], $22::bool[])"
 	"   AS u(node_id, boot_id, interval_start, interval_len, byte_measure,"
 	"     map_version, seq, record_count, first_seq, in_packets, in_bytes,"
 	"     out_packets, out_bytes, unattributed_packets, unattributed_bytes,"
 	"     malformed_packets, malformed_bytes, non_ip_packets, non_ip_bytes,"
-	"     rx_packets, rx_bytes)"
+	"     rx_packets, rx_bytes, late)"
 	" ON CONFLICT (node_id, boot_id, interval_start) DO NOTHING";
 
 static const char REJECT_SQL[] =
@@ -133,7 +126,6 @@ struct settle_store *settle_store_new(const struct settle_config *cfg,
 		return NULL;
 	s->cfg = cfg;
 	s->sql_dir = sql_dir;
-	snprintf(s->late_after, sizeof(s->late_after), "%" PRIu32, cfg->late_after_s);
 	if (bs_pgarray_init(&s->off_part, PG_OID_INT4, 4096) < 0 ||
 	    bs_pgarray_init(&s->off_expected, PG_OID_INT8, 4096) < 0 ||
 	    bs_pgarray_init(&s->off_next, PG_OID_INT8, 4096) < 0) {
@@ -385,7 +377,6 @@ enum store_rc settle_store_send(struct settle_store *s,
 	struct settle_batch *w = (struct settle_batch *)(uintptr_t)b;
 	struct bs_pgarray offs[3] = { s->off_part, s->off_expected, s->off_next };
 	const char *names[2] = { s->cfg->group, s->cfg->topic };
-	const char *late[1] = { s->late_after };
 	const char *topic[1] = { s->cfg->topic };
 
 	s->nsent = 0;
@@ -395,12 +386,12 @@ enum store_rc settle_store_send(struct settle_store *s,
 		goto send_failed;
 	s->sent[s->nsent++] = STMT_OFFSETS;
 	if (b->usage_count > 0) {
-		if (send_arrays(s, USAGE_SQL, NULL, 0, w->usage, USAGE_NCOLS, late, 1) < 0)
+		if (send_arrays(s, USAGE_SQL, NULL, 0, w->usage, USAGE_NCOLS, NULL, 0) < 0)
 			goto send_failed;
 		s->sent[s->nsent++] = STMT_USAGE;
 	}
 	if (b->summary_count > 0) {
-		if (send_arrays(s, SUMMARY_SQL, NULL, 0, w->summary, SUM_NCOLS, late, 1) < 0)
+		if (send_arrays(s, SUMMARY_SQL, NULL, 0, w->summary, SUM_NCOLS, NULL, 0) < 0)
 			goto send_failed;
 		s->sent[s->nsent++] = STMT_SUMMARY;
 	}

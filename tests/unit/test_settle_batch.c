@@ -112,17 +112,17 @@ static void test_batch_parts_and_days(void **state)
 	assert_non_null(b);
 	assert_true(settle_batch_empty(b));
 	struct bs_record r = usage(86400 * 3 + 10, 5);
-	assert_int_equal(settle_batch_add_record(b, 7, 100, &r), BATCH_ADDED);
-	assert_int_equal(settle_batch_add_record(b, 2, 50, &r), BATCH_ADDED);
+	assert_int_equal(settle_batch_add_record(b, 7, 100, &r, false), BATCH_ADDED);
+	assert_int_equal(settle_batch_add_record(b, 2, 50, &r, false), BATCH_ADDED);
 	r = usage(86400 * 4, 6);
-	assert_int_equal(settle_batch_add_record(b, 7, 104, &r), BATCH_ADDED);
+	assert_int_equal(settle_batch_add_record(b, 7, 104, &r, false), BATCH_ADDED);
 	assert_int_equal(settle_batch_add_reject(b, 2, 51, "k", 1, "{", 1, "parse",
 						 "invalid"), BATCH_ADDED);
 	struct bs_record s = usage(86400 * 3, 0);
 	s.head.type = BS_RECORD_SUMMARY;
 	s.summary.record_count = 2;
 	s.summary.first_seq = 1;
-	assert_int_equal(settle_batch_add_record(b, 9, 0, &s), BATCH_ADDED);
+	assert_int_equal(settle_batch_add_record(b, 9, 0, &s, false), BATCH_ADDED);
 
 	assert_int_equal(b->messages, 5);
 	assert_int_equal(b->usage_count, 3);
@@ -155,7 +155,7 @@ static void test_batch_parts_and_days(void **state)
 	assert_true(settle_batch_empty(b));
 	assert_int_equal(b->nparts, 0);
 	/* after a reset a partition starts a new range */
-	assert_int_equal(settle_batch_add_record(b, 7, 3, &r), BATCH_ADDED);
+	assert_int_equal(settle_batch_add_record(b, 7, 3, &r, false), BATCH_ADDED);
 	assert_int_equal(b->nparts, 1);
 	assert_int_equal(b->parts[0].first_offset, 3);
 	settle_batch_free(b);
@@ -167,8 +167,8 @@ static void test_batch_limits(void **state)
 	struct settle_batch *b = settle_batch_new(3);
 	struct bs_record r = usage(0, 1);
 	for (int i = 0; i < 3; i++)
-		assert_int_equal(settle_batch_add_record(b, 0, i, &r), BATCH_ADDED);
-	assert_int_equal(settle_batch_add_record(b, 0, 3, &r), BATCH_FULL);
+		assert_int_equal(settle_batch_add_record(b, 0, i, &r, false), BATCH_ADDED);
+	assert_int_equal(settle_batch_add_record(b, 0, 3, &r, false), BATCH_FULL);
 	assert_int_equal(settle_batch_add_reject(b, 0, 3, NULL, 0, "x", 1, "parse",
 						 "e"), BATCH_FULL);
 	assert_int_equal(b->messages, 3);
@@ -177,24 +177,24 @@ static void test_batch_limits(void **state)
 	b = settle_batch_new(1000);
 	for (int d = 0; d < SETTLE_BATCH_MAX_DAYS; d++) {
 		r = usage((int64_t)d * 86400, 1);
-		assert_int_equal(settle_batch_add_record(b, 0, d, &r), BATCH_ADDED);
+		assert_int_equal(settle_batch_add_record(b, 0, d, &r, false), BATCH_ADDED);
 	}
 	r = usage((int64_t)SETTLE_BATCH_MAX_DAYS * 86400, 1);
-	assert_int_equal(settle_batch_add_record(b, 0, 1000, &r), BATCH_FULL);
+	assert_int_equal(settle_batch_add_record(b, 0, 1000, &r, false), BATCH_FULL);
 	r = usage(0, 1);   /* a known day still fits */
-	assert_int_equal(settle_batch_add_record(b, 0, 1000, &r), BATCH_ADDED);
-	assert_int_equal(settle_batch_add_record(b, SETTLE_PARTITION_MAX + 1, 0, &r),
+	assert_int_equal(settle_batch_add_record(b, 0, 1000, &r, false), BATCH_ADDED);
+	assert_int_equal(settle_batch_add_record(b, SETTLE_PARTITION_MAX + 1, 0, &r, false),
 			 BATCH_ERROR);
-	assert_int_equal(settle_batch_add_record(b, -1, 0, &r), BATCH_ERROR);
+	assert_int_equal(settle_batch_add_record(b, -1, 0, &r, false), BATCH_ERROR);
 	settle_batch_free(b);
 
 	b = settle_batch_new(SETTLE_BATCH_MAX_PARTS + 10);
 	r = usage(0, 1);
 	for (int p = 0; p < SETTLE_BATCH_MAX_PARTS; p++)
-		assert_int_equal(settle_batch_add_record(b, p, 0, &r), BATCH_ADDED);
-	assert_int_equal(settle_batch_add_record(b, SETTLE_BATCH_MAX_PARTS, 0, &r),
+		assert_int_equal(settle_batch_add_record(b, p, 0, &r, false), BATCH_ADDED);
+	assert_int_equal(settle_batch_add_record(b, SETTLE_BATCH_MAX_PARTS, 0, &r, false),
 			 BATCH_FULL);
-	assert_int_equal(settle_batch_add_record(b, 0, 1, &r), BATCH_ADDED);
+	assert_int_equal(settle_batch_add_record(b, 0, 1, &r, false), BATCH_ADDED);
 	settle_batch_free(b);
 }
 
