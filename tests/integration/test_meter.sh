@@ -342,7 +342,7 @@ t_reload_moves_prefix() {
 # A bad map on SIGHUP leaves the old one in force, with the error named.
 t_reload_bad_map() {
 	local d=$WORK/badhup; mkdir -p "$d"
-	"$GEN" --out "$d/cap.pcap" --map "$d/map" --truth "$d/truth" --packets 600000 --duration 300 \
+	"$GEN" --out "$d/cap.pcap" --map "$d/map" --truth "$d/truth" --packets 1500000 --duration 600 \
 		--size-mix 64 --seed 61 >/dev/null
 	cp "$d/map" "$d/live.map"
 	kafka_start "$d/kafka" 16
