@@ -228,10 +228,23 @@ static size_t planned(uint32_t oid)
 	}
 }
 
+static const uint32_t agg_oids[AGG_NCOLS] = {
+	[AGG_TENANT] = PG_OID_INT8, [AGG_POOL] = PG_OID_INT8,
+	[AGG_DIR] = PG_OID_TEXT, [AGG_BUCKET] = PG_OID_TIMESTAMPTZ,
+	[AGG_FRAME_PACKETS] = PG_OID_INT8, [AGG_FRAME_BYTES] = PG_OID_INT8,
+	[AGG_IP_PACKETS] = PG_OID_INT8, [AGG_IP_BYTES] = PG_OID_INT8,
+	[AGG_POLICED_PACKETS] = PG_OID_INT8, [AGG_POLICED_BYTES] = PG_OID_INT8,
+	[AGG_RECORDS] = PG_OID_INT8, [AGG_LATE] = PG_OID_INT8,
+};
+
 void settle_batch_free(struct settle_batch *b)
 {
 	if (b == NULL)
 		return;
+	for (int i = 0; i < AGG_NCOLS; i++)
+		bs_pgarray_free(&b->aggcol[i]);
+	free(b->agg);
+	free(b->agg_index);
 	for (int i = 0; i < USAGE_NCOLS; i++)
 		bs_pgarray_free(&b->usage[i]);
 	for (int i = 0; i < SUM_NCOLS; i++)
@@ -259,6 +272,17 @@ struct settle_batch *settle_batch_new(uint32_t max_records)
 				      planned(summary_oid(i)));
 	for (int i = 0; i < REJ_NCOLS; i++)
 		rc |= bs_pgarray_init(&b->reject[i], reject_oids[i], 4096);
+	for (int i = 0; i < AGG_NCOLS; i++)
+		rc |= bs_pgarray_init(&b->aggcol[i], agg_oids[i],
+				      ARRAY_HEADER + max_records * planned(agg_oids[i]));
+	uint32_t slots = 1;
+	while (slots < 2 * max_records)
+		slots *= 2;
+	b->agg_mask = slots - 1;
+	b->agg = calloc(max_records, sizeof(*b->agg));
+	b->agg_index = calloc(slots, sizeof(*b->agg_index));
+	if (b->agg == NULL || b->agg_index == NULL)
+		rc = -1;
 	if (rc != 0) {
 		settle_batch_free(b);
 		return NULL;
@@ -279,6 +303,10 @@ void settle_batch_reset(struct settle_batch *b)
 	for (uint32_t i = 0; i < b->nparts; i++)
 		b->part_slot[b->parts[i].partition] = 0;
 	b->nparts = 0;
+	for (uint32_t i = 0; i < b->nagg; i++)
+		b->agg_index[b->agg[i].pos] = 0;
+	b->nagg = 0;
+	b->agg_overflow = false;
 	b->ndays = 0;
 	b->messages = b->usage_count = b->summary_count = b->reject_count = 0;
 }
@@ -338,6 +366,75 @@ static void note(struct settle_batch *b, int32_t partition, int64_t offset,
 	b->messages++;
 }
 
+static void add_sum(struct settle_batch *b, uint64_t *sum, uint64_t x)
+{
+	if (x > (uint64_t)INT64_MAX - *sum)
+		b->agg_overflow = true;
+	else
+		*sum += x;
+}
+
+/* Adds a usage record to its (tenant, pool, direction, bucket) sums. */
+static void aggregate(struct settle_batch *b, const struct bs_record *rec, bool late)
+{
+	const struct bs_usage *u = &rec->usage;
+	int64_t bucket = rec->head.interval_start - rec->head.interval_start % 300;
+	uint64_t h = ((uint64_t)u->tenant_id * UINT64_C(0x9e3779b97f4a7c15)) ^
+		     ((uint64_t)u->pool_id * UINT64_C(0xc2b2ae3d27d4eb4f)) ^
+		     ((uint64_t)bucket * UINT64_C(0x165667b19e3779f9)) ^ u->direction;
+	h ^= h >> 29;
+	uint32_t pos = (uint32_t)h & b->agg_mask;
+	struct settle_agg *a = NULL;
+	for (;;) {
+		uint32_t slot = b->agg_index[pos];
+		if (slot == 0) {
+			assert(b->nagg < b->max_records);
+			a = &b->agg[b->nagg++];
+			memset(a, 0, sizeof(*a));
+			a->tenant = u->tenant_id;
+			a->pool = u->pool_id;
+			a->dir = u->direction;
+			a->bucket = bucket;
+			a->pos = pos;
+			b->agg_index[pos] = b->nagg;
+			break;
+		}
+		a = &b->agg[slot - 1];
+		if (a->tenant == u->tenant_id && a->pool == u->pool_id &&
+		    a->dir == u->direction && a->bucket == bucket)
+			break;
+		pos = (pos + 1) & b->agg_mask;
+	}
+	int m = rec->head.measure == BS_MEASURE_IP ? 2 : 0;
+	add_sum(b, &a->sum[AGG_FRAME_PACKETS - AGG_FRAME_PACKETS + m], u->counts.packets);
+	add_sum(b, &a->sum[AGG_FRAME_BYTES - AGG_FRAME_PACKETS + m], u->counts.bytes);
+	add_sum(b, &a->sum[AGG_POLICED_PACKETS - AGG_FRAME_PACKETS], u->policed.packets);
+	add_sum(b, &a->sum[AGG_POLICED_BYTES - AGG_FRAME_PACKETS], u->policed.bytes);
+	a->sum[AGG_RECORDS - AGG_FRAME_PACKETS]++;
+	a->sum[AGG_LATE - AGG_FRAME_PACKETS] += late;
+}
+
+bool settle_batch_aggregates(struct settle_batch *b)
+{
+	if (b->agg_overflow)
+		return false;
+	for (int i = 0; i < AGG_NCOLS; i++)
+		bs_pgarray_reset(&b->aggcol[i]);
+	int rc = 0;
+	for (uint32_t i = 0; i < b->nagg; i++) {
+		const struct settle_agg *a = &b->agg[i];
+		const char *dir = bs_direction_name(a->dir);
+		rc |= bs_pgarray_add_i64(&b->aggcol[AGG_TENANT], a->tenant);
+		rc |= bs_pgarray_add_i64(&b->aggcol[AGG_POOL], a->pool);
+		rc |= bs_pgarray_add_bytes(&b->aggcol[AGG_DIR], dir, strlen(dir));
+		rc |= bs_pgarray_add_unix_time(&b->aggcol[AGG_BUCKET], a->bucket);
+		for (int k = 0; k < AGG_SUMS; k++)
+			rc |= bs_pgarray_add_i64(&b->aggcol[AGG_FRAME_PACKETS + k],
+						 (int64_t)a->sum[k]);
+	}
+	return rc == 0;
+}
+
 static int add_usage(struct settle_batch *b, const struct bs_record *rec, bool late)
 {
 	const struct bs_record_head *h = &rec->head;
@@ -360,6 +457,7 @@ static int add_usage(struct settle_batch *b, const struct bs_record *rec, bool l
 	rc |= bs_pgarray_add_i64(&c[USAGE_POLICED_PACKETS], (int64_t)u->policed.packets);
 	rc |= bs_pgarray_add_i64(&c[USAGE_POLICED_BYTES], (int64_t)u->policed.bytes);
 	rc |= bs_pgarray_add_bool(&c[USAGE_LATE], late);
+	aggregate(b, rec, late);
 	b->usage_count++;
 	return rc;
 }

@@ -93,6 +93,24 @@ enum {
 	REJ_NCOLS
 };
 
+/* The batch's own sums per (tenant, pool, direction, 5-minute bucket), for
+ * the rollup when every record turns out new (bs_settle_usage). */
+enum {
+	AGG_TENANT, AGG_POOL, AGG_DIR, AGG_BUCKET, AGG_FRAME_PACKETS,
+	AGG_FRAME_BYTES, AGG_IP_PACKETS, AGG_IP_BYTES, AGG_POLICED_PACKETS,
+	AGG_POLICED_BYTES, AGG_RECORDS, AGG_LATE,
+	AGG_NCOLS
+};
+#define AGG_SUMS (AGG_NCOLS - AGG_FRAME_PACKETS)
+
+struct settle_agg {
+	uint32_t tenant, pool;
+	enum bs_direction dir;
+	int64_t bucket;          /* Unix seconds, multiple of 300 */
+	uint32_t pos;            /* its place in the hash index */
+	uint64_t sum[AGG_SUMS];
+};
+
 struct settle_batch_part {
 	int32_t partition;
 	int64_t first_offset;
@@ -112,6 +130,12 @@ struct settle_batch {
 	int32_t days[SETTLE_BATCH_MAX_DAYS];   /* days since the epoch, UTC */
 	uint32_t ndays;
 	int32_t part_slot[SETTLE_PARTITION_MAX + 1]; /* partition → parts[] + 1 */
+	struct settle_agg *agg;      /* max_records of them */
+	uint32_t nagg;
+	uint32_t *agg_index;         /* open addressing: agg[] + 1, 0 = free */
+	uint32_t agg_mask;
+	bool agg_overflow;           /* a sum passed INT64_MAX: not usable */
+	struct bs_pgarray aggcol[AGG_NCOLS];
 };
 
 enum settle_batch_add { BATCH_ADDED = 0, BATCH_FULL = 1, BATCH_ERROR = -1 };
@@ -130,6 +154,10 @@ enum settle_batch_add settle_batch_add_record(struct settle_batch *b,
 enum settle_batch_add settle_batch_add_reject(struct settle_batch *b,
 	int32_t partition, int64_t offset, const void *key, size_t key_len,
 	const void *payload, size_t len, const char *reason, const char *error);
+
+/* Writes the sums into aggcol[]; false when they cannot be used (a sum
+ * overflowed): the server then sums the inserted rows itself. */
+bool settle_batch_aggregates(struct settle_batch *b);
 
 static inline bool settle_batch_empty(const struct settle_batch *b)
 {

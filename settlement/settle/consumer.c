@@ -175,14 +175,40 @@ static void dlq_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg,
 static void rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 		      rd_kafka_topic_partition_list_t *list, void *opaque);
 
-static rd_kafka_conf_t *base_conf(const struct settle_config *cfg, char *err,
-				  size_t err_size)
+/* Consumer-only librdkafka properties, left out of the DLQ producer's
+ * configuration (librdkafka would warn about each). */
+static bool consumer_only(const char *key)
+{
+	static const char *const keys[] = {
+		"session.timeout.ms", "heartbeat.interval.ms", "max.poll.interval.ms",
+		"group.instance.id", "group.protocol.type", "partition.assignment.strategy",
+		"coordinator.query.interval.ms", "auto.commit.interval.ms",
+		"queued.min.messages", "queued.max.messages.kbytes", "fetch.",
+		"check.crcs", "isolation.level", "allow.auto.create.topics",
+	};
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		size_t n = strlen(keys[i]);
+		if (keys[i][n - 1] == '.' ? strncmp(key, keys[i], n) == 0
+					  : strcmp(key, keys[i]) == 0)
+			return true;
+	}
+	return false;
+}
+
+static rd_kafka_conf_t *base_conf(const struct settle_config *cfg, bool producer,
+				  char *err, size_t err_size)
 {
 	char brokers[2048];
 	if (settle_config_brokers(cfg, brokers, sizeof(brokers), err, err_size) < 0)
 		return NULL;
-	rd_kafka_conf_t *conf = bs_kafka_conf_new(brokers, &cfg->kafka, err,
-						  err_size);
+	struct bs_kafka_props props = { 0 };
+	for (size_t i = 0; i < cfg->kafka.count; i++) {
+		if (producer && consumer_only(cfg->kafka.key[i]))
+			continue;
+		props.key[props.count] = cfg->kafka.key[i];   /* borrowed */
+		props.value[props.count++] = cfg->kafka.value[i];
+	}
+	rd_kafka_conf_t *conf = bs_kafka_conf_new(brokers, &props, err, err_size);
 	if (conf != NULL)
 		bs_kafka_conf_use_bs_log(conf);
 	return conf;
@@ -202,7 +228,7 @@ static int conf_set(rd_kafka_conf_t *conf, const char *key, const char *value,
 static int open_kafka(struct consumer *c, char *err, size_t err_size)
 {
 	char why[512];
-	rd_kafka_conf_t *conf = base_conf(c->cfg, err, err_size);
+	rd_kafka_conf_t *conf = base_conf(c->cfg, false, err, err_size);
 	if (conf == NULL)
 		return -1;
 	if (conf_set(conf, "group.id", c->cfg->group, err, err_size) < 0 ||
@@ -235,7 +261,7 @@ static int open_kafka(struct consumer *c, char *err, size_t err_size)
 	rd_kafka_poll_set_consumer(c->rk);
 	c->queue = rd_kafka_queue_get_consumer(c->rk);
 
-	conf = base_conf(c->cfg, err, err_size);
+	conf = base_conf(c->cfg, true, err, err_size);
 	if (conf == NULL)
 		return -1;
 	if (conf_set(conf, "acks", "all", err, err_size) < 0 ||

@@ -42,53 +42,14 @@ const char *const store_gap_kinds[STORE_GAP_KINDS] = {
 static const char OFFSETS_SQL[] =
 	"SELECT bs_offsets_advance($1, $2, $3::int4[], $4::int8[], $5::int8[])";
 
+/* bs_settle_usage (schemas/sql/0004): 15 record arrays, 12 sum arrays. */
 static const char USAGE_SQL[] =
-	"WITH ins AS ("
-	" INSERT INTO usage_raw (node_id, boot_id, seq, interval_start, interval_len,"
-	"   byte_measure, map_version, tenant_id, pool_id, direction, packets, bytes,"
-	"   policed_packets, policed_bytes, late)"
-	" SELECT u.node_id, u.boot_id, u.seq, u.interval_start, u.interval_len,"
-	"   u.byte_measure, u.map_version, u.tenant_id, u.pool_id, u.direction,"
-	"   u.packets, u.bytes, u.policed_packets, u.policed_bytes, u.late"
-	" FROM unnest($1::text[], $2::uuid[], $3::int8[], $4::timestamptz[],"
-	"   $5::int4[], $6::text[], $7::int8[], $8::int8[], $9::int8[], $10::text[],"
-	"   $11::int8[], $12::int8[], $13::int8[], $14::int8[], $15::bool[])"
-	"   AS u(node_id, boot_id, seq, interval_start, interval_len, byte_measure,"
-	"     map_version, tenant_id, pool_id, direction, packets, bytes,"
-	"     policed_packets, policed_bytes, late)"
-	" ON CONFLICT (node_id, boot_id, interval_start, tenant_id, pool_id, direction)"
-	"   DO NOTHING"
-	" RETURNING tenant_id, pool_id, direction, interval_start, byte_measure,"
-	"   packets, bytes, policed_packets, policed_bytes, late"
-	"), sums AS ("
-	" SELECT tenant_id, pool_id, direction,"
-	"   date_bin('300 seconds', interval_start, timestamptz 'epoch') AS bucket_start,"
-	"   coalesce(sum(packets) FILTER (WHERE byte_measure = 'frame'), 0) AS frame_packets,"
-	"   coalesce(sum(bytes) FILTER (WHERE byte_measure = 'frame'), 0) AS frame_bytes,"
-	"   coalesce(sum(packets) FILTER (WHERE byte_measure = 'ip'), 0) AS ip_packets,"
-	"   coalesce(sum(bytes) FILTER (WHERE byte_measure = 'ip'), 0) AS ip_bytes,"
-	"   sum(policed_packets) AS policed_packets, sum(policed_bytes) AS policed_bytes,"
-	"   count(*) AS records, count(*) FILTER (WHERE late) AS late_records"
-	" FROM ins GROUP BY 1, 2, 3, 4"
-	"), up AS ("
-	" INSERT INTO usage_5m AS r (tenant_id, pool_id, direction, bucket_start,"
-	"   frame_packets, frame_bytes, ip_packets, ip_bytes, policed_packets,"
-	"   policed_bytes, records, late_records)"
-	" SELECT * FROM sums ORDER BY tenant_id, pool_id, direction, bucket_start"
-	" ON CONFLICT (tenant_id, pool_id, direction, bucket_start) DO UPDATE SET"
-	"   frame_packets = r.frame_packets + excluded.frame_packets,"
-	"   frame_bytes = r.frame_bytes + excluded.frame_bytes,"
-	"   ip_packets = r.ip_packets + excluded.ip_packets,"
-	"   ip_bytes = r.ip_bytes + excluded.ip_bytes,"
-	"   policed_packets = r.policed_packets + excluded.policed_packets,"
-	"   policed_bytes = r.policed_bytes + excluded.policed_bytes,"
-	"   records = r.records + excluded.records,"
-	"   late_records = r.late_records + excluded.late_records,"
-	"   updated_at = now()"
-	" RETURNING 1"
-	")"
-	"SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM ins WHERE late),"
-	"       (SELECT count(*) FROM up)";
+	"SELECT * FROM bs_settle_usage($1::text[], $2::uuid[], $3::int8[],"
+	" $4::timestamptz[], $5::int4[], $6::text[], $7::int8[], $8::int8[],"
+	" $9::int8[], $10::text[], $11::int8[], $12::int8[], $13::int8[],"
+	" $14::int8[], $15::bool[], $16::int8[], $17::int8[], $18::text[],"
+	" $19::timestamptz[], $20::int8[], $21::int8[], $22::int8[], $23::int8[],"
+	" $24::int8[], $25::int8[], $26::int8[], $27::int8[])";
 
 static const char SUMMARY_SQL[] =
 	"INSERT INTO node_interval (node_id, boot_id, interval_start, interval_len,"
@@ -348,6 +309,28 @@ static int send_arrays(struct settle_store *s, const char *sql,
 				 0) == 1 ? 0 : -1;
 }
 
+/* The usage statement: the record arrays, then the sums (or NULLs). */
+static int send_usage(struct settle_store *s, struct settle_batch *b)
+{
+	enum { N = USAGE_NCOLS + AGG_NCOLS };
+	const char *values[N];
+	int lengths[N], formats[N];
+	bool sums = settle_batch_aggregates(b);
+	for (int i = 0; i < USAGE_NCOLS; i++) {
+		values[i] = bs_pgarray_finish(&b->usage[i], &lengths[i]);
+		formats[i] = 1;
+	}
+	for (int i = 0; i < AGG_NCOLS; i++) {
+		int k = USAGE_NCOLS + i;
+		values[k] = sums ? bs_pgarray_finish(&b->aggcol[i], &lengths[k]) : NULL;
+		if (!sums)
+			lengths[k] = 0;
+		formats[k] = 1;
+	}
+	return PQsendQueryParams(s->conn, USAGE_SQL, N, NULL, values, lengths,
+				 formats, 0) == 1 ? 0 : -1;
+}
+
 enum store_rc settle_store_send(struct settle_store *s,
 	const struct settle_batch *b, const int64_t *expected, char *err,
 	size_t err_size)
@@ -386,7 +369,7 @@ enum store_rc settle_store_send(struct settle_store *s,
 		goto send_failed;
 	s->sent[s->nsent++] = STMT_OFFSETS;
 	if (b->usage_count > 0) {
-		if (send_arrays(s, USAGE_SQL, NULL, 0, w->usage, USAGE_NCOLS, NULL, 0) < 0)
+		if (send_usage(s, w) < 0)
 			goto send_failed;
 		s->sent[s->nsent++] = STMT_USAGE;
 	}

@@ -60,6 +60,16 @@ expect_eq "replay: every usage record a duplicate" 200000 \
 	"$(jq .usage_duplicate "$T/stats-replay.json")"
 expect_eq "replay: no usage row inserted" 0 "$(jq .usage_inserted "$T/stats-replay.json")"
 
+# ---- duplicates and new records mixed in the same batches -------------------
+produce_again --records 200000 --seed 11 --start "$start" &
+again=$!
+produce --records 50000 --seed 13 --nodes 2
+wait "$again" || fail "the producer failed"
+drain mixed
+assert_exact
+expect_eq "mixed: the new usage records inserted" 50000 "$(jq .usage_inserted "$T/stats-mixed.json")"
+expect_eq "mixed: the replayed ones skipped" 200000 "$(jq .usage_duplicate "$T/stats-mixed.json")"
+
 # ---- completeness ------------------------------------------------------------
 "$CLI" gaps --from 2000-01-01 --to 2100-01-01 --fail-if-any >"$T/gaps0.txt" ||
 	fail "gaps found in a complete stream: $(cat "$T/gaps0.txt")"

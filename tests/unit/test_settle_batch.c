@@ -226,6 +226,52 @@ static void test_reject_payload(void **state)
 	settle_batch_free(b);
 }
 
+static void test_aggregates(void **state)
+{
+	(void)state;
+	struct settle_batch *b = settle_batch_new(10);
+	struct bs_record r1 = usage(600, 5), r2 = usage(890, 5), r3 = usage(900, 5),
+			 r4 = usage(600, 6);
+	r2.usage.counts.packets = 3;
+	r2.head.measure = BS_MEASURE_IP;
+	assert_int_equal(settle_batch_add_record(b, 0, 0, &r1, true), BATCH_ADDED);
+	assert_int_equal(settle_batch_add_record(b, 0, 1, &r2, false), BATCH_ADDED);
+	assert_int_equal(settle_batch_add_record(b, 0, 2, &r3, false), BATCH_ADDED);
+	assert_int_equal(settle_batch_add_record(b, 0, 3, &r4, false), BATCH_ADDED);
+	assert_true(settle_batch_aggregates(b));
+	/* buckets 600 (r1, r2: same tenant, pool, direction), 900 (r3); and
+	 * tenant 6 */
+	assert_int_equal(b->nagg, 3);
+	int len;
+	int32_t l;
+	bs_pgarray_finish(&b->aggcol[AGG_BUCKET], &len);
+	bs_pgarray_finish(&b->aggcol[AGG_RECORDS], &len);
+	bs_pgarray_finish(&b->aggcol[AGG_FRAME_BYTES], &len);
+	bs_pgarray_finish(&b->aggcol[AGG_IP_PACKETS], &len);
+	bs_pgarray_finish(&b->aggcol[AGG_LATE], &len);
+	assert_int_equal(be64(element(&b->aggcol[AGG_BUCKET], 0, &l)),
+			 (uint64_t)(600 - 946684800) * 1000000);
+	assert_int_equal(be64(element(&b->aggcol[AGG_RECORDS], 0, &l)), 2);
+	assert_int_equal(be64(element(&b->aggcol[AGG_FRAME_BYTES], 0, &l)), 1000);
+	assert_int_equal(be64(element(&b->aggcol[AGG_IP_PACKETS], 0, &l)), 3);
+	assert_int_equal(be64(element(&b->aggcol[AGG_LATE], 0, &l)), 1);
+	assert_int_equal(be64(element(&b->aggcol[AGG_RECORDS], 1, &l)), 1);
+
+	/* a sum beyond INT64_MAX: not usable, the server sums the rows */
+	settle_batch_reset(b);
+	assert_int_equal(b->nagg, 0);
+	r1.usage.counts.bytes = UINT64_C(1) << 61;
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(settle_batch_add_record(b, 0, i, &r1, false), BATCH_ADDED);
+	assert_true(settle_batch_aggregates(b));   /* 3 x 2^61 < 2^63 */
+	assert_int_equal(settle_batch_add_record(b, 0, 3, &r1, false), BATCH_ADDED);
+	assert_false(settle_batch_aggregates(b));
+	settle_batch_reset(b);
+	assert_int_equal(settle_batch_add_record(b, 0, 4, &r1, false), BATCH_ADDED);
+	assert_true(settle_batch_aggregates(b));
+	settle_batch_free(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -233,6 +279,7 @@ int main(void)
 		cmocka_unit_test(test_batch_parts_and_days),
 		cmocka_unit_test(test_batch_limits),
 		cmocka_unit_test(test_reject_payload),
+		cmocka_unit_test(test_aggregates),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
