@@ -31,7 +31,7 @@ void settle_config_defaults(struct settle_config *cfg)
 	snprintf(cfg->dlq_topic, sizeof(cfg->dlq_topic), "%s", BS_TOPIC_DLQ);
 	cfg->batch_records = 10000;
 	cfg->batch_ms = 200;
-	cfg->connections = 2;
+	cfg->connections = 3;
 	cfg->late_after_s = 3600;
 	cfg->max_future_s = 86400;
 	cfg->raw_retention_days = 0;

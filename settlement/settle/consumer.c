@@ -250,6 +250,16 @@ static int open_kafka(struct consumer *c, char *err, size_t err_size)
 		rd_kafka_conf_destroy(conf);
 		return -1;
 	}
+	/* A deep prefetch queue: the consumer's batches are large, and with the
+	 * default (100000 messages) the fetchers idle between them. */
+	bool user_set = false;
+	for (size_t i = 0; i < c->cfg->kafka.count; i++)
+		user_set = user_set || strcmp(c->cfg->kafka.key[i], "queued.min.messages") == 0;
+	if (!user_set && conf_set(conf, "queued.min.messages", "1000000", err,
+				  err_size) < 0) {
+		rd_kafka_conf_destroy(conf);
+		return -1;
+	}
 	rd_kafka_conf_set_rebalance_cb(conf, rebalance);
 	rd_kafka_conf_set_opaque(conf, c);
 	c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof(why));
@@ -823,11 +833,26 @@ static void finish_all(struct consumer *c)
 		finish_lane(c, &c->lanes[i]);
 }
 
+static void send_lane(struct consumer *c, struct lane *l);
+
+/* Before waiting for lane l's transaction: the idle lanes' batches go
+ * first, so that every connection has work while this thread waits. */
+static void send_idle_lanes(struct consumer *c, const struct lane *l)
+{
+	for (uint32_t i = 0; i < c->nlanes && !c->resync_needed; i++) {
+		struct lane *o = &c->lanes[i];
+		if (o != l && !o->in_flight && !settle_batch_empty(o->batch))
+			send_lane(c, o);
+	}
+}
+
 /* Sends the lane's batch (after the previous one's outcome). */
 static void send_lane(struct consumer *c, struct lane *l)
 {
 	char err[ERR_MAX];
 	struct settle_batch *b = l->batch;
+	if (l->in_flight)
+		send_idle_lanes(c, l);
 	finish_lane(c, l);
 	if (c->resync_needed || settle_batch_empty(b))
 		return;

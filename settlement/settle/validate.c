@@ -38,17 +38,18 @@ const char *settle_reason_name(enum settle_reason r)
 	return r >= 0 && r < SETTLE_R_COUNT ? reason_names[r] : "other";
 }
 
-/* A count over an interval of len seconds beyond what any link carries. */
-static int check_rate(const char *field, uint64_t value, uint64_t per_s,
-		      uint32_t len, const char **reason, char *err,
-		      size_t err_size)
+/* A count over an interval of len seconds beyond what any link carries.
+ * The field name is formatted only for the error. */
+static int check_rate(const char *prefix, const char *what, uint64_t value,
+		      uint64_t per_s, uint32_t len, const char **reason,
+		      char *err, size_t err_size)
 {
 	uint64_t max = per_s * len;   /* ≤ 2e10 × 86400 < 2^61: no overflow */
 	if (value <= max)
 		return 0;
 	*reason = reason_names[SETTLE_R_RANGE];
-	snprintf(err, err_size, "field '%s': %" PRIu64 " exceeds %" PRIu64
-		 " for a %" PRIu32 " s interval", field, value, max, len);
+	snprintf(err, err_size, "field '%s%s': %" PRIu64 " exceeds %" PRIu64
+		 " for a %" PRIu32 " s interval", prefix, what, value, max, len);
 	return -1;
 }
 
@@ -56,14 +57,11 @@ static int check_counts(const char *prefix, const struct bs_counts *c,
 			uint32_t len, const char **reason, char *err,
 			size_t err_size)
 {
-	char field[64];
-	snprintf(field, sizeof(field), "%spackets", prefix);
-	if (check_rate(field, c->packets, SETTLE_MAX_PACKETS_PER_S, len, reason,
-		       err, err_size) < 0)
+	if (check_rate(prefix, "packets", c->packets, SETTLE_MAX_PACKETS_PER_S,
+		       len, reason, err, err_size) < 0)
 		return -1;
-	snprintf(field, sizeof(field), "%sbytes", prefix);
-	return check_rate(field, c->bytes, SETTLE_MAX_BYTES_PER_S, len, reason,
-			  err, err_size);
+	return check_rate(prefix, "bytes", c->bytes, SETTLE_MAX_BYTES_PER_S, len,
+			  reason, err, err_size);
 }
 
 static int check_all_counts(const struct bs_record *rec, const char **reason,
