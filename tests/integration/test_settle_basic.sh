@@ -111,6 +111,20 @@ stop_settle metrics
 ok "SIGTERM: exit 0"
 
 # ---- Kafka no longer holds the stored offset ---------------------------------
+# Retention overran a stopped consumer: one tenant's 40,000 records (13 MB)
+# into its single partition (and the node's 20,000 summaries into another),
+# more than the embedded Kafka keeps (5 MiB), so the oldest of them, which
+# the database expects next, are gone.
+produce_again --records 40000 --seed 14 --nodes 1 --tenants 1 --pools 1 --per-node 2
+rc=0
+settle_args overrun
+timeout 60 "$SETTLE" "${SETTLE_ARGS[@]}" --drain >"$T/settle-overrun.log" 2>&1 || rc=$?
+expect_eq "drain after retention overran exits 1" 1 "$rc"
+grep -q 'ALARM bandsplit.usage.v1 \[[0-9]*\]: PostgreSQL expects offset [0-9]* next, Kafka holds' \
+	"$T/settle-overrun.log" || fail "no ALARM for the overrun partition"
+expect_eq "the two overrun partitions stopped" 2 "$(grep -c 'ALARM' "$T/settle-overrun.log")"
+ok "retention overrun: the partition is stopped loudly, nothing skipped"
+
 q "UPDATE kafka_offsets SET next_offset = next_offset + 1000000 WHERE kafka_partition = 3" >/dev/null
 rc=0
 settle_args lost
