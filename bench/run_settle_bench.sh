@@ -15,7 +15,8 @@
 # Environment: BENCH_RECORDS (default 1000000), BENCH_PARTITIONS (256),
 # BENCH_BATCH (records per transaction, default: the consumer's default),
 # BENCH_SETTLE_ARGS (more bandsplit-settle options), BENCH_KEEP_LOGS (a path
-# prefix: the consumer's logs are kept there).
+# prefix: the consumer's logs are kept there), BENCH_PG_SETTINGS (server
+# settings NAME=VALUE ..., applied with ALTER SYSTEM, e.g. wal_compression=lz4).
 set -euo pipefail
 
 if [[ $# -ne 1 || ! -d $1 ]]; then
@@ -38,6 +39,10 @@ fail() {
 }
 
 pg_start
+if [[ -n ${BENCH_PG_SETTINGS:-} ]]; then
+	for s in $BENCH_PG_SETTINGS; do PGUSER=root psql -X -q -c "ALTER SYSTEM SET ${s%%=*} = '${s#*=}'"; done
+	PGUSER=root psql -X -q -c "SELECT pg_reload_conf()" >/dev/null
+fi
 "$BUILD/settlement/bandsplit" migrate >"$T/migrate.log" 2>&1 || fail "migrate"
 "$BUILD/tools/bandsplit-kafka" --partitions "$PARTITIONS" --bootstrap-file "$T/boot" \
 	>"$T/kafka.log" 2>&1 &
