@@ -17,8 +17,14 @@ PGconn *bs_cli_connect(const struct bs_cli *cli)
 		fprintf(stderr, "%s: %s\n", cli->prog, err);
 		return NULL;
 	}
-	if (bs_db_exec(conn, "set time zone", "SET TimeZone = 'UTC'", 0, NULL,
-		       err, sizeof(err)) < 0) {
+	/* Times without an offset are the park's (park_settings, default
+	 * Asia/Shanghai) in every command; UTC before the first migration. */
+	if (bs_db_exec(conn, "set time zone",
+		       "DO $$ DECLARE tz text; BEGIN "
+		       "IF to_regclass('park_settings') IS NOT NULL THEN "
+		       "EXECUTE 'SELECT time_zone FROM park_settings LIMIT 1' INTO tz; END IF; "
+		       "PERFORM set_config('TimeZone', coalesce(tz, 'UTC'), false); END $$",
+		       0, NULL, err, sizeof(err)) < 0) {
 		fprintf(stderr, "%s: %s\n", cli->prog, err);
 		PQfinish(conn);
 		return NULL;

@@ -33,7 +33,7 @@ static void help(FILE *out)
 "their interval ended long before they arrived).\n"
 "\n"
 "Options:\n"
-"  --from TIME     start of the range (ISO 8601; UTC without a zone)\n"
+"  --from TIME     start of the range (ISO 8601; park time without an offset)\n"
 "  --to TIME       end of the range, exclusive\n"
 "  --json          one JSON object: {\"gaps\": [...], \"late_records\": N}\n"
 "  --fail-if-any   exit 1 when there is at least one gap\n"

@@ -52,8 +52,8 @@ static void usage(FILE *out, const char *prog)
 		fprintf(out, "  %-10s %s\n", commands[i]->name, commands[i]->summary);
 	fprintf(out,
 "\n"
-"'%s COMMAND --help' describes a command. Times are ISO 8601; without a\n"
-"zone they are UTC.\n"
+"'%s COMMAND --help' describes a command. Times are ISO 8601; without an\n"
+"offset they are in the park's time zone (default Asia/Shanghai).\n"
 "\n"
 "Exit status: 0 ok, 1 refused, 2 usage error, 3 failure.\n", prog);
 }
