@@ -63,7 +63,8 @@ int bs_cli_check_time(const struct bs_cli *cli, PGconn *conn, const char *cmd,
 	PGresult *res = PQexecParams(conn, "SELECT $1::timestamptz", 1, NULL,
 				     params, NULL, NULL, 0);
 	bool ok = PQresultStatus(res) == PGRES_TUPLES_OK;
-	const char *state = bs_db_sqlstate(res);
+	char state[6];   /* copied: res is cleared below */
+	snprintf(state, sizeof(state), "%s", bs_db_sqlstate(res));
 	char msg[512];
 	snprintf(msg, sizeof(msg), "%s", ok ? "" : PQresultErrorField(res,
 		 PG_DIAG_MESSAGE_PRIMARY) != NULL ? PQresultErrorField(res,
