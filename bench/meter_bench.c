@@ -646,7 +646,7 @@ static void check_counts(struct bench *b, uint64_t rx_before, uint64_t unatt_bef
 	struct bs_bank *bank = open_bank(b);
 	uint64_t want_unatt = unattributed_next(b, done);
 	uint64_t got_rx = bank->rx.packets - rx_before;
-	uint64_t got_unatt = bank->unattributed.packets - unatt_before;
+	uint64_t got_unatt = bs_cells_unattributed(bank->cells, &b->layout).packets - unatt_before;
 	if (got_rx != done || got_unatt != want_unatt) {
 		fprintf(stderr, "meter_bench: counters disagree with the frames: rx %" PRIu64
 			" (want %" PRIu64 "), unattributed %" PRIu64 " (want %" PRIu64 ")\n",
@@ -668,7 +668,7 @@ static uint64_t run_metered(struct bench *b, const struct stop *s, bool mark_met
 			    bool mark_all, double *secs)
 {
 	struct bs_bank *bank = open_bank(b);
-	uint64_t rx0 = bank->rx.packets, un0 = bank->unattributed.packets;
+	uint64_t rx0 = bank->rx.packets, un0 = bs_cells_unattributed(bank->cells, &b->layout).packets;
 	uint64_t t0 = rte_rdtsc();
 	uint64_t done = loop_metered(b, s, mark_meter, mark_all);
 	*secs = (double)(rte_rdtsc() - t0) / (double)rte_get_tsc_hz();

@@ -53,8 +53,6 @@ void bs_bank_clear(struct bs_bank *bank, const struct bs_counter_layout *layout)
 	memset(bank->cells, 0, (size_t)layout->n_cells * sizeof(struct bs_cell));
 	bank->interval_start = BS_INTERVAL_NONE;
 	bank->map_version = 0;
-	memset(bank->dir_total, 0, sizeof(bank->dir_total));
-	memset(&bank->unattributed, 0, sizeof(bank->unattributed));
 	memset(&bank->malformed, 0, sizeof(bank->malformed));
 	memset(&bank->non_ip, 0, sizeof(bank->non_ip));
 	memset(&bank->rx, 0, sizeof(bank->rx));
@@ -62,4 +60,27 @@ void bs_bank_clear(struct bs_bank *bank, const struct bs_counter_layout *layout)
 	memset(bank->malformed_reason, 0, sizeof(bank->malformed_reason));
 	/* Hand the bank back to the worker only after every zero is visible. */
 	bs_bank_state_store(bank, BS_BANK_FREE);
+}
+
+struct bs_cell bs_cells_direction_total(const struct bs_cell *cells,
+					const struct bs_counter_layout *layout,
+					enum bs_direction dir)
+{
+	struct bs_cell sum = { 0, 0 };
+	for (uint32_t c = (uint32_t)dir; c < layout->n_cells; c += 2) {
+		sum.packets += cells[c].packets;
+		sum.bytes += cells[c].bytes;
+	}
+	return sum;
+}
+
+struct bs_cell bs_cells_unattributed(const struct bs_cell *cells,
+				     const struct bs_counter_layout *layout)
+{
+	struct bs_cell sum = { 0, 0 };
+	for (uint32_t c = 0; c < layout->n_pools * 2u; c++) {   /* tenant 0's cells */
+		sum.packets += cells[c].packets;
+		sum.bytes += cells[c].bytes;
+	}
+	return sum;
 }

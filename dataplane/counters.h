@@ -42,8 +42,6 @@ struct bs_bank {
 	uint32_t state;               /* enum bs_bank_state; atomic load/store */
 	int64_t interval_start;       /* Unix seconds */
 	uint64_t map_version;         /* newest map counted in this bank */
-	struct bs_cell dir_total[BS_DIR_COUNT];  /* counted beside the cells */
-	struct bs_cell unattributed;
 	struct bs_cell malformed;
 	struct bs_cell non_ip;
 	struct bs_cell rx;
@@ -72,6 +70,14 @@ static inline uint32_t bs_cell_index(const struct bs_counter_layout *layout,
 {
 	return (tenant_idx * layout->n_pools + pool_idx) * 2u + (uint32_t)dir;
 }
+
+/* Totals derived from cells (a bank's or an interval's), not counted per
+ * packet: Σ per direction, and Σ of tenant 0 (unattributed) over both. */
+struct bs_cell bs_cells_direction_total(const struct bs_cell *cells,
+					const struct bs_counter_layout *layout,
+					enum bs_direction dir);
+struct bs_cell bs_cells_unattributed(const struct bs_cell *cells,
+				     const struct bs_counter_layout *layout);
 
 /* Allocates the banks' cells (at start-up, never in the fast path). */
 int bs_lcore_counters_init(struct bs_lcore_counters *ctr,

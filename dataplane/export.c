@@ -32,8 +32,7 @@ struct interval_totals {
 	bool used;
 	int64_t start;
 	uint64_t map_version;
-	struct bs_cell dir_total[BS_DIR_COUNT];
-	struct bs_cell unattributed, malformed, non_ip, rx, late;
+	struct bs_cell malformed, non_ip, rx, late;
 	struct bs_cell *cells;
 };
 
@@ -277,6 +276,18 @@ fail:
 	return NULL;
 }
 
+/* Notes one record of the segment's text: where it is, and its Kafka key. */
+static void seg_add_record(struct segment *seg, size_t offset, size_t len,
+			   const struct bs_record *r)
+{
+	struct seg_record *rec = &seg->rec[seg->n_records++];
+	rec->seg = seg;
+	rec->offset = (uint32_t)offset;
+	rec->len = (uint32_t)len;
+	rec->is_summary = r->head.type == BS_RECORD_SUMMARY;
+	rec->tenant_id = rec->is_summary ? 0 : r->usage.tenant_id;
+}
+
 /* Splits a segment's text into records and learns each one's key. */
 static int index_segment(struct segment *seg, char *err, size_t err_size)
 {
@@ -300,12 +311,7 @@ static int index_segment(struct segment *seg, char *err, size_t err_size)
 		if (bs_record_decode(seg->data + pos, end - pos, &r, &reason, why, sizeof(why)) < 0) {
 			BS_ERROR("spool: %s:%u: unreadable record skipped: %s", seg->name, lineno, why);
 		} else {
-			struct seg_record *rec = &seg->rec[seg->n_records++];
-			rec->seg = seg;
-			rec->offset = (uint32_t)pos;
-			rec->len = (uint32_t)(end - pos);
-			rec->is_summary = r.head.type == BS_RECORD_SUMMARY;
-			rec->tenant_id = rec->is_summary ? 0 : r.usage.tenant_id;
+			seg_add_record(seg, pos, end - pos, &r);
 			snprintf(seg->node_id, sizeof(seg->node_id), "%s", r.head.node_id);
 		}
 		pos = end + 1;
@@ -395,9 +401,6 @@ static void merge_bank(struct bs_exporter *exp, struct bs_bank *bank)
 		dst[c].packets += src[c].packets;
 		dst[c].bytes += src[c].bytes;
 	}
-	for (int d = 0; d < BS_DIR_COUNT; d++)
-		add_cell(&t->dir_total[d], &bank->dir_total[d]);
-	add_cell(&t->unattributed, &bank->unattributed);
 	add_cell(&t->malformed, &bank->malformed);
 	add_cell(&t->non_ip, &bank->non_ip);
 	add_cell(&t->rx, &bank->rx);
@@ -411,8 +414,6 @@ static void merge_bank(struct bs_exporter *exp, struct bs_bank *bank)
 	exp->st.late_packets += late ? bank->rx.packets : bank->late.packets;
 	exp->st.rx_packets += bank->rx.packets;
 	exp->st.rx_bytes += bank->rx.bytes;
-	exp->st.unattributed_packets += bank->unattributed.packets;
-	exp->st.unattributed_bytes += bank->unattributed.bytes;
 	exp->st.malformed_packets += bank->malformed.packets;
 	exp->st.non_ip_packets += bank->non_ip.packets;
 }
@@ -443,12 +444,7 @@ static int append_record(struct segment *seg, size_t *cap, const struct bs_recor
 	}
 	int n = bs_record_encode(r, seg->data + seg->len, MAX_LINE);
 	RTE_VERIFY(n > 0);
-	struct seg_record *rec = &seg->rec[seg->n_records++];
-	rec->seg = seg;
-	rec->offset = (uint32_t)seg->len;
-	rec->len = (uint32_t)n;
-	rec->is_summary = r->head.type == BS_RECORD_SUMMARY;
-	rec->tenant_id = rec->is_summary ? 0 : r->usage.tenant_id;
+	seg_add_record(seg, seg->len, (size_t)n, r);
 	seg->len += (size_t)n;
 	seg->data[seg->len++] = '\n';
 	return 0;
@@ -459,17 +455,13 @@ static int close_interval(struct bs_exporter *exp, struct interval_totals *t)
 {
 	const struct bs_counter_layout *layout = &exp->layout;
 	uint32_t n_usage = 0;
-	struct bs_cell sum[BS_DIR_COUNT] = { 0 };
-	for (uint32_t c = 0; c < layout->n_cells; c++) {
-		if (t->cells[c].packets) {
-			n_usage++;
-			add_cell(&sum[c & 1], &t->cells[c]);
-		}
-	}
-	/* The cells and the per-direction totals were counted side by side. */
-	for (int d = 0; d < BS_DIR_COUNT; d++)
-		RTE_VERIFY(sum[d].packets == t->dir_total[d].packets &&
-			   sum[d].bytes == t->dir_total[d].bytes);
+	for (uint32_t c = 0; c < layout->n_cells; c++)
+		n_usage += t->cells[c].packets != 0;
+	/* The summary's totals are the sums of the records it vouches for:
+	 * a consumer missing a record sees the difference. */
+	const struct bs_cell in = bs_cells_direction_total(t->cells, layout, BS_DIR_IN);
+	const struct bs_cell out = bs_cells_direction_total(t->cells, layout, BS_DIR_OUT);
+	const struct bs_cell unattributed = bs_cells_unattributed(t->cells, layout);
 
 	struct segment *seg = calloc(1, sizeof(*seg));
 	if (!seg)
@@ -502,9 +494,9 @@ static int close_interval(struct bs_exporter *exp, struct interval_totals *t)
 	r.head.seq = first_seq + n_usage;
 	r.summary.record_count = n_usage;
 	r.summary.first_seq = n_usage ? first_seq : 0;
-	r.summary.dir[BS_DIR_IN] = (struct bs_counts){ t->dir_total[0].packets, t->dir_total[0].bytes };
-	r.summary.dir[BS_DIR_OUT] = (struct bs_counts){ t->dir_total[1].packets, t->dir_total[1].bytes };
-	r.summary.unattributed = (struct bs_counts){ t->unattributed.packets, t->unattributed.bytes };
+	r.summary.dir[BS_DIR_IN] = (struct bs_counts){ in.packets, in.bytes };
+	r.summary.dir[BS_DIR_OUT] = (struct bs_counts){ out.packets, out.bytes };
+	r.summary.unattributed = (struct bs_counts){ unattributed.packets, unattributed.bytes };
 	r.summary.malformed = (struct bs_counts){ t->malformed.packets, t->malformed.bytes };
 	r.summary.non_ip = (struct bs_counts){ t->non_ip.packets, t->non_ip.bytes };
 	r.summary.rx = (struct bs_counts){ t->rx.packets, t->rx.bytes };
@@ -525,8 +517,9 @@ static int close_interval(struct bs_exporter *exp, struct interval_totals *t)
 	exp->next_seq = first_seq + seg->n_records;
 	BS_INFO("interval %" PRId64 " closed: %" PRIu32 " records, in %" PRIu64 " packets %" PRIu64
 		" bytes, out %" PRIu64 " packets %" PRIu64 " bytes, map version %" PRIu64,
-		t->start, n_usage, t->dir_total[0].packets, t->dir_total[0].bytes,
-		t->dir_total[1].packets, t->dir_total[1].bytes, t->map_version);
+		t->start, n_usage, in.packets, in.bytes, out.packets, out.bytes, t->map_version);
+	exp->st.unattributed_packets += unattributed.packets;
+	exp->st.unattributed_bytes += unattributed.bytes;
 	produce_segment(exp, seg);
 
 	/* The interval is out: forget it, and let no worker count into it. */

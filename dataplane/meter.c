@@ -90,30 +90,22 @@ static inline struct bs_bank *bank_for(struct bs_meter *meter, uint64_t ts_ns,
 	return &ctr->bank[ctr->cur];
 }
 
-/* Totals of the frames counted into one bank during a burst, kept in
- * registers and added to the bank once (when the burst ends or the bank
- * changes) instead of once per frame. */
-struct burst_totals {
-	struct bs_cell rx;
-	struct bs_cell dir[BS_DIR_COUNT];
-	struct bs_cell unattributed;
-};
-
-static inline void flush_totals(struct bs_bank *bank, struct burst_totals *bt)
+/* The frames received into one bank during a burst, kept in registers and
+ * added to the bank (and to the worker's running total) once, when the
+ * burst ends or the bank changes. Per-direction and unattributed totals are
+ * not counted at all: they are sums of the cells (counters.h). */
+static inline void flush_rx(struct bs_lcore_counters *ctr, struct bs_bank *bank,
+			    struct bs_cell *rx)
 {
-	bank->rx.packets += bt->rx.packets;
-	bank->rx.bytes += bt->rx.bytes;
-	for (int d = 0; d < BS_DIR_COUNT; d++) {
-		bank->dir_total[d].packets += bt->dir[d].packets;
-		bank->dir_total[d].bytes += bt->dir[d].bytes;
-	}
-	bank->unattributed.packets += bt->unattributed.packets;
-	bank->unattributed.bytes += bt->unattributed.bytes;
-	memset(bt, 0, sizeof(*bt));
+	bank->rx.packets += rx->packets;
+	bank->rx.bytes += rx->bytes;
+	ctr->total_packets += rx->packets;
+	ctr->total_bytes += rx->bytes;
+	rx->packets = 0;
+	rx->bytes = 0;
 }
 
-static inline void count(struct bs_bank *bank, struct burst_totals *bt,
-			 const struct bs_counter_layout *layout,
+static inline void count(struct bs_bank *bank, const struct bs_counter_layout *layout,
 			 uint32_t tenant_idx, uint32_t pool_idx,
 			 enum bs_direction dir, uint32_t bytes)
 {
@@ -121,12 +113,6 @@ static inline void count(struct bs_bank *bank, struct burst_totals *bt,
 	struct bs_cell *cell = &bank->cells[bs_cell_index(layout, tenant_idx, pool_idx, dir)];
 	cell->packets++;
 	cell->bytes += bytes;
-	bt->dir[dir].packets++;
-	bt->dir[dir].bytes += bytes;
-	if (tenant_idx == 0) {
-		bt->unattributed.packets++;
-		bt->unattributed.bytes += bytes;
-	}
 }
 
 /* Where a frame's lookups went: positions in the v4/v6 lookup arrays. */
@@ -146,8 +132,8 @@ static inline uint32_t lookup_result(const uint64_t *idx4, const uint64_t *idx6,
 }
 
 /* The counting loop, specialised by the compiler for each port role and
- * clock (both constant at every call site). Returns the burst's bytes. */
-static inline __attribute__((always_inline)) uint64_t
+ * clock (both constant at every call site). */
+static inline __attribute__((always_inline)) void
 count_frames(struct bs_meter *meter, uint64_t map_version,
 	     const struct bs_meter_port *mport, struct rte_mbuf **pkts,
 	     const struct bs_frame *frame, const struct lookup_slots *slot,
@@ -156,9 +142,9 @@ count_frames(struct bs_meter *meter, uint64_t map_version,
 {
 	const struct bs_counter_layout *layout = &meter->layout;
 	const int ip_measure = meter->measure == BS_MEASURE_IP;
-	struct burst_totals bt = { 0 };
+	struct bs_cell rx = { 0, 0 };
 	struct bs_bank *bank = NULL;
-	uint64_t ts_ns = now_ns, burst_bytes = 0;
+	uint64_t ts_ns = now_ns;
 
 	for (uint16_t i = 0; i < n; i++) {
 		struct rte_mbuf *m = pkts[i];
@@ -167,7 +153,7 @@ count_frames(struct bs_meter *meter, uint64_t map_version,
 			ts_ns = *RTE_MBUF_DYNFIELD(m, meter->ts_offset, const uint64_t *) * meter->ts_to_ns;
 		if (unlikely(bank == NULL || ts_ns >= meter->bank_end_ns)) {
 			if (bank)
-				flush_totals(bank, &bt);
+				flush_rx(meter->ctr, bank, &rx);
 			bank = bank_for(meter, ts_ns, map_version);
 			if (bank->map_version < map_version)
 				bank->map_version = map_version;
@@ -176,9 +162,8 @@ count_frames(struct bs_meter *meter, uint64_t map_version,
 			bank->late.packets++;
 			bank->late.bytes += m->pkt_len;
 		}
-		bt.rx.packets++;
-		bt.rx.bytes += m->pkt_len;
-		burst_bytes += m->pkt_len;
+		rx.packets++;
+		rx.bytes += m->pkt_len;
 
 		if (unlikely(f->kind >= BS_FRAME_NON_IP)) {
 			struct bs_cell *c = f->kind == BS_FRAME_NON_IP ? &bank->non_ip : &bank->malformed;
@@ -191,23 +176,22 @@ count_frames(struct bs_meter *meter, uint64_t map_version,
 		const uint32_t bytes = ip_measure ? f->ip_len : m->pkt_len;
 		const uint32_t pool = mport->pool_of_vlan[f->vlan_outer];
 		if (role == BS_ROLE_UPSTREAM) {
-			count(bank, &bt, layout, lookup_result(idx, idx6, slot[i].in), pool, BS_DIR_IN, bytes);
+			count(bank, layout, lookup_result(idx, idx6, slot[i].in), pool, BS_DIR_IN, bytes);
 		} else if (role == BS_ROLE_DOWNSTREAM) {
-			count(bank, &bt, layout, lookup_result(idx, idx6, slot[i].out), pool, BS_DIR_OUT, bytes);
+			count(bank, layout, lookup_result(idx, idx6, slot[i].out), pool, BS_DIR_OUT, bytes);
 		} else {
 			uint32_t t_in = lookup_result(idx, idx6, slot[i].in);
 			uint32_t t_out = lookup_result(idx, idx6, slot[i].out);
 			if (t_in)
-				count(bank, &bt, layout, t_in, pool, BS_DIR_IN, bytes);
+				count(bank, layout, t_in, pool, BS_DIR_IN, bytes);
 			if (t_out)
-				count(bank, &bt, layout, t_out, pool, BS_DIR_OUT, bytes);
+				count(bank, layout, t_out, pool, BS_DIR_OUT, bytes);
 			if (!t_in && !t_out)
-				count(bank, &bt, layout, 0, pool, BS_DIR_IN, bytes);
+				count(bank, layout, 0, pool, BS_DIR_IN, bytes);
 		}
 	}
 	if (bank)
-		flush_totals(bank, &bt);
-	return burst_bytes;
+		flush_rx(meter->ctr, bank, &rx);
 }
 
 void bs_meter_burst(struct bs_meter *meter, const struct bs_classifier *cls,
@@ -261,26 +245,25 @@ void bs_meter_burst(struct bs_meter *meter, const struct bs_classifier *cls,
 		bs_classify_v6(cls, ip6, idx6, n6);
 
 	/* 3. Count each frame in the bank of its interval. */
-	uint64_t burst_bytes;
 	const int packet_clock = meter->ts_offset >= 0;
+	const uint64_t v = cls->version;
 	switch (mport->role) {
 	case BS_ROLE_UPSTREAM:
-		burst_bytes = packet_clock
-			? count_frames(meter, cls->version, mport, pkts, frame, slot, idx, idx6, n, now_ns, BS_ROLE_UPSTREAM, 1)
-			: count_frames(meter, cls->version, mport, pkts, frame, slot, idx, idx6, n, now_ns, BS_ROLE_UPSTREAM, 0);
+		if (packet_clock)
+			count_frames(meter, v, mport, pkts, frame, slot, idx, idx6, n, now_ns, BS_ROLE_UPSTREAM, 1);
+		else
+			count_frames(meter, v, mport, pkts, frame, slot, idx, idx6, n, now_ns, BS_ROLE_UPSTREAM, 0);
 		break;
 	case BS_ROLE_DOWNSTREAM:
-		burst_bytes = packet_clock
-			? count_frames(meter, cls->version, mport, pkts, frame, slot, idx, idx6, n, now_ns, BS_ROLE_DOWNSTREAM, 1)
-			: count_frames(meter, cls->version, mport, pkts, frame, slot, idx, idx6, n, now_ns, BS_ROLE_DOWNSTREAM, 0);
+		if (packet_clock)
+			count_frames(meter, v, mport, pkts, frame, slot, idx, idx6, n, now_ns, BS_ROLE_DOWNSTREAM, 1);
+		else
+			count_frames(meter, v, mport, pkts, frame, slot, idx, idx6, n, now_ns, BS_ROLE_DOWNSTREAM, 0);
 		break;
 	default:
-		burst_bytes = count_frames(meter, cls->version, mport, pkts, frame, slot, idx, idx6, n,
-					   now_ns, BS_ROLE_MIRROR, packet_clock);
+		count_frames(meter, v, mport, pkts, frame, slot, idx, idx6, n, now_ns, BS_ROLE_MIRROR, packet_clock);
 		break;
 	}
-	meter->ctr->total_packets += n;
-	meter->ctr->total_bytes += burst_bytes;
 }
 
 void bs_meter_tick(struct bs_meter *meter, const struct bs_classifier *cls,

@@ -7,7 +7,7 @@
  * CLOSED banks, check their counts and bs_bank_clear() them, as export.c
  * does, without Kafka. Covered: directions and tenants by port role, outer
  * VLAN → pool, frame/ip byte measures, malformed and non-IP buckets,
- * dir_total = Σ cells, interval boundaries to the microsecond, bank states
+ * derived totals = Σ cells, interval boundaries to the microsecond, bank states
  * through interval changes and finish, late frames, the closed_upto floor,
  * backpressure with a slow control thread, and the system clock's tick.
  */
@@ -310,18 +310,17 @@ static struct bs_cell sum_unattributed(const struct bs_bank *bank)
 	return s;
 }
 
-/* Invariants every bank keeps: direction totals and unattributed are the
- * sums of their cells. */
+/* The derived totals (counters.h) agree with the test's own sums. */
 static void assert_bank_consistent(const struct bs_bank *bank)
 {
 	for (int d = 0; d < BS_DIR_COUNT; d++) {
 		struct bs_cell s = sum_cells(bank, (enum bs_direction)d);
-		assert_int_equal(bank->dir_total[d].packets, s.packets);
-		assert_int_equal(bank->dir_total[d].bytes, s.bytes);
+		assert_int_equal(bs_cells_direction_total(bank->cells, &layout, (enum bs_direction)d).packets, s.packets);
+		assert_int_equal(bs_cells_direction_total(bank->cells, &layout, (enum bs_direction)d).bytes, s.bytes);
 	}
 	struct bs_cell u = sum_unattributed(bank);
-	assert_int_equal(bank->unattributed.packets, u.packets);
-	assert_int_equal(bank->unattributed.bytes, u.bytes);
+	assert_int_equal(bs_cells_unattributed(bank->cells, &layout).packets, u.packets);
+	assert_int_equal(bs_cells_unattributed(bank->cells, &layout).bytes, u.bytes);
 }
 
 /* The only bank in `state` for interval `start`. */
@@ -377,9 +376,9 @@ static void upstream_counts_destination_tenant_in(void **state)
 	assert_cell(b, 103, 1, BS_DIR_IN, 1, frame_len(&pk[2]));
 	assert_cell(b, 0, 1, BS_DIR_IN, 2, frame_len(&pk[3]) + frame_len(&pk[4]));
 	assert_cell(b, 102, 1, BS_DIR_IN, 0, 0);
-	assert_int_equal(b->dir_total[BS_DIR_OUT].packets, 0);
-	assert_int_equal(b->dir_total[BS_DIR_IN].packets, 5);
-	assert_int_equal(b->unattributed.packets, 2);
+	assert_int_equal(bs_cells_direction_total(b->cells, &layout, BS_DIR_OUT).packets, 0);
+	assert_int_equal(bs_cells_direction_total(b->cells, &layout, BS_DIR_IN).packets, 5);
+	assert_int_equal(bs_cells_unattributed(b->cells, &layout).packets, 2);
 	assert_int_equal(b->rx.packets, 5);
 	assert_int_equal(b->map_version, MAP_VERSION);
 	assert_bank_consistent(b);
@@ -409,9 +408,9 @@ static void downstream_counts_source_tenant_out(void **state)
 	assert_cell(b, 103, 1, BS_DIR_OUT, 1, frame_len(&pk[2]));
 	assert_cell(b, 0, 1, BS_DIR_OUT, 1, frame_len(&pk[3]));
 	assert_cell(b, 101, 1, BS_DIR_IN, 0, 0);
-	assert_int_equal(b->dir_total[BS_DIR_IN].packets, 0);
-	assert_int_equal(b->dir_total[BS_DIR_OUT].packets, 4);
-	assert_int_equal(b->unattributed.packets, 1);
+	assert_int_equal(bs_cells_direction_total(b->cells, &layout, BS_DIR_IN).packets, 0);
+	assert_int_equal(bs_cells_direction_total(b->cells, &layout, BS_DIR_OUT).packets, 4);
+	assert_int_equal(bs_cells_unattributed(b->cells, &layout).packets, 1);
 	assert_bank_consistent(b);
 }
 
@@ -435,10 +434,10 @@ static void mirror_counts_both_sides_and_unattributed_once(void **state)
 	assert_cell(b, 103, 1, BS_DIR_OUT, 1, frame_len(&pk[2]));
 	assert_cell(b, 0, 1, BS_DIR_IN, 2, frame_len(&pk[3]) + frame_len(&pk[4]));
 	assert_cell(b, 0, 1, BS_DIR_OUT, 0, 0);
-	assert_int_equal(b->unattributed.packets, 2);
-	assert_int_equal(b->unattributed.bytes, frame_len(&pk[3]) + frame_len(&pk[4]));
-	assert_int_equal(b->dir_total[BS_DIR_IN].packets, 4);
-	assert_int_equal(b->dir_total[BS_DIR_OUT].packets, 2);
+	assert_int_equal(bs_cells_unattributed(b->cells, &layout).packets, 2);
+	assert_int_equal(bs_cells_unattributed(b->cells, &layout).bytes, frame_len(&pk[3]) + frame_len(&pk[4]));
+	assert_int_equal(bs_cells_direction_total(b->cells, &layout, BS_DIR_IN).packets, 4);
+	assert_int_equal(bs_cells_direction_total(b->cells, &layout, BS_DIR_OUT).packets, 2);
 	assert_int_equal(b->rx.packets, 5);
 	assert_bank_consistent(b);
 }
@@ -543,10 +542,10 @@ static void malformed_and_non_ip_only_in_their_buckets(void **state)
 	assert_int_equal(b->rx.bytes, 60 + 10 + 24 + 60 + 60);
 	/* Nothing reached a cell, a direction or unattributed. */
 	for (int d = 0; d < BS_DIR_COUNT; d++) {
-		assert_int_equal(b->dir_total[d].packets, 0);
-		assert_int_equal(b->dir_total[d].bytes, 0);
+		assert_int_equal(bs_cells_direction_total(b->cells, &layout, (enum bs_direction)d).packets, 0);
+		assert_int_equal(bs_cells_direction_total(b->cells, &layout, (enum bs_direction)d).bytes, 0);
 	}
-	assert_int_equal(b->unattributed.packets, 0);
+	assert_int_equal(bs_cells_unattributed(b->cells, &layout).packets, 0);
 	assert_bank_consistent(b);
 }
 
@@ -579,10 +578,10 @@ static void direction_totals_are_sums_of_cells(void **state)
 	struct bs_bank *b = bank_of(T0, BS_BANK_CLOSED);
 	assert_bank_consistent(b);
 	/* Every frame counts once or twice: between once and twice in all. */
-	uint64_t counted = b->dir_total[0].packets + b->dir_total[1].packets;
+	uint64_t counted = bs_cells_direction_total(b->cells, &layout, (enum bs_direction)0).packets + bs_cells_direction_total(b->cells, &layout, (enum bs_direction)1).packets;
 	assert_true(counted >= BS_MAX_BURST && counted <= 2 * BS_MAX_BURST);
-	assert_true(b->dir_total[0].bytes + b->dir_total[1].bytes >= ip_bytes);
-	assert_true(b->unattributed.packets > 0);
+	assert_true(bs_cells_direction_total(b->cells, &layout, (enum bs_direction)0).bytes + bs_cells_direction_total(b->cells, &layout, (enum bs_direction)1).bytes >= ip_bytes);
+	assert_true(bs_cells_unattributed(b->cells, &layout).packets > 0);
 	assert_int_equal(b->rx.packets, BS_MAX_BURST);
 }
 
@@ -666,7 +665,7 @@ static void interval_changes_close_and_open_banks(void **state)
 	assert_states(BS_BANK_OPEN, BS_BANK_CLOSED, BS_BANK_CLOSED, BS_BANK_CLOSED);
 	assert_int_equal(ctr.bank[0].interval_start, T0 + 60);
 	assert_int_equal(ctr.bank[0].rx.packets, 1);
-	assert_int_equal(ctr.bank[0].dir_total[BS_DIR_IN].packets, 1);
+	assert_int_equal(bs_cells_direction_total(ctr.bank[0].cells, &layout, BS_DIR_IN).packets, 1);
 	assert_int_equal(ctr.stalls, 0);
 
 	/* finish closes the last bank and says so. */
@@ -850,7 +849,7 @@ static void system_clock_tick_rotates_without_traffic(void **state)
 	assert_int_equal(ctr.open_start, T0 + 30);
 	struct bs_bank *idle = bank_of(T0 + 10, BS_BANK_CLOSED);
 	assert_int_equal(idle->rx.packets, 0);
-	assert_int_equal(idle->dir_total[BS_DIR_IN].packets, 0);
+	assert_int_equal(bs_cells_direction_total(idle->cells, &layout, BS_DIR_IN).packets, 0);
 
 	/* A burst whose clock has moved on rotates too. */
 	burst_pkts(&pk, 1, t0 + 41 * TEST_NS_PER_S);
