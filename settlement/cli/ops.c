@@ -112,8 +112,8 @@ int bs_op_open(struct bs_op *op)
 	op->in_tx = true;
 	const char *actor = actor_name();
 	const char *params[1] = { actor };
-	res = bs_op_query(op, "SELECT set_config('TimeZone', time_zone, true),"
-			  " set_config('bandsplit.actor', $1, true)"
+	/* bs_cli_connect already put the session in the park's time zone. */
+	res = bs_op_query(op, "SELECT set_config('bandsplit.actor', $1, true)"
 			  " FROM park_settings", 1, params);
 	if (res == NULL)
 		return op->rc;
