@@ -16,46 +16,30 @@
 #include <string.h>
 
 #include "classify.h"
+#include "conf.h"
 
 struct load_state {
 	struct bs_meter_config *cfg;
 	char *err;
 	size_t err_size;
 	int failed;
-	int lineno;                       /* counted by read_line() */
+	const struct bs_conf_reader *reader;  /* its lineno: the current line */
 	int section_line;                 /* line of the last [section] header */
 	char section[128];                /* the section being read */
 	struct bs_port_config *port;      /* the [port] section being read */
-	FILE *file;
 };
 
 static void begin_section(struct load_state *st, const char *section);
 
-/* inih's reader callback: counting the lines it reads is how errors get a
- * line number (Debian builds inih without INI_HANDLER_LINENO). */
-static char *read_line(char *str, int num, void *stream)
+/* A [section] header line (bs_conf_read_line): the section starts there, so
+ * empty and repeated [port] sections are seen too. */
+static void on_section(void *ctx, const char *name, int lineno)
 {
-	struct load_state *st = stream;
-	char *line = fgets(str, num, st->file);
-	if (!line)
-		return NULL;
-	st->lineno++;
-	if (!st->failed && !strchr(line, '\n') && !feof(st->file)) {
-		snprintf(st->err, st->err_size, "%s:%d: line longer than %d bytes", st->cfg->source, st->lineno, num - 2);
-		st->failed = 1;
-		return NULL;
-	}
-	const char *p = line;
-	while (*p == ' ' || *p == '\t')
-		p++;
-	const char *end = *p == '[' ? strchr(p, ']') : NULL;
-	if (end && !st->failed) {
-		char name[128];
-		snprintf(name, sizeof(name), "%.*s", (int)(end - p - 1), p + 1);
-		st->section_line = st->lineno;
-		begin_section(st, name);
-	}
-	return line;
+	struct load_state *st = ctx;
+	if (st->failed)
+		return;
+	st->section_line = lineno;
+	begin_section(st, name);
 }
 
 void bs_meter_config_defaults(struct bs_meter_config *cfg)
@@ -100,21 +84,7 @@ static int fail_at(struct load_state *st, int line, const char *section, const c
 static int fail(struct load_state *st, const char *section, const char *key,
 		const char *fmt, const char *value)
 {
-	return fail_at(st, st->lineno, section, key, fmt, value);
-}
-
-/* Strict unsigned parse: decimal digits only, within [min, max]. */
-static int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
-{
-	if (*s == '\0' || *s == '-' || *s == '+')
-		return -1;
-	char *end;
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (errno != 0 || *end != '\0' || v < min || v > max)
-		return -1;
-	*out = v;
-	return 0;
+	return fail_at(st, st->reader->lineno, section, key, fmt, value);
 }
 
 static int parse_bool(const char *s, bool *out)
@@ -130,15 +100,6 @@ static int parse_bool(const char *s, bool *out)
 	return -1;
 }
 
-static int copy_str(char *dst, size_t size, const char *src)
-{
-	size_t n = strlen(src);
-	if (n >= size)
-		return -1;
-	memcpy(dst, src, n + 1);
-	return 0;
-}
-
 static int meter_key(struct load_state *st, const char *key, const char *value)
 {
 	struct bs_meter_config *cfg = st->cfg;
@@ -146,10 +107,10 @@ static int meter_key(struct load_state *st, const char *key, const char *value)
 	if (!strcmp(key, "node_id")) {
 		if (!bs_node_id_valid(value))
 			return fail(st, "meter", key, "'%s' is not a node id (1-63 of A-Z a-z 0-9 . _ -)", value);
-		return copy_str(cfg->node_id, sizeof(cfg->node_id), value), 1;
+		return bs_conf_copy_str(cfg->node_id, sizeof(cfg->node_id), value), 1;
 	}
 	if (!strcmp(key, "interval")) {
-		if (parse_u64(value, 1, BS_INTERVAL_MAX_S, &v) < 0)
+		if (bs_conf_parse_u64(value, 1, BS_INTERVAL_MAX_S, &v) < 0)
 			return fail(st, "meter", key, "'%s' is not a number of seconds from 1 to 86400", value);
 		cfg->interval_s = (uint32_t)v;
 		return 1;
@@ -193,7 +154,7 @@ static int meter_key(struct load_state *st, const char *key, const char *value)
 	};
 	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
 		if (!strcmp(key, paths[i].name)) {
-			if (copy_str(paths[i].dst, paths[i].size, value) < 0)
+			if (bs_conf_copy_str(paths[i].dst, paths[i].size, value) < 0)
 				return fail(st, "meter", key, "path too long: %s", value);
 			return 1;
 		}
@@ -209,7 +170,7 @@ static int meter_key(struct load_state *st, const char *key, const char *value)
 	for (size_t i = 0; i < sizeof(nums) / sizeof(nums[0]); i++) {
 		if (strcmp(key, nums[i].name))
 			continue;
-		if (parse_u64(value, nums[i].min, nums[i].max, &v) < 0) {
+		if (bs_conf_parse_u64(value, nums[i].min, nums[i].max, &v) < 0) {
 			char msg[160];
 			snprintf(msg, sizeof(msg), "'%%s' is not a whole number from %llu to %llu",
 				 (unsigned long long)nums[i].min, (unsigned long long)nums[i].max);
@@ -228,12 +189,12 @@ static int kafka_key(struct load_state *st, const char *key, const char *value)
 {
 	struct bs_meter_config *cfg = st->cfg;
 	if (!strcmp(key, "brokers")) {
-		if (copy_str(cfg->brokers, sizeof(cfg->brokers), value) < 0)
+		if (bs_conf_copy_str(cfg->brokers, sizeof(cfg->brokers), value) < 0)
 			return fail(st, "kafka", key, "too long%s", "");
 		return 1;
 	}
 	if (!strcmp(key, "topic")) {
-		if (value[0] == '\0' || copy_str(cfg->topic, sizeof(cfg->topic), value) < 0)
+		if (value[0] == '\0' || bs_conf_copy_str(cfg->topic, sizeof(cfg->topic), value) < 0)
 			return fail(st, "kafka", key, "'%s' is not a topic name", value);
 		return 1;
 	}
@@ -263,7 +224,7 @@ static int parse_vlan_pools(struct bs_port_config *port, const char *value,
 			return -1;
 		}
 		*colon = '\0';
-		if (parse_u64(item, 1, 4094, &vid) < 0 || parse_u64(colon + 1, 1, UINT32_MAX, &pool) < 0) {
+		if (bs_conf_parse_u64(item, 1, 4094, &vid) < 0 || bs_conf_parse_u64(colon + 1, 1, UINT32_MAX, &pool) < 0) {
 			snprintf(msg, msg_size, "'%s:%s' is not VID:POOL (VID 1-4094, pool ≥ 1)", item, colon + 1);
 			return -1;
 		}
@@ -301,13 +262,13 @@ static int port_key(struct load_state *st, const char *section, const char *key,
 		return 1;
 	}
 	if (!strcmp(key, "pool")) {
-		if (parse_u64(value, 1, UINT32_MAX, &v) < 0)
+		if (bs_conf_parse_u64(value, 1, UINT32_MAX, &v) < 0)
 			return fail(st, section, key, "'%s' is not a pool id (≥ 1)", value);
 		port->pool_id = (uint32_t)v;
 		return 1;
 	}
 	if (!strcmp(key, "rx_queues")) {
-		if (parse_u64(value, 1, BS_MAX_RX_QUEUES, &v) < 0)
+		if (bs_conf_parse_u64(value, 1, BS_MAX_RX_QUEUES, &v) < 0)
 			return fail(st, section, key, "'%s' is not a queue count from 1 to 16", value);
 		port->rx_queues = (uint16_t)v;
 		return 1;
@@ -431,7 +392,7 @@ int bs_meter_config_check(struct bs_meter_config *cfg, char *err, size_t err_siz
 int bs_meter_config_load(const char *path, struct bs_meter_config *cfg,
 			 char *err, size_t err_size)
 {
-	if (copy_str(cfg->source, sizeof(cfg->source), path) < 0) {
+	if (bs_conf_copy_str(cfg->source, sizeof(cfg->source), path) < 0) {
 		snprintf(err, err_size, "config path too long");
 		return -1;
 	}
@@ -440,11 +401,18 @@ int bs_meter_config_load(const char *path, struct bs_meter_config *cfg,
 		snprintf(err, err_size, "%s: %s", path, strerror(errno));
 		return -1;
 	}
-	struct load_state st = { .cfg = cfg, .err = err, .err_size = err_size, .file = f };
-	int rc = ini_parse_stream(read_line, &st, on_ini_entry, &st);
+	struct load_state st = { .cfg = cfg, .err = err, .err_size = err_size };
+	struct bs_conf_reader reader = { .file = f, .path = cfg->source,
+		.on_section = on_section, .ctx = &st };
+	st.reader = &reader;
+	int rc = ini_parse_stream(bs_conf_read_line, &reader, on_ini_entry, &st);
 	fclose(f);
 	if (st.failed)
 		return -1;
+	if (reader.too_long) {
+		snprintf(err, err_size, "%s", reader.too_long_err);
+		return -1;
+	}
 	if (rc > 0) {
 		snprintf(err, err_size, "%s:%d: syntax error (expected [section] or key = value)", path, rc);
 		return -1;

@@ -5,6 +5,8 @@
  */
 #include "config.h"
 
+#include "conf.h"
+
 #include <errno.h>
 #include <stdarg.h>
 #include <ini.h>
@@ -17,9 +19,7 @@ struct load_state {
 	char *err;
 	size_t err_size;
 	bool failed;
-	int lineno;        /* counted by read_line(): Debian's inih has no
-			      INI_HANDLER_LINENO */
-	FILE *file;
+	const struct bs_conf_reader *reader;  /* the file's; NULL for --set */
 };
 
 void settle_config_defaults(struct settle_config *cfg)
@@ -46,15 +46,6 @@ void settle_config_free(struct settle_config *cfg)
 	bs_kafka_props_free(&cfg->kafka);
 }
 
-static char *read_line(char *str, int num, void *stream)
-{
-	struct load_state *st = stream;
-	char *line = fgets(str, num, st->file);
-	if (line != NULL)
-		st->lineno++;
-	return line;
-}
-
 __attribute__((format(printf, 4, 5)))
 static int fail(struct load_state *st, const char *section, const char *key,
 		const char *fmt, ...)
@@ -65,9 +56,9 @@ static int fail(struct load_state *st, const char *section, const char *key,
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	if (!st->failed) {
-		if (st->lineno > 0)
+		if (st->reader != NULL)
 			snprintf(st->err, st->err_size, "%s:%d: [%s] %s: %s",
-				 st->cfg->source, st->lineno, section, key, msg);
+				 st->cfg->source, st->reader->lineno, section, key, msg);
 		else
 			snprintf(st->err, st->err_size, "[%s] %s: %s", section,
 				 key, msg);
@@ -78,23 +69,10 @@ static int fail(struct load_state *st, const char *section, const char *key,
 
 static int parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out)
 {
-	if (s[0] < '0' || s[0] > '9')
-		return -1;
-	char *end;
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (errno != 0 || *end != '\0' || v < min || v > max)
+	uint64_t v;
+	if (bs_conf_parse_u64(s, min, max, &v) < 0)
 		return -1;
 	*out = (uint32_t)v;
-	return 0;
-}
-
-static int copy_str(char *dst, size_t size, const char *src)
-{
-	size_t n = strlen(src);
-	if (n >= size)
-		return -1;
-	memcpy(dst, src, n + 1);
 	return 0;
 }
 
@@ -118,7 +96,7 @@ static int settle_key(struct load_state *st, const char *key, const char *value)
 	struct settle_config *cfg = st->cfg;
 
 	if (strcmp(key, "group") == 0) {
-		if (value[0] == '\0' || copy_str(cfg->group, sizeof(cfg->group), value) < 0)
+		if (value[0] == '\0' || bs_conf_copy_str(cfg->group, sizeof(cfg->group), value) < 0)
 			return fail(st, "settle", key, "'%s' must be 1..%d characters",
 				    value, SETTLE_GROUP_MAX);
 		return 1;
@@ -133,7 +111,7 @@ static int settle_key(struct load_state *st, const char *key, const char *value)
 		if (!topic_valid(value))
 			return fail(st, "settle", key, "'%s' is not a Kafka topic "
 				    "name (1..249 of A-Z a-z 0-9 . _ -)", value);
-		copy_str(topics[i].dst, SETTLE_TOPIC_MAX + 1, value);
+		bs_conf_copy_str(topics[i].dst, SETTLE_TOPIC_MAX + 1, value);
 		return 1;
 	}
 	if (strcmp(key, "metrics_listen") == 0) {
@@ -144,7 +122,7 @@ static int settle_key(struct load_state *st, const char *key, const char *value)
 			return fail(st, "settle", key, "'%s' is not ADDRESS:PORT "
 				    "(PORT 0 picks a free one; empty: no endpoint)",
 				    value);
-		if (copy_str(cfg->metrics_listen, sizeof(cfg->metrics_listen), value) < 0)
+		if (bs_conf_copy_str(cfg->metrics_listen, sizeof(cfg->metrics_listen), value) < 0)
 			return fail(st, "settle", key, "too long");
 		return 1;
 	}
@@ -173,7 +151,7 @@ static int settle_key(struct load_state *st, const char *key, const char *value)
 static int postgres_key(struct load_state *st, const char *key, const char *value)
 {
 	if (strcmp(key, "conninfo") == 0) {
-		if (copy_str(st->cfg->conninfo, sizeof(st->cfg->conninfo), value) < 0)
+		if (bs_conf_copy_str(st->cfg->conninfo, sizeof(st->cfg->conninfo), value) < 0)
 			return fail(st, "postgres", key, "longer than %zu bytes",
 				    sizeof(st->cfg->conninfo) - 1);
 		return 1;
@@ -186,12 +164,12 @@ static int kafka_key(struct load_state *st, const char *key, const char *value)
 {
 	struct settle_config *cfg = st->cfg;
 	if (strcmp(key, "brokers") == 0) {
-		if (copy_str(cfg->brokers, sizeof(cfg->brokers), value) < 0)
+		if (bs_conf_copy_str(cfg->brokers, sizeof(cfg->brokers), value) < 0)
 			return fail(st, "kafka", key, "too long");
 		return 1;
 	}
 	if (strcmp(key, "bootstrap_file") == 0) {
-		if (copy_str(cfg->bootstrap_file, sizeof(cfg->bootstrap_file), value) < 0)
+		if (bs_conf_copy_str(cfg->bootstrap_file, sizeof(cfg->bootstrap_file), value) < 0)
 			return fail(st, "kafka", key, "path too long");
 		return 1;
 	}
@@ -228,18 +206,24 @@ int settle_config_load(const char *path, struct settle_config *cfg,
 {
 	struct load_state st = { .cfg = cfg, .err = err, .err_size = err_size };
 	snprintf(cfg->source, sizeof(cfg->source), "%s", path);
-	st.file = fopen(path, "r");
-	if (st.file == NULL) {
+	struct bs_conf_reader reader = { .path = cfg->source };
+	reader.file = fopen(path, "r");
+	if (reader.file == NULL) {
 		snprintf(err, err_size, "%s: %s", path, strerror(errno));
 		return -1;
 	}
-	int rc = ini_parse_stream(read_line, &st, handler, &st);
-	fclose(st.file);
+	st.reader = &reader;
+	int rc = ini_parse_stream(bs_conf_read_line, &reader, handler, &st);
+	fclose(reader.file);
 	if (st.failed)
 		return -1;
+	if (reader.too_long) {
+		snprintf(err, err_size, "%s", reader.too_long_err);
+		return -1;
+	}
 	if (rc != 0) {
 		snprintf(err, err_size, "%s:%d: not INI syntax", path, rc > 0 ? rc
-			 : st.lineno);
+			 : reader.lineno);
 		return -1;
 	}
 	return 0;
@@ -249,7 +233,7 @@ int settle_config_set(struct settle_config *cfg, const char *assignment,
 		      char *err, size_t err_size)
 {
 	char buf[4096];
-	if (copy_str(buf, sizeof(buf), assignment) < 0) {
+	if (bs_conf_copy_str(buf, sizeof(buf), assignment) < 0) {
 		snprintf(err, err_size, "--set: too long");
 		return -1;
 	}
@@ -276,7 +260,7 @@ int settle_config_brokers(const struct settle_config *cfg, char *out,
 		return -1;
 	}
 	if (cfg->brokers[0] != '\0') {
-		if (copy_str(out, out_size, cfg->brokers) < 0) {
+		if (bs_conf_copy_str(out, out_size, cfg->brokers) < 0) {
 			snprintf(err, err_size, "[kafka] brokers: too long");
 			return -1;
 		}
