@@ -9,10 +9,14 @@
 #include <rte_branch_prediction.h>
 #include <rte_mbuf_dyn.h>
 #include <rte_pause.h>
+#include <rte_prefetch.h>
 
 #include "parse.h"
 
 #define BS_NS_PER_S UINT64_C(1000000000)
+#ifndef PREFETCH_AHEAD
+#define PREFETCH_AHEAD 4   /* frames whose headers are fetched ahead of the parser */
+#endif
 
 void bs_meter_port_init(struct bs_meter_port *mport,
 			const struct bs_meter_config *cfg,
@@ -211,8 +215,14 @@ void bs_meter_burst(struct bs_meter *meter, const struct bs_classifier *cls,
 	RTE_ASSERT(n <= BS_MAX_BURST);
 
 	/* 1. Parse, and queue the tenant-side addresses for lookup. */
+	for (uint16_t i = 0; i < n; i++)
+		rte_prefetch0(pkts[i]);
+	for (uint16_t i = 0; i < n && i < PREFETCH_AHEAD; i++)
+		rte_prefetch0(rte_pktmbuf_mtod(pkts[i], const void *));
 	for (uint16_t i = 0; i < n; i++) {
 		struct rte_mbuf *m = pkts[i];
+		if (i + PREFETCH_AHEAD < n)
+			rte_prefetch0(rte_pktmbuf_mtod(pkts[i + PREFETCH_AHEAD], const void *));
 		struct bs_frame *f = &frame[i];
 		bs_parse_frame(rte_pktmbuf_mtod(m, const uint8_t *), m->data_len, f);
 		slot[i].in = NO_SLOT;
