@@ -596,9 +596,25 @@ int bs_exporter_collect(struct bs_exporter *exp, struct bs_lcore_counters **ctrs
 	return closed;
 }
 
+static void after_poll(struct bs_exporter *exp);
+
 void bs_exporter_poll(struct bs_exporter *exp, int timeout_ms)
 {
 	rd_kafka_poll(exp->rk, timeout_ms);
+	after_poll(exp);
+}
+
+void bs_exporter_drain(struct bs_exporter *exp, int timeout_ms)
+{
+	/* unlike poll, flush sends what lingers in the queues at once */
+	rd_kafka_flush(exp->rk, timeout_ms);
+	after_poll(exp);
+}
+
+/* After delivery reports were served: a fatal producer error, and the
+ * re-sending of records whose delivery failed. */
+static void after_poll(struct bs_exporter *exp)
+{
 	char errstr[512];
 	if (!exp->fatal && rd_kafka_fatal_error(exp->rk, errstr, sizeof(errstr))) {
 		BS_ERROR("kafka: fatal producer error: %s; unacknowledged records stay in the spool", errstr);

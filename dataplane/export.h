@@ -58,6 +58,10 @@ int bs_exporter_collect(struct bs_exporter *exp, struct bs_lcore_counters **ctrs
 /* Serves Kafka delivery reports and re-sends failed records. */
 void bs_exporter_poll(struct bs_exporter *exp, int timeout_ms);
 
+/* The same, but first sends every queued record without waiting for
+ * linger.ms (rd_kafka_flush); for the end of a run. */
+void bs_exporter_drain(struct bs_exporter *exp, int timeout_ms);
+
 /* Intervals before this are closed: workers never open a bank below it. */
 const int64_t *bs_exporter_closed_upto(const struct bs_exporter *exp);
 

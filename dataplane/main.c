@@ -530,7 +530,7 @@ static int control_loop(struct bs_exporter *exp, struct map_state *ms)
 	uint64_t next_note = rte_get_tsc_cycles() + rte_get_tsc_hz() * 5;
 	while (pending_records(exp) > 0 && !stop_requested && !bs_exporter_fatal(exp) &&
 	       rte_get_tsc_cycles() < deadline) {
-		bs_exporter_poll(exp, 50);
+		bs_exporter_drain(exp, 50);
 		if (rte_get_tsc_cycles() >= next_note) {
 			BS_INFO("waiting for Kafka to acknowledge %" PRIu64 " records", pending_records(exp));
 			next_note = rte_get_tsc_cycles() + rte_get_tsc_hz() * 5;
