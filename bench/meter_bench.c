@@ -44,7 +44,6 @@
 #include <rte_ethdev.h>
 #include <rte_fib.h>
 #include <rte_lcore.h>
-#include <rte_prefetch.h>
 #include <rte_mbuf.h>
 #include <rte_ring.h>
 
@@ -84,7 +83,6 @@ struct options {
 	uint64_t packets;         /* fixed count instead of seconds */
 	bool callgrind;
 	bool fib_avx512;          /* prototype: DPDK's AVX-512 DIR24_8 lookup */
-	bool prefetch;            /* prototype: prefetch the burst's frames first */
 	uint64_t seed;
 	const char *pcap_map;
 	const char *write_map;    /* write the in-memory park's map and exit */
@@ -114,8 +112,6 @@ static void usage(FILE *out)
 "  --role upstream|downstream|mirror   (default upstream)\n"
 "  --fib-avx512             prototype: DPDK's AVX-512 IPv4 lookup (needs EAL\n"
 "                           --force-max-simd-bitwidth=512 and the CPU)\n"
-"  --prefetch               prototype: prefetch every frame of the burst before\n"
-"                           bs_meter_burst (what meter.c could do itself)\n"
 "  --seed N                 (default 1)\n"
 "  --pcap-map FILE          mode pcap: meter with this prefix map too\n"
 "  --write-map FILE         write the in-memory park's prefix map (format of\n"
@@ -159,7 +155,6 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{ "hit-share", required_argument, NULL, 'H' },
 		{ "role", required_argument, NULL, 'R' },
 		{ "fib-avx512", no_argument, NULL, 'A' },
-		{ "prefetch", no_argument, NULL, 'F' },
 		{ "seed", required_argument, NULL, 'S' },
 		{ "pcap-map", required_argument, NULL, 'P' },
 		{ "write-map", required_argument, NULL, 'W' },
@@ -246,7 +241,6 @@ static int parse_args(int argc, char **argv, struct options *o)
 			}
 			break;
 		case 'A': o->fib_avx512 = true; break;
-		case 'F': o->prefetch = true; break;
 		case 'S':
 			if (parse_uint("--seed", optarg, 0, UINT64_MAX, &x)) return -1;
 			o->seed = x;
@@ -581,14 +575,6 @@ static __attribute__((noinline)) uint64_t loop_baseline(struct bench *b, const s
 	return done;
 }
 
-/* Prototype of a change to bs_meter_burst: start every frame's first cache
- * line on its way before parsing the first one. */
-static inline void prefetch_frames(struct rte_mbuf **pkts, uint16_t n)
-{
-	for (uint16_t i = 0; i < n; i++)
-		rte_prefetch0(rte_pktmbuf_mtod(pkts[i], const void *));
-}
-
 /* mark_meter: collect bs_meter_burst alone; mark_all: the whole loop. */
 static __attribute__((noinline)) uint64_t loop_metered(struct bench *b, const struct stop *s,
 						       bool mark_meter, bool mark_all)
@@ -602,8 +588,6 @@ static __attribute__((noinline)) uint64_t loop_metered(struct bench *b, const st
 		uint16_t n = rte_eth_rx_burst(b->port, 0, pkts, burst);
 		if (mark_meter)
 			CALLGRIND_TOGGLE_COLLECT;
-		if (b->opt.prefetch)
-			prefetch_frames(pkts, n);
 		bs_meter_burst(&b->meter, b->cls, &b->mport, pkts, n, b->now_ns);
 		if (mark_meter)
 			CALLGRIND_TOGGLE_COLLECT;
