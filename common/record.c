@@ -1,17 +1,18 @@
 /*
  * record.c — the JSON wire form of a usage record (schemas/usage.v1).
  *
- * Encoding is one snprintf with the fields in a fixed order: the dataplane
- * encodes tens of thousands of records per interval, and kcat users see the
- * same layout every time. Decoding parses with json-c in strict mode, then
- * checks every field against one table per record type: present, the right
- * JSON type, in range; no unknown or duplicate fields.
+ * Encoding writes the fields in a fixed order, by hand (no printf): the
+ * dataplane encodes tens of thousands of records per interval, and kcat
+ * users see the same layout every time. Decoding parses with json-c in
+ * strict mode, then checks every field against one table per record type:
+ * present, the right JSON type, in range; no unknown or duplicate fields.
  */
 #include "record.h"
 
 #include <assert.h>
 #include <inttypes.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -62,61 +63,135 @@ static bool boot_id_valid_n(const char *s, size_t len)
 
 /* --- encode ---------------------------------------------------------- */
 
-#define HEAD_FMT "{\"schema\":\"" BS_SCHEMA_NAME "\",\"type\":\"%s\"," \
-	"\"node_id\":\"%s\",\"boot_id\":\"%s\",\"seq\":%" PRIu64 ","      \
-	"\"interval_start\":%" PRId64 ",\"interval_len\":%" PRIu32 ","     \
-	"\"byte_measure\":\"%s\",\"map_version\":%" PRIu64 ","
+/* The encoder appends to a bounded buffer; running out of room marks it
+ * full and every later append does nothing. No snprintf: the dataplane
+ * encodes tens of thousands of records per interval close, and formatting
+ * by hand is about ten times faster. The layout is fixed (record.h). */
+struct out {
+	char *p, *end;   /* end: one past the last byte usable for text */
+	bool full;
+};
 
-#define HEAD_ARGS(h, type) type, (h)->node_id, (h)->boot_id, (h)->seq, \
-	(h)->interval_start, (h)->interval_len, bs_measure_name((h)->measure), \
-	(h)->map_version
+static inline void put_mem(struct out *o, const char *s, size_t len)
+{
+	if (o->full || (size_t)(o->end - o->p) < len) {
+		o->full = true;
+		return;
+	}
+	memcpy(o->p, s, len);
+	o->p += len;
+}
+
+#define PUT_LIT(o, lit) put_mem((o), (lit), sizeof(lit) - 1)
+
+static inline void put_str(struct out *o, const char *s)
+{
+	put_mem(o, s, strlen(s));
+}
+
+static inline void put_u64(struct out *o, uint64_t v)
+{
+	char digits[20];
+	size_t n = 0;
+	do {
+		digits[sizeof(digits) - 1 - n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v != 0);
+	put_mem(o, digits + sizeof(digits) - n, n);
+}
+
+static inline void put_i64(struct out *o, int64_t v)
+{
+	if (v < 0) {
+		PUT_LIT(o, "-");
+		put_u64(o, (uint64_t)0 - (uint64_t)v);
+	} else {
+		put_u64(o, (uint64_t)v);
+	}
+}
+
+/* "name":value, — the separator after every field but the last */
+static inline void put_field_u64(struct out *o, const char *name_colon, size_t len,
+				 uint64_t v, bool last)
+{
+	put_mem(o, name_colon, len);
+	put_u64(o, v);
+	put_mem(o, last ? "}" : ",", 1);
+}
+
+#define FIELD_U64(o, name, v) put_field_u64((o), "\"" name "\":", sizeof("\"" name "\":") - 1, (v), false)
+#define LAST_U64(o, name, v) put_field_u64((o), "\"" name "\":", sizeof("\"" name "\":") - 1, (v), true)
+
+static void put_head(struct out *o, const struct bs_record_head *h, const char *type)
+{
+	PUT_LIT(o, "{\"schema\":\"" BS_SCHEMA_NAME "\",\"type\":\"");
+	put_str(o, type);
+	PUT_LIT(o, "\",\"node_id\":\"");
+	put_str(o, h->node_id);
+	PUT_LIT(o, "\",\"boot_id\":\"");
+	put_mem(o, h->boot_id, BS_BOOT_ID_LEN);
+	PUT_LIT(o, "\",");
+	FIELD_U64(o, "seq", h->seq);
+	PUT_LIT(o, "\"interval_start\":");
+	put_i64(o, h->interval_start);
+	PUT_LIT(o, ",");
+	FIELD_U64(o, "interval_len", h->interval_len);
+	PUT_LIT(o, "\"byte_measure\":\"");
+	put_str(o, bs_measure_name(h->measure));
+	PUT_LIT(o, "\",");
+	FIELD_U64(o, "map_version", h->map_version);
+}
 
 int bs_record_encode(const struct bs_record *rec, char *buf, size_t buf_size)
 {
 	const struct bs_record_head *h = &rec->head;
-	int n;
 
 	/* Producers validate node_id and boot_id once, at startup; anything
 	 * else here would produce JSON that the settlement refuses. */
 	assert(bs_node_id_valid(h->node_id));
 	assert(boot_id_valid_n(h->boot_id, strnlen(h->boot_id, BS_BOOT_ID_LEN + 1)));
 	assert(h->measure == BS_MEASURE_FRAME || h->measure == BS_MEASURE_IP);
+	if (buf_size == 0)
+		return -1;
+	/* one byte is kept for the terminating NUL */
+	struct out o = { buf, buf + buf_size - 1, false };
 
 	if (h->type == BS_RECORD_USAGE) {
 		const struct bs_usage *u = &rec->usage;
 		assert(u->direction == BS_DIR_IN || u->direction == BS_DIR_OUT);
-		n = snprintf(buf, buf_size, HEAD_FMT
-			"\"tenant_id\":%" PRIu32 ",\"pool_id\":%" PRIu32 ","
-			"\"direction\":\"%s\",\"packets\":%" PRIu64 ","
-			"\"bytes\":%" PRIu64 ",\"policed_packets\":%" PRIu64 ","
-			"\"policed_bytes\":%" PRIu64 "}",
-			HEAD_ARGS(h, "usage"), u->tenant_id, u->pool_id,
-			bs_direction_name(u->direction), u->counts.packets,
-			u->counts.bytes, u->policed.packets, u->policed.bytes);
+		put_head(&o, h, "usage");
+		FIELD_U64(&o, "tenant_id", u->tenant_id);
+		FIELD_U64(&o, "pool_id", u->pool_id);
+		PUT_LIT(&o, "\"direction\":\"");
+		put_str(&o, bs_direction_name(u->direction));
+		PUT_LIT(&o, "\",");
+		FIELD_U64(&o, "packets", u->counts.packets);
+		FIELD_U64(&o, "bytes", u->counts.bytes);
+		FIELD_U64(&o, "policed_packets", u->policed.packets);
+		LAST_U64(&o, "policed_bytes", u->policed.bytes);
 	} else {
 		const struct bs_summary *s = &rec->summary;
 		assert(h->type == BS_RECORD_SUMMARY);
-		n = snprintf(buf, buf_size, HEAD_FMT
-			"\"record_count\":%" PRIu32 ",\"first_seq\":%" PRIu64 ","
-			"\"in_packets\":%" PRIu64 ",\"in_bytes\":%" PRIu64 ","
-			"\"out_packets\":%" PRIu64 ",\"out_bytes\":%" PRIu64 ","
-			"\"unattributed_packets\":%" PRIu64 ","
-			"\"unattributed_bytes\":%" PRIu64 ","
-			"\"malformed_packets\":%" PRIu64 ","
-			"\"malformed_bytes\":%" PRIu64 ","
-			"\"non_ip_packets\":%" PRIu64 ",\"non_ip_bytes\":%" PRIu64 ","
-			"\"rx_packets\":%" PRIu64 ",\"rx_bytes\":%" PRIu64 "}",
-			HEAD_ARGS(h, "summary"), s->record_count, s->first_seq,
-			s->dir[BS_DIR_IN].packets, s->dir[BS_DIR_IN].bytes,
-			s->dir[BS_DIR_OUT].packets, s->dir[BS_DIR_OUT].bytes,
-			s->unattributed.packets, s->unattributed.bytes,
-			s->malformed.packets, s->malformed.bytes,
-			s->non_ip.packets, s->non_ip.bytes,
-			s->rx.packets, s->rx.bytes);
+		put_head(&o, h, "summary");
+		FIELD_U64(&o, "record_count", s->record_count);
+		FIELD_U64(&o, "first_seq", s->first_seq);
+		FIELD_U64(&o, "in_packets", s->dir[BS_DIR_IN].packets);
+		FIELD_U64(&o, "in_bytes", s->dir[BS_DIR_IN].bytes);
+		FIELD_U64(&o, "out_packets", s->dir[BS_DIR_OUT].packets);
+		FIELD_U64(&o, "out_bytes", s->dir[BS_DIR_OUT].bytes);
+		FIELD_U64(&o, "unattributed_packets", s->unattributed.packets);
+		FIELD_U64(&o, "unattributed_bytes", s->unattributed.bytes);
+		FIELD_U64(&o, "malformed_packets", s->malformed.packets);
+		FIELD_U64(&o, "malformed_bytes", s->malformed.bytes);
+		FIELD_U64(&o, "non_ip_packets", s->non_ip.packets);
+		FIELD_U64(&o, "non_ip_bytes", s->non_ip.bytes);
+		FIELD_U64(&o, "rx_packets", s->rx.packets);
+		LAST_U64(&o, "rx_bytes", s->rx.bytes);
 	}
-	if (n < 0 || (size_t)n >= buf_size)
+	if (o.full)
 		return -1;
-	return n;
+	*o.p = '\0';
+	return (int)(o.p - buf);
 }
 
 int bs_record_key(const struct bs_record *rec, char *buf, size_t buf_size)

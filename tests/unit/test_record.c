@@ -4,6 +4,7 @@
  */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <inttypes.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -160,6 +161,95 @@ static void test_summary_wire_order(void **state)
 		p = at;
 	}
 	assert_non_null(strstr(buf, "\"rx_bytes\":4611686018427387904}"));
+}
+
+/* The encoder against printf, the way it was first written: the same bytes
+ * for records with extreme and random values. */
+static int printf_encode(const struct bs_record *rec, char *buf, size_t size)
+{
+	const struct bs_record_head *h = &rec->head;
+	char head[512];
+	snprintf(head, sizeof(head), "{\"schema\":\"" BS_SCHEMA_NAME "\",\"type\":\"%s\","
+		 "\"node_id\":\"%s\",\"boot_id\":\"%s\",\"seq\":%" PRIu64 ","
+		 "\"interval_start\":%" PRId64 ",\"interval_len\":%" PRIu32 ","
+		 "\"byte_measure\":\"%s\",\"map_version\":%" PRIu64 ",",
+		 h->type == BS_RECORD_USAGE ? "usage" : "summary", h->node_id,
+		 h->boot_id, h->seq, h->interval_start, h->interval_len,
+		 bs_measure_name(h->measure), h->map_version);
+	if (h->type == BS_RECORD_USAGE) {
+		const struct bs_usage *u = &rec->usage;
+		return snprintf(buf, size, "%s\"tenant_id\":%" PRIu32 ",\"pool_id\":%" PRIu32 ","
+			"\"direction\":\"%s\",\"packets\":%" PRIu64 ",\"bytes\":%" PRIu64 ","
+			"\"policed_packets\":%" PRIu64 ",\"policed_bytes\":%" PRIu64 "}",
+			head, u->tenant_id, u->pool_id, bs_direction_name(u->direction),
+			u->counts.packets, u->counts.bytes, u->policed.packets, u->policed.bytes);
+	}
+	const struct bs_summary *s = &rec->summary;
+	return snprintf(buf, size, "%s\"record_count\":%" PRIu32 ",\"first_seq\":%" PRIu64 ","
+		"\"in_packets\":%" PRIu64 ",\"in_bytes\":%" PRIu64 ",\"out_packets\":%" PRIu64 ","
+		"\"out_bytes\":%" PRIu64 ",\"unattributed_packets\":%" PRIu64 ","
+		"\"unattributed_bytes\":%" PRIu64 ",\"malformed_packets\":%" PRIu64 ","
+		"\"malformed_bytes\":%" PRIu64 ",\"non_ip_packets\":%" PRIu64 ","
+		"\"non_ip_bytes\":%" PRIu64 ",\"rx_packets\":%" PRIu64 ",\"rx_bytes\":%" PRIu64 "}",
+		head, s->record_count, s->first_seq, s->dir[BS_DIR_IN].packets,
+		s->dir[BS_DIR_IN].bytes, s->dir[BS_DIR_OUT].packets, s->dir[BS_DIR_OUT].bytes,
+		s->unattributed.packets, s->unattributed.bytes, s->malformed.packets,
+		s->malformed.bytes, s->non_ip.packets, s->non_ip.bytes, s->rx.packets,
+		s->rx.bytes);
+}
+
+static uint64_t rnd_state = 0x2545f4914f6cdd1dull;
+
+/* a random value of random magnitude: 0, small, or up to 2^64 - 1 */
+static uint64_t rnd_u64(void)
+{
+	rnd_state ^= rnd_state << 13;
+	rnd_state ^= rnd_state >> 7;
+	rnd_state ^= rnd_state << 17;
+	unsigned bits = (unsigned)(rnd_state % 65);
+	uint64_t v = rnd_state * 0x9e3779b97f4a7c15ull;
+	return bits == 0 ? 0 : bits == 64 ? v : v >> (64 - bits);
+}
+
+static void test_encode_matches_printf(void **state)
+{
+	(void)state;
+	char fast[BS_RECORD_MAX_BYTES], slow[BS_RECORD_MAX_BYTES];
+	for (int i = 0; i < 20000; i++) {
+		struct bs_record r = (i & 1) ? sample_summary() : sample_usage();
+		r.head.seq = rnd_u64();
+		r.head.interval_start = (int64_t)rnd_u64();
+		r.head.interval_len = (uint32_t)rnd_u64();
+		r.head.map_version = rnd_u64();
+		r.head.measure = (i & 2) ? BS_MEASURE_IP : BS_MEASURE_FRAME;
+		if (i == 0)
+			r.head.seq = UINT64_MAX;
+		if (i == 2)
+			r.head.interval_start = INT64_MIN;
+		if (r.head.type == BS_RECORD_USAGE) {
+			r.usage.tenant_id = (uint32_t)rnd_u64();
+			r.usage.pool_id = (uint32_t)rnd_u64();
+			r.usage.direction = (i & 4) ? BS_DIR_OUT : BS_DIR_IN;
+			r.usage.counts = (struct bs_counts){ rnd_u64(), rnd_u64() };
+			r.usage.policed = (struct bs_counts){ rnd_u64(), rnd_u64() };
+		} else {
+			struct bs_summary *sm = &r.summary;
+			struct bs_counts *c[] = { &sm->dir[BS_DIR_IN], &sm->dir[BS_DIR_OUT],
+				&sm->unattributed, &sm->malformed, &sm->non_ip, &sm->rx };
+			for (size_t k = 0; k < sizeof(c) / sizeof(c[0]); k++)
+				*c[k] = (struct bs_counts){ rnd_u64(), rnd_u64() };
+			r.summary.record_count = (uint32_t)rnd_u64();
+			r.summary.first_seq = rnd_u64();
+		}
+		int n = bs_record_encode(&r, fast, sizeof(fast));
+		int m = printf_encode(&r, slow, sizeof(slow));
+		assert_true(n > 0);
+		assert_int_equal(n, m);
+		assert_string_equal(fast, slow);
+		/* exactly the room it needs, and one byte less */
+		assert_int_equal(bs_record_encode(&r, fast, (size_t)n + 1), n);
+		assert_int_equal(bs_record_encode(&r, fast, (size_t)n), -1);
+	}
 }
 
 static void test_encode_too_small(void **state)
@@ -488,6 +578,7 @@ int main(void)
 		cmocka_unit_test(test_usage_wire_form),
 		cmocka_unit_test(test_summary_wire_order),
 		cmocka_unit_test(test_encode_too_small),
+		cmocka_unit_test(test_encode_matches_printf),
 		cmocka_unit_test(test_reject_parse),
 		cmocka_unit_test(test_trailing_whitespace_ok),
 		cmocka_unit_test(test_reject_too_large),
