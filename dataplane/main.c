@@ -48,7 +48,7 @@ struct worker {
 	unsigned thread_id;           /* RCU reader id */
 	unsigned n_queues;
 	struct worker_queue queue[MAX_WORKER_QUEUES];
-	uint64_t first_rx_ns, last_rx_ns;   /* wall clock of first/last burst */
+	uint64_t first_rx_tsc, last_rx_tsc; /* TSC of first/last burst */
 	struct bs_meter meter;
 	struct bs_lcore_counters ctr;
 } __rte_cache_aligned;
@@ -330,7 +330,8 @@ static int worker_main(void *arg)
 	rte_rcu_qsbr_thread_online(rcu, w->thread_id);
 	while (!__atomic_load_n(&workers_stop, __ATOMIC_RELAXED)) {
 		const struct bs_classifier *map = __atomic_load_n(&active_map, __ATOMIC_ACQUIRE);
-		const uint64_t now = wall_ns();
+		/* the wall clock only where it is the packets' clock */
+		const uint64_t now = cfg.clock == BS_CLOCK_SYSTEM ? wall_ns() : 0;
 		unsigned received = 0;
 		for (unsigned i = 0; i < w->n_queues; i++) {
 			const struct worker_queue *q = &w->queue[i];
@@ -346,9 +347,9 @@ static int worker_main(void *arg)
 		rte_rcu_qsbr_quiescent(rcu, w->thread_id);
 		if (received) {
 			last_rx = rte_get_tsc_cycles();
-			if (w->first_rx_ns == 0)
-				w->first_rx_ns = now;
-			w->last_rx_ns = now;
+			if (w->first_rx_tsc == 0)
+				w->first_rx_tsc = last_rx;
+			w->last_rx_tsc = last_rx;
 		} else if (stop_at_eof && rte_get_tsc_cycles() - last_rx > eof_cycles) {
 			break;   /* every capture on this worker is exhausted */
 		}
@@ -515,9 +516,9 @@ static int control_loop(struct bs_exporter *exp, struct map_state *ms)
 	rte_eal_mp_wait_lcore();
 	for (unsigned i = 0; i < n_workers; i++) {
 		const struct worker *w = workers[i];
-		if (w->first_rx_ns == 0)
+		if (w->first_rx_tsc == 0)
 			continue;
-		double secs = (double)(w->last_rx_ns - w->first_rx_ns) / 1e9;
+		double secs = (double)(w->last_rx_tsc - w->first_rx_tsc) / (double)rte_get_tsc_hz();
 		BS_INFO("worker lcore %u: %" PRIu64 " packets received in %.3f s between its first "
 			"and last burst (%.2f Mpps)", w->lcore_id, w->ctr.total_packets, secs,
 			secs > 0 ? (double)w->ctr.total_packets / secs / 1e6 : 0.0);
