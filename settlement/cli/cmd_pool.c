@@ -160,8 +160,8 @@ static int list(const struct bs_cli *cli, int argc, char **argv)
 static int show(const struct bs_cli *cli, int argc, char **argv)
 {
 	static const struct bs_verb verb = { "show", "", "POOL_ID",
-		"Usage: bandsplit pool show POOL_ID [--json]\n\n"
-		"Shows one pool ('bandsplit capacity' shows its load).\n" };
+"Usage: bandsplit pool show POOL_ID [--json]\n\n"
+"Shows one pool ('bandsplit capacity' shows its load).\n" };
 	return bs_verb_show(cli, argc, argv, &POOL, &verb, "pool",
 		"SELECT " POOL_COLS " FROM pool p WHERE p.pool_id = $1::bigint");
 }
