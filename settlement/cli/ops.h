@@ -67,7 +67,7 @@ PGresult *bs_op_query_one(struct bs_op *op, const char *what, const char *sql,
 int bs_op_set_local(struct bs_op *op, const char *name, const char *value);
 
 /* Commits (commit true and no failure so far) or rolls back, and closes the
- * connection. Returns op->rc (0 when committed). */
+ * connection. Returns op->rc (0 when committed); once closed, just that. */
 int bs_op_close(struct bs_op *op, bool commit);
 
 /* Prints a result: a table (one row per line), or with as_object one
