@@ -220,16 +220,12 @@ static const struct bs_op_verb VERBS[] = {
 	{ "end", "end an allocation", end },
 };
 
-static int run(const struct bs_cli *cli, int argc, char **argv)
-{
-	return bs_op_dispatch(cli, "alloc", "Allocations: a tenant's committed "
-		"rate and burst cap on a pool, on a price plan, over time; guarded "
-		"against the pool's capacity x limit.", VERBS,
-		(int)(sizeof(VERBS) / sizeof(VERBS[0])), argc, argv);
-}
-
 const struct bs_cli_command bs_cmd_alloc = {
 	.name = "alloc",
 	.summary = "allocations of pools to tenants: add, list, show, change, end",
-	.run = run,
+	.description = "Allocations: a tenant's committed "
+		"rate and burst cap on a pool, on a price plan, over time; guarded "
+		"against the pool's capacity x limit.",
+	.verbs = VERBS,
+	.nverbs = sizeof(VERBS) / sizeof(VERBS[0]),
 };

@@ -387,15 +387,11 @@ static const struct bs_op_verb VERBS[] = {
 	{ "end", "withdraw a plan from an instant", end },
 };
 
-static int run(const struct bs_cli *cli, int argc, char **argv)
-{
-	return bs_op_dispatch(cli, "plan", "Price plans: flat, burstable95 and "
-		"volume, versioned over time. Amounts in yuan, exact to the fen.",
-		VERBS, (int)(sizeof(VERBS) / sizeof(VERBS[0])), argc, argv);
-}
-
 const struct bs_cli_command bs_cmd_plan = {
 	.name = "plan",
 	.summary = "price plans and their versions: add, list, show, change, end",
-	.run = run,
+	.description = "Price plans: flat, burstable95 and "
+		"volume, versioned over time. Amounts in yuan, exact to the fen.",
+	.verbs = VERBS,
+	.nverbs = sizeof(VERBS) / sizeof(VERBS[0]),
 };

@@ -245,15 +245,11 @@ static const struct bs_op_verb VERBS[] = {
 	{ "end", "end a pool's validity", end },
 };
 
-static int run(const struct bs_cli *cli, int argc, char **argv)
-{
-	return bs_op_dispatch(cli, "pool", "Pools: the carriers' bulk contracts "
-		"the park bought, and their oversubscription limit.", VERBS,
-		(int)(sizeof(VERBS) / sizeof(VERBS[0])), argc, argv);
-}
-
 const struct bs_cli_command bs_cmd_pool = {
 	.name = "pool",
 	.summary = "carriers' bulk contracts: add, list, show, change, end",
-	.run = run,
+	.description = "Pools: the carriers' bulk contracts "
+		"the park bought, and their oversubscription limit.",
+	.verbs = VERBS,
+	.nverbs = sizeof(VERBS) / sizeof(VERBS[0]),
 };

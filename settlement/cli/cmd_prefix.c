@@ -190,15 +190,12 @@ static const struct bs_op_verb VERBS[] = {
 	{ "end", "end a prefix", end },
 };
 
-static int run(const struct bs_cli *cli, int argc, char **argv)
-{
-	return bs_op_dispatch(cli, "prefix", "Prefixes: the IPv4/IPv6 address "
-		"space each tenant owns, over time. No two overlap at the same "
-		"time.", VERBS, (int)(sizeof(VERBS) / sizeof(VERBS[0])), argc, argv);
-}
-
 const struct bs_cli_command bs_cmd_prefix = {
 	.name = "prefix",
 	.summary = "tenants' address prefixes: add, list, show, change, end",
-	.run = run,
+	.description = "Prefixes: the IPv4/IPv6 address "
+		"space each tenant owns, over time. No two overlap at the same "
+		"time.",
+	.verbs = VERBS,
+	.nverbs = sizeof(VERBS) / sizeof(VERBS[0]),
 };

@@ -205,15 +205,11 @@ static const struct bs_op_verb VERBS[] = {
 	{ "end", "close a tenant: its prefixes and allocations end", end },
 };
 
-static int run(const struct bs_cli *cli, int argc, char **argv)
-{
-	return bs_op_dispatch(cli, "tenant", "The park's tenants: who is billed "
-		"(name, tax id, contact, status).", VERBS,
-		(int)(sizeof(VERBS) / sizeof(VERBS[0])), argc, argv);
-}
-
 const struct bs_cli_command bs_cmd_tenant = {
 	.name = "tenant",
 	.summary = "tenants: add, list, show, change, end",
-	.run = run,
+	.description = "The park's tenants: who is billed "
+		"(name, tax id, contact, status).",
+	.verbs = VERBS,
+	.nverbs = sizeof(VERBS) / sizeof(VERBS[0]),
 };

@@ -36,11 +36,11 @@ struct bs_op_verb {
 	int (*run)(const struct bs_cli *cli, int argc, char **argv);
 };
 
-/* Runs `bandsplit OBJECT VERB ...`: prints the object's help for no verb or
+/* Runs `bandsplit OBJECT VERB ...` for an object command (its verbs in
+ * its struct bs_cli_command): prints the object's help for no verb or
  * --help, dispatches to the verb (argv[0] its name, getopt reset). */
-int bs_op_dispatch(const struct bs_cli *cli, const char *object,
-		   const char *description, const struct bs_op_verb *verbs,
-		   int nverbs, int argc, char **argv);
+int bs_op_dispatch(const struct bs_cli *cli,
+		   const struct bs_cli_command *object, int argc, char **argv);
 
 /* Sets op up for cmd; nothing is opened yet. */
 void bs_op_init(struct bs_op *op, const struct bs_cli *cli, const char *cmd);
