@@ -74,7 +74,8 @@ static int finish_warning_forced(struct bs_op *op, PGresult *res)
 
 static int add(const struct bs_cli *cli, int argc, char **argv)
 {
-	static const struct bs_verb verb = { "add", "tenant pool plan committed burst from to " "force", NULL,
+	static const struct bs_verb verb = { "add",
+		"tenant pool plan committed burst from to force", NULL,
 "Usage: bandsplit alloc add --tenant ID --pool ID --plan ID --committed RATE\n"
 "                           [--burst RATE] [--from TIME] [--to TIME]\n"
 "                           [--force] [--json]\n"
@@ -139,7 +140,8 @@ static int show(const struct bs_cli *cli, int argc, char **argv)
 
 static int change(const struct bs_cli *cli, int argc, char **argv)
 {
-	static const struct bs_verb verb = { "change", "plan committed burst at force", "ALLOC_ID",
+	static const struct bs_verb verb = { "change",
+		"plan committed burst at force", "ALLOC_ID",
 "Usage: bandsplit alloc change ALLOC_ID [--at TIME] [--committed RATE]\n"
 "                              [--burst RATE] [--plan ID] [--force] [--json]\n"
 "\n"

@@ -6,7 +6,9 @@
  * option's name in every message, and output as a table or JSON.
  *
  * Flow of a command: parse options (bs_op_* parsers print usage errors) →
- * bs_op_open() → bs_op_query()... → bs_op_close(commit) → print.
+ * bs_op_open() → bs_op_query()... → bs_op_close(commit) → print. The
+ * object commands (pool, tenant, prefix, plan, alloc) parse and start their
+ * verbs with verb.h.
  */
 #ifndef BS_CLI_OPS_H
 #define BS_CLI_OPS_H
