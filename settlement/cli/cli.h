@@ -5,12 +5,14 @@
  * A subcommand lives in its own file (cmd_<name>.c), exports one
  * `const struct bs_cli_command bs_cmd_<name>` and is listed in the table in
  * main.c. It parses its own options (getopt_long, optind reset by main) and
- * answers --help itself.
+ * answers --help itself; or it is an object command (pool, tenant, ...)
+ * and lists its verbs, each of which does that.
  */
 #ifndef BS_CLI_H
 #define BS_CLI_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <libpq-fe.h>
 
@@ -26,11 +28,17 @@ struct bs_cli {
 	const char *conninfo;   /* --db, else $BANDSPLIT_DB, else NULL (PG*) */
 };
 
+struct bs_op_verb;
+
 struct bs_cli_command {
 	const char *name;
 	const char *summary;    /* one line for `bandsplit --help` */
-	/* argv[0] is the subcommand name; returns an enum bs_exit. */
+	/* argv[0] is the subcommand name; returns an enum bs_exit. NULL for an
+	 * object command, whose verbs bs_op_dispatch (ops.h) runs: */
 	int (*run)(const struct bs_cli *cli, int argc, char **argv);
+	const char *description;          /* for `bandsplit OBJECT --help` */
+	const struct bs_op_verb *verbs;
+	size_t nverbs;
 };
 
 /* Connects (session TimeZone UTC, so times without a zone are UTC);

@@ -233,16 +233,12 @@ static const struct bs_op_verb VERBS[] = {
 	{ "verify", "check the hash chain", verify },
 };
 
-static int run(const struct bs_cli *cli, int argc, char **argv)
-{
-	return bs_op_dispatch(cli, "audit", "The audit log: every change to "
-		"pools, tenants, prefixes, plans, allocations and map exports, "
-		"written by the database, append-only, hash-chained.", VERBS,
-		(int)(sizeof(VERBS) / sizeof(VERBS[0])), argc, argv);
-}
-
 const struct bs_cli_command bs_cmd_audit = {
 	.name = "audit",
 	.summary = "the audit log: list, show, verify",
-	.run = run,
+	.description = "The audit log: every change to "
+		"pools, tenants, prefixes, plans, allocations and map exports, "
+		"written by the database, append-only, hash-chained.",
+	.verbs = VERBS,
+	.nverbs = sizeof(VERBS) / sizeof(VERBS[0]),
 };

@@ -4,14 +4,16 @@
  * version from an instant: the version in force ends there, so invoices of
  * earlier periods keep the version they were rated with.
  */
-#include <getopt.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "ops.h"
+#include "verb.h"
 
+/* Versions (v) of plans (pl); v's columns are NULL for a plan without one. */
 #define VERSION_COLS \
-	"v.plan_id AS id, pl.name, pl.kind, v.version," \
+	"pl.plan_id AS id, pl.name, pl.kind, v.version," \
 	" bs_iso(lower(v.valid)) AS valid_from, bs_iso(upper(v.valid)) AS valid_to," \
 	" v.direction, trim_scale(v.vat_bp / 100.0)::text || '%' AS vat," \
 	" bs_yuan(v.price_fen_per_mbps) AS price_per_mbps," \
@@ -26,33 +28,11 @@
 static const char *const KINDS[] = { "flat", "burstable95", "volume", NULL };
 static const char *const DIRECTIONS[] = { "max", "in", "out", "sum", NULL };
 
-enum { OPT_ID = 256, OPT_NAME, OPT_KIND, OPT_FROM, OPT_DIRECTION, OPT_VAT,
-       OPT_CURRENCY, OPT_PRICE, OPT_OVERAGE, OPT_TIER, OPT_AT, OPT_JSON,
-       OPT_HELP };
-
-static const struct option OPTIONS[] = {
-	{ "id", required_argument, NULL, OPT_ID },
-	{ "name", required_argument, NULL, OPT_NAME },
-	{ "kind", required_argument, NULL, OPT_KIND },
-	{ "from", required_argument, NULL, OPT_FROM },
-	{ "direction", required_argument, NULL, OPT_DIRECTION },
-	{ "vat", required_argument, NULL, OPT_VAT },
-	{ "currency", required_argument, NULL, OPT_CURRENCY },
-	{ "price", required_argument, NULL, OPT_PRICE },
-	{ "overage", required_argument, NULL, OPT_OVERAGE },
-	{ "tier", required_argument, NULL, OPT_TIER },
-	{ "at", required_argument, NULL, OPT_AT },
-	{ "json", no_argument, NULL, OPT_JSON },
-	{ "help", no_argument, NULL, OPT_HELP },
-	{ NULL, 0, NULL, 0 },
-};
-
 struct plan_args {
 	const char *id, *name, *kind, *from, *direction, *vat, *currency;
 	const char *price, *overage, *at;
 	const char *tier[MAX_TIERS];
 	int ntier;
-	bool help;
 	char id_v[BS_OP_VALUE_MAX], from_v[BS_OP_VALUE_MAX];
 	char vat_v[BS_OP_VALUE_MAX], price_v[BS_OP_VALUE_MAX];
 	char overage_v[BS_OP_VALUE_MAX], at_v[BS_OP_VALUE_MAX];
@@ -61,8 +41,9 @@ struct plan_args {
 };
 
 /* "FROM_GB:YUAN" tiers → two array literals, ascending from 0. */
-static int parse_tiers(const struct bs_op *op, struct plan_args *a)
+static int parse_tiers(const struct bs_op *op, void *args)
 {
+	struct plan_args *a = args;
 	size_t nf = 0, np = 0;
 	uint64_t prev = 0;
 	a->tier_from[nf++] = '{';
@@ -101,65 +82,27 @@ static int parse_tiers(const struct bs_op *op, struct plan_args *a)
 	return 0;
 }
 
-/* Every verb shares one option table and refuses the options not among
- * its `allowed` words. Returns 0 or an exit code. */
-static int parse(struct bs_op *op, int argc, char **argv, const char *allowed,
-		 struct plan_args *a)
-{
-	memset(a, 0, sizeof(*a));
-	int c;
-	while ((c = getopt_long(argc, argv, "", OPTIONS, NULL)) != -1) {
-		if (c == '?' || c == ':')
-			return bs_op_bad_option(op, argv);
-		const char *name = "";
-		for (const struct option *o = OPTIONS; o->name; o++)
-			if (o->val == c)
-				name = o->name;
-		if (c != OPT_HELP && c != OPT_JSON && !bs_op_word_in(allowed, name))
-			return bs_op_usage(op, "--%s does not apply here", name);
-		switch (c) {
-		case OPT_ID: a->id = optarg; break;
-		case OPT_NAME: a->name = optarg; break;
-		case OPT_KIND: a->kind = optarg; break;
-		case OPT_FROM: a->from = optarg; break;
-		case OPT_DIRECTION: a->direction = optarg; break;
-		case OPT_VAT: a->vat = optarg; break;
-		case OPT_CURRENCY: a->currency = optarg; break;
-		case OPT_PRICE: a->price = optarg; break;
-		case OPT_OVERAGE: a->overage = optarg; break;
-		case OPT_TIER:
-			if (a->ntier == MAX_TIERS)
-				return bs_op_usage(op, "at most %d --tier", MAX_TIERS);
-			a->tier[a->ntier++] = optarg;
-			break;
-		case OPT_AT: a->at = optarg; break;
-		case OPT_JSON: op->json = true; break;
-		case OPT_HELP: a->help = true; return 0;
-		}
-	}
-	int rc = 0;
-	if (a->id) rc = bs_op_parse_id(op, "--id", a->id, a->id_v);
-	if (!rc && a->name) rc = bs_op_parse_text(op, "--name", a->name, 100);
-	if (!rc && a->kind) rc = bs_op_parse_choice(op, "--kind", a->kind, KINDS);
-	if (!rc && a->from) rc = bs_op_parse_time(op, "--from", a->from, a->from_v);
-	if (!rc && a->direction)
-		rc = bs_op_parse_choice(op, "--direction", a->direction, DIRECTIONS);
-	if (!rc && a->vat) rc = bs_op_parse_percent(op, "--vat", a->vat, a->vat_v);
-	if (!rc && a->currency) {
-		bool ok = strlen(a->currency) == 3;
-		for (const char *p = a->currency; ok && *p; p++)
-			ok = *p >= 'A' && *p <= 'Z';
-		if (!ok)
-			rc = bs_op_usage(op, "--currency '%s': an ISO 4217 code like "
-					 "CNY", a->currency);
-	}
-	if (!rc && a->price) rc = bs_op_parse_money(op, "--price", a->price, a->price_v);
-	if (!rc && a->overage)
-		rc = bs_op_parse_money(op, "--overage", a->overage, a->overage_v);
-	if (!rc && a->ntier) rc = parse_tiers(op, a);
-	if (!rc && a->at) rc = bs_op_parse_time(op, "--at", a->at, a->at_v);
-	return rc;
-}
+#define A(field) offsetof(struct plan_args, field)
+static const struct bs_verb_opt OPTS[] = {
+	{ "id", BS_OPT_ID, A(id), A(id_v) },
+	{ "name", BS_OPT_TEXT, A(name), .max = 100 },
+	{ "kind", BS_OPT_CHOICE, A(kind), .choices = KINDS },
+	{ "from", BS_OPT_TIME, A(from), A(from_v) },
+	{ "direction", BS_OPT_CHOICE, A(direction), .choices = DIRECTIONS },
+	{ "vat", BS_OPT_PERCENT, A(vat), A(vat_v) },
+	{ "currency", BS_OPT_CURRENCY, A(currency) },
+	{ "price", BS_OPT_MONEY, A(price), A(price_v) },
+	{ "overage", BS_OPT_MONEY, A(overage), A(overage_v) },
+	{ "tier", BS_OPT_LIST, A(tier), A(ntier), MAX_TIERS,
+	  .too_many = "at most " BS_STR(MAX_TIERS) " --tier", .check = parse_tiers },
+	{ "at", BS_OPT_TIME, A(at), A(at_v) },
+};
+#undef A
+
+static const struct bs_object PLAN = {
+	"plan", OPTS, sizeof(OPTS) / sizeof(OPTS[0]), sizeof(struct plan_args),
+	NULL,
+};
 
 /* The prices a kind needs and refuses. */
 static int check_kind(const struct bs_op *op, const char *kind,
@@ -191,15 +134,6 @@ static int check_kind(const struct bs_op *op, const char *kind,
 	return 0;
 }
 
-static int finish(struct bs_op *op, PGresult *res, bool as_object)
-{
-	int rc = bs_op_close(op, true);
-	if (rc == 0 && res != NULL)
-		bs_op_print(op, res, as_object);
-	PQclear(res);
-	return rc;
-}
-
 static PGresult *select_version(struct bs_op *op, const char *plan_id,
 				const char *version)
 {
@@ -211,15 +145,8 @@ static PGresult *select_version(struct bs_op *op, const char *plan_id,
 
 static int add(const struct bs_cli *cli, int argc, char **argv)
 {
-	struct bs_op op;
-	static struct plan_args a;
-	bs_op_init(&op, cli, "plan add");
-	int rc = parse(&op, argc, argv, "id name kind from direction vat currency "
-		       "price overage tier", &a);
-	if (rc != 0)
-		return rc;
-	if (a.help) {
-		printf(
+	static const struct bs_verb verb = { "add",
+		"id name kind from direction vat currency price overage tier", NULL,
 "Usage: bandsplit plan add --name NAME --kind flat|burstable95|volume\n"
 "                          [--price YUAN] [--overage YUAN]\n"
 "                          [--tier FROM_GB:YUAN ...] [--id ID]\n"
@@ -234,11 +161,13 @@ static int add(const struct bs_cli *cli, int argc, char **argv)
 "               GB, 10^9 bytes) applies to the GB inside it; the first tier\n"
 "               starts at 0, e.g. --tier 0:0.50 --tier 1000:0.40\n"
 "Amounts are exact to the fen. --direction: which bytes are billed per\n"
-"sample (default max of in and out). --vat default 6%%.\n");
-		return BS_EXIT_OK;
-	}
-	if (optind < argc)
-		return bs_op_usage(&op, "unexpected argument '%s'", argv[optind]);
+"sample (default max of in and out). --vat default 6%.\n" };
+
+	struct bs_op op;
+	static struct plan_args a;
+	int rc = bs_verb_start(&op, cli, &PLAN, &verb, argc, argv, &a, NULL);
+	if (rc != BS_VERB_GO)
+		return rc;
 	if (!a.name || !a.kind)
 		return bs_op_usage(&op, "--name and --kind are required");
 	if ((rc = check_kind(&op, a.kind, &a, true)) != 0)
@@ -267,59 +196,42 @@ static int add(const struct bs_cli *cli, int argc, char **argv)
 		" tstzrange($3::timestamptz, NULL), $4, $5::integer, $6::bigint,"
 		" $7::bigint, $8::bigint[], $9::bigint[])", 9, vp));
 	res = op.rc == 0 ? select_version(&op, plan_id, "1") : NULL;
-	return finish(&op, res, true);
+	return bs_verb_finish(&op, res, true);
 }
 
 static int list(const struct bs_cli *cli, int argc, char **argv)
 {
-	struct bs_op op;
-	static struct plan_args a;
-	bs_op_init(&op, cli, "plan list");
-	int rc = parse(&op, argc, argv, "at", &a);
-	if (rc != 0)
-		return rc;
-	if (a.help) {
-		printf(
+	static const struct bs_verb verb = { "list", "at", NULL,
 "Usage: bandsplit plan list [--at TIME] [--json]\n"
 "\n"
 "Lists plans with the version in force at TIME (default now); plans with\n"
-"no version in force then show '-'.\n");
-		return BS_EXIT_OK;
-	}
-	if (optind < argc)
-		return bs_op_usage(&op, "unexpected argument '%s'", argv[optind]);
+"no version in force then show '-'.\n" };
+
+	struct bs_op op;
+	static struct plan_args a;
+	int rc = bs_verb_start(&op, cli, &PLAN, &verb, argc, argv, &a, NULL);
+	if (rc != BS_VERB_GO)
+		return rc;
 	if (bs_op_open(&op) != 0)
 		return bs_op_close(&op, false);
 	const char *params[1] = { a.at ? a.at_v : "now" };
-	PGresult *res = bs_op_query(&op, "SELECT pl.plan_id AS id, pl.name, pl.kind,"
-		" v.version, bs_iso(lower(v.valid)) AS valid_from,"
-		" bs_iso(upper(v.valid)) AS valid_to, v.direction,"
-		" trim_scale(v.vat_bp / 100.0)::text || '%' AS vat,"
-		" bs_yuan(v.price_fen_per_mbps) AS price_per_mbps,"
-		" bs_yuan(v.overage_fen_per_mbps) AS overage_per_mbps,"
-		" (SELECT string_agg(t.f || 'GB:' || bs_yuan(t.p), ' ' ORDER BY t.i)"
-		"    FROM unnest(v.tier_from_gb, v.tier_fen_per_gb) WITH ORDINALITY"
-		"    AS t(f, p, i)) AS tiers_per_gb, pl.currency"
-		" FROM plan pl LEFT JOIN plan_version v ON v.plan_id = pl.plan_id"
+	PGresult *res = bs_op_query(&op, "SELECT " VERSION_COLS " FROM plan pl"
+		" LEFT JOIN plan_version v ON v.plan_id = pl.plan_id"
 		" AND v.valid @> $1::timestamptz ORDER BY pl.plan_id", 1, params);
-	return finish(&op, res, false);
+	return bs_verb_finish(&op, res, false);
 }
 
 static int show(const struct bs_cli *cli, int argc, char **argv)
 {
+	static const struct bs_verb verb = { "show", "", "PLAN_ID",
+"Usage: bandsplit plan show PLAN_ID [--json]\n\n"
+"Shows every version of a plan, oldest first.\n" };
+
 	struct bs_op op;
 	static struct plan_args a;
 	char id[BS_OP_VALUE_MAX];
-	bs_op_init(&op, cli, "plan show");
-	int rc = parse(&op, argc, argv, "", &a);
-	if (rc != 0)
-		return rc;
-	if (a.help) {
-		printf("Usage: bandsplit plan show PLAN_ID [--json]\n\n"
-		       "Shows every version of a plan, oldest first.\n");
-		return BS_EXIT_OK;
-	}
-	if ((rc = bs_op_one_id(&op, argc, argv, "PLAN_ID", id)) != 0)
+	int rc = bs_verb_start(&op, cli, &PLAN, &verb, argc, argv, &a, id);
+	if (rc != BS_VERB_GO)
 		return rc;
 	if (bs_op_open(&op) != 0)
 		return bs_op_close(&op, false);
@@ -332,7 +244,7 @@ static int show(const struct bs_cli *cli, int argc, char **argv)
 		PQclear(res);
 		res = NULL;
 	}
-	return finish(&op, res, false);
+	return bs_verb_finish(&op, res, false);
 }
 
 /* The version of plan_id in force at `at`, locked; also refuses when a
@@ -367,15 +279,8 @@ static PGresult *version_at(struct bs_op *op, const char *plan_id,
 
 static int change(const struct bs_cli *cli, int argc, char **argv)
 {
-	struct bs_op op;
-	static struct plan_args a;
-	char id[BS_OP_VALUE_MAX];
-	bs_op_init(&op, cli, "plan change");
-	int rc = parse(&op, argc, argv, "from direction vat price overage tier", &a);
-	if (rc != 0)
-		return rc;
-	if (a.help) {
-		printf(
+	static const struct bs_verb verb = { "change",
+		"from direction vat price overage tier", "PLAN_ID",
 "Usage: bandsplit plan change PLAN_ID --from TIME [--price YUAN]\n"
 "                             [--overage YUAN] [--tier FROM_GB:YUAN ...]\n"
 "                             [--direction max|in|out|sum] [--vat PERCENT]\n"
@@ -383,10 +288,13 @@ static int change(const struct bs_cli *cli, int argc, char **argv)
 "\n"
 "Creates the plan's next version from TIME: the version in force at TIME\n"
 "ends there, the new one copies it with the given changes (--tier replaces\n"
-"all tiers). Earlier periods keep their version.\n");
-		return BS_EXIT_OK;
-	}
-	if ((rc = bs_op_one_id(&op, argc, argv, "PLAN_ID", id)) != 0)
+"all tiers). Earlier periods keep their version.\n" };
+
+	struct bs_op op;
+	static struct plan_args a;
+	char id[BS_OP_VALUE_MAX];
+	int rc = bs_verb_start(&op, cli, &PLAN, &verb, argc, argv, &a, id);
+	if (rc != BS_VERB_GO)
 		return rc;
 	if (!a.from)
 		return bs_op_usage(&op, "--from is required (when the new prices "
@@ -427,27 +335,22 @@ static int change(const struct bs_cli *cli, int argc, char **argv)
 		PQclear(ins);
 	}
 	PQclear(cur);
-	return finish(&op, res, true);
+	return bs_verb_finish(&op, res, true);
 }
 
 static int end(const struct bs_cli *cli, int argc, char **argv)
 {
-	struct bs_op op;
-	static struct plan_args a;
-	char id[BS_OP_VALUE_MAX];
-	bs_op_init(&op, cli, "plan end");
-	int rc = parse(&op, argc, argv, "at", &a);
-	if (rc != 0)
-		return rc;
-	if (a.help) {
-		printf(
+	static const struct bs_verb verb = { "end", "at", "PLAN_ID",
 "Usage: bandsplit plan end PLAN_ID [--at TIME] [--json]\n"
 "\n"
 "Withdraws a plan at TIME (default now): its version in force ends there.\n"
-"Refused while allocations on the plan run past TIME.\n");
-		return BS_EXIT_OK;
-	}
-	if ((rc = bs_op_one_id(&op, argc, argv, "PLAN_ID", id)) != 0)
+"Refused while allocations on the plan run past TIME.\n" };
+
+	struct bs_op op;
+	static struct plan_args a;
+	char id[BS_OP_VALUE_MAX];
+	int rc = bs_verb_start(&op, cli, &PLAN, &verb, argc, argv, &a, id);
+	if (rc != BS_VERB_GO)
 		return rc;
 	if (bs_op_open(&op) != 0)
 		return bs_op_close(&op, false);
@@ -473,7 +376,7 @@ static int end(const struct bs_cli *cli, int argc, char **argv)
 			res = select_version(&op, id, PQgetvalue(cur, 0, 0));
 	}
 	PQclear(cur);
-	return finish(&op, res, true);
+	return bs_verb_finish(&op, res, true);
 }
 
 static const struct bs_op_verb VERBS[] = {
@@ -484,15 +387,11 @@ static const struct bs_op_verb VERBS[] = {
 	{ "end", "withdraw a plan from an instant", end },
 };
 
-static int run(const struct bs_cli *cli, int argc, char **argv)
-{
-	return bs_op_dispatch(cli, "plan", "Price plans: flat, burstable95 and "
-		"volume, versioned over time. Amounts in yuan, exact to the fen.",
-		VERBS, (int)(sizeof(VERBS) / sizeof(VERBS[0])), argc, argv);
-}
-
 const struct bs_cli_command bs_cmd_plan = {
 	.name = "plan",
 	.summary = "price plans and their versions: add, list, show, change, end",
-	.run = run,
+	.description = "Price plans: flat, burstable95 and "
+		"volume, versioned over time. Amounts in yuan, exact to the fen.",
+	.verbs = VERBS,
+	.nverbs = sizeof(VERBS) / sizeof(VERBS[0]),
 };

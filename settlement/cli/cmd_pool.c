@@ -3,11 +3,12 @@
  * bulk contracts the park bought (capacity, validity, cost model, and the
  * oversubscription limit the capacity guard enforces).
  */
-#include <getopt.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "ops.h"
+#include "verb.h"
 
 #define POOL_COLS \
 	"p.pool_id AS id, p.carrier, p.name, bs_mbps(p.capacity_bps) AS capacity_mbps," \
@@ -20,34 +21,10 @@
 #define LIMIT_SCALE 4                    /* numeric(8,4) */
 #define LIMIT_MAX_SCALED 1000000ULL      /* 100.0000 */
 
-enum { OPT_ID = 256, OPT_CARRIER, OPT_NAME, OPT_CAPACITY, OPT_LIMIT, OPT_FROM,
-       OPT_TO, OPT_FLAT_FEE, OPT_P95_PRICE, OPT_FLOOR, OPT_CURRENCY, OPT_AT,
-       OPT_ALL, OPT_FORCE, OPT_JSON, OPT_HELP };
-
-static const struct option OPTIONS[] = {
-	{ "id", required_argument, NULL, OPT_ID },
-	{ "carrier", required_argument, NULL, OPT_CARRIER },
-	{ "name", required_argument, NULL, OPT_NAME },
-	{ "capacity", required_argument, NULL, OPT_CAPACITY },
-	{ "limit", required_argument, NULL, OPT_LIMIT },
-	{ "from", required_argument, NULL, OPT_FROM },
-	{ "to", required_argument, NULL, OPT_TO },
-	{ "flat-fee", required_argument, NULL, OPT_FLAT_FEE },
-	{ "p95-price", required_argument, NULL, OPT_P95_PRICE },
-	{ "commit-floor", required_argument, NULL, OPT_FLOOR },
-	{ "currency", required_argument, NULL, OPT_CURRENCY },
-	{ "at", required_argument, NULL, OPT_AT },
-	{ "all", no_argument, NULL, OPT_ALL },
-	{ "force", no_argument, NULL, OPT_FORCE },
-	{ "json", no_argument, NULL, OPT_JSON },
-	{ "help", no_argument, NULL, OPT_HELP },
-	{ NULL, 0, NULL, 0 },
-};
-
 struct pool_args {
 	const char *id, *carrier, *name, *capacity, *limit, *from, *to;
 	const char *flat_fee, *p95_price, *floor, *currency, *at;
-	bool all, force, help;
+	bool all, force;
 	char id_v[BS_OP_VALUE_MAX], capacity_v[BS_OP_VALUE_MAX];
 	char limit_v[BS_OP_VALUE_MAX], from_v[BS_OP_VALUE_MAX];
 	char to_v[BS_OP_VALUE_MAX], flat_fee_v[BS_OP_VALUE_MAX];
@@ -55,111 +32,70 @@ struct pool_args {
 	char at_v[BS_OP_VALUE_MAX];
 };
 
-static int parse_limit(const struct bs_op *op, const char *v, char *out)
+static int check_limit(const struct bs_op *op, void *args)
 {
+	struct pool_args *a = args;
 	uint64_t scaled;
 	char err[128];
-	if (bs_parse_decimal(v, LIMIT_SCALE, LIMIT_MAX_SCALED, &scaled, err,
-			     sizeof(err)) < 0)
+	if (bs_parse_decimal(a->limit, LIMIT_SCALE, LIMIT_MAX_SCALED, &scaled,
+			     err, sizeof(err)) < 0)
 		return bs_op_usage(op, "--limit '%s': %s (a ratio like 1.2, above "
-				   "0, at most 100, 4 decimals)", v, err);
-	snprintf(out, BS_OP_VALUE_MAX, "%llu.%04llu",
+				   "0, at most 100, 4 decimals)", a->limit, err);
+	snprintf(a->limit_v, sizeof(a->limit_v), "%llu.%04llu",
 		 (unsigned long long)(scaled / 10000),
 		 (unsigned long long)(scaled % 10000));
 	return 0;
 }
 
-static int parse_currency(const struct bs_op *op, const char *v)
+/* A floor of "0" needs no unit. */
+static int check_floor(const struct bs_op *op, void *args)
 {
-	bool ok = strlen(v) == 3;
-	for (const char *p = v; ok && *p; p++)
-		ok = *p >= 'A' && *p <= 'Z';
-	return ok ? 0 : bs_op_usage(op, "--currency '%s': an ISO 4217 code "
-				    "like CNY", v);
+	struct pool_args *a = args;
+	if (strcmp(a->floor, "0") == 0) {
+		snprintf(a->floor_v, sizeof(a->floor_v), "0");
+		return 0;
+	}
+	return bs_op_parse_rate(op, "--commit-floor", a->floor, a->floor_v);
 }
 
-/* Every verb shares one option table and refuses the options not among
- * its `allowed` words. Returns 0 or an exit code. */
-static int parse(struct bs_op *op, int argc, char **argv, const char *allowed,
-		 struct pool_args *a)
+static int check_cost_model(const struct bs_op *op, void *args)
 {
-	memset(a, 0, sizeof(*a));
-	int c;
-	while ((c = getopt_long(argc, argv, "", OPTIONS, NULL)) != -1) {
-		if (c == '?' || c == ':')
-			return bs_op_bad_option(op, argv);
-		const char *name = "";
-		for (const struct option *o = OPTIONS; o->name; o++)
-			if (o->val == c)
-				name = o->name;
-		if (c != OPT_HELP && c != OPT_JSON && !bs_op_word_in(allowed, name))
-			return bs_op_usage(op, "--%s does not apply here", name);
-		switch (c) {
-		case OPT_ID: a->id = optarg; break;
-		case OPT_CARRIER: a->carrier = optarg; break;
-		case OPT_NAME: a->name = optarg; break;
-		case OPT_CAPACITY: a->capacity = optarg; break;
-		case OPT_LIMIT: a->limit = optarg; break;
-		case OPT_FROM: a->from = optarg; break;
-		case OPT_TO: a->to = optarg; break;
-		case OPT_FLAT_FEE: a->flat_fee = optarg; break;
-		case OPT_P95_PRICE: a->p95_price = optarg; break;
-		case OPT_FLOOR: a->floor = optarg; break;
-		case OPT_CURRENCY: a->currency = optarg; break;
-		case OPT_AT: a->at = optarg; break;
-		case OPT_ALL: a->all = true; break;
-		case OPT_FORCE: a->force = true; break;
-		case OPT_JSON: op->json = true; break;
-		case OPT_HELP: a->help = true; return 0;
-		}
-	}
-	int rc = 0;
-	if (a->id) rc = bs_op_parse_id(op, "--id", a->id, a->id_v);
-	if (!rc && a->carrier) rc = bs_op_parse_text(op, "--carrier", a->carrier, 100);
-	if (!rc && a->name) rc = bs_op_parse_text(op, "--name", a->name, 100);
-	if (!rc && a->capacity)
-		rc = bs_op_parse_rate(op, "--capacity", a->capacity, a->capacity_v);
-	if (!rc && a->limit) rc = parse_limit(op, a->limit, a->limit_v);
-	if (!rc && a->from) rc = bs_op_parse_time(op, "--from", a->from, a->from_v);
-	if (!rc && a->to) rc = bs_op_parse_time(op, "--to", a->to, a->to_v);
-	if (!rc && a->flat_fee)
-		rc = bs_op_parse_money(op, "--flat-fee", a->flat_fee, a->flat_fee_v);
-	if (!rc && a->p95_price)
-		rc = bs_op_parse_money(op, "--p95-price", a->p95_price, a->p95_price_v);
-	if (!rc && a->floor) {
-		if (strcmp(a->floor, "0") == 0)
-			snprintf(a->floor_v, sizeof(a->floor_v), "0");
-		else
-			rc = bs_op_parse_rate(op, "--commit-floor", a->floor, a->floor_v);
-	}
-	if (!rc && a->currency) rc = parse_currency(op, a->currency);
-	if (!rc && a->at) rc = bs_op_parse_time(op, "--at", a->at, a->at_v);
-	if (!rc && a->flat_fee && (a->p95_price || a->floor))
-		rc = bs_op_usage(op, "--flat-fee excludes --p95-price and "
-				 "--commit-floor (a pool is flat or p95)");
-	return rc;
+	const struct pool_args *a = args;
+	if (a->flat_fee && (a->p95_price || a->floor))
+		return bs_op_usage(op, "--flat-fee excludes --p95-price and "
+				   "--commit-floor (a pool is flat or p95)");
+	return 0;
 }
 
-static int finish(struct bs_op *op, PGresult *res, bool as_object)
-{
-	int rc = bs_op_close(op, true);
-	if (rc == 0 && res != NULL)
-		bs_op_print(op, res, as_object);
-	PQclear(res);
-	return rc;
-}
+#define A(field) offsetof(struct pool_args, field)
+static const struct bs_verb_opt OPTS[] = {
+	{ "id", BS_OPT_ID, A(id), A(id_v) },
+	{ "carrier", BS_OPT_TEXT, A(carrier), .max = 100 },
+	{ "name", BS_OPT_TEXT, A(name), .max = 100 },
+	{ "capacity", BS_OPT_RATE, A(capacity), A(capacity_v) },
+	{ "limit", BS_OPT_TEXT, A(limit), .check = check_limit },
+	{ "from", BS_OPT_TIME, A(from), A(from_v) },
+	{ "to", BS_OPT_TIME, A(to), A(to_v) },
+	{ "flat-fee", BS_OPT_MONEY, A(flat_fee), A(flat_fee_v) },
+	{ "p95-price", BS_OPT_MONEY, A(p95_price), A(p95_price_v) },
+	{ "commit-floor", BS_OPT_TEXT, A(floor), .check = check_floor },
+	{ "currency", BS_OPT_CURRENCY, A(currency) },
+	{ "at", BS_OPT_TIME, A(at), A(at_v) },
+	{ "all", BS_OPT_FLAG, A(all) },
+	{ "force", BS_OPT_FLAG, A(force) },
+};
+#undef A
+
+static const struct bs_object POOL = {
+	"pool", OPTS, sizeof(OPTS) / sizeof(OPTS[0]), sizeof(struct pool_args),
+	check_cost_model,
+};
 
 static int add(const struct bs_cli *cli, int argc, char **argv)
 {
-	struct bs_op op;
-	struct pool_args a;
-	bs_op_init(&op, cli, "pool add");
-	int rc = parse(&op, argc, argv, "id carrier name capacity limit from to "
-		       "flat-fee p95-price commit-floor currency", &a);
-	if (rc != 0)
-		return rc;
-	if (a.help) {
-		printf(
+	static const struct bs_verb verb = { "add",
+		"id carrier name capacity limit from to flat-fee p95-price commit-floor "
+		"currency", NULL,
 "Usage: bandsplit pool add --carrier NAME --name NAME --capacity RATE\n"
 "                          (--flat-fee YUAN | --p95-price YUAN\n"
 "                           [--commit-floor RATE])\n"
@@ -173,11 +109,13 @@ static int add(const struct bs_cli *cli, int argc, char **argv)
 "floor (default 0). RATIO is the oversubscription limit (default 1):\n"
 "allocations' committed rates may sum to capacity x RATIO at most. Valid\n"
 "from TIME (default now) to TIME (default: open). Times are ISO 8601, in\n"
-"the park's time zone unless they carry an offset.\n");
-		return BS_EXIT_OK;
-	}
-	if (optind < argc)
-		return bs_op_usage(&op, "unexpected argument '%s'", argv[optind]);
+"the park's time zone unless they carry an offset.\n" };
+
+	struct bs_op op;
+	struct pool_args a;
+	int rc = bs_verb_start(&op, cli, &POOL, &verb, argc, argv, &a, NULL);
+	if (rc != BS_VERB_GO)
+		return rc;
 	if (!a.carrier || !a.name || !a.capacity)
 		return bs_op_usage(&op, "--carrier, --name and --capacity are required");
 	if (!a.flat_fee && !a.p95_price)
@@ -204,75 +142,35 @@ static int add(const struct bs_cli *cli, int argc, char **argv)
 		"  $2, $3, $4::bigint, tstzrange($5::timestamptz, $6::timestamptz),"
 		"  $7, $8::bigint, $9::bigint, $10::bigint, $11::numeric, $12)"
 		" RETURNING *) SELECT " POOL_COLS " FROM p", 12, params);
-	return finish(&op, res, true);
+	return bs_verb_finish(&op, res, true);
 }
 
 static int list(const struct bs_cli *cli, int argc, char **argv)
 {
-	struct bs_op op;
-	struct pool_args a;
-	bs_op_init(&op, cli, "pool list");
-	int rc = parse(&op, argc, argv, "at all", &a);
-	if (rc != 0)
-		return rc;
-	if (a.help) {
-		printf(
+	static const struct bs_verb verb = { "list", "at all", NULL,
 "Usage: bandsplit pool list [--at TIME | --all] [--json]\n"
 "\n"
-"Lists the pools valid at TIME, or (default) those not ended yet, or all.\n");
-		return BS_EXIT_OK;
-	}
-	if (optind < argc)
-		return bs_op_usage(&op, "unexpected argument '%s'", argv[optind]);
-	if (a.at && a.all)
-		return bs_op_usage(&op, "--at and --all exclude each other");
-	if (bs_op_open(&op) != 0)
-		return bs_op_close(&op, false);
-	const char *params[2] = { a.at ? a.at_v : NULL, a.all ? "all" : NULL };
-	PGresult *res = bs_op_query(&op, "SELECT " POOL_COLS " FROM pool p"
-		" WHERE CASE WHEN $1::timestamptz IS NOT NULL THEN p.valid @> $1::timestamptz"
-		"            WHEN $2::text IS NOT NULL THEN true"
-		"            ELSE upper_inf(p.valid) OR upper(p.valid) > now() END"
-		" ORDER BY p.pool_id", 2, params);
-	return finish(&op, res, false);
+"Lists the pools valid at TIME, or (default) those not ended yet, or all.\n" };
+	static const char *const filters[] = { NULL };
+	return bs_verb_list(cli, argc, argv, &POOL, &verb, filters,
+		"SELECT " POOL_COLS " FROM pool p WHERE" BS_IN_FORCE("p", 1, 2)
+		" ORDER BY p.pool_id");
 }
 
 static int show(const struct bs_cli *cli, int argc, char **argv)
 {
-	struct bs_op op;
-	struct pool_args a;
-	char id[BS_OP_VALUE_MAX];
-	bs_op_init(&op, cli, "pool show");
-	int rc = parse(&op, argc, argv, "", &a);
-	if (rc != 0)
-		return rc;
-	if (a.help) {
-		printf("Usage: bandsplit pool show POOL_ID [--json]\n\n"
-		       "Shows one pool ('bandsplit capacity' shows its load).\n");
-		return BS_EXIT_OK;
-	}
-	if ((rc = bs_op_one_id(&op, argc, argv, "POOL_ID", id)) != 0)
-		return rc;
-	if (bs_op_open(&op) != 0)
-		return bs_op_close(&op, false);
-	const char *params[1] = { id };
-	PGresult *res = bs_op_query_one(&op, "pool", "SELECT " POOL_COLS
-		" FROM pool p WHERE p.pool_id = $1::bigint", 1, params);
-	return finish(&op, res, true);
+	static const struct bs_verb verb = { "show", "", "POOL_ID",
+"Usage: bandsplit pool show POOL_ID [--json]\n\n"
+"Shows one pool ('bandsplit capacity' shows its load).\n" };
+	return bs_verb_show(cli, argc, argv, &POOL, &verb, "pool",
+		"SELECT " POOL_COLS " FROM pool p WHERE p.pool_id = $1::bigint");
 }
 
 static int change(const struct bs_cli *cli, int argc, char **argv)
 {
-	struct bs_op op;
-	struct pool_args a;
-	char id[BS_OP_VALUE_MAX];
-	bs_op_init(&op, cli, "pool change");
-	int rc = parse(&op, argc, argv, "carrier name capacity limit to flat-fee "
-		       "p95-price commit-floor force", &a);
-	if (rc != 0)
-		return rc;
-	if (a.help) {
-		printf(
+	static const struct bs_verb verb = { "change",
+		"carrier name capacity limit to flat-fee p95-price commit-floor force",
+		"POOL_ID",
 "Usage: bandsplit pool change POOL_ID [--carrier NAME] [--name NAME]\n"
 "                             [--capacity RATE] [--limit RATIO]\n"
 "                             [--flat-fee YUAN | --p95-price YUAN\n"
@@ -283,10 +181,13 @@ static int change(const struct bs_cli *cli, int argc, char **argv)
 "the capacity or the limit below what is allocated is refused unless\n"
 "--force (recorded in the audit log). --to moves the end of validity;\n"
 "allocations must stay inside it. Switching the cost model needs all of\n"
-"its figures.\n");
-		return BS_EXIT_OK;
-	}
-	if ((rc = bs_op_one_id(&op, argc, argv, "POOL_ID", id)) != 0)
+"its figures.\n" };
+
+	struct bs_op op;
+	struct pool_args a;
+	char id[BS_OP_VALUE_MAX];
+	int rc = bs_verb_start(&op, cli, &POOL, &verb, argc, argv, &a, id);
+	if (rc != BS_VERB_GO)
 		return rc;
 	if (!a.carrier && !a.name && !a.capacity && !a.limit && !a.to &&
 	    !a.flat_fee && !a.p95_price && !a.floor)
@@ -320,36 +221,20 @@ static int change(const struct bs_cli *cli, int argc, char **argv)
 		"   THEN coalesce($9::bigint, commit_floor_bps, 0) END"
 		" WHERE pool_id = $1::bigint RETURNING *)"
 		" SELECT " POOL_COLS " FROM p", 9, params);
-	return finish(&op, res, true);
+	return bs_verb_finish(&op, res, true);
 }
 
 static int end(const struct bs_cli *cli, int argc, char **argv)
 {
-	struct bs_op op;
-	struct pool_args a;
-	char id[BS_OP_VALUE_MAX];
-	bs_op_init(&op, cli, "pool end");
-	int rc = parse(&op, argc, argv, "at", &a);
-	if (rc != 0)
-		return rc;
-	if (a.help) {
-		printf(
+	static const struct bs_verb verb = { "end", "at", "POOL_ID",
 "Usage: bandsplit pool end POOL_ID [--at TIME] [--json]\n"
 "\n"
 "Ends a pool's validity at TIME (default now). Refused while allocations\n"
-"on it run past TIME: end or move them first.\n");
-		return BS_EXIT_OK;
-	}
-	if ((rc = bs_op_one_id(&op, argc, argv, "POOL_ID", id)) != 0)
-		return rc;
-	if (bs_op_open(&op) != 0)
-		return bs_op_close(&op, false);
-	const char *params[2] = { id, a.at ? a.at_v : "now" };
-	PGresult *res = bs_op_query_one(&op, "pool",
+"on it run past TIME: end or move them first.\n" };
+	return bs_verb_end(cli, argc, argv, &POOL, &verb, "pool",
 		"WITH p AS (UPDATE pool SET valid = tstzrange(lower(valid),"
 		" $2::timestamptz) WHERE pool_id = $1::bigint RETURNING *)"
-		" SELECT " POOL_COLS " FROM p", 2, params);
-	return finish(&op, res, true);
+		" SELECT " POOL_COLS " FROM p");
 }
 
 static const struct bs_op_verb VERBS[] = {
@@ -360,15 +245,11 @@ static const struct bs_op_verb VERBS[] = {
 	{ "end", "end a pool's validity", end },
 };
 
-static int run(const struct bs_cli *cli, int argc, char **argv)
-{
-	return bs_op_dispatch(cli, "pool", "Pools: the carriers' bulk contracts "
-		"the park bought, and their oversubscription limit.", VERBS,
-		(int)(sizeof(VERBS) / sizeof(VERBS[0])), argc, argv);
-}
-
 const struct bs_cli_command bs_cmd_pool = {
 	.name = "pool",
 	.summary = "carriers' bulk contracts: add, list, show, change, end",
-	.run = run,
+	.description = "Pools: the carriers' bulk contracts "
+		"the park bought, and their oversubscription limit.",
+	.verbs = VERBS,
+	.nverbs = sizeof(VERBS) / sizeof(VERBS[0]),
 };

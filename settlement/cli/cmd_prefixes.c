@@ -378,16 +378,12 @@ static const struct bs_op_verb VERBS[] = {
 	{ "stale", "usage records counted with an outdated map", stale },
 };
 
-static int run(const struct bs_cli *cli, int argc, char **argv)
-{
-	return bs_op_dispatch(cli, "prefixes", "The dataplane's prefix map: "
-		"export it from the prefixes in force, and check that usage was "
-		"counted with the map in force.", VERBS,
-		(int)(sizeof(VERBS) / sizeof(VERBS[0])), argc, argv);
-}
-
 const struct bs_cli_command bs_cmd_prefixes = {
 	.name = "prefixes",
 	.summary = "the dataplane's prefix map: export, exports, stale",
-	.run = run,
+	.description = "The dataplane's prefix map: "
+		"export it from the prefixes in force, and check that usage was "
+		"counted with the map in force.",
+	.verbs = VERBS,
+	.nverbs = sizeof(VERBS) / sizeof(VERBS[0]),
 };

@@ -100,6 +100,9 @@ int main(int argc, char **argv)
 			char **sub_argv = argv + optind;
 			optind = 0;   /* glibc: re-initialise for the subcommand */
 			opterr = 0;
+			if (commands[i]->run == NULL)
+				return bs_op_dispatch(&cli, commands[i], sub_argc,
+						      sub_argv);
 			return commands[i]->run(&cli, sub_argc, sub_argv);
 		}
 	}

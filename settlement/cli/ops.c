@@ -22,24 +22,26 @@ enum { OID_BOOL = 16, OID_INT8 = 20, OID_INT2 = 21, OID_INT4 = 23,
 
 #define TABLE_MAX_COLS 40
 
-int bs_op_dispatch(const struct bs_cli *cli, const char *object,
-		   const char *description, const struct bs_op_verb *verbs,
-		   int nverbs, int argc, char **argv)
+int bs_op_dispatch(const struct bs_cli *cli,
+		   const struct bs_cli_command *cmd, int argc, char **argv)
 {
+	const char *object = cmd->name;
+	const struct bs_op_verb *verbs = cmd->verbs;
+	size_t nverbs = cmd->nverbs;
 	bool help = argc < 2 || strcmp(argv[1], "--help") == 0 ||
 		    strcmp(argv[1], "-h") == 0;
 	if (help) {
 		FILE *out = argc < 2 ? stderr : stdout;
 		fprintf(out, "Usage: %s %s VERB [OPTIONS]\n\n%s\n\nVerbs:\n",
-			cli->prog, object, description);
-		for (int i = 0; i < nverbs; i++)
+			cli->prog, object, cmd->description);
+		for (size_t i = 0; i < nverbs; i++)
 			fprintf(out, "  %-8s %s\n", verbs[i].name, verbs[i].summary);
 		fprintf(out, "\n'%s %s VERB --help' describes a verb. Every verb "
 			"takes --json.\nExit status: 0 ok, 1 refused by a rule, 2 "
 			"usage error, 3 failure.\n", cli->prog, object);
 		return argc < 2 ? BS_EXIT_USAGE : BS_EXIT_OK;
 	}
-	for (int i = 0; i < nverbs; i++) {
+	for (size_t i = 0; i < nverbs; i++) {
 		if (strcmp(verbs[i].name, argv[1]) == 0) {
 			optind = 0;   /* glibc: re-initialise getopt */
 			opterr = 0;

@@ -6,7 +6,9 @@
  * option's name in every message, and output as a table or JSON.
  *
  * Flow of a command: parse options (bs_op_* parsers print usage errors) →
- * bs_op_open() → bs_op_query()... → bs_op_close(commit) → print.
+ * bs_op_open() → bs_op_query()... → bs_op_close(commit) → print. The
+ * object commands (pool, tenant, prefix, plan, alloc) parse and start their
+ * verbs with verb.h.
  */
 #ifndef BS_CLI_OPS_H
 #define BS_CLI_OPS_H
@@ -36,11 +38,11 @@ struct bs_op_verb {
 	int (*run)(const struct bs_cli *cli, int argc, char **argv);
 };
 
-/* Runs `bandsplit OBJECT VERB ...`: prints the object's help for no verb or
+/* Runs `bandsplit OBJECT VERB ...` for an object command (its verbs in
+ * its struct bs_cli_command): prints the object's help for no verb or
  * --help, dispatches to the verb (argv[0] its name, getopt reset). */
-int bs_op_dispatch(const struct bs_cli *cli, const char *object,
-		   const char *description, const struct bs_op_verb *verbs,
-		   int nverbs, int argc, char **argv);
+int bs_op_dispatch(const struct bs_cli *cli,
+		   const struct bs_cli_command *object, int argc, char **argv);
 
 /* Sets op up for cmd; nothing is opened yet. */
 void bs_op_init(struct bs_op *op, const struct bs_cli *cli, const char *cmd);
@@ -67,7 +69,7 @@ PGresult *bs_op_query_one(struct bs_op *op, const char *what, const char *sql,
 int bs_op_set_local(struct bs_op *op, const char *name, const char *value);
 
 /* Commits (commit true and no failure so far) or rolls back, and closes the
- * connection. Returns op->rc (0 when committed). */
+ * connection. Returns op->rc (0 when committed); once closed, just that. */
 int bs_op_close(struct bs_op *op, bool commit);
 
 /* Prints a result: a table (one row per line), or with as_object one
