@@ -109,6 +109,7 @@ struct consumer {
 	size_t nassigned;
 	bool resync_needed;
 	bool connected_once;
+	bool eof_seen;                         /* a partition reached its end */
 	int fatal;                             /* exit code if != 0 */
 	/* messages consumed but not yet added */
 	rd_kafka_message_t *pending[CONSUME_CHUNK];
@@ -251,14 +252,21 @@ static int open_kafka(struct consumer *c, char *err, size_t err_size)
 		return -1;
 	}
 	/* A deep prefetch queue: the consumer's batches are large, and with the
-	 * default (100000 messages) the fetchers idle between them. */
-	bool user_set = false;
-	for (size_t i = 0; i < c->cfg->kafka.count; i++)
-		user_set = user_set || strcmp(c->cfg->kafka.key[i], "queued.min.messages") == 0;
-	if (!user_set && conf_set(conf, "queued.min.messages", "1000000", err,
-				  err_size) < 0) {
-		rd_kafka_conf_destroy(conf);
-		return -1;
+	 * defaults (100000 messages, 64 MiB) the fetchers idle between them;
+	 * 1,000,000 usage messages take about 250 MiB. */
+	static const char *const deep[][2] = {
+		{ "queued.min.messages", "1000000" },
+		{ "queued.max.messages.kbytes", "262144" },
+	};
+	for (size_t k = 0; k < sizeof(deep) / sizeof(deep[0]); k++) {
+		bool user_set = false;
+		for (size_t i = 0; i < c->cfg->kafka.count; i++)
+			user_set = user_set || strcmp(c->cfg->kafka.key[i], deep[k][0]) == 0;
+		if (!user_set && conf_set(conf, deep[k][0], deep[k][1], err,
+					  err_size) < 0) {
+			rd_kafka_conf_destroy(conf);
+			return -1;
+		}
 	}
 	rd_kafka_conf_set_rebalance_cb(conf, rebalance);
 	rd_kafka_conf_set_opaque(conf, c);
@@ -639,8 +647,10 @@ static void kafka_error(struct consumer *c, const rd_kafka_message_t *msg)
 	bool ours = msg->rkt != NULL && p >= 0 && p <= SETTLE_PARTITION_MAX &&
 		    c->parts[p].assigned;
 	if (msg->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-		if (ours && msg->offset == c->parts[p].fetch_next)
+		if (ours && msg->offset == c->parts[p].fetch_next) {
 			c->parts[p].eof = true;
+			c->eof_seen = true;
+		}
 		return;
 	}
 	if (ours && (msg->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET ||
@@ -907,6 +917,18 @@ static void send_due(struct consumer *c, bool all)
 	}
 }
 
+/* Every partition read up to the end of what Kafka holds (as of its
+ * last end-of-partition event), or stopped. */
+static bool all_at_end(const struct consumer *c)
+{
+	for (size_t i = 0; i < c->nassigned; i++) {
+		const struct part *pt = &c->parts[c->assigned[i]];
+		if (!pt->eof && !pt->stopped)
+			return false;
+	}
+	return true;
+}
+
 /* Reads what Kafka has (waiting at most until the oldest open batch is
  * due) and sends the batches that are ready. */
 static void collect(struct consumer *c)
@@ -926,7 +948,13 @@ static void collect(struct consumer *c)
 	if (c->resync_needed || stopping(c))
 		return;
 	c->npending = c->pending_pos = 0;
-	send_due(c, false);
+	/* nothing more to read: the open batches need not wait for batch_ms,
+	 * and the outcomes in flight are what there is to wait for */
+	bool at_end = c->eof_seen && all_at_end(c);
+	c->eof_seen = false;
+	send_due(c, at_end);
+	if (at_end)
+		finish_all(c);
 
 	double wait = IDLE_WAIT_MS / 1000.0, t = now_s();
 	for (uint32_t i = 0; i < c->nlanes; i++) {
@@ -937,8 +965,21 @@ static void collect(struct consumer *c)
 				wait = due > 0 ? due : 0;
 		}
 	}
-	ssize_t n = rd_kafka_consume_batch_queue(c->queue, (int)(wait * 1000),
-						 c->pending, CONSUME_CHUNK);
+	/* what is there already; if nothing, wait for the first message only
+	 * (a batch read with a timeout waits for a whole chunk: the tail of a
+	 * stream would wait it out) */
+	ssize_t n = rd_kafka_consume_batch_queue(c->queue, 0, c->pending,
+						 CONSUME_CHUNK);
+	if (n == 0) {
+		rd_kafka_message_t *first = rd_kafka_consume_queue(c->queue,
+								   (int)(wait * 1000));
+		if (first != NULL) {
+			c->pending[0] = first;
+			n = rd_kafka_consume_batch_queue(c->queue, 0, c->pending + 1,
+							 CONSUME_CHUNK - 1);
+			n = n < 0 ? 1 : n + 1;
+		}
+	}
 	if (n < 0) {
 		BS_ERROR("kafka consume: %s", rd_kafka_err2str(rd_kafka_last_error()));
 		return;
