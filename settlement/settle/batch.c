@@ -486,6 +486,14 @@ static int add_usage(struct settle_batch *b, const struct bs_record *rec, bool l
 	p += 5;
 	assert((size_t)(p - start) <= SETTLE_COPY_ROW_MAX);
 	b->copy_len += (size_t)(p - start);
+	if (b->usage_count == 0) {
+		b->first = *rec;
+		b->start_min = b->start_max = h->interval_start;
+	} else if (h->interval_start < b->start_min) {
+		b->start_min = h->interval_start;
+	} else if (h->interval_start > b->start_max) {
+		b->start_max = h->interval_start;
+	}
 	aggregate(b, rec, late);
 	b->usage_count++;
 	return 0;

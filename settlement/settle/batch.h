@@ -129,6 +129,8 @@ struct settle_batch {
 	uint32_t usage_count, summary_count, reject_count;
 	char *copy;                  /* the usage rows' COPY stream */
 	size_t copy_len, copy_cap;   /* copy_cap: room for the trailer too */
+	struct bs_record first;      /* the first usage record (head, usage) */
+	int64_t start_min, start_max; /* the usage records' interval_start range */
 	struct bs_pgarray summary[SUM_NCOLS];
 	struct bs_pgarray reject[REJ_NCOLS];
 	struct settle_batch_part parts[SETTLE_BATCH_MAX_PARTS];

@@ -17,11 +17,11 @@
 #include "validate.h"
 
 #define KNOWN_DAYS_MAX 4096        /* days known to have a raw partition */
-#define MAX_PIPELINE 4             /* statements in one pipeline */
+#define MAX_PIPELINE 5             /* statements in one pipeline */
 
 enum stmt_kind {
-	STMT_BEGIN, STMT_OFFSETS, STMT_SUMMARY, STMT_REJECT, STMT_ROLLUP,
-	STMT_STAGED, STMT_COMMIT,
+	STMT_BEGIN, STMT_OFFSETS, STMT_SUMMARY, STMT_REJECT, STMT_PROBE,
+	STMT_ROLLUP, STMT_STAGED, STMT_COMMIT,
 };
 
 struct settle_store {
@@ -60,13 +60,25 @@ static const char COPY_STAGE_SQL[] =
 	"COPY bs_usage_stage (" SETTLE_COPY_COLUMNS ") FROM STDIN (FORMAT binary)";
 
 /* ... and from there into usage_raw, skipping the identities stored
- * already (ON CONFLICT DO NOTHING, which also skips a second copy inside
- * the batch); the rollups add exactly the rows inserted. A record belongs
- * to the 5-minute bucket that contains its interval_start. */
+ * already: those found by an anti-join first (one index probe per row,
+ * cheaper than ON CONFLICT's check, and all a replay costs), then ON
+ * CONFLICT DO NOTHING for the rest (a second copy inside the batch, a
+ * concurrent insert); the rollups add exactly the rows inserted. A record
+ * belongs to the 5-minute bucket that contains its interval_start. */
 static const char STAGED_SQL[] =
 	"WITH ins AS ("
 	"  INSERT INTO usage_raw (" SETTLE_COPY_COLUMNS ")"
-	"  SELECT " SETTLE_COPY_COLUMNS " FROM bs_usage_stage"
+	"  SELECT " SETTLE_COPY_COLUMNS " FROM bs_usage_stage s"
+	"  WHERE NOT EXISTS (SELECT FROM usage_raw r"
+	/* the batch's range ($1, $2) prunes the partitions when planning */
+	"    WHERE r.interval_start BETWEEN $1::timestamptz AND $2::timestamptz"
+	"      AND r.interval_start = s.interval_start AND r.boot_id = s.boot_id"
+	"      AND r.tenant_id = s.tenant_id AND r.pool_id = s.pool_id"
+	"      AND r.direction = s.direction AND r.node_id = s.node_id"
+	/* OFFSET 0: kept a subplan, probed row by row through the identity
+	 * index whatever the statistics say (a fresh partition has none, and
+	 * a hash anti-join would read it all for every batch) */
+	"    OFFSET 0)"
 	"  ON CONFLICT (interval_start, boot_id, tenant_id, pool_id, direction, node_id)"
 	"  DO NOTHING"
 	"  RETURNING tenant_id, pool_id, direction, interval_start, byte_measure,"
@@ -99,6 +111,14 @@ static const char STAGED_SQL[] =
 	"  RETURNING 1"
 	") SELECT (SELECT count(*) FROM ins), (SELECT coalesce(sum(late_records), 0) FROM sums),"
 	"  (SELECT count(*) FROM up)";
+
+/* Is the batch's first usage record stored already? Then the batch is
+ * (part of) a replay: staged at once, without a COPY into usage_raw
+ * bound to fail (it would write and roll back its first rows). */
+static const char PROBE_SQL[] =
+	"SELECT EXISTS (SELECT FROM usage_raw WHERE interval_start = $1::timestamptz"
+	" AND boot_id = $2::uuid AND tenant_id = $3::int8 AND pool_id = $4::int8"
+	" AND direction = $5::text AND node_id = $6::text)";
 
 /* When the COPY into usage_raw succeeded, every record was new: the
  * rollups add the batch's own sums (batch.h, AGG_*). */
@@ -394,6 +414,7 @@ static const char *stmt_name(enum stmt_kind k)
 	case STMT_OFFSETS: return "batch: store offsets";
 	case STMT_SUMMARY: return "batch: insert summaries";
 	case STMT_REJECT: return "batch: insert rejects";
+	case STMT_PROBE: return "batch: probe";
 	case STMT_ROLLUP: return "batch: rollups";
 	case STMT_STAGED: return "batch: insert usage (staged)";
 	case STMT_COMMIT: return "batch: commit";
@@ -408,6 +429,55 @@ static int queue(struct settle_store *s, enum stmt_kind kind, const char *sql)
 	if (PQsendQueryParams(s->conn, sql, 0, NULL, NULL, NULL, NULL, 0) != 1)
 		return -1;
 	s->sent[s->nsent++] = kind;
+	return 0;
+}
+
+/* A timestamptz parameter in binary: microseconds since 2000-01-01. */
+struct ts_param {
+	char be[8];
+};
+
+static struct ts_param ts_param(int64_t unix_s)
+{
+	struct ts_param t;
+	uint64_t v = (uint64_t)((unix_s - INT64_C(946684800)) * 1000000);
+	for (int i = 0; i < 8; i++)
+		t.be[i] = (char)(v >> (56 - 8 * i));
+	return t;
+}
+
+/* The first record's identity probe (PROBE_SQL). */
+static int queue_probe(struct settle_store *s, const struct settle_batch *b)
+{
+	assert(s->nsent < MAX_PIPELINE && b->usage_count > 0);
+	const struct bs_record *r = &b->first;
+	struct ts_param start = ts_param(r->head.interval_start);
+	char tenant[24], pool[24];
+	snprintf(tenant, sizeof(tenant), "%" PRIu32, r->usage.tenant_id);
+	snprintf(pool, sizeof(pool), "%" PRIu32, r->usage.pool_id);
+	const char *values[6] = { start.be, r->head.boot_id, tenant, pool,
+				  bs_direction_name(r->usage.direction), r->head.node_id };
+	int lengths[6] = { 8, 0, 0, 0, 0, 0 };
+	int formats[6] = { 1, 0, 0, 0, 0, 0 };
+	if (PQsendQueryParams(s->conn, PROBE_SQL, 6, NULL, values, lengths, formats,
+			      0) != 1)
+		return -1;
+	s->sent[s->nsent++] = STMT_PROBE;
+	return 0;
+}
+
+/* The staged rows into usage_raw (STAGED_SQL). */
+static int queue_staged(struct settle_store *s, const struct settle_batch *b)
+{
+	assert(s->nsent < MAX_PIPELINE && b->usage_count > 0);
+	struct ts_param lo = ts_param(b->start_min), hi = ts_param(b->start_max);
+	const char *values[2] = { lo.be, hi.be };
+	int lengths[2] = { 8, 8 };
+	int formats[2] = { 1, 1 };
+	if (PQsendQueryParams(s->conn, STAGED_SQL, 2, NULL, values, lengths, formats,
+			      0) != 1)
+		return -1;
+	s->sent[s->nsent++] = STMT_STAGED;
 	return 0;
 }
 
@@ -445,6 +515,10 @@ static enum store_rc run_pipeline(struct settle_store *s, struct store_result *o
 		if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
 			switch (s->sent[i]) {
 			case STMT_BEGIN: case STMT_OFFSETS: case STMT_COMMIT: break;
+			case STMT_PROBE:
+				out->first_stored = PQntuples(res) == 1 &&
+					strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+				break;
 			case STMT_ROLLUP:
 				out->buckets_touched = strtoull(PQcmdTuples(res), NULL, 10);
 				break;
@@ -602,7 +676,8 @@ enum store_rc settle_store_settle(struct settle_store *s, struct settle_batch *b
 	    (b->summary_count > 0 &&
 	     queue_arrays(s, STMT_SUMMARY, SUMMARY_SQL, NULL, 0, b->summary, SUM_NCOLS) < 0) ||
 	    (b->reject_count > 0 &&
-	     queue_arrays(s, STMT_REJECT, REJECT_SQL, topic, 1, b->reject, REJ_NCOLS) < 0)) {
+	     queue_arrays(s, STMT_REJECT, REJECT_SQL, topic, 1, b->reject, REJ_NCOLS) < 0) ||
+	    (b->usage_count > 0 && queue_probe(s, b) < 0)) {
 		classify(s, NULL, "batch: send", err, err_size);
 		settle_store_disconnect(s);
 		return STORE_RETRY;
@@ -619,7 +694,7 @@ enum store_rc settle_store_settle(struct settle_store *s, struct settle_batch *b
 		const char *data = settle_batch_copy_data(b, &len);
 		char state[6];
 		const char *stage_sql = COPY_STAGE_SQL;
-		if (settle_batch_aggregates(b)) {
+		if (!out->first_stored && settle_batch_aggregates(b)) {
 			src = copy_in(s, "batch: copy usage", COPY_RAW_SQL, data, len,
 				      state, err, err_size);
 			if (src == STORE_OK)
@@ -641,7 +716,7 @@ enum store_rc settle_store_settle(struct settle_store *s, struct settle_batch *b
 	if (PQenterPipelineMode(s->conn) != 1 ||
 	    (direct && queue_arrays(s, STMT_ROLLUP, ROLLUP_SQL, NULL, 0, b->aggcol,
 				    AGG_NCOLS) < 0) ||
-	    (b->usage_count > 0 && !direct && queue(s, STMT_STAGED, STAGED_SQL) < 0) ||
+	    (b->usage_count > 0 && !direct && queue_staged(s, b) < 0) ||
 	    queue(s, STMT_COMMIT, "COMMIT") < 0) {
 		classify(s, NULL, "batch: send", err, err_size);
 		settle_store_disconnect(s);
@@ -650,6 +725,7 @@ enum store_rc settle_store_settle(struct settle_store *s, struct settle_batch *b
 	src = run_pipeline(s, out, err, err_size);
 	if (src != STORE_OK)
 		return abandon(s, src);
+	out->first_stored = false;
 	if (direct) {
 		out->usage_inserted = b->usage_count;
 		for (uint32_t i = 0; i < b->nagg; i++)

@@ -8,14 +8,17 @@
  *      touched partition's next offset (fails with SQLSTATE BSF01 if another
  *      instance moved one); INSERT INTO node_interval ... ON CONFLICT DO
  *      NOTHING (summaries); INSERT INTO rejected_records ... (rejects);
+ *      and whether the batch's first usage record is stored already;
  *   2. the usage rows as one binary COPY straight into usage_raw, under a
  *      savepoint. If a row is stored already (unique_violation: a replay,
  *      a record sent twice) the savepoint is rolled back and the same
- *      stream is copied into the session's temporary staging table instead;
+ *      stream is copied into the session's temporary staging table instead
+ *      (at once when the first record was found: a replay);
  *   3. a pipeline: the rollups — the batch's own sums when the COPY into
  *      usage_raw succeeded (every record was new), or, from the staging
- *      table, INSERT INTO usage_raw ... ON CONFLICT DO NOTHING RETURNING
- *      and the sums of exactly the rows returned — then COMMIT.
+ *      table, INSERT INTO usage_raw ... WHERE NOT EXISTS (stored) ON
+ *      CONFLICT DO NOTHING RETURNING and the sums of exactly the rows
+ *      returned — then COMMIT.
  * Any failure rolls the whole transaction back. settle_store_settle() runs
  * it, blocking: the consumer calls it from each lane's own thread.
  */
@@ -45,6 +48,7 @@ struct store_result {
 	uint64_t buckets_touched;    /* usage_5m rows inserted or updated */
 	uint64_t summaries_inserted;
 	uint64_t rejects_inserted;
+	bool first_stored;           /* (inside settle_store_settle only) */
 };
 
 struct settle_store;
