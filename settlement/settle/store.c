@@ -18,6 +18,7 @@
 
 #define KNOWN_DAYS_MAX 4096        /* days known to have a raw partition */
 #define MAX_PIPELINE 5             /* statements in one pipeline */
+#define COPY_PIECE 65536           /* bytes per CopyData message */
 
 enum stmt_kind {
 	STMT_BEGIN, STMT_OFFSETS, STMT_SUMMARY, STMT_REJECT, STMT_PROBE,
@@ -592,11 +593,13 @@ static enum store_rc copy_in(struct settle_store *s, const char *what,
 		PQclear(res);
 	}
 	if (copying) {
-		/* int-sized pieces; in blocking mode each call returns once
-		 * libpq has passed it on */
+		/* one CopyData message per piece: small enough for the server
+		 * to read each into memory it reuses (a large message is a
+		 * fresh allocation, page faults and all); in blocking mode each
+		 * call returns once libpq has passed it on */
 		int sent = 1;
 		for (size_t off = 0; off < len && sent == 1; ) {
-			size_t n = len - off < (1u << 20) ? len - off : (1u << 20);
+			size_t n = len - off < COPY_PIECE ? len - off : COPY_PIECE;
 			sent = PQputCopyData(s->conn, data + off, (int)n);
 			off += n;
 		}
