@@ -36,6 +36,9 @@ struct settle_store {
 	size_t nsent;
 	/* offset arrays of the batch */
 	struct bs_pgarray off_part, off_expected, off_next;
+	/* a replayed batch's identities, as a COPY stream (ID_NCOLS fields) */
+	char *ids;
+	size_t ids_cap;
 };
 
 const char *const store_gap_kinds[STORE_GAP_KINDS] = {
@@ -142,10 +145,32 @@ static const char ROLLUP_SQL[] =
 	"  late_records = r.late_records + excluded.late_records,"
 	"  updated_at = now()";
 
-/* The session's staging table (connect); emptied by every commit. */
+/* The session's staging tables (connect); emptied by every commit. */
 static const char STAGE_TABLE_SQL[] =
 	"CREATE TEMP TABLE IF NOT EXISTS bs_usage_stage (LIKE usage_raw INCLUDING DEFAULTS)"
 	" ON COMMIT DELETE ROWS";
+static const char PROBE_TABLE_SQL[] =
+	"CREATE TEMP TABLE IF NOT EXISTS bs_usage_probe (node_id text COLLATE \"C\","
+	"  boot_id uuid, interval_start timestamptz, tenant_id bigint, pool_id bigint,"
+	"  direction text COLLATE \"C\") ON COMMIT DELETE ROWS";
+
+/* A replayed batch (its first record stored) is checked first by its
+ * identities only, half the bytes of its rows: when every one is stored
+ * (a replay, the usual case), nothing else is sent. */
+#define ID_NCOLS 6
+static const int id_fields[ID_NCOLS] = { 0, 1, 3, 7, 8, 9 };   /* batch.h */
+#define ID_ROW_MAX (2 + ID_NCOLS * 4 + BS_NODE_ID_MAX + 16 + 8 + 8 + 8 + 3)
+#define COPY_HEADER_LEN 19
+static const char COPY_PROBE_SQL[] =
+	"COPY bs_usage_probe (node_id, boot_id, interval_start, tenant_id, pool_id,"
+	" direction) FROM STDIN (FORMAT binary)";
+static const char COUNT_NEW_SQL[] =
+	"SELECT count(*) FROM bs_usage_probe s WHERE NOT EXISTS (SELECT FROM usage_raw r"
+	"  WHERE r.interval_start BETWEEN $1::timestamptz AND $2::timestamptz"
+	"    AND r.interval_start = s.interval_start AND r.boot_id = s.boot_id"
+	"    AND r.tenant_id = s.tenant_id AND r.pool_id = s.pool_id"
+	"    AND r.direction = s.direction AND r.node_id = s.node_id"
+	"  OFFSET 0)";
 
 static const char SUMMARY_SQL[] =
 	"INSERT INTO node_interval (node_id, boot_id, interval_start, interval_len,"
@@ -183,7 +208,10 @@ struct settle_store *settle_store_new(const struct settle_config *cfg,
 		return NULL;
 	s->cfg = cfg;
 	s->sql_dir = sql_dir;
-	if (bs_pgarray_init(&s->off_part, PG_OID_INT4, 4096) < 0 ||
+	s->ids_cap = COPY_HEADER_LEN + (size_t)cfg->batch_records * ID_ROW_MAX + 2;
+	s->ids = malloc(s->ids_cap);
+	if (s->ids == NULL ||
+	    bs_pgarray_init(&s->off_part, PG_OID_INT4, 4096) < 0 ||
 	    bs_pgarray_init(&s->off_expected, PG_OID_INT8, 4096) < 0 ||
 	    bs_pgarray_init(&s->off_next, PG_OID_INT8, 4096) < 0) {
 		settle_store_free(s);
@@ -200,6 +228,7 @@ void settle_store_free(struct settle_store *s)
 	bs_pgarray_free(&s->off_part);
 	bs_pgarray_free(&s->off_expected);
 	bs_pgarray_free(&s->off_next);
+	free(s->ids);
 	free(s);
 }
 
@@ -242,6 +271,8 @@ int settle_store_connect(struct settle_store *s, bool check_schema, char *err,
 		}
 	}
 	if (bs_db_exec(s->conn, "staging table", STAGE_TABLE_SQL, 0, NULL, err,
+		       err_size) < 0 ||
+	    bs_db_exec(s->conn, "staging table", PROBE_TABLE_SQL, 0, NULL, err,
 		       err_size) < 0) {
 		settle_store_disconnect(s);
 		return -1;
@@ -626,6 +657,69 @@ static enum store_rc copy_in(struct settle_store *s, const char *what,
 	return rc;
 }
 
+static uint32_t get_be32(const char *p)
+{
+	const unsigned char *u = (const unsigned char *)p;
+	return (uint32_t)u[0] << 24 | (uint32_t)u[1] << 16 | (uint32_t)u[2] << 8 | u[3];
+}
+
+/* The identity fields of the batch's COPY stream, as a COPY stream of
+ * their own (into s->ids); returns its length. */
+static size_t identities(struct settle_store *s, struct settle_batch *b)
+{
+	size_t len;
+	const char *in = settle_batch_copy_data(b, &len);
+	assert(len >= COPY_HEADER_LEN + 2 && b->usage_count <= s->cfg->batch_records);
+	memcpy(s->ids, in, COPY_HEADER_LEN);
+	const char *p = in + COPY_HEADER_LEN;
+	char *o = s->ids + COPY_HEADER_LEN;
+	for (uint32_t row = 0; row < b->usage_count; row++) {
+		assert(p[0] == 0 && p[1] == SETTLE_COPY_NCOLS);
+		p += 2;
+		o[0] = 0;
+		o[1] = ID_NCOLS;
+		o += 2;
+		for (int f = 0, k = 0; f < SETTLE_COPY_NCOLS; f++) {
+			uint32_t n = get_be32(p);
+			assert(n <= BS_NODE_ID_MAX);   /* no NULLs, short fields */
+			if (k < ID_NCOLS && id_fields[k] == f) {
+				memcpy(o, p, 4 + n);
+				o += 4 + n;
+				k++;
+			}
+			p += 4 + n;
+		}
+		assert((size_t)(o - s->ids) + 2 <= s->ids_cap);
+	}
+	assert(p == in + len - 2);
+	o[0] = (char)0xff;
+	o[1] = (char)0xff;
+	return (size_t)(o + 2 - s->ids);
+}
+
+/* How many of the batch's identities (copied into bs_usage_probe) are
+ * not stored; -1 on failure (*rc says). */
+static int64_t count_new(struct settle_store *s, const struct settle_batch *b,
+			 enum store_rc *rc, char *err, size_t err_size)
+{
+	struct ts_param lo = ts_param(b->start_min), hi = ts_param(b->start_max);
+	const char *values[2] = { lo.be, hi.be };
+	int lengths[2] = { 8, 8 };
+	int formats[2] = { 1, 1 };
+	PGresult *res = PQexecParams(s->conn, COUNT_NEW_SQL, 2, NULL, values, lengths,
+				     formats, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+		*rc = classify(s, res, "batch: probe usage", err, err_size);
+		if (*rc == STORE_OK)
+			*rc = STORE_RETRY;
+		PQclear(res);
+		return -1;
+	}
+	int64_t n = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	PQclear(res);
+	return n;
+}
+
 /* A failed batch: roll back what is open; STORE_RETRY drops the
  * connection (its state is unknown). */
 static enum store_rc abandon(struct settle_store *s, enum store_rc rc)
@@ -691,8 +785,19 @@ enum store_rc settle_store_settle(struct settle_store *s, struct settle_batch *b
 
 	/* 2. the usage rows: straight into usage_raw when the batch's sums
 	 * are usable, else (or when a row is stored already) staged */
-	bool direct = false;
-	if (b->usage_count > 0) {
+	bool direct = false, stored = false;
+	if (b->usage_count > 0 && out->first_stored) {
+		/* a replay? its identities alone answer */
+		size_t ids_len = identities(s, b);
+		char state[6];
+		src = copy_in(s, "batch: copy identities", COPY_PROBE_SQL, s->ids,
+			      ids_len, state, err, err_size);
+		int64_t n = src == STORE_OK ? count_new(s, b, &src, err, err_size) : -1;
+		if (n < 0)
+			return abandon(s, src);
+		stored = n == 0;
+	}
+	if (b->usage_count > 0 && !stored) {
 		size_t len;
 		const char *data = settle_batch_copy_data(b, &len);
 		char state[6];
@@ -719,7 +824,7 @@ enum store_rc settle_store_settle(struct settle_store *s, struct settle_batch *b
 	if (PQenterPipelineMode(s->conn) != 1 ||
 	    (direct && queue_arrays(s, STMT_ROLLUP, ROLLUP_SQL, NULL, 0, b->aggcol,
 				    AGG_NCOLS) < 0) ||
-	    (b->usage_count > 0 && !direct && queue_staged(s, b) < 0) ||
+	    (b->usage_count > 0 && !direct && !stored && queue_staged(s, b) < 0) ||
 	    queue(s, STMT_COMMIT, "COMMIT") < 0) {
 		classify(s, NULL, "batch: send", err, err_size);
 		settle_store_disconnect(s);
