@@ -3,7 +3,7 @@
  * it the batch transaction, the stored Kafka offsets, the raw partitions,
  * the completeness check and raw retention.
  *
- * A batch is one transaction, in three round trips:
+ * A batch is one transaction, in three steps (a few round trips):
  *   1. a pipeline: BEGIN; bs_offsets_advance(), the compare-and-set of every
  *      touched partition's next offset (fails with SQLSTATE BSF01 if another
  *      instance moved one); INSERT INTO node_interval ... ON CONFLICT DO
@@ -12,8 +12,10 @@
  *   2. the usage rows as one binary COPY straight into usage_raw, under a
  *      savepoint. If a row is stored already (unique_violation: a replay,
  *      a record sent twice) the savepoint is rolled back and the same
- *      stream is copied into the session's temporary staging table instead
- *      (at once when the first record was found: a replay);
+ *      stream is copied into the session's temporary staging table instead.
+ *      When the first record was found (a replay) only the identities are
+ *      copied first, into a second temporary table, and counted against
+ *      usage_raw: if all are stored, no row is sent at all;
  *   3. a pipeline: the rollups — the batch's own sums when the COPY into
  *      usage_raw succeeded (every record was new), or, from the staging
  *      table, INSERT INTO usage_raw ... WHERE NOT EXISTS (stored) ON
