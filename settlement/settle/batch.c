@@ -186,16 +186,9 @@ const char *bs_pgarray_finish(struct bs_pgarray *a, int *len)
 
 /* --- the batch -------------------------------------------------------- */
 
-static const uint32_t usage_oids[USAGE_NCOLS] = {
-	[USAGE_NODE] = PG_OID_TEXT, [USAGE_BOOT] = PG_OID_UUID,
-	[USAGE_SEQ] = PG_OID_INT8, [USAGE_START] = PG_OID_TIMESTAMPTZ,
-	[USAGE_LEN] = PG_OID_INT4, [USAGE_MEASURE] = PG_OID_TEXT,
-	[USAGE_MAP_VERSION] = PG_OID_INT8, [USAGE_TENANT] = PG_OID_INT8,
-	[USAGE_POOL] = PG_OID_INT8, [USAGE_DIRECTION] = PG_OID_TEXT,
-	[USAGE_PACKETS] = PG_OID_INT8, [USAGE_BYTES] = PG_OID_INT8,
-	[USAGE_POLICED_PACKETS] = PG_OID_INT8, [USAGE_POLICED_BYTES] = PG_OID_INT8,
-	[USAGE_LATE] = PG_OID_BOOL,
-};
+/* The binary COPY header: signature, flags, header extension length. */
+static const char COPY_HEADER[19] = "PGCOPY\n\377\r\n\0\0\0\0\0\0\0\0\0";
+#define COPY_TRAILER 2                     /* int16 -1 */
 
 static uint32_t summary_oid(int col)
 {
@@ -245,8 +238,7 @@ void settle_batch_free(struct settle_batch *b)
 		bs_pgarray_free(&b->aggcol[i]);
 	free(b->agg);
 	free(b->agg_index);
-	for (int i = 0; i < USAGE_NCOLS; i++)
-		bs_pgarray_free(&b->usage[i]);
+	free(b->copy);
 	for (int i = 0; i < SUM_NCOLS; i++)
 		bs_pgarray_free(&b->summary[i]);
 	for (int i = 0; i < REJ_NCOLS; i++)
@@ -262,9 +254,13 @@ struct settle_batch *settle_batch_new(uint32_t max_records)
 		return NULL;
 	b->max_records = max_records;
 	int rc = 0;
-	for (int i = 0; i < USAGE_NCOLS; i++)
-		rc |= bs_pgarray_init(&b->usage[i], usage_oids[i],
-				      ARRAY_HEADER + max_records * planned(usage_oids[i]));
+	b->copy_cap = sizeof(COPY_HEADER) + (size_t)max_records * SETTLE_COPY_ROW_MAX +
+		      COPY_TRAILER;
+	b->copy = malloc(b->copy_cap);
+	if (b->copy == NULL)
+		rc = -1;
+	else
+		memcpy(b->copy, COPY_HEADER, sizeof(COPY_HEADER));
 	/* summaries: one per node and interval, far fewer than usage rows */
 	for (int i = 0; i < SUM_NCOLS; i++)
 		rc |= bs_pgarray_init(&b->summary[i], summary_oid(i),
@@ -294,8 +290,7 @@ struct settle_batch *settle_batch_new(uint32_t max_records)
 
 void settle_batch_reset(struct settle_batch *b)
 {
-	for (int i = 0; i < USAGE_NCOLS; i++)
-		bs_pgarray_reset(&b->usage[i]);
+	b->copy_len = sizeof(COPY_HEADER);
 	for (int i = 0; i < SUM_NCOLS; i++)
 		bs_pgarray_reset(&b->summary[i]);
 	for (int i = 0; i < REJ_NCOLS; i++)
@@ -435,31 +430,83 @@ bool settle_batch_aggregates(struct settle_batch *b)
 	return rc == 0;
 }
 
+/* COPY fields: int32 length, then the value (big-endian integers). */
+static char *field_i64(char *p, int64_t v)
+{
+	put_be32(p, 8);
+	put_be64(p + 4, (uint64_t)v);
+	return p + 12;
+}
+
+static char *field_text(char *p, const char *text, size_t n)
+{
+	put_be32(p, (uint32_t)n);
+	memcpy(p + 4, text, n);
+	return p + 4 + n;
+}
+
 static int add_usage(struct settle_batch *b, const struct bs_record *rec, bool late)
 {
 	const struct bs_record_head *h = &rec->head;
 	const struct bs_usage *u = &rec->usage;
-	const char *measure = bs_measure_name(h->measure);
-	const char *dir = bs_direction_name(u->direction);
-	struct bs_pgarray *c = b->usage;
-	int rc = bs_pgarray_add_bytes(&c[USAGE_NODE], h->node_id, strlen(h->node_id));
-	rc |= bs_pgarray_add_uuid_hex(&c[USAGE_BOOT], h->boot_id);
-	rc |= bs_pgarray_add_i64(&c[USAGE_SEQ], (int64_t)h->seq);
-	rc |= bs_pgarray_add_unix_time(&c[USAGE_START], h->interval_start);
-	rc |= bs_pgarray_add_i32(&c[USAGE_LEN], (int32_t)h->interval_len);
-	rc |= bs_pgarray_add_bytes(&c[USAGE_MEASURE], measure, strlen(measure));
-	rc |= bs_pgarray_add_i64(&c[USAGE_MAP_VERSION], (int64_t)h->map_version);
-	rc |= bs_pgarray_add_i64(&c[USAGE_TENANT], (int64_t)u->tenant_id);
-	rc |= bs_pgarray_add_i64(&c[USAGE_POOL], (int64_t)u->pool_id);
-	rc |= bs_pgarray_add_bytes(&c[USAGE_DIRECTION], dir, strlen(dir));
-	rc |= bs_pgarray_add_i64(&c[USAGE_PACKETS], (int64_t)u->counts.packets);
-	rc |= bs_pgarray_add_i64(&c[USAGE_BYTES], (int64_t)u->counts.bytes);
-	rc |= bs_pgarray_add_i64(&c[USAGE_POLICED_PACKETS], (int64_t)u->policed.packets);
-	rc |= bs_pgarray_add_i64(&c[USAGE_POLICED_BYTES], (int64_t)u->policed.bytes);
-	rc |= bs_pgarray_add_bool(&c[USAGE_LATE], late);
+	size_t node_len = strnlen(h->node_id, BS_NODE_ID_MAX + 1);
+	assert(node_len <= BS_NODE_ID_MAX);   /* bs_record_decode checked it */
+	assert(b->copy_len + SETTLE_COPY_ROW_MAX + COPY_TRAILER <= b->copy_cap);
+	char *start = b->copy + b->copy_len, *p = start;
+	p[0] = 0;
+	p[1] = SETTLE_COPY_NCOLS;
+	p += 2;
+	p = field_text(p, h->node_id, node_len);
+	put_be32(p, 16);
+	for (int i = 0; i < 16; i++) {
+		int hi = hex_value(h->boot_id[2 * i]), lo = hex_value(h->boot_id[2 * i + 1]);
+		assert(hi >= 0 && lo >= 0);   /* bs_record_decode checked it */
+		p[4 + i] = (char)((hi << 4) | lo);
+	}
+	p += 20;
+	p = field_i64(p, (int64_t)h->seq);
+	/* microseconds since 2000-01-01, in range by the record's checks */
+	assert(h->interval_start > -(INT64_C(1) << 42) &&
+	       h->interval_start < (INT64_C(1) << 42));
+	p = field_i64(p, (h->interval_start - PG_EPOCH_UNIX) * 1000000);
+	put_be32(p, 4);
+	put_be32(p + 4, (uint32_t)h->interval_len);
+	p += 8;
+	p = h->measure == BS_MEASURE_IP ? field_text(p, "ip", 2) : field_text(p, "frame", 5);
+	p = field_i64(p, (int64_t)h->map_version);
+	p = field_i64(p, (int64_t)u->tenant_id);
+	p = field_i64(p, (int64_t)u->pool_id);
+	p = u->direction == BS_DIR_OUT ? field_text(p, "out", 3) : field_text(p, "in", 2);
+	p = field_i64(p, (int64_t)u->counts.packets);
+	p = field_i64(p, (int64_t)u->counts.bytes);
+	p = field_i64(p, (int64_t)u->policed.packets);
+	p = field_i64(p, (int64_t)u->policed.bytes);
+	put_be32(p, 1);
+	p[4] = late ? 1 : 0;
+	p += 5;
+	assert((size_t)(p - start) <= SETTLE_COPY_ROW_MAX);
+	b->copy_len += (size_t)(p - start);
+	if (b->usage_count == 0) {
+		b->first = *rec;
+		b->start_min = b->start_max = h->interval_start;
+	} else if (h->interval_start < b->start_min) {
+		b->start_min = h->interval_start;
+	} else if (h->interval_start > b->start_max) {
+		b->start_max = h->interval_start;
+	}
 	aggregate(b, rec, late);
 	b->usage_count++;
-	return rc;
+	return 0;
+}
+
+const char *settle_batch_copy_data(struct settle_batch *b, size_t *len)
+{
+	assert(b->usage_count > 0);
+	assert(b->copy_len + COPY_TRAILER <= b->copy_cap);
+	b->copy[b->copy_len] = (char)0xff;      /* int16 -1: end of data */
+	b->copy[b->copy_len + 1] = (char)0xff;
+	*len = b->copy_len + COPY_TRAILER;
+	return b->copy;
 }
 
 static int add_summary(struct settle_batch *b, const struct bs_record *rec, bool late)

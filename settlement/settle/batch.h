@@ -1,7 +1,9 @@
 /*
  * batch.h — assembles the Kafka messages of one settlement transaction into
- * the column arrays that store.c sends to PostgreSQL as binary array
- * parameters (INSERT ... SELECT FROM unnest($1, $2, ...)).
+ * what store.c sends to PostgreSQL: the usage rows as one COPY stream in
+ * PostgreSQL's binary COPY format (COPY usage_raw (...) FROM STDIN (FORMAT
+ * binary)), the summaries, rejected messages and the batch's own rollup
+ * sums as binary array parameters (INSERT ... SELECT FROM unnest($1, ...)).
  *
  * A batch holds usage rows, summary rows and rejected messages, and for
  * every Kafka partition it touched the first and last offset: the next
@@ -69,13 +71,16 @@ int bs_pgarray_add_null(struct bs_pgarray *a);
  * or reset) and their length. */
 const char *bs_pgarray_finish(struct bs_pgarray *a, int *len);
 
-enum {
-	USAGE_NODE, USAGE_BOOT, USAGE_SEQ, USAGE_START, USAGE_LEN, USAGE_MEASURE,
-	USAGE_MAP_VERSION, USAGE_TENANT, USAGE_POOL, USAGE_DIRECTION,
-	USAGE_PACKETS, USAGE_BYTES, USAGE_POLICED_PACKETS, USAGE_POLICED_BYTES,
-	USAGE_LATE,
-	USAGE_NCOLS
-};
+/* The columns of a usage row in the COPY stream, in this order (store.c
+ * names them in its COPY statements). */
+#define SETTLE_COPY_COLUMNS \
+	"node_id, boot_id, seq, interval_start, interval_len, byte_measure," \
+	" map_version, tenant_id, pool_id, direction, packets, bytes," \
+	" policed_packets, policed_bytes, late"
+#define SETTLE_COPY_NCOLS 15
+/* Bytes of one row at most: field count, 15 lengths, the values. */
+#define SETTLE_COPY_ROW_MAX (2 + SETTLE_COPY_NCOLS * 4 + BS_NODE_ID_MAX + 16 + \
+			     9 * 8 + 4 + 5 + 3 + 1)
 
 enum {
 	SUM_NODE, SUM_BOOT, SUM_START, SUM_LEN, SUM_MEASURE, SUM_MAP_VERSION,
@@ -94,7 +99,7 @@ enum {
 };
 
 /* The batch's own sums per (tenant, pool, direction, 5-minute bucket), for
- * the rollup when every record turns out new (bs_settle_usage). */
+ * the rollup when every record turns out new (store.c). */
 enum {
 	AGG_TENANT, AGG_POOL, AGG_DIR, AGG_BUCKET, AGG_FRAME_PACKETS,
 	AGG_FRAME_BYTES, AGG_IP_PACKETS, AGG_IP_BYTES, AGG_POLICED_PACKETS,
@@ -122,7 +127,10 @@ struct settle_batch {
 	uint32_t max_records;
 	uint32_t messages;           /* everything added */
 	uint32_t usage_count, summary_count, reject_count;
-	struct bs_pgarray usage[USAGE_NCOLS];
+	char *copy;                  /* the usage rows' COPY stream */
+	size_t copy_len, copy_cap;   /* copy_cap: room for the trailer too */
+	struct bs_record first;      /* the first usage record (head, usage) */
+	int64_t start_min, start_max; /* the usage records' interval_start range */
 	struct bs_pgarray summary[SUM_NCOLS];
 	struct bs_pgarray reject[REJ_NCOLS];
 	struct settle_batch_part parts[SETTLE_BATCH_MAX_PARTS];
@@ -154,6 +162,10 @@ enum settle_batch_add settle_batch_add_record(struct settle_batch *b,
 enum settle_batch_add settle_batch_add_reject(struct settle_batch *b,
 	int32_t partition, int64_t offset, const void *key, size_t key_len,
 	const void *payload, size_t len, const char *reason, const char *error);
+
+/* The usage rows' COPY stream (binary format: header, rows, trailer);
+ * valid until the next add or reset. Requires usage_count > 0. */
+const char *settle_batch_copy_data(struct settle_batch *b, size_t *len);
 
 /* Writes the sums into aggcol[]; false when they cannot be used (a sum
  * overflowed): the server then sums the inserted rows itself. */

@@ -10,11 +10,14 @@
  * offsets are never used.
  *
  * Lanes. The assigned partitions are shared among `connections` lanes
- * (partition % lanes), each with its own PostgreSQL connection and batch:
- * while one lane's transaction runs in the server, the others' run too
- * and this thread decodes the next messages. A lane has at most one batch
- * in flight; the next one is sent after the previous one's outcome is
- * known, with the offsets it stored as the expected ones.
+ * (partition % lanes), each with its own PostgreSQL connection, two
+ * batches and a thread: the lane's thread settles the batch in flight
+ * (store.c, blocking) while this thread decodes the next messages into the
+ * other batch, and the other lanes' transactions run too. A lane has at
+ * most one batch in flight; the next one is sent after the previous one's
+ * outcome is known, with the offsets it stored as the expected ones. The
+ * lane's connection is used by this thread only while nothing is in
+ * flight (partitions, offsets, housekeeping).
  *
  * Failures. A batch that fails is rolled back whole and read again from
  * Kafka after a resync: connection loss / server restart (retried with
@@ -38,6 +41,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include <pthread.h>
 
 #include <librdkafka/rdkafka.h>
 
@@ -79,14 +84,27 @@ struct flight {
 	double t0;
 };
 
+/* A lane's thread: idle, settling the batch in flight, done with it. */
+enum lane_work { WORK_IDLE, WORK_BUSY, WORK_DONE, WORK_EXIT };
+
 struct lane {
-	struct settle_store *store;
+	struct settle_store *store;        /* the thread's while busy */
 	struct settle_batch *batch;        /* being collected */
+	struct settle_batch *flying;       /* in flight: the thread's */
 	double opened_t;                   /* its first message */
 	bool in_flight;
 	struct flight flight;
 	int64_t expected[SETTLE_BATCH_MAX_PARTS];
 	uint64_t batch_rejects[SETTLE_R_COUNT];
+	/* the thread, and what it hands back (under mu) */
+	pthread_t thread;
+	bool started;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	enum lane_work work;
+	enum store_rc rc;
+	struct store_result result;
+	char err[ERR_MAX];
 };
 
 struct poison {
@@ -109,6 +127,7 @@ struct consumer {
 	size_t nassigned;
 	bool resync_needed;
 	bool connected_once;
+	bool eof_seen;                         /* a partition reached its end */
 	int fatal;                             /* exit code if != 0 */
 	/* messages consumed but not yet added */
 	rd_kafka_message_t *pending[CONSUME_CHUNK];
@@ -251,14 +270,21 @@ static int open_kafka(struct consumer *c, char *err, size_t err_size)
 		return -1;
 	}
 	/* A deep prefetch queue: the consumer's batches are large, and with the
-	 * default (100000 messages) the fetchers idle between them. */
-	bool user_set = false;
-	for (size_t i = 0; i < c->cfg->kafka.count; i++)
-		user_set = user_set || strcmp(c->cfg->kafka.key[i], "queued.min.messages") == 0;
-	if (!user_set && conf_set(conf, "queued.min.messages", "1000000", err,
-				  err_size) < 0) {
-		rd_kafka_conf_destroy(conf);
-		return -1;
+	 * defaults (100000 messages, 64 MiB) the fetchers idle between them;
+	 * 1,000,000 usage messages take about 250 MiB. */
+	static const char *const deep[][2] = {
+		{ "queued.min.messages", "1000000" },
+		{ "queued.max.messages.kbytes", "262144" },
+	};
+	for (size_t k = 0; k < sizeof(deep) / sizeof(deep[0]); k++) {
+		bool user_set = false;
+		for (size_t i = 0; i < c->cfg->kafka.count; i++)
+			user_set = user_set || strcmp(c->cfg->kafka.key[i], deep[k][0]) == 0;
+		if (!user_set && conf_set(conf, deep[k][0], deep[k][1], err,
+					  err_size) < 0) {
+			rd_kafka_conf_destroy(conf);
+			return -1;
+		}
 	}
 	rd_kafka_conf_set_rebalance_cb(conf, rebalance);
 	rd_kafka_conf_set_opaque(conf, c);
@@ -367,7 +393,7 @@ static int ensure_connected(struct consumer *c, char *err, size_t err_size)
 		if (settle_store_connected(st))
 			continue;
 		atomic_store(&c->m->db_up, 0);
-		c->lanes[i].in_flight = false;
+		assert(!c->lanes[i].in_flight);   /* finished before any reconnect */
 		int rc = settle_store_connect(st, !c->connected_once, err, err_size);
 		if (rc == -2) {
 			BS_ERROR("%s", err);
@@ -639,8 +665,10 @@ static void kafka_error(struct consumer *c, const rd_kafka_message_t *msg)
 	bool ours = msg->rkt != NULL && p >= 0 && p <= SETTLE_PARTITION_MAX &&
 		    c->parts[p].assigned;
 	if (msg->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-		if (ours && msg->offset == c->parts[p].fetch_next)
+		if (ours && msg->offset == c->parts[p].fetch_next) {
 			c->parts[p].eof = true;
+			c->eof_seen = true;
+		}
 		return;
 	}
 	if (ours && (msg->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET ||
@@ -796,6 +824,32 @@ static void refused(struct consumer *c, struct lane *l, const char *err)
 	snprintf(x->error, sizeof(x->error), "%s", err);
 }
 
+/* A lane's thread: settles each batch handed to it, one at a time. */
+static void *lane_main(void *arg)
+{
+	struct lane *l = arg;
+	pthread_mutex_lock(&l->mu);
+	for (;;) {
+		while (l->work != WORK_BUSY && l->work != WORK_EXIT)
+			pthread_cond_wait(&l->cv, &l->mu);
+		if (l->work == WORK_EXIT)
+			break;
+		pthread_mutex_unlock(&l->mu);
+		struct store_result r;
+		char err[ERR_MAX];
+		enum store_rc rc = settle_store_settle(l->store, l->flying, l->expected,
+						       &r, err, sizeof(err));
+		pthread_mutex_lock(&l->mu);
+		l->rc = rc;
+		l->result = r;
+		memcpy(l->err, err, sizeof(err));
+		l->work = WORK_DONE;
+		pthread_cond_broadcast(&l->cv);
+	}
+	pthread_mutex_unlock(&l->mu);
+	return NULL;
+}
+
 /* Waits for the outcome of the lane's batch in flight, if any. */
 static void finish_lane(struct consumer *c, struct lane *l)
 {
@@ -803,8 +857,16 @@ static void finish_lane(struct consumer *c, struct lane *l)
 		return;
 	char err[ERR_MAX];
 	struct store_result r;
+	pthread_mutex_lock(&l->mu);
+	while (l->work == WORK_BUSY)
+		pthread_cond_wait(&l->cv, &l->mu);
+	assert(l->work == WORK_DONE);
+	enum store_rc rc = l->rc;
+	r = l->result;
+	memcpy(err, l->err, sizeof(err));
+	l->work = WORK_IDLE;
+	pthread_mutex_unlock(&l->mu);
 	l->in_flight = false;
-	enum store_rc rc = settle_store_finish(l->store, &r, err, sizeof(err));
 	switch (rc) {
 	case STORE_OK:
 		committed(c, l, &r);
@@ -864,18 +926,15 @@ static void send_lane(struct consumer *c, struct lane *l)
 	struct flight *f = &l->flight;
 	f->t0 = now_s();
 	enum store_rc rc = settle_store_ensure_days(l->store, b, err, sizeof(err));
-	if (rc == STORE_OK) {
-		for (uint32_t i = 0; i < b->nparts; i++)
-			l->expected[i] = c->parts[b->parts[i].partition].db_next;
-		rc = settle_store_send(l->store, b, l->expected, err, sizeof(err));
-	}
 	if (rc != STORE_OK) {
 		atomic_fetch_add(&c->m->batch_retries, 1);
 		BS_ERROR("%s; retrying from the stored offsets", err);
 		c->resync_needed = true;
 		return;
 	}
-	/* what the outcome needs; the batch itself is free again */
+	for (uint32_t i = 0; i < b->nparts; i++)
+		l->expected[i] = c->parts[b->parts[i].partition].db_next;
+	/* what the outcome needs */
 	f->nparts = b->nparts;
 	for (uint32_t i = 0; i < b->nparts; i++) {
 		f->partition[i] = b->parts[i].partition;
@@ -889,6 +948,14 @@ static void send_lane(struct consumer *c, struct lane *l)
 		    b->parts[0].last_offset <= c->parts[b->parts[0].partition].careful_until;
 	f->single_partition = b->parts[0].partition;
 	f->single_offset = b->parts[0].last_offset;
+	/* the batch goes to the lane's thread; the other one is collected */
+	l->batch = l->flying;
+	l->flying = b;
+	pthread_mutex_lock(&l->mu);
+	assert(l->work == WORK_IDLE);
+	l->work = WORK_BUSY;
+	pthread_cond_broadcast(&l->cv);
+	pthread_mutex_unlock(&l->mu);
 	l->in_flight = true;
 	reset_lane_batch(l);
 }
@@ -905,6 +972,18 @@ static void send_due(struct consumer *c, bool all)
 		    t - l->opened_t >= c->cfg->batch_ms / 1000.0)
 			send_lane(c, l);
 	}
+}
+
+/* Every partition read up to the end of what Kafka holds (as of its
+ * last end-of-partition event), or stopped. */
+static bool all_at_end(const struct consumer *c)
+{
+	for (size_t i = 0; i < c->nassigned; i++) {
+		const struct part *pt = &c->parts[c->assigned[i]];
+		if (!pt->eof && !pt->stopped)
+			return false;
+	}
+	return true;
 }
 
 /* Reads what Kafka has (waiting at most until the oldest open batch is
@@ -926,7 +1005,13 @@ static void collect(struct consumer *c)
 	if (c->resync_needed || stopping(c))
 		return;
 	c->npending = c->pending_pos = 0;
-	send_due(c, false);
+	/* nothing more to read: the open batches need not wait for batch_ms,
+	 * and the outcomes in flight are what there is to wait for */
+	bool at_end = c->eof_seen && all_at_end(c);
+	c->eof_seen = false;
+	send_due(c, at_end);
+	if (at_end)
+		finish_all(c);
 
 	double wait = IDLE_WAIT_MS / 1000.0, t = now_s();
 	for (uint32_t i = 0; i < c->nlanes; i++) {
@@ -937,8 +1022,21 @@ static void collect(struct consumer *c)
 				wait = due > 0 ? due : 0;
 		}
 	}
-	ssize_t n = rd_kafka_consume_batch_queue(c->queue, (int)(wait * 1000),
-						 c->pending, CONSUME_CHUNK);
+	/* what is there already; if nothing, wait for the first message only
+	 * (a batch read with a timeout waits for a whole chunk: the tail of a
+	 * stream would wait it out) */
+	ssize_t n = rd_kafka_consume_batch_queue(c->queue, 0, c->pending,
+						 CONSUME_CHUNK);
+	if (n == 0) {
+		rd_kafka_message_t *first = rd_kafka_consume_queue(c->queue,
+								   (int)(wait * 1000));
+		if (first != NULL) {
+			c->pending[0] = first;
+			n = rd_kafka_consume_batch_queue(c->queue, 0, c->pending + 1,
+							 CONSUME_CHUNK - 1);
+			n = n < 0 ? 1 : n + 1;
+		}
+	}
 	if (n < 0) {
 		BS_ERROR("kafka consume: %s", rd_kafka_err2str(rd_kafka_last_error()));
 		return;
@@ -1075,9 +1173,19 @@ int settle_run(const struct settle_config *cfg, struct settle_metrics *m,
 	c.nlanes = cfg->connections;
 	bool lanes_ok = true;
 	for (uint32_t i = 0; i < c.nlanes; i++) {
-		c.lanes[i].batch = settle_batch_new(cfg->batch_records);
-		c.lanes[i].store = settle_store_new(cfg, opt->sql_dir);
-		lanes_ok = lanes_ok && c.lanes[i].batch != NULL && c.lanes[i].store != NULL;
+		struct lane *l = &c.lanes[i];
+		l->batch = settle_batch_new(cfg->batch_records);
+		l->flying = settle_batch_new(cfg->batch_records);
+		l->store = settle_store_new(cfg, opt->sql_dir);
+		lanes_ok = lanes_ok && l->batch != NULL && l->flying != NULL &&
+			   l->store != NULL;
+		if (!lanes_ok)
+			break;
+		pthread_mutex_init(&l->mu, NULL);
+		pthread_cond_init(&l->cv, NULL);
+		l->work = WORK_IDLE;
+		l->started = pthread_create(&l->thread, NULL, lane_main, l) == 0;
+		lanes_ok = l->started;
 	}
 	if (c.parts == NULL || c.assigned == NULL || !lanes_ok) {
 		BS_ERROR("out of memory");
@@ -1148,8 +1256,21 @@ out:
 		rd_kafka_destroy(c.dlq);
 	}
 	for (uint32_t i = 0; i < c.nlanes; i++) {
-		settle_store_free(c.lanes[i].store);
-		settle_batch_free(c.lanes[i].batch);
+		struct lane *l = &c.lanes[i];
+		if (l->started) {
+			/* idle: every batch in flight was finished above */
+			pthread_mutex_lock(&l->mu);
+			assert(l->work != WORK_BUSY);
+			l->work = WORK_EXIT;
+			pthread_cond_broadcast(&l->cv);
+			pthread_mutex_unlock(&l->mu);
+			pthread_join(l->thread, NULL);
+			pthread_cond_destroy(&l->cv);
+			pthread_mutex_destroy(&l->mu);
+		}
+		settle_store_free(l->store);
+		settle_batch_free(l->batch);
+		settle_batch_free(l->flying);
 	}
 	free(c.parts);
 	free(c.assigned);

@@ -17,9 +17,13 @@
 #include "validate.h"
 
 #define KNOWN_DAYS_MAX 4096        /* days known to have a raw partition */
-#define MAX_PIPELINE 4             /* statements in one batch transaction */
+#define MAX_PIPELINE 5             /* statements in one pipeline */
+#define COPY_PIECE 65536           /* bytes per CopyData message */
 
-enum stmt_kind { STMT_OFFSETS, STMT_USAGE, STMT_SUMMARY, STMT_REJECT };
+enum stmt_kind {
+	STMT_BEGIN, STMT_OFFSETS, STMT_SUMMARY, STMT_REJECT, STMT_PROBE,
+	STMT_ROLLUP, STMT_STAGED, STMT_COMMIT,
+};
 
 struct settle_store {
 	const struct settle_config *cfg;
@@ -27,12 +31,14 @@ struct settle_store {
 	PGconn *conn;
 	int32_t known_days[KNOWN_DAYS_MAX];
 	size_t nknown;
-	/* the batch in flight */
-	bool in_flight;
+	/* the pipeline being sent */
 	enum stmt_kind sent[MAX_PIPELINE];
 	size_t nsent;
-	/* offset arrays of the batch in flight */
+	/* offset arrays of the batch */
 	struct bs_pgarray off_part, off_expected, off_next;
+	/* a replayed batch's identities, as a COPY stream (ID_NCOLS fields) */
+	char *ids;
+	size_t ids_cap;
 };
 
 const char *const store_gap_kinds[STORE_GAP_KINDS] = {
@@ -42,14 +48,129 @@ const char *const store_gap_kinds[STORE_GAP_KINDS] = {
 static const char OFFSETS_SQL[] =
 	"SELECT bs_offsets_advance($1, $2, $3::int4[], $4::int8[], $5::int8[])";
 
-/* bs_settle_usage (schemas/sql/0004): 15 record arrays, 12 sum arrays. */
-static const char USAGE_SQL[] =
-	"SELECT * FROM bs_settle_usage($1::text[], $2::uuid[], $3::int8[],"
-	" $4::timestamptz[], $5::int4[], $6::text[], $7::int8[], $8::int8[],"
-	" $9::int8[], $10::text[], $11::int8[], $12::int8[], $13::int8[],"
-	" $14::int8[], $15::bool[], $16::int8[], $17::int8[], $18::text[],"
-	" $19::timestamptz[], $20::int8[], $21::int8[], $22::int8[], $23::int8[],"
-	" $24::int8[], $25::int8[], $26::int8[], $27::int8[])";
+/* The usage rows, straight into usage_raw: the first pass's way in. One
+ * descent of the identity index per row; a row already stored fails the
+ * whole COPY (unique_violation) and the savepoint takes it back. */
+static const char COPY_RAW_SQL[] =
+	"SAVEPOINT bs_usage; COPY usage_raw (" SETTLE_COPY_COLUMNS ")"
+	" FROM STDIN (FORMAT binary)";
+
+/* Otherwise (a replay, a record sent twice, a sum too large for the
+ * client) the rows go to the session's staging table first ... */
+static const char COPY_STAGE_AFTER_RAW_SQL[] =
+	"ROLLBACK TO SAVEPOINT bs_usage; COPY bs_usage_stage (" SETTLE_COPY_COLUMNS ")"
+	" FROM STDIN (FORMAT binary)";
+static const char COPY_STAGE_SQL[] =
+	"COPY bs_usage_stage (" SETTLE_COPY_COLUMNS ") FROM STDIN (FORMAT binary)";
+
+/* ... and from there into usage_raw, skipping the identities stored
+ * already: those found by an anti-join first (one index probe per row,
+ * cheaper than ON CONFLICT's check, and all a replay costs), then ON
+ * CONFLICT DO NOTHING for the rest (a second copy inside the batch, a
+ * concurrent insert); the rollups add exactly the rows inserted. A record
+ * belongs to the 5-minute bucket that contains its interval_start. */
+static const char STAGED_SQL[] =
+	"WITH ins AS ("
+	"  INSERT INTO usage_raw (" SETTLE_COPY_COLUMNS ")"
+	"  SELECT " SETTLE_COPY_COLUMNS " FROM bs_usage_stage s"
+	"  WHERE NOT EXISTS (SELECT FROM usage_raw r"
+	/* the batch's range ($1, $2) prunes the partitions when planning */
+	"    WHERE r.interval_start BETWEEN $1::timestamptz AND $2::timestamptz"
+	"      AND r.interval_start = s.interval_start AND r.boot_id = s.boot_id"
+	"      AND r.tenant_id = s.tenant_id AND r.pool_id = s.pool_id"
+	"      AND r.direction = s.direction AND r.node_id = s.node_id"
+	/* OFFSET 0: kept a subplan, probed row by row through the identity
+	 * index whatever the statistics say (a fresh partition has none, and
+	 * a hash anti-join would read it all for every batch) */
+	"    OFFSET 0)"
+	"  ON CONFLICT (interval_start, boot_id, tenant_id, pool_id, direction, node_id)"
+	"  DO NOTHING"
+	"  RETURNING tenant_id, pool_id, direction, interval_start, byte_measure,"
+	"    packets, bytes, policed_packets, policed_bytes, late"
+	"), sums AS ("
+	"  SELECT tenant_id, pool_id, direction,"
+	"    date_bin('300 seconds', interval_start, timestamptz 'epoch') AS bucket_start,"
+	"    coalesce(sum(packets) FILTER (WHERE byte_measure = 'frame'), 0) AS frame_packets,"
+	"    coalesce(sum(bytes) FILTER (WHERE byte_measure = 'frame'), 0) AS frame_bytes,"
+	"    coalesce(sum(packets) FILTER (WHERE byte_measure = 'ip'), 0) AS ip_packets,"
+	"    coalesce(sum(bytes) FILTER (WHERE byte_measure = 'ip'), 0) AS ip_bytes,"
+	"    sum(policed_packets) AS policed_packets, sum(policed_bytes) AS policed_bytes,"
+	"    count(*) AS records, count(*) FILTER (WHERE ins.late) AS late_records"
+	"  FROM ins GROUP BY 1, 2, 3, 4"
+	"), up AS ("
+	"  INSERT INTO usage_5m AS r (tenant_id, pool_id, direction, bucket_start,"
+	"    frame_packets, frame_bytes, ip_packets, ip_bytes, policed_packets,"
+	"    policed_bytes, records, late_records)"
+	"  SELECT * FROM sums ORDER BY 1, 2, 3, 4"
+	"  ON CONFLICT (tenant_id, pool_id, direction, bucket_start) DO UPDATE SET"
+	"    frame_packets = r.frame_packets + excluded.frame_packets,"
+	"    frame_bytes = r.frame_bytes + excluded.frame_bytes,"
+	"    ip_packets = r.ip_packets + excluded.ip_packets,"
+	"    ip_bytes = r.ip_bytes + excluded.ip_bytes,"
+	"    policed_packets = r.policed_packets + excluded.policed_packets,"
+	"    policed_bytes = r.policed_bytes + excluded.policed_bytes,"
+	"    records = r.records + excluded.records,"
+	"    late_records = r.late_records + excluded.late_records,"
+	"    updated_at = now()"
+	"  RETURNING 1"
+	") SELECT (SELECT count(*) FROM ins), (SELECT coalesce(sum(late_records), 0) FROM sums),"
+	"  (SELECT count(*) FROM up)";
+
+/* Is the batch's first usage record stored already? Then the batch is
+ * (part of) a replay: staged at once, without a COPY into usage_raw
+ * bound to fail (it would write and roll back its first rows). */
+static const char PROBE_SQL[] =
+	"SELECT EXISTS (SELECT FROM usage_raw WHERE interval_start = $1::timestamptz"
+	" AND boot_id = $2::uuid AND tenant_id = $3::int8 AND pool_id = $4::int8"
+	" AND direction = $5::text AND node_id = $6::text)";
+
+/* When the COPY into usage_raw succeeded, every record was new: the
+ * rollups add the batch's own sums (batch.h, AGG_*). */
+static const char ROLLUP_SQL[] =
+	"INSERT INTO usage_5m AS r (tenant_id, pool_id, direction, bucket_start,"
+	"  frame_packets, frame_bytes, ip_packets, ip_bytes, policed_packets,"
+	"  policed_bytes, records, late_records)"
+	" SELECT * FROM unnest($1::int8[], $2::int8[], $3::text[], $4::timestamptz[],"
+	"   $5::int8[], $6::int8[], $7::int8[], $8::int8[], $9::int8[], $10::int8[],"
+	"   $11::int8[], $12::int8[]) AS a(tenant_id, pool_id, direction, bucket_start)"
+	" ORDER BY 1, 2, 3, 4"
+	" ON CONFLICT (tenant_id, pool_id, direction, bucket_start) DO UPDATE SET"
+	"  frame_packets = r.frame_packets + excluded.frame_packets,"
+	"  frame_bytes = r.frame_bytes + excluded.frame_bytes,"
+	"  ip_packets = r.ip_packets + excluded.ip_packets,"
+	"  ip_bytes = r.ip_bytes + excluded.ip_bytes,"
+	"  policed_packets = r.policed_packets + excluded.policed_packets,"
+	"  policed_bytes = r.policed_bytes + excluded.policed_bytes,"
+	"  records = r.records + excluded.records,"
+	"  late_records = r.late_records + excluded.late_records,"
+	"  updated_at = now()";
+
+/* The session's staging tables (connect); emptied by every commit. */
+static const char STAGE_TABLE_SQL[] =
+	"CREATE TEMP TABLE IF NOT EXISTS bs_usage_stage (LIKE usage_raw INCLUDING DEFAULTS)"
+	" ON COMMIT DELETE ROWS";
+static const char PROBE_TABLE_SQL[] =
+	"CREATE TEMP TABLE IF NOT EXISTS bs_usage_probe (node_id text COLLATE \"C\","
+	"  boot_id uuid, interval_start timestamptz, tenant_id bigint, pool_id bigint,"
+	"  direction text COLLATE \"C\") ON COMMIT DELETE ROWS";
+
+/* A replayed batch (its first record stored) is checked first by its
+ * identities only, half the bytes of its rows: when every one is stored
+ * (a replay, the usual case), nothing else is sent. */
+#define ID_NCOLS 6
+static const int id_fields[ID_NCOLS] = { 0, 1, 3, 7, 8, 9 };   /* batch.h */
+#define ID_ROW_MAX (2 + ID_NCOLS * 4 + BS_NODE_ID_MAX + 16 + 8 + 8 + 8 + 3)
+#define COPY_HEADER_LEN 19
+static const char COPY_PROBE_SQL[] =
+	"COPY bs_usage_probe (node_id, boot_id, interval_start, tenant_id, pool_id,"
+	" direction) FROM STDIN (FORMAT binary)";
+static const char COUNT_NEW_SQL[] =
+	"SELECT count(*) FROM bs_usage_probe s WHERE NOT EXISTS (SELECT FROM usage_raw r"
+	"  WHERE r.interval_start BETWEEN $1::timestamptz AND $2::timestamptz"
+	"    AND r.interval_start = s.interval_start AND r.boot_id = s.boot_id"
+	"    AND r.tenant_id = s.tenant_id AND r.pool_id = s.pool_id"
+	"    AND r.direction = s.direction AND r.node_id = s.node_id"
+	"  OFFSET 0)";
 
 static const char SUMMARY_SQL[] =
 	"INSERT INTO node_interval (node_id, boot_id, interval_start, interval_len,"
@@ -87,7 +208,10 @@ struct settle_store *settle_store_new(const struct settle_config *cfg,
 		return NULL;
 	s->cfg = cfg;
 	s->sql_dir = sql_dir;
-	if (bs_pgarray_init(&s->off_part, PG_OID_INT4, 4096) < 0 ||
+	s->ids_cap = COPY_HEADER_LEN + (size_t)cfg->batch_records * ID_ROW_MAX + 2;
+	s->ids = malloc(s->ids_cap);
+	if (s->ids == NULL ||
+	    bs_pgarray_init(&s->off_part, PG_OID_INT4, 4096) < 0 ||
 	    bs_pgarray_init(&s->off_expected, PG_OID_INT8, 4096) < 0 ||
 	    bs_pgarray_init(&s->off_next, PG_OID_INT8, 4096) < 0) {
 		settle_store_free(s);
@@ -104,6 +228,7 @@ void settle_store_free(struct settle_store *s)
 	bs_pgarray_free(&s->off_part);
 	bs_pgarray_free(&s->off_expected);
 	bs_pgarray_free(&s->off_next);
+	free(s->ids);
 	free(s);
 }
 
@@ -112,17 +237,11 @@ bool settle_store_connected(const struct settle_store *s)
 	return s->conn != NULL && PQstatus(s->conn) == CONNECTION_OK;
 }
 
-bool settle_store_in_flight(const struct settle_store *s)
-{
-	return s->in_flight;
-}
-
 void settle_store_disconnect(struct settle_store *s)
 {
 	if (s->conn != NULL)
 		PQfinish(s->conn);
 	s->conn = NULL;
-	s->in_flight = false;
 	s->nsent = 0;
 	s->nknown = 0;   /* partitions may have been dropped meanwhile */
 }
@@ -151,6 +270,13 @@ int settle_store_connect(struct settle_store *s, bool check_schema, char *err,
 			return m == BS_MIGRATE_REFUSED ? -2 : -1;
 		}
 	}
+	if (bs_db_exec(s->conn, "staging table", STAGE_TABLE_SQL, 0, NULL, err,
+		       err_size) < 0 ||
+	    bs_db_exec(s->conn, "staging table", PROBE_TABLE_SQL, 0, NULL, err,
+		       err_size) < 0) {
+		settle_store_disconnect(s);
+		return -1;
+	}
 	return 0;
 }
 
@@ -177,7 +303,6 @@ static enum store_rc run(struct settle_store *s, const char *what,
 			 const int *formats, PGresult **out, char *err,
 			 size_t err_size)
 {
-	assert(!s->in_flight);
 	if (!settle_store_connected(s)) {
 		snprintf(err, err_size, "%s: not connected to PostgreSQL", what);
 		return STORE_RETRY;
@@ -309,91 +434,6 @@ static int send_arrays(struct settle_store *s, const char *sql,
 				 0) == 1 ? 0 : -1;
 }
 
-/* The usage statement: the record arrays, then the sums (or NULLs). */
-static int send_usage(struct settle_store *s, struct settle_batch *b)
-{
-	enum { N = USAGE_NCOLS + AGG_NCOLS };
-	const char *values[N];
-	int lengths[N], formats[N];
-	bool sums = settle_batch_aggregates(b);
-	for (int i = 0; i < USAGE_NCOLS; i++) {
-		values[i] = bs_pgarray_finish(&b->usage[i], &lengths[i]);
-		formats[i] = 1;
-	}
-	for (int i = 0; i < AGG_NCOLS; i++) {
-		int k = USAGE_NCOLS + i;
-		values[k] = sums ? bs_pgarray_finish(&b->aggcol[i], &lengths[k]) : NULL;
-		if (!sums)
-			lengths[k] = 0;
-		formats[k] = 1;
-	}
-	return PQsendQueryParams(s->conn, USAGE_SQL, N, NULL, values, lengths,
-				 formats, 0) == 1 ? 0 : -1;
-}
-
-enum store_rc settle_store_send(struct settle_store *s,
-	const struct settle_batch *b, const int64_t *expected, char *err,
-	size_t err_size)
-{
-	assert(!s->in_flight && b->nparts > 0);
-	if (!settle_store_connected(s)) {
-		snprintf(err, err_size, "batch: not connected to PostgreSQL");
-		return STORE_RETRY;
-	}
-	bs_pgarray_reset(&s->off_part);
-	bs_pgarray_reset(&s->off_expected);
-	bs_pgarray_reset(&s->off_next);
-	int rc = 0;
-	for (uint32_t i = 0; i < b->nparts; i++) {
-		rc |= bs_pgarray_add_i32(&s->off_part, b->parts[i].partition);
-		rc |= expected[i] == STORE_OFFSET_NONE
-			? bs_pgarray_add_null(&s->off_expected)
-			: bs_pgarray_add_i64(&s->off_expected, expected[i]);
-		rc |= bs_pgarray_add_i64(&s->off_next, b->parts[i].last_offset + 1);
-	}
-	if (rc != 0) {
-		snprintf(err, err_size, "batch: out of memory");
-		return STORE_RETRY;
-	}
-	/* the batch's arrays are finished in place: cast away const only for
-	 * writing their headers */
-	struct settle_batch *w = (struct settle_batch *)(uintptr_t)b;
-	struct bs_pgarray offs[3] = { s->off_part, s->off_expected, s->off_next };
-	const char *names[2] = { s->cfg->group, s->cfg->topic };
-	const char *topic[1] = { s->cfg->topic };
-
-	s->nsent = 0;
-	if (PQenterPipelineMode(s->conn) != 1)
-		goto send_failed;
-	if (send_arrays(s, OFFSETS_SQL, names, 2, offs, 3, NULL, 0) < 0)
-		goto send_failed;
-	s->sent[s->nsent++] = STMT_OFFSETS;
-	if (b->usage_count > 0) {
-		if (send_usage(s, w) < 0)
-			goto send_failed;
-		s->sent[s->nsent++] = STMT_USAGE;
-	}
-	if (b->summary_count > 0) {
-		if (send_arrays(s, SUMMARY_SQL, NULL, 0, w->summary, SUM_NCOLS, NULL, 0) < 0)
-			goto send_failed;
-		s->sent[s->nsent++] = STMT_SUMMARY;
-	}
-	if (b->reject_count > 0) {
-		if (send_arrays(s, REJECT_SQL, topic, 1, w->reject, REJ_NCOLS, NULL, 0) < 0)
-			goto send_failed;
-		s->sent[s->nsent++] = STMT_REJECT;
-	}
-	if (PQpipelineSync(s->conn) != 1)
-		goto send_failed;
-	s->in_flight = true;
-	return STORE_OK;
-
-send_failed:
-	classify(s, NULL, "send batch", err, err_size);
-	settle_store_disconnect(s);   /* the pipeline state is unknown */
-	return STORE_RETRY;
-}
-
 static uint64_t value_u64(const PGresult *res, int col)
 {
 	return PQntuples(res) > 0 ? strtoull(PQgetvalue(res, 0, col), NULL, 10) : 0;
@@ -402,22 +442,100 @@ static uint64_t value_u64(const PGresult *res, int col)
 static const char *stmt_name(enum stmt_kind k)
 {
 	switch (k) {
+	case STMT_BEGIN: return "batch: begin";
 	case STMT_OFFSETS: return "batch: store offsets";
-	case STMT_USAGE: return "batch: insert usage";
 	case STMT_SUMMARY: return "batch: insert summaries";
 	case STMT_REJECT: return "batch: insert rejects";
+	case STMT_PROBE: return "batch: probe";
+	case STMT_ROLLUP: return "batch: rollups";
+	case STMT_STAGED: return "batch: insert usage (staged)";
+	case STMT_COMMIT: return "batch: commit";
 	}
 	return "batch";
 }
 
-enum store_rc settle_store_finish(struct settle_store *s,
-	struct store_result *out, char *err, size_t err_size)
+/* Queues one statement of the pipeline. */
+static int queue(struct settle_store *s, enum stmt_kind kind, const char *sql)
 {
-	assert(s->in_flight);
-	memset(out, 0, sizeof(*out));
+	assert(s->nsent < MAX_PIPELINE);
+	if (PQsendQueryParams(s->conn, sql, 0, NULL, NULL, NULL, NULL, 0) != 1)
+		return -1;
+	s->sent[s->nsent++] = kind;
+	return 0;
+}
+
+/* A timestamptz parameter in binary: microseconds since 2000-01-01. */
+struct ts_param {
+	char be[8];
+};
+
+static struct ts_param ts_param(int64_t unix_s)
+{
+	struct ts_param t;
+	uint64_t v = (uint64_t)((unix_s - INT64_C(946684800)) * 1000000);
+	for (int i = 0; i < 8; i++)
+		t.be[i] = (char)(v >> (56 - 8 * i));
+	return t;
+}
+
+/* The first record's identity probe (PROBE_SQL). */
+static int queue_probe(struct settle_store *s, const struct settle_batch *b)
+{
+	assert(s->nsent < MAX_PIPELINE && b->usage_count > 0);
+	const struct bs_record *r = &b->first;
+	struct ts_param start = ts_param(r->head.interval_start);
+	char tenant[24], pool[24];
+	snprintf(tenant, sizeof(tenant), "%" PRIu32, r->usage.tenant_id);
+	snprintf(pool, sizeof(pool), "%" PRIu32, r->usage.pool_id);
+	const char *values[6] = { start.be, r->head.boot_id, tenant, pool,
+				  bs_direction_name(r->usage.direction), r->head.node_id };
+	int lengths[6] = { 8, 0, 0, 0, 0, 0 };
+	int formats[6] = { 1, 0, 0, 0, 0, 0 };
+	if (PQsendQueryParams(s->conn, PROBE_SQL, 6, NULL, values, lengths, formats,
+			      0) != 1)
+		return -1;
+	s->sent[s->nsent++] = STMT_PROBE;
+	return 0;
+}
+
+/* The staged rows into usage_raw (STAGED_SQL). */
+static int queue_staged(struct settle_store *s, const struct settle_batch *b)
+{
+	assert(s->nsent < MAX_PIPELINE && b->usage_count > 0);
+	struct ts_param lo = ts_param(b->start_min), hi = ts_param(b->start_max);
+	const char *values[2] = { lo.be, hi.be };
+	int lengths[2] = { 8, 8 };
+	int formats[2] = { 1, 1 };
+	if (PQsendQueryParams(s->conn, STAGED_SQL, 2, NULL, values, lengths, formats,
+			      0) != 1)
+		return -1;
+	s->sent[s->nsent++] = STMT_STAGED;
+	return 0;
+}
+
+static int queue_arrays(struct settle_store *s, enum stmt_kind kind,
+			const char *sql, const char *const *text_first,
+			int ntext_first, struct bs_pgarray *cols, int ncols)
+{
+	assert(s->nsent < MAX_PIPELINE);
+	if (send_arrays(s, sql, text_first, ntext_first, cols, ncols, NULL, 0) < 0)
+		return -1;
+	s->sent[s->nsent++] = kind;
+	return 0;
+}
+
+/* Syncs the queued pipeline and reads every statement's outcome into out;
+ * leaves pipeline mode. The first failure decides the result. */
+static enum store_rc run_pipeline(struct settle_store *s, struct store_result *out,
+				  char *err, size_t err_size)
+{
 	enum store_rc rc = STORE_OK;
 	bool synced = false;
-
+	if (PQpipelineSync(s->conn) != 1) {
+		classify(s, NULL, "batch: send", err, err_size);
+		settle_store_disconnect(s);   /* the pipeline state is unknown */
+		return STORE_RETRY;
+	}
 	for (size_t i = 0; i < s->nsent; i++) {
 		PGresult *res = PQgetResult(s->conn);
 		if (res == NULL) {
@@ -428,8 +546,15 @@ enum store_rc settle_store_finish(struct settle_store *s,
 		ExecStatusType st = PQresultStatus(res);
 		if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
 			switch (s->sent[i]) {
-			case STMT_OFFSETS: break;
-			case STMT_USAGE:
+			case STMT_BEGIN: case STMT_OFFSETS: case STMT_COMMIT: break;
+			case STMT_PROBE:
+				out->first_stored = PQntuples(res) == 1 &&
+					strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+				break;
+			case STMT_ROLLUP:
+				out->buckets_touched = strtoull(PQcmdTuples(res), NULL, 10);
+				break;
+			case STMT_STAGED:
 				out->usage_inserted = value_u64(res, 0);
 				out->usage_late = value_u64(res, 1);
 				out->buckets_touched = value_u64(res, 2);
@@ -453,10 +578,9 @@ enum store_rc settle_store_finish(struct settle_store *s,
 		PGresult *res = PQgetResult(s->conn);
 		synced = res != NULL && PQresultStatus(res) == PGRES_PIPELINE_SYNC;
 		if (!synced && rc == STORE_OK)
-			rc = classify(s, res, "batch: commit", err, err_size);
+			rc = classify(s, res, "batch: sync", err, err_size);
 		PQclear(res);
 	}
-	s->in_flight = false;
 	s->nsent = 0;
 	if (synced && PQexitPipelineMode(s->conn) == 1 && settle_store_connected(s))
 		return rc;
@@ -466,11 +590,256 @@ enum store_rc settle_store_finish(struct settle_store *s,
 		classify(s, NULL, "batch: commit", err, err_size);
 		rc = STORE_RETRY;
 	}
+	settle_store_disconnect(s);
+	return rc;
+}
+
+/* Runs sql (statements ending with a COPY FROM STDIN) and sends data as
+ * the COPY's input. STORE_OK, or the failure with *sqlstate (unique
+ * violations are the caller's to handle). */
+static enum store_rc copy_in(struct settle_store *s, const char *what,
+			     const char *sql, const char *data, size_t len,
+			     char sqlstate[6], char *err, size_t err_size)
+{
+	sqlstate[0] = '\0';
+	if (PQsendQuery(s->conn, sql) != 1) {
+		classify(s, NULL, what, err, err_size);
+		settle_store_disconnect(s);
+		return STORE_RETRY;
+	}
+	enum store_rc rc = STORE_OK;
+	bool copying = false;
+	PGresult *res;
+	while ((res = PQgetResult(s->conn)) != NULL) {
+		ExecStatusType st = PQresultStatus(res);
+		if (st == PGRES_COPY_IN) {
+			copying = true;
+			PQclear(res);
+			break;
+		}
+		if (st != PGRES_COMMAND_OK && rc == STORE_OK) {
+			snprintf(sqlstate, 6, "%s", bs_db_sqlstate(res));
+			rc = classify(s, res, what, err, err_size);
+		}
+		PQclear(res);
+	}
+	if (copying) {
+		/* one CopyData message per piece: small enough for the server
+		 * to read each into memory it reuses (a large message is a
+		 * fresh allocation, page faults and all); in blocking mode each
+		 * call returns once libpq has passed it on */
+		int sent = 1;
+		for (size_t off = 0; off < len && sent == 1; ) {
+			size_t n = len - off < COPY_PIECE ? len - off : COPY_PIECE;
+			sent = PQputCopyData(s->conn, data + off, (int)n);
+			off += n;
+		}
+		if (sent != 1 || PQputCopyEnd(s->conn, NULL) != 1) {
+			classify(s, NULL, what, err, err_size);
+			settle_store_disconnect(s);
+			return STORE_RETRY;
+		}
+		while ((res = PQgetResult(s->conn)) != NULL) {
+			ExecStatusType st = PQresultStatus(res);
+			if (st != PGRES_COMMAND_OK && rc == STORE_OK) {
+				snprintf(sqlstate, 6, "%s", bs_db_sqlstate(res));
+				rc = classify(s, res, what, err, err_size);
+			}
+			PQclear(res);
+		}
+	} else if (rc == STORE_OK) {
+		rc = classify(s, NULL, what, err, err_size);
+	}
+	if (!settle_store_connected(s)) {
+		settle_store_disconnect(s);
+		return STORE_RETRY;
+	}
+	return rc;
+}
+
+static uint32_t get_be32(const char *p)
+{
+	const unsigned char *u = (const unsigned char *)p;
+	return (uint32_t)u[0] << 24 | (uint32_t)u[1] << 16 | (uint32_t)u[2] << 8 | u[3];
+}
+
+/* The identity fields of the batch's COPY stream, as a COPY stream of
+ * their own (into s->ids); returns its length. */
+static size_t identities(struct settle_store *s, struct settle_batch *b)
+{
+	size_t len;
+	const char *in = settle_batch_copy_data(b, &len);
+	assert(len >= COPY_HEADER_LEN + 2 && b->usage_count <= s->cfg->batch_records);
+	memcpy(s->ids, in, COPY_HEADER_LEN);
+	const char *p = in + COPY_HEADER_LEN;
+	char *o = s->ids + COPY_HEADER_LEN;
+	for (uint32_t row = 0; row < b->usage_count; row++) {
+		assert(p[0] == 0 && p[1] == SETTLE_COPY_NCOLS);
+		p += 2;
+		o[0] = 0;
+		o[1] = ID_NCOLS;
+		o += 2;
+		for (int f = 0, k = 0; f < SETTLE_COPY_NCOLS; f++) {
+			uint32_t n = get_be32(p);
+			assert(n <= BS_NODE_ID_MAX);   /* no NULLs, short fields */
+			if (k < ID_NCOLS && id_fields[k] == f) {
+				memcpy(o, p, 4 + n);
+				o += 4 + n;
+				k++;
+			}
+			p += 4 + n;
+		}
+		assert((size_t)(o - s->ids) + 2 <= s->ids_cap);
+	}
+	assert(p == in + len - 2);
+	o[0] = (char)0xff;
+	o[1] = (char)0xff;
+	return (size_t)(o + 2 - s->ids);
+}
+
+/* How many of the batch's identities (copied into bs_usage_probe) are
+ * not stored; -1 on failure (*rc says). */
+static int64_t count_new(struct settle_store *s, const struct settle_batch *b,
+			 enum store_rc *rc, char *err, size_t err_size)
+{
+	struct ts_param lo = ts_param(b->start_min), hi = ts_param(b->start_max);
+	const char *values[2] = { lo.be, hi.be };
+	int lengths[2] = { 8, 8 };
+	int formats[2] = { 1, 1 };
+	PGresult *res = PQexecParams(s->conn, COUNT_NEW_SQL, 2, NULL, values, lengths,
+				     formats, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+		*rc = classify(s, res, "batch: probe usage", err, err_size);
+		if (*rc == STORE_OK)
+			*rc = STORE_RETRY;
+		PQclear(res);
+		return -1;
+	}
+	int64_t n = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	PQclear(res);
+	return n;
+}
+
+/* A failed batch: roll back what is open; STORE_RETRY drops the
+ * connection (its state is unknown). */
+static enum store_rc abandon(struct settle_store *s, enum store_rc rc)
+{
+	assert(rc != STORE_OK);
 	if (rc == STORE_RETRY)
 		settle_store_disconnect(s);
-	else if (!synced || PQexitPipelineMode(s->conn) != 1)
-		settle_store_disconnect(s);
+	else if (settle_store_connected(s)) {
+		PGresult *res = PQexec(s->conn, "ROLLBACK");
+		if (PQresultStatus(res) != PGRES_COMMAND_OK)
+			settle_store_disconnect(s);
+		PQclear(res);
+	}
 	return rc;
+}
+
+enum store_rc settle_store_settle(struct settle_store *s, struct settle_batch *b,
+	const int64_t *expected, struct store_result *out, char *err,
+	size_t err_size)
+{
+	assert(b->nparts > 0);
+	memset(out, 0, sizeof(*out));
+	if (!settle_store_connected(s)) {
+		snprintf(err, err_size, "batch: not connected to PostgreSQL");
+		return STORE_RETRY;
+	}
+	bs_pgarray_reset(&s->off_part);
+	bs_pgarray_reset(&s->off_expected);
+	bs_pgarray_reset(&s->off_next);
+	int rc = 0;
+	for (uint32_t i = 0; i < b->nparts; i++) {
+		rc |= bs_pgarray_add_i32(&s->off_part, b->parts[i].partition);
+		rc |= expected[i] == STORE_OFFSET_NONE
+			? bs_pgarray_add_null(&s->off_expected)
+			: bs_pgarray_add_i64(&s->off_expected, expected[i]);
+		rc |= bs_pgarray_add_i64(&s->off_next, b->parts[i].last_offset + 1);
+	}
+	if (rc != 0) {
+		snprintf(err, err_size, "batch: out of memory");
+		return STORE_RETRY;
+	}
+	struct bs_pgarray offs[3] = { s->off_part, s->off_expected, s->off_next };
+	const char *names[2] = { s->cfg->group, s->cfg->topic };
+	const char *topic[1] = { s->cfg->topic };
+
+	/* 1. the transaction, the offsets' compare-and-set first (another
+	 * instance is fenced before any row is written), summaries, rejects */
+	s->nsent = 0;
+	if (PQenterPipelineMode(s->conn) != 1 || queue(s, STMT_BEGIN, "BEGIN") < 0 ||
+	    queue_arrays(s, STMT_OFFSETS, OFFSETS_SQL, names, 2, offs, 3) < 0 ||
+	    (b->summary_count > 0 &&
+	     queue_arrays(s, STMT_SUMMARY, SUMMARY_SQL, NULL, 0, b->summary, SUM_NCOLS) < 0) ||
+	    (b->reject_count > 0 &&
+	     queue_arrays(s, STMT_REJECT, REJECT_SQL, topic, 1, b->reject, REJ_NCOLS) < 0) ||
+	    (b->usage_count > 0 && queue_probe(s, b) < 0)) {
+		classify(s, NULL, "batch: send", err, err_size);
+		settle_store_disconnect(s);
+		return STORE_RETRY;
+	}
+	enum store_rc src = run_pipeline(s, out, err, err_size);
+	if (src != STORE_OK)
+		return abandon(s, src);
+
+	/* 2. the usage rows: straight into usage_raw when the batch's sums
+	 * are usable, else (or when a row is stored already) staged */
+	bool direct = false, stored = false;
+	if (b->usage_count > 0 && out->first_stored) {
+		/* a replay? its identities alone answer */
+		size_t ids_len = identities(s, b);
+		char state[6];
+		src = copy_in(s, "batch: copy identities", COPY_PROBE_SQL, s->ids,
+			      ids_len, state, err, err_size);
+		int64_t n = src == STORE_OK ? count_new(s, b, &src, err, err_size) : -1;
+		if (n < 0)
+			return abandon(s, src);
+		stored = n == 0;
+	}
+	if (b->usage_count > 0 && !stored) {
+		size_t len;
+		const char *data = settle_batch_copy_data(b, &len);
+		char state[6];
+		const char *stage_sql = COPY_STAGE_SQL;
+		if (!out->first_stored && settle_batch_aggregates(b)) {
+			src = copy_in(s, "batch: copy usage", COPY_RAW_SQL, data, len,
+				      state, err, err_size);
+			if (src == STORE_OK)
+				direct = true;
+			else if (strcmp(state, "23505") == 0 && settle_store_connected(s))
+				stage_sql = COPY_STAGE_AFTER_RAW_SQL;   /* unique_violation */
+			else
+				return abandon(s, src);
+		}
+		if (!direct) {
+			src = copy_in(s, "batch: stage usage", stage_sql, data, len,
+				      state, err, err_size);
+			if (src != STORE_OK)
+				return abandon(s, src);
+		}
+	}
+
+	/* 3. the rollups, and the commit */
+	if (PQenterPipelineMode(s->conn) != 1 ||
+	    (direct && queue_arrays(s, STMT_ROLLUP, ROLLUP_SQL, NULL, 0, b->aggcol,
+				    AGG_NCOLS) < 0) ||
+	    (b->usage_count > 0 && !direct && !stored && queue_staged(s, b) < 0) ||
+	    queue(s, STMT_COMMIT, "COMMIT") < 0) {
+		classify(s, NULL, "batch: send", err, err_size);
+		settle_store_disconnect(s);
+		return STORE_RETRY;
+	}
+	src = run_pipeline(s, out, err, err_size);
+	if (src != STORE_OK)
+		return abandon(s, src);
+	out->first_stored = false;
+	if (direct) {
+		out->usage_inserted = b->usage_count;
+		for (uint32_t i = 0; i < b->nagg; i++)
+			out->usage_late += b->agg[i].sum[AGG_LATE - AGG_FRAME_PACKETS];
+	}
+	return STORE_OK;
 }
 
 enum store_rc settle_store_refresh_gaps(struct settle_store *s,

@@ -3,18 +3,26 @@
  * it the batch transaction, the stored Kafka offsets, the raw partitions,
  * the completeness check and raw retention.
  *
- * A batch is sent as one libpq pipeline with no BEGIN: every statement up to
- * the Sync is one implicit transaction, committed at the Sync, rolled back
- * entirely if any statement fails. Its statements, in order:
- *   1. bs_offsets_advance(): compare-and-set of every touched partition's
- *      next offset (fails with SQLSTATE BSF01 if another instance moved one);
- *   2. usage: INSERT INTO usage_raw ... FROM unnest(arrays) ON CONFLICT DO
- *      NOTHING RETURNING, and in the same statement the 5-minute rollup of
- *      exactly the returned (newly inserted) rows;
- *   3. summaries: INSERT INTO node_interval ... ON CONFLICT DO NOTHING;
- *   4. rejects: INSERT INTO rejected_records ... ON CONFLICT DO NOTHING.
- * settle_store_send() queues it; settle_store_finish() reads the outcome,
- * so the caller can decode the next batch in between.
+ * A batch is one transaction, in three steps (a few round trips):
+ *   1. a pipeline: BEGIN; bs_offsets_advance(), the compare-and-set of every
+ *      touched partition's next offset (fails with SQLSTATE BSF01 if another
+ *      instance moved one); INSERT INTO node_interval ... ON CONFLICT DO
+ *      NOTHING (summaries); INSERT INTO rejected_records ... (rejects);
+ *      and whether the batch's first usage record is stored already;
+ *   2. the usage rows as one binary COPY straight into usage_raw, under a
+ *      savepoint. If a row is stored already (unique_violation: a replay,
+ *      a record sent twice) the savepoint is rolled back and the same
+ *      stream is copied into the session's temporary staging table instead.
+ *      When the first record was found (a replay) only the identities are
+ *      copied first, into a second temporary table, and counted against
+ *      usage_raw: if all are stored, no row is sent at all;
+ *   3. a pipeline: the rollups — the batch's own sums when the COPY into
+ *      usage_raw succeeded (every record was new), or, from the staging
+ *      table, INSERT INTO usage_raw ... WHERE NOT EXISTS (stored) ON
+ *      CONFLICT DO NOTHING RETURNING and the sums of exactly the rows
+ *      returned — then COMMIT.
+ * Any failure rolls the whole transaction back. settle_store_settle() runs
+ * it, blocking: the consumer calls it from each lane's own thread.
  */
 #ifndef BS_SETTLE_STORE_H
 #define BS_SETTLE_STORE_H
@@ -42,6 +50,7 @@ struct store_result {
 	uint64_t buckets_touched;    /* usage_5m rows inserted or updated */
 	uint64_t summaries_inserted;
 	uint64_t rejects_inserted;
+	bool first_stored;           /* (inside settle_store_settle only) */
 };
 
 struct settle_store;
@@ -71,15 +80,13 @@ enum store_rc settle_store_ensure_days(struct settle_store *s,
 enum store_rc settle_store_horizon(struct settle_store *s, int64_t *horizon,
 				   char *err, size_t err_size);
 
-/* Queues the batch transaction; expected[i] is the stored next offset of
- * b->parts[i] as last read or written (STORE_OFFSET_NONE for NULL). */
-enum store_rc settle_store_send(struct settle_store *s,
-	const struct settle_batch *b, const int64_t *expected, char *err,
+/* Settles the batch in one transaction (see above); expected[i] is the
+ * stored next offset of b->parts[i] as last read or written
+ * (STORE_OFFSET_NONE for NULL). Writes the batch's COPY trailer and sums
+ * (b is not otherwise changed). */
+enum store_rc settle_store_settle(struct settle_store *s, struct settle_batch *b,
+	const int64_t *expected, struct store_result *out, char *err,
 	size_t err_size);
-/* Waits for the outcome of the batch queued by settle_store_send(). */
-enum store_rc settle_store_finish(struct settle_store *s,
-	struct store_result *out, char *err, size_t err_size);
-bool settle_store_in_flight(const struct settle_store *s);
 
 /* Runs bs_refresh_gaps() over the last window_s seconds and counts the
  * open gaps per kind (seq_gap, missing_summary, count_mismatch,

@@ -1,6 +1,6 @@
 /*
  * test_settle_batch.c — batch assembly (settlement/settle/batch.c): the
- * binary array format PostgreSQL receives, per-partition offset ranges,
+ * binary array and COPY formats PostgreSQL receives, per-partition offset ranges,
  * distinct days, the limits that make a batch full, rejects (payload cut,
  * error made printable), and reset.
  */
@@ -36,6 +36,29 @@ static const char *element(const struct bs_pgarray *a, uint32_t i, int32_t *len)
 	}
 	*len = (int32_t)be32(p);
 	return p + 4;
+}
+
+/* Field col of row i of a finished binary COPY stream (header, then per
+ * row an int16 field count and the fields; -1 ends it). */
+static const char *copy_field(const char *data, size_t len, uint32_t i,
+			      int col, int32_t *flen)
+{
+	assert_true(len >= 19 + 2);
+	assert_memory_equal(data, "PGCOPY\n\377\r\n\0", 11);
+	const char *p = data + 19;
+	for (uint32_t row = 0; row <= i; row++) {
+		assert_int_equal((uint8_t)p[0] << 8 | (uint8_t)p[1], SETTLE_COPY_NCOLS);
+		p += 2;
+		for (int k = 0; k < SETTLE_COPY_NCOLS; k++) {
+			int32_t l = (int32_t)be32(p);
+			if (row == i && k == col) {
+				*flen = l;
+				return p + 4;
+			}
+			p += 4 + (l < 0 ? 0 : l);
+		}
+	}
+	return NULL;
 }
 
 static void test_array_format(void **state)
@@ -142,12 +165,35 @@ static void test_batch_parts_and_days(void **state)
 
 	int len;
 	int32_t l;
-	bs_pgarray_finish(&b->usage[USAGE_TENANT], &len);
-	assert_int_equal(be64(element(&b->usage[USAGE_TENANT], 2, &l)), 6);
-	bs_pgarray_finish(&b->usage[USAGE_DIRECTION], &len);
-	const char *dir = element(&b->usage[USAGE_DIRECTION], 0, &l);
+	/* the usage rows' COPY stream: 15 fields a row, the trailer last */
+	size_t clen;
+	const char *copy = settle_batch_copy_data(b, &clen);
+	assert_int_equal((uint8_t)copy[clen - 2], 0xff);
+	assert_int_equal((uint8_t)copy[clen - 1], 0xff);
+	assert_int_equal(be64(copy_field(copy, clen, 2, 7, &l)), 6);   /* tenant */
+	assert_int_equal(l, 8);
+	const char *dir = copy_field(copy, clen, 0, 9, &l);
 	assert_int_equal(l, 2);
 	assert_memory_equal(dir, "in", 2);
+	const char *node = copy_field(copy, clen, 1, 0, &l);
+	assert_int_equal(l, 2);
+	assert_memory_equal(node, "n1", 2);
+	const char *boot = copy_field(copy, clen, 1, 1, &l);
+	assert_int_equal(l, 16);
+	assert_int_equal((uint8_t)boot[0], 0x01);
+	assert_int_equal((uint8_t)boot[15], 0xef);
+	/* interval_start: microseconds since 2000-01-01 */
+	assert_int_equal((int64_t)be64(copy_field(copy, clen, 2, 3, &l)),
+			 (86400 * 4 - INT64_C(946684800)) * 1000000);
+	assert_int_equal(be32(copy_field(copy, clen, 0, 4, &l)), 10);  /* len */
+	assert_int_equal(l, 4);
+	const char *measure = copy_field(copy, clen, 0, 5, &l);
+	assert_int_equal(l, 5);
+	assert_memory_equal(measure, "frame", 5);
+	assert_int_equal(be64(copy_field(copy, clen, 0, 11, &l)), 1000); /* bytes */
+	const char *late = copy_field(copy, clen, 0, 14, &l);
+	assert_int_equal(l, 1);
+	assert_int_equal(late[0], 0);
 	bs_pgarray_finish(&b->summary[SUM_RECORD_COUNT], &len);
 	assert_int_equal(be32(element(&b->summary[SUM_RECORD_COUNT], 0, &l)), 2);
 
