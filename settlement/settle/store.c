@@ -63,6 +63,20 @@ static const char COPY_STAGE_AFTER_RAW_SQL[] =
 static const char COPY_STAGE_SQL[] =
 	"COPY bs_usage_stage (" SETTLE_COPY_COLUMNS ") FROM STDIN (FORMAT binary)";
 
+/* The rollup's upsert: a bucket's counts grow by the rows' sums (the
+ * statements below alias usage_5m as r). */
+#define ROLLUP_ADD \
+	" ON CONFLICT (tenant_id, pool_id, direction, bucket_start) DO UPDATE SET" \
+	"  frame_packets = r.frame_packets + excluded.frame_packets," \
+	"  frame_bytes = r.frame_bytes + excluded.frame_bytes," \
+	"  ip_packets = r.ip_packets + excluded.ip_packets," \
+	"  ip_bytes = r.ip_bytes + excluded.ip_bytes," \
+	"  policed_packets = r.policed_packets + excluded.policed_packets," \
+	"  policed_bytes = r.policed_bytes + excluded.policed_bytes," \
+	"  records = r.records + excluded.records," \
+	"  late_records = r.late_records + excluded.late_records," \
+	"  updated_at = now()"
+
 /* ... and from there into usage_raw, skipping the identities stored
  * already: those found by an anti-join first (one index probe per row,
  * cheaper than ON CONFLICT's check, and all a replay costs), then ON
@@ -102,16 +116,7 @@ static const char STAGED_SQL[] =
 	"    frame_packets, frame_bytes, ip_packets, ip_bytes, policed_packets,"
 	"    policed_bytes, records, late_records)"
 	"  SELECT * FROM sums ORDER BY 1, 2, 3, 4"
-	"  ON CONFLICT (tenant_id, pool_id, direction, bucket_start) DO UPDATE SET"
-	"    frame_packets = r.frame_packets + excluded.frame_packets,"
-	"    frame_bytes = r.frame_bytes + excluded.frame_bytes,"
-	"    ip_packets = r.ip_packets + excluded.ip_packets,"
-	"    ip_bytes = r.ip_bytes + excluded.ip_bytes,"
-	"    policed_packets = r.policed_packets + excluded.policed_packets,"
-	"    policed_bytes = r.policed_bytes + excluded.policed_bytes,"
-	"    records = r.records + excluded.records,"
-	"    late_records = r.late_records + excluded.late_records,"
-	"    updated_at = now()"
+	ROLLUP_ADD
 	"  RETURNING 1"
 	") SELECT (SELECT count(*) FROM ins), (SELECT coalesce(sum(late_records), 0) FROM sums),"
 	"  (SELECT count(*) FROM up)";
@@ -134,16 +139,7 @@ static const char ROLLUP_SQL[] =
 	"   $5::int8[], $6::int8[], $7::int8[], $8::int8[], $9::int8[], $10::int8[],"
 	"   $11::int8[], $12::int8[]) AS a(tenant_id, pool_id, direction, bucket_start)"
 	" ORDER BY 1, 2, 3, 4"
-	" ON CONFLICT (tenant_id, pool_id, direction, bucket_start) DO UPDATE SET"
-	"  frame_packets = r.frame_packets + excluded.frame_packets,"
-	"  frame_bytes = r.frame_bytes + excluded.frame_bytes,"
-	"  ip_packets = r.ip_packets + excluded.ip_packets,"
-	"  ip_bytes = r.ip_bytes + excluded.ip_bytes,"
-	"  policed_packets = r.policed_packets + excluded.policed_packets,"
-	"  policed_bytes = r.policed_bytes + excluded.policed_bytes,"
-	"  records = r.records + excluded.records,"
-	"  late_records = r.late_records + excluded.late_records,"
-	"  updated_at = now()";
+	ROLLUP_ADD;
 
 /* The session's staging tables (connect); emptied by every commit. */
 static const char STAGE_TABLE_SQL[] =
