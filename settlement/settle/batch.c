@@ -1,9 +1,12 @@
 /*
- * batch.c — Kafka messages → binary array parameters for one transaction.
- * See batch.h. PostgreSQL's binary array format (array_send): int32 ndim,
- * int32 has-null flag, uint32 element type, then per dimension int32 size
- * and int32 lower bound, then per element int32 length (-1 for NULL) and
- * the element's binary form; all integers big-endian.
+ * batch.c — Kafka messages → one transaction's data: the usage rows as a
+ * binary COPY stream, summaries, rejects and the rollup sums as binary
+ * array parameters. See batch.h. Both carry each value in the same binary
+ * field form (the field_* writers below). PostgreSQL's binary array format
+ * (array_send): int32 ndim, int32 has-null flag, uint32 element type, then
+ * per dimension int32 size and int32 lower bound, then per element int32
+ * length (-1 for NULL) and the element's binary form; all integers
+ * big-endian.
  */
 #include "batch.h"
 
@@ -26,6 +29,75 @@ static void put_be64(char *p, uint64_t v)
 {
 	put_be32(p, (uint32_t)(v >> 32));
 	put_be32(p + 4, (uint32_t)v);
+}
+
+/* --- binary fields ----------------------------------------------------- */
+
+/* One value in PostgreSQL's binary wire form, as an array element and a
+ * binary COPY field both carry it: int32 length, then the value. Each
+ * writes at p and returns the byte after it. */
+#define FIELD_I64 12
+#define FIELD_I32 8
+#define FIELD_UUID 20
+#define FIELD_BOOL 5
+
+static char *field_i64(char *p, int64_t v)
+{
+	put_be32(p, 8);
+	put_be64(p + 4, (uint64_t)v);
+	return p + FIELD_I64;
+}
+
+static char *field_i32(char *p, int32_t v)
+{
+	put_be32(p, 4);
+	put_be32(p + 4, (uint32_t)v);
+	return p + FIELD_I32;
+}
+
+static char *field_text(char *p, const void *text, size_t n)
+{
+	assert(n <= INT32_MAX);
+	put_be32(p, (uint32_t)n);
+	if (n > 0)
+		memcpy(p + 4, text, n);
+	return p + 4 + n;
+}
+
+static int hex_value(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+/* a uuid from the record's 32 lowercase hex digits */
+static char *field_uuid_hex(char *p, const char *hex32)
+{
+	put_be32(p, 16);
+	for (int i = 0; i < 16; i++) {
+		int hi = hex_value(hex32[2 * i]), lo = hex_value(hex32[2 * i + 1]);
+		assert(hi >= 0 && lo >= 0);   /* bs_record_decode checked it */
+		p[4 + i] = (char)((hi << 4) | lo);
+	}
+	return p + FIELD_UUID;
+}
+
+/* a timestamptz: microseconds since 2000-01-01; |unix_s| < 2^42 by the
+ * record's range checks, so this cannot overflow */
+static char *field_unix_time(char *p, int64_t unix_s)
+{
+	assert(unix_s > -(INT64_C(1) << 42) && unix_s < (INT64_C(1) << 42));
+	return field_i64(p, (unix_s - PG_EPOCH_UNIX) * 1000000);
+}
+
+static char *field_bool(char *p, bool v)
+{
+	put_be32(p, 1);
+	p[4] = v ? 1 : 0;
+	return p + FIELD_BOOL;
 }
 
 int bs_pgarray_init(struct bs_pgarray *a, uint32_t elem_oid, size_t cap)
@@ -70,28 +142,29 @@ static int reserve(struct bs_pgarray *a, size_t n)
 	return 0;
 }
 
+/* Counts the element a field writer just put at the end of the array. */
+static int added(struct bs_pgarray *a, const char *end)
+{
+	assert(end > a->buf + a->len && end <= a->buf + a->cap);
+	a->len = (size_t)(end - a->buf);
+	a->count++;
+	return 0;
+}
+
 int bs_pgarray_add_i64(struct bs_pgarray *a, int64_t v)
 {
 	assert(a->elem_oid == PG_OID_INT8);
-	if (reserve(a, 12) < 0)
+	if (reserve(a, FIELD_I64) < 0)
 		return -1;
-	put_be32(a->buf + a->len, 8);
-	put_be64(a->buf + a->len + 4, (uint64_t)v);
-	a->len += 12;
-	a->count++;
-	return 0;
+	return added(a, field_i64(a->buf + a->len, v));
 }
 
 int bs_pgarray_add_i32(struct bs_pgarray *a, int32_t v)
 {
 	assert(a->elem_oid == PG_OID_INT4);
-	if (reserve(a, 8) < 0)
+	if (reserve(a, FIELD_I32) < 0)
 		return -1;
-	put_be32(a->buf + a->len, 4);
-	put_be32(a->buf + a->len + 4, (uint32_t)v);
-	a->len += 8;
-	a->count++;
-	return 0;
+	return added(a, field_i32(a->buf + a->len, v));
 }
 
 int bs_pgarray_add_bytes(struct bs_pgarray *a, const void *p, size_t n)
@@ -100,65 +173,31 @@ int bs_pgarray_add_bytes(struct bs_pgarray *a, const void *p, size_t n)
 	assert(n <= INT32_MAX);
 	if (reserve(a, 4 + n) < 0)
 		return -1;
-	put_be32(a->buf + a->len, (uint32_t)n);
-	if (n > 0)
-		memcpy(a->buf + a->len + 4, p, n);
-	a->len += 4 + n;
-	a->count++;
-	return 0;
-}
-
-static int hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
+	return added(a, field_text(a->buf + a->len, p, n));
 }
 
 int bs_pgarray_add_uuid_hex(struct bs_pgarray *a, const char *hex32)
 {
 	assert(a->elem_oid == PG_OID_UUID);
-	if (reserve(a, 20) < 0)
+	if (reserve(a, FIELD_UUID) < 0)
 		return -1;
-	char *p = a->buf + a->len;
-	put_be32(p, 16);
-	for (int i = 0; i < 16; i++) {
-		int hi = hex_value(hex32[2 * i]), lo = hex_value(hex32[2 * i + 1]);
-		assert(hi >= 0 && lo >= 0);   /* bs_record_decode checked it */
-		p[4 + i] = (char)((hi << 4) | lo);
-	}
-	a->len += 20;
-	a->count++;
-	return 0;
+	return added(a, field_uuid_hex(a->buf + a->len, hex32));
 }
 
 int bs_pgarray_add_unix_time(struct bs_pgarray *a, int64_t unix_s)
 {
 	assert(a->elem_oid == PG_OID_TIMESTAMPTZ);
-	/* microseconds since 2000-01-01; |unix_s| < 2^62 / 10^6 by the
-	 * record's range checks, so this cannot overflow */
-	assert(unix_s > -(INT64_C(1) << 42) && unix_s < (INT64_C(1) << 42));
-	if (reserve(a, 12) < 0)
+	if (reserve(a, FIELD_I64) < 0)
 		return -1;
-	put_be32(a->buf + a->len, 8);
-	put_be64(a->buf + a->len + 4, (uint64_t)((unix_s - PG_EPOCH_UNIX) * 1000000));
-	a->len += 12;
-	a->count++;
-	return 0;
+	return added(a, field_unix_time(a->buf + a->len, unix_s));
 }
 
 int bs_pgarray_add_bool(struct bs_pgarray *a, bool v)
 {
 	assert(a->elem_oid == PG_OID_BOOL);
-	if (reserve(a, 5) < 0)
+	if (reserve(a, FIELD_BOOL) < 0)
 		return -1;
-	put_be32(a->buf + a->len, 1);
-	a->buf[a->len + 4] = v ? 1 : 0;
-	a->len += 5;
-	a->count++;
-	return 0;
+	return added(a, field_bool(a->buf + a->len, v));
 }
 
 int bs_pgarray_add_null(struct bs_pgarray *a)
@@ -430,21 +469,6 @@ bool settle_batch_aggregates(struct settle_batch *b)
 	return rc == 0;
 }
 
-/* COPY fields: int32 length, then the value (big-endian integers). */
-static char *field_i64(char *p, int64_t v)
-{
-	put_be32(p, 8);
-	put_be64(p + 4, (uint64_t)v);
-	return p + 12;
-}
-
-static char *field_text(char *p, const char *text, size_t n)
-{
-	put_be32(p, (uint32_t)n);
-	memcpy(p + 4, text, n);
-	return p + 4 + n;
-}
-
 static int add_usage(struct settle_batch *b, const struct bs_record *rec, bool late)
 {
 	const struct bs_record_head *h = &rec->head;
@@ -457,21 +481,10 @@ static int add_usage(struct settle_batch *b, const struct bs_record *rec, bool l
 	p[1] = SETTLE_COPY_NCOLS;
 	p += 2;
 	p = field_text(p, h->node_id, node_len);
-	put_be32(p, 16);
-	for (int i = 0; i < 16; i++) {
-		int hi = hex_value(h->boot_id[2 * i]), lo = hex_value(h->boot_id[2 * i + 1]);
-		assert(hi >= 0 && lo >= 0);   /* bs_record_decode checked it */
-		p[4 + i] = (char)((hi << 4) | lo);
-	}
-	p += 20;
+	p = field_uuid_hex(p, h->boot_id);
 	p = field_i64(p, (int64_t)h->seq);
-	/* microseconds since 2000-01-01, in range by the record's checks */
-	assert(h->interval_start > -(INT64_C(1) << 42) &&
-	       h->interval_start < (INT64_C(1) << 42));
-	p = field_i64(p, (h->interval_start - PG_EPOCH_UNIX) * 1000000);
-	put_be32(p, 4);
-	put_be32(p + 4, (uint32_t)h->interval_len);
-	p += 8;
+	p = field_unix_time(p, h->interval_start);
+	p = field_i32(p, (int32_t)h->interval_len);
 	p = h->measure == BS_MEASURE_IP ? field_text(p, "ip", 2) : field_text(p, "frame", 5);
 	p = field_i64(p, (int64_t)h->map_version);
 	p = field_i64(p, (int64_t)u->tenant_id);
@@ -481,9 +494,7 @@ static int add_usage(struct settle_batch *b, const struct bs_record *rec, bool l
 	p = field_i64(p, (int64_t)u->counts.bytes);
 	p = field_i64(p, (int64_t)u->policed.packets);
 	p = field_i64(p, (int64_t)u->policed.bytes);
-	put_be32(p, 1);
-	p[4] = late ? 1 : 0;
-	p += 5;
+	p = field_bool(p, late);
 	assert((size_t)(p - start) <= SETTLE_COPY_ROW_MAX);
 	b->copy_len += (size_t)(p - start);
 	if (b->usage_count == 0) {
