@@ -228,6 +228,7 @@ const char *bs_pgarray_finish(struct bs_pgarray *a, int *len)
 /* The binary COPY header: signature, flags, header extension length. */
 static const char COPY_HEADER[19] = "PGCOPY\n\377\r\n\0\0\0\0\0\0\0\0\0";
 #define COPY_TRAILER 2                     /* int16 -1 */
+static_assert(sizeof(COPY_HEADER) + COPY_TRAILER == SETTLE_COPY_FRAMING, "batch.h");
 
 static uint32_t summary_oid(int col)
 {
@@ -518,6 +519,47 @@ const char *settle_batch_copy_data(struct settle_batch *b, size_t *len)
 	b->copy[b->copy_len + 1] = (char)0xff;
 	*len = b->copy_len + COPY_TRAILER;
 	return b->copy;
+}
+
+static uint32_t get_be32(const char *p)
+{
+	const unsigned char *u = (const unsigned char *)p;
+	return (uint32_t)u[0] << 24 | (uint32_t)u[1] << 16 | (uint32_t)u[2] << 8 | u[3];
+}
+
+/* Where the identity columns stand among SETTLE_COPY_COLUMNS. */
+static const int id_fields[SETTLE_ID_NCOLS] = { 0, 1, 3, 7, 8, 9 };
+
+size_t settle_batch_identity_data(struct settle_batch *b, char *out, size_t cap)
+{
+	size_t len;
+	const char *in = settle_batch_copy_data(b, &len);
+	assert(cap >= SETTLE_COPY_FRAMING + (size_t)b->usage_count * SETTLE_ID_ROW_MAX);
+	memcpy(out, in, sizeof(COPY_HEADER));
+	const char *p = in + sizeof(COPY_HEADER);
+	char *o = out + sizeof(COPY_HEADER);
+	for (uint32_t row = 0; row < b->usage_count; row++) {
+		assert(p[0] == 0 && p[1] == SETTLE_COPY_NCOLS);
+		p += 2;
+		o[0] = 0;
+		o[1] = SETTLE_ID_NCOLS;
+		o += 2;
+		for (int f = 0, k = 0; f < SETTLE_COPY_NCOLS; f++) {
+			uint32_t n = get_be32(p);
+			assert(n <= BS_NODE_ID_MAX);   /* no NULLs, short fields */
+			if (k < SETTLE_ID_NCOLS && id_fields[k] == f) {
+				memcpy(o, p, 4 + n);
+				o += 4 + n;
+				k++;
+			}
+			p += 4 + n;
+		}
+	}
+	assert(p == in + len - COPY_TRAILER);
+	o[0] = (char)0xff;   /* int16 -1: end of data */
+	o[1] = (char)0xff;
+	assert((size_t)(o + COPY_TRAILER - out) <= cap);
+	return (size_t)(o + COPY_TRAILER - out);
 }
 
 static int add_summary(struct settle_batch *b, const struct bs_record *rec, bool late)

@@ -81,6 +81,15 @@ const char *bs_pgarray_finish(struct bs_pgarray *a, int *len);
 /* Bytes of one row at most: field count, 15 lengths, the values. */
 #define SETTLE_COPY_ROW_MAX (2 + SETTLE_COPY_NCOLS * 4 + BS_NODE_ID_MAX + 16 + \
 			     9 * 8 + 4 + 5 + 3 + 1)
+/* Bytes of a binary COPY stream besides its rows: header and trailer. */
+#define SETTLE_COPY_FRAMING (19 + 2)
+/* The identity columns of a usage row (ARCHITECTURE.md), in this order, and
+ * the bytes of one identity row at most. */
+#define SETTLE_ID_COLUMNS \
+	"node_id, boot_id, interval_start, tenant_id, pool_id, direction"
+#define SETTLE_ID_NCOLS 6
+#define SETTLE_ID_ROW_MAX (2 + SETTLE_ID_NCOLS * 4 + BS_NODE_ID_MAX + 16 + \
+			   3 * 8 + 3)
 
 enum {
 	SUM_NODE, SUM_BOOT, SUM_START, SUM_LEN, SUM_MEASURE, SUM_MAP_VERSION,
@@ -166,6 +175,12 @@ enum settle_batch_add settle_batch_add_reject(struct settle_batch *b,
 /* The usage rows' COPY stream (binary format: header, rows, trailer);
  * valid until the next add or reset. Requires usage_count > 0. */
 const char *settle_batch_copy_data(struct settle_batch *b, size_t *len);
+
+/* The identity fields of the batch's usage rows (SETTLE_ID_COLUMNS) as a
+ * binary COPY stream of their own, written into out (cap bytes: at least
+ * SETTLE_COPY_FRAMING plus SETTLE_ID_ROW_MAX per row); returns its
+ * length. For checking a replayed batch by its identities alone. */
+size_t settle_batch_identity_data(struct settle_batch *b, char *out, size_t cap);
 
 /* Writes the sums into aggcol[]; false when they cannot be used (a sum
  * overflowed): the server then sums the inserted rows itself. */

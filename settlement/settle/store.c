@@ -36,7 +36,7 @@ struct settle_store {
 	size_t nsent;
 	/* offset arrays of the batch */
 	struct bs_pgarray off_part, off_expected, off_next;
-	/* a replayed batch's identities, as a COPY stream (ID_NCOLS fields) */
+	/* a replayed batch's identities, as a COPY stream (SETTLE_ID_COLUMNS) */
 	char *ids;
 	size_t ids_cap;
 };
@@ -153,13 +153,8 @@ static const char PROBE_TABLE_SQL[] =
 /* A replayed batch (its first record stored) is checked first by its
  * identities only, half the bytes of its rows: when every one is stored
  * (a replay, the usual case), nothing else is sent. */
-#define ID_NCOLS 6
-static const int id_fields[ID_NCOLS] = { 0, 1, 3, 7, 8, 9 };   /* batch.h */
-#define ID_ROW_MAX (2 + ID_NCOLS * 4 + BS_NODE_ID_MAX + 16 + 8 + 8 + 8 + 3)
-#define COPY_HEADER_LEN 19
 static const char COPY_PROBE_SQL[] =
-	"COPY bs_usage_probe (node_id, boot_id, interval_start, tenant_id, pool_id,"
-	" direction) FROM STDIN (FORMAT binary)";
+	"COPY bs_usage_probe (" SETTLE_ID_COLUMNS ") FROM STDIN (FORMAT binary)";
 static const char COUNT_NEW_SQL[] =
 	"SELECT count(*) FROM bs_usage_probe s WHERE NOT EXISTS (SELECT FROM usage_raw r"
 	"  WHERE r.interval_start BETWEEN $1::timestamptz AND $2::timestamptz"
@@ -204,7 +199,7 @@ struct settle_store *settle_store_new(const struct settle_config *cfg,
 		return NULL;
 	s->cfg = cfg;
 	s->sql_dir = sql_dir;
-	s->ids_cap = COPY_HEADER_LEN + (size_t)cfg->batch_records * ID_ROW_MAX + 2;
+	s->ids_cap = SETTLE_COPY_FRAMING + (size_t)cfg->batch_records * SETTLE_ID_ROW_MAX;
 	s->ids = malloc(s->ids_cap);
 	if (s->ids == NULL ||
 	    bs_pgarray_init(&s->off_part, PG_OID_INT4, 4096) < 0 ||
@@ -653,46 +648,6 @@ static enum store_rc copy_in(struct settle_store *s, const char *what,
 	return rc;
 }
 
-static uint32_t get_be32(const char *p)
-{
-	const unsigned char *u = (const unsigned char *)p;
-	return (uint32_t)u[0] << 24 | (uint32_t)u[1] << 16 | (uint32_t)u[2] << 8 | u[3];
-}
-
-/* The identity fields of the batch's COPY stream, as a COPY stream of
- * their own (into s->ids); returns its length. */
-static size_t identities(struct settle_store *s, struct settle_batch *b)
-{
-	size_t len;
-	const char *in = settle_batch_copy_data(b, &len);
-	assert(len >= COPY_HEADER_LEN + 2 && b->usage_count <= s->cfg->batch_records);
-	memcpy(s->ids, in, COPY_HEADER_LEN);
-	const char *p = in + COPY_HEADER_LEN;
-	char *o = s->ids + COPY_HEADER_LEN;
-	for (uint32_t row = 0; row < b->usage_count; row++) {
-		assert(p[0] == 0 && p[1] == SETTLE_COPY_NCOLS);
-		p += 2;
-		o[0] = 0;
-		o[1] = ID_NCOLS;
-		o += 2;
-		for (int f = 0, k = 0; f < SETTLE_COPY_NCOLS; f++) {
-			uint32_t n = get_be32(p);
-			assert(n <= BS_NODE_ID_MAX);   /* no NULLs, short fields */
-			if (k < ID_NCOLS && id_fields[k] == f) {
-				memcpy(o, p, 4 + n);
-				o += 4 + n;
-				k++;
-			}
-			p += 4 + n;
-		}
-		assert((size_t)(o - s->ids) + 2 <= s->ids_cap);
-	}
-	assert(p == in + len - 2);
-	o[0] = (char)0xff;
-	o[1] = (char)0xff;
-	return (size_t)(o + 2 - s->ids);
-}
-
 /* How many of the batch's identities (copied into bs_usage_probe) are
  * not stored; -1 on failure (*rc says). */
 static int64_t count_new(struct settle_store *s, const struct settle_batch *b,
@@ -784,7 +739,7 @@ enum store_rc settle_store_settle(struct settle_store *s, struct settle_batch *b
 	bool direct = false, stored = false;
 	if (b->usage_count > 0 && out->first_stored) {
 		/* a replay? its identities alone answer */
-		size_t ids_len = identities(s, b);
+		size_t ids_len = settle_batch_identity_data(b, s->ids, s->ids_cap);
 		char state[6];
 		src = copy_in(s, "batch: copy identities", COPY_PROBE_SQL, s->ids,
 			      ids_len, state, err, err_size);
