@@ -21,9 +21,10 @@
  * "rx_meter_requeue" (the whole metered loop). Instructions per packet =
  * the dump's Ir / N.
  *
- * Mode "pcap": the first DPDK port (give it with
- * --vdev=net_pcap0,rx_pcap=FILE) read to its end with rx burst + free —
- * net_pcap's own rate — or with --pcap-map FILE also metered with that map.
+ * Mode "pcap": the first DPDK port (give it with --vdev=net_pcap0,rx_pcap=FILE,
+ * or rx_pcap=- < FILE as bandsplit-meter reads it) read to its end with rx
+ * burst + free — net_pcap's own rate — or with --pcap-map FILE also metered
+ * with that map.
  *
  *   meter_bench [EAL options] -- [options]      (see --help)
  */
@@ -58,6 +59,7 @@
 #include "config.h"
 #include "counters.h"
 #include "meter.h"
+#include "pcap_stdin.h"
 #include "prefix_map.h"
 
 #define MAX_MBUFS         (1u << 20)
@@ -905,6 +907,11 @@ static int mode_pcap(struct bench *b)
 
 int main(int argc, char **argv)
 {
+	char stdin_err[256];   /* rx_pcap=-: stdin set up as bandsplit-meter does */
+	if (bs_pcap_stdin_prepare(argc, argv, stdin_err, sizeof(stdin_err)) < 0) {
+		fprintf(stderr, "meter_bench: %s\n", stdin_err);
+		return 2;
+	}
 	int eal = rte_eal_init(argc, argv);
 	if (eal < 0)
 		rte_exit(2, "EAL: %s (try -l 0 --no-huge --no-pci -m 1024 --no-shconf)\n",
