@@ -184,6 +184,28 @@ t_two_workers() {
 	kafka_stop
 }
 
+# The capture on standard input (rx_pcap=-, dataplane/pcap_stdin.c) through
+# a pipe, as from zcat: the same exact totals as a capture read by name.
+t_stdin_pipe() {
+	local d=$WORK/stdin; mkdir -p "$d"
+	"$GEN" --out "$d/cap.pcap" --map "$d/map" --truth "$d/truth" --packets 60000 --duration 60 \
+		--boundary-packets --vlan-share 20 --seed 15 >/dev/null
+	kafka_start "$d/kafka"
+	write_conf "$d/meter.conf" "$d/map" "$d/spool" upstream frame
+	METER_RUN=$((METER_RUN + 1))
+	# shellcheck disable=SC2002 # a pipe, not a file, on purpose
+	cat "$d/cap.pcap" | "$METER" -l 0-1 --no-huge --no-pci -m 256 --file-prefix="bsit$$_$METER_RUN" \
+		--log-level=warning --vdev="net_pcap0,rx_pcap=-" -- --config "$d/meter.conf" >"$d/meter.log" 2>&1 ||
+		{ cat "$d/meter.log" >&2; fail "meter exited non-zero"; }
+	grep -q ' done: 60000 packets' "$d/meter.log" || { cat "$d/meter.log" >&2; fail "not 60000 packets"; }
+	usage_tsv "$d/usage.tsv"
+	summary_tsv "$d/summary.tsv"
+	expect_exact "$d/truth" frame "$d/usage.tsv"
+	expect_summaries "$d/truth" "$d/summary.tsv"
+	expect_consistent
+	kafka_stop
+}
+
 # Kafka down for the whole replay: the meter spools, waits, and delivers
 # everything once the brokers are back; then exits 0.
 t_broker_down() {
@@ -421,11 +443,14 @@ t_bad_config() {
 	echo "version 1" >"$d/map"; echo "300.1.2.0/24 7" >>"$d/map"
 	rc=0; out=$("$METER" -l 0-1 --no-huge --no-pci -m 128 --no-shconf --log-level=error -- --config "$d/ok.conf" 2>&1) || rc=$?
 	[ "$rc" -eq 2 ] && grep -q "map:2:" <<<"$out" || fail "bad map: exit $rc: $out"
+	rc=0; out=$("$METER" -l 0-1 --no-huge --no-pci -m 128 --no-shconf --log-level=error \
+		--vdev=net_pcap0,rx_pcap=- --vdev net_pcap1,rx_pcap=- -- --config "$d/ok.conf" 2>&1 </dev/null) || rc=$?
+	[ "$rc" -eq 2 ] && grep -q "rx_pcap=- is given 2 times" <<<"$out" || fail "rx_pcap=- twice: exit $rc: $out"
 	"$METER" --help | grep -q "Usage: bandsplit-meter" || fail "--help"
 }
 
 ALL="upstream_frame upstream_ip downstream_frame mirror_ip mirror_frame long_sparse_replay
-     replay_deterministic two_workers
+     replay_deterministic two_workers stdin_pipe
      broker_down request_errors kill9_spooled kill9_random reload_moves_prefix reload_bad_map
      sigterm_live bad_config"
 for name in ${@:-$ALL}; do
