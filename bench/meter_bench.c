@@ -36,6 +36,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include <rte_byteorder.h>
 #include <rte_cycles.h>
@@ -45,6 +46,7 @@
 #include <rte_ethdev.h>
 #include <rte_fib.h>
 #include <rte_lcore.h>
+#include <rte_malloc.h>
 #include <rte_mbuf.h>
 #include <rte_ring.h>
 
@@ -85,6 +87,7 @@ struct options {
 	uint64_t packets;         /* fixed count instead of seconds */
 	bool callgrind;
 	bool fib_avx512;          /* prototype: DPDK's AVX-512 DIR24_8 lookup */
+	bool thp;                 /* the mbufs on 2 MB pages (THP external heap) */
 	uint64_t seed;
 	const char *pcap_map;
 	const char *write_map;    /* write the in-memory park's map and exit */
@@ -114,6 +117,9 @@ static void usage(FILE *out)
 "  --role upstream|downstream|mirror   (default upstream)\n"
 "  --fib-avx512             prototype: DPDK's AVX-512 IPv4 lookup (needs EAL\n"
 "                           --force-max-simd-bitwidth=512 and the CPU)\n"
+"  --thp                    the mbufs on 2 MB pages, as with hugepages: an\n"
+"                           external DPDK heap of transparent huge pages\n"
+"                           (EAL's --no-huge memory is 4 KB pages)\n"
 "  --seed N                 (default 1)\n"
 "  --pcap-map FILE          mode pcap: meter with this prefix map too\n"
 "  --write-map FILE         write the in-memory park's prefix map (format of\n"
@@ -157,6 +163,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{ "hit-share", required_argument, NULL, 'H' },
 		{ "role", required_argument, NULL, 'R' },
 		{ "fib-avx512", no_argument, NULL, 'A' },
+		{ "thp", no_argument, NULL, 'T' },
 		{ "seed", required_argument, NULL, 'S' },
 		{ "pcap-map", required_argument, NULL, 'P' },
 		{ "write-map", required_argument, NULL, 'W' },
@@ -243,6 +250,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 			}
 			break;
 		case 'A': o->fib_avx512 = true; break;
+		case 'T': o->thp = true; break;
 		case 'S':
 			if (parse_uint("--seed", optarg, 0, UINT64_MAX, &x)) return -1;
 			o->seed = x;
@@ -736,12 +744,39 @@ static void verify_frame(struct bench *b, const uint8_t *f, const struct frame_t
 			 b->tidx.tenant_id[idx], truth->tenant_id);
 }
 
+/* --thp: a DPDK heap on anonymous memory backed by transparent huge
+ * pages, for the mbufs to sit on 2 MB pages as they do on a host with
+ * hugepages (EAL's --no-huge memory is 4 KB pages: a TLB miss per mbuf
+ * once the mbufs span more pages than the TLB holds). Returns the heap's
+ * socket id. No IOVA: fine for net_ring, not for a NIC. */
+static int thp_heap_socket(size_t bytes)
+{
+	const size_t page = (size_t)2 << 20;
+	const size_t len = (bytes + page - 1) / page * page;
+	uint8_t *raw = mmap(NULL, len + page, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (raw == MAP_FAILED)
+		rte_exit(1, "--thp: mmap of %zu bytes: %s\n", len, strerror(errno));
+	uint8_t *aligned = (uint8_t *)(((uintptr_t)raw + page - 1) & ~(uintptr_t)(page - 1));
+	if (madvise(aligned, len, MADV_HUGEPAGE) != 0)
+		rte_exit(1, "--thp: madvise(MADV_HUGEPAGE): %s\n", strerror(errno));
+	memset(aligned, 0, len);   /* fault it in now, as 2 MB pages */
+	if (rte_malloc_heap_create("bench_thp") != 0 ||
+	    rte_malloc_heap_memory_add("bench_thp", aligned, len, NULL,
+				       (unsigned)(len / page), page) != 0)
+		rte_exit(1, "--thp: heap: %s\n", rte_strerror(rte_errno));
+	return rte_malloc_heap_get_socket("bench_thp");
+}
+
 /* Mempool, frames, the ring and its port; every mbuf ends up in the ring. */
 static void frames_setup(struct bench *b, const struct bs_prefix_map *map)
 {
 	const unsigned n = b->opt.mbufs;
+	/* an mbuf object is under 2.5 KB; 8 MB for the pool's own headers */
+	const int socket = b->opt.thp ?
+		thp_heap_socket((size_t)n * 2560 + ((size_t)8 << 20)) : (int)rte_socket_id();
 	struct rte_mempool *mp = rte_pktmbuf_pool_create("bench_mbufs", n, 0, 0,
-		RTE_MBUF_DEFAULT_BUF_SIZE, (int)rte_socket_id());
+		RTE_MBUF_DEFAULT_BUF_SIZE, socket);
 	if (!mp)
 		rte_exit(1, "mbuf pool of %u: %s (raise -m)\n", n, rte_strerror(rte_errno));
 	struct rte_ring *ring = rte_ring_create("bench_ring", rte_align32pow2(n + 1),
@@ -838,9 +873,10 @@ static int mode_mem(struct bench *b)
 		fflush(stdout);
 	}
 	double mb = median(base, b->opt.rounds), mm = median(metered, b->opt.rounds);
-	printf("result mode=mem role=%s burst=%u mbufs=%u baseline_mpps=%.2f metered_mpps=%.2f "
+	printf("result mode=mem role=%s burst=%u mbufs=%u pages=%s baseline_mpps=%.2f metered_mpps=%.2f "
 	       "ratio=%.3f metered_ns_per_packet=%.2f meter_only_ns_per_packet=%.2f\n",
-	       bs_port_role_name(b->opt.role), b->opt.burst, b->opt.mbufs, mb, mm, mm / mb,
+	       bs_port_role_name(b->opt.role), b->opt.burst, b->opt.mbufs,
+	       b->opt.thp ? "2M" : "4K", mb, mm, mm / mb,
 	       1e3 / mm, 1e3 / mm - 1e3 / mb);
 	return 0;
 }

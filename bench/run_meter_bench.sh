@@ -80,7 +80,7 @@ echo "== work dir $WORK"
 
 # ---- 1. metering rate, in memory ---------------------------------------------
 say "## 1. metering rate per core (in memory, burst 32, 100k IPv4 + 10k IPv6 prefixes, 10k tenants)"
-for variant in "--mbufs 8192" "--mbufs 1024" "--mbufs 8192 --role mirror"; do
+for variant in "--mbufs 8192" "--mbufs 1024" "--mbufs 8192 --role mirror" "--mbufs 8192 --thp" "--mbufs 1024 --thp"; do
 	# shellcheck disable=SC2086
 	"$BENCH" "${EAL1[@]}" -- --seconds "$SECS" --rounds "$ROUNDS" $variant \
 		>"$WORK/mem.out" 2>"$WORK/mem.err" || { cat "$WORK/mem.err" >&2; die "meter_bench $variant failed"; }
@@ -116,20 +116,34 @@ say "## 3. replay of $REPLAY_PACKETS packets through net_pcap (64-byte frames, 6
 	--truth-by tenant --packets "$REPLAY_PACKETS" --size-mix 64 --v4-share 60 --duration 60 >/dev/null
 "$GEN" --out "$WORK/one.pcap" --reuse-map "$WORK/park.map" --packets 1 --size-mix 64 --duration 1 >/dev/null
 
+# net_pcap's own rate, reading the capture by name (rx_pcap=FILE: libpcap's
+# stdio, 4 KiB reads, locked) and from standard input (rx_pcap=- < FILE:
+# 1 MiB buffer, unlocked; dataplane/pcap_stdin.c), without and with metering
 for mode in raw metered; do
-	: >"$WORK/pcap.mpps"
+	for src in file stdin; do
+		: >"$WORK/pcap.$src.mpps"
+	done
 	extra=()
 	[ $mode = metered ] && extra=(--pcap-map "$WORK/park.map")
 	for _ in 1 2 3; do
-		"$BENCH" "${EAL1[@]}" --vdev="net_pcap0,rx_pcap=$WORK/replay.pcap" -- --mode pcap "${extra[@]}" \
-			>"$WORK/pcap.out" 2>"$WORK/pcap.err" || { cat "$WORK/pcap.err" >&2; die "meter_bench --mode pcap failed"; }
-		grep '^result' "$WORK/pcap.out" | field mpps >>"$WORK/pcap.mpps"
+		for src in file stdin; do
+			if [ $src = file ]; then
+				"$BENCH" "${EAL1[@]}" --vdev="net_pcap0,rx_pcap=$WORK/replay.pcap" -- --mode pcap "${extra[@]}" \
+					>"$WORK/pcap.out" 2>"$WORK/pcap.err" </dev/null
+			else
+				"$BENCH" "${EAL1[@]}" --vdev="net_pcap0,rx_pcap=-" -- --mode pcap "${extra[@]}" \
+					>"$WORK/pcap.out" 2>"$WORK/pcap.err" <"$WORK/replay.pcap"
+			fi || { cat "$WORK/pcap.err" >&2; die "meter_bench --mode pcap ($src) failed"; }
+			grep '^result' "$WORK/pcap.out" | field mpps >>"$WORK/pcap.$src.mpps"
+		done
 	done
-	if [ $mode = raw ]; then
-		say "   net_pcap rx + free, one lcore (meter_bench --mode pcap): median $(median <"$WORK/pcap.mpps") Mpps of 3 runs ($(tr '\n' ' ' <"$WORK/pcap.mpps"))"
-	else
-		say "   net_pcap rx + bs_meter_burst + free, one lcore (--pcap-map): median $(median <"$WORK/pcap.mpps") Mpps of 3 runs ($(tr '\n' ' ' <"$WORK/pcap.mpps"))"
-	fi
+	what="net_pcap rx + free"
+	[ $mode = metered ] && what="net_pcap rx + bs_meter_burst + free"
+	for src in file stdin; do
+		how="rx_pcap=FILE"
+		[ $src = stdin ] && how="rx_pcap=- < FILE"
+		say "   $what, one lcore, $how: median $(median <"$WORK/pcap.$src.mpps") Mpps of 3 runs ($(tr '\n' ' ' <"$WORK/pcap.$src.mpps"))"
+	done
 done
 
 # write_conf FILE MAP SPOOL
@@ -154,11 +168,17 @@ CONF
 }
 
 RUN=0
-# start_meter PCAP CONF LOG: the real meter in the background (METER_PID)
+# start_meter PCAP CONF LOG [stdin]: the real meter in the background
+# (METER_PID), reading PCAP by name, or from standard input with "stdin"
 start_meter() {
 	RUN=$((RUN + 1))
+	local rx="rx_pcap=$1" input=/dev/null
+	if [ "${4:-}" = stdin ]; then
+		rx="rx_pcap=-"
+		input=$1
+	fi
 	"$METER" -l 0-1 --no-huge --no-pci -m 512 --file-prefix="${PREFIX}_$RUN" --log-level=warning \
-		--vdev="net_pcap0,rx_pcap=$1" -- --config "$2" >"$3" 2>&1 &
+		--vdev="net_pcap0,$rx" -- --config "$2" >"$3" 2>&1 <"$input" &
 	METER_PID=$!
 }
 wait_meter() {
@@ -197,31 +217,41 @@ kafka_stop
 STARTUP_MS=$(median <"$WORK/one.wall")
 say "   bandsplit-meter replaying 1 packet (start-up + shut-down): median wall $STARTUP_MS ms ($(tr '\n' ' ' <"$WORK/one.wall"))"
 
-: >"$WORK/replay.pps_log"; : >"$WORK/replay.pps_wall"; : >"$WORK/replay.wall"
-for r in $(seq "$REPLAYS"); do
-	kafka_start "$WORK/kafka" 64 >/dev/null
-	rm -rf "$WORK/spool"; mkdir -p "$WORK/spool"
-	write_conf "$WORK/replay.conf" "$WORK/park.map" "$WORK/spool"
-	t0=$(now_ms)
-	start_meter "$WORK/replay.pcap" "$WORK/replay.conf" "$WORK/replay.log"
-	wait_meter "$WORK/replay.log"
-	wall=$(( $(now_ms) - t0 ))
-	got=$(done_packets "$WORK/replay.log")
-	[ "$got" = "$REPLAY_PACKETS" ] || die "replay $r: the meter counted $got packets of $REPLAY_PACKETS"
-	[ "$r" -eq 1 ] && check_totals "$WORK/replay.truth" 6
-	kafka_stop
-	# launch → "done" (every record acknowledged), less the end-of-capture wait
-	t_launch=$(log_ms "$WORK/replay.log" ' workers, interval ')
-	t_done=$(log_ms "$WORK/replay.log" ' done: ')
-	span=$(( t_done - t_launch - EOF_IDLE_MS ))
-	echo "$wall" >>"$WORK/replay.wall"
-	awk -v n="$REPLAY_PACKETS" -v ms="$span" 'BEGIN { printf "%.2f\n", n / ms / 1e3 }' >>"$WORK/replay.pps_log"
-	awk -v n="$REPLAY_PACKETS" -v ms="$((wall - STARTUP_MS))" 'BEGIN { printf "%.2f\n", n / ms / 1e3 }' >>"$WORK/replay.pps_wall"
-	echo "   run $r: wall $wall ms, launch → last ack $((t_done - t_launch)) ms (incl. ${EOF_IDLE_MS} ms end-of-capture idle)"
+: >"$WORK/replay.wall"
+for src in file stdin; do
+	: >"$WORK/replay.$src.pps_log"; : >"$WORK/replay.$src.pps_wall"
 done
-say "   records: totals per (tenant, pool, direction) = the generator's truth; bandsplit-usage --check ok"
-say "   bandsplit-meter, first packet → last record acknowledged (log, less eof_idle): median $(median <"$WORK/replay.pps_log") Mpps ($(tr '\n' ' ' <"$WORK/replay.pps_log"))"
-say "   bandsplit-meter, (wall − 1-packet wall): median $(median <"$WORK/replay.pps_wall") Mpps; whole process wall median $(median <"$WORK/replay.wall") ms"
+for r in $(seq "$REPLAYS"); do
+	for src in file stdin; do
+		kafka_start "$WORK/kafka" 64 >/dev/null
+		rm -rf "$WORK/spool"; mkdir -p "$WORK/spool"
+		write_conf "$WORK/replay.conf" "$WORK/park.map" "$WORK/spool"
+		t0=$(now_ms)
+		start_meter "$WORK/replay.pcap" "$WORK/replay.conf" "$WORK/replay.log" $src
+		wait_meter "$WORK/replay.log"
+		wall=$(( $(now_ms) - t0 ))
+		got=$(done_packets "$WORK/replay.log")
+		[ "$got" = "$REPLAY_PACKETS" ] || die "replay $r ($src): the meter counted $got packets of $REPLAY_PACKETS"
+		[ "$r" -eq 1 ] && check_totals "$WORK/replay.truth" 6
+		kafka_stop
+		# launch → "done" (every record acknowledged), less the end-of-capture wait
+		t_launch=$(log_ms "$WORK/replay.log" ' workers, interval ')
+		t_done=$(log_ms "$WORK/replay.log" ' done: ')
+		span=$(( t_done - t_launch - EOF_IDLE_MS ))
+		[ $src = stdin ] && echo "$wall" >>"$WORK/replay.wall"
+		awk -v n="$REPLAY_PACKETS" -v ms="$span" 'BEGIN { printf "%.2f\n", n / ms / 1e3 }' >>"$WORK/replay.$src.pps_log"
+		awk -v n="$REPLAY_PACKETS" -v ms="$((wall - STARTUP_MS))" 'BEGIN { printf "%.2f\n", n / ms / 1e3 }' >>"$WORK/replay.$src.pps_wall"
+		echo "   run $r, $src: wall $wall ms, launch → last ack $((t_done - t_launch)) ms (incl. ${EOF_IDLE_MS} ms end-of-capture idle); $(grep -m1 -o 'worker lcore [0-9]*: .*' "$WORK/replay.log" || true)"
+	done
+done
+say "   records: totals per (tenant, pool, direction) = the generator's truth (both sources); bandsplit-usage --check ok"
+for src in file stdin; do
+	how="rx_pcap=FILE"
+	[ $src = stdin ] && how="rx_pcap=- < FILE"
+	say "   bandsplit-meter, $how, first packet → last record acknowledged (log, less eof_idle): median $(median <"$WORK/replay.$src.pps_log") Mpps ($(tr '\n' ' ' <"$WORK/replay.$src.pps_log"))"
+	say "   bandsplit-meter, $how, (wall − 1-packet wall): median $(median <"$WORK/replay.$src.pps_wall") Mpps"
+done
+say "   whole process wall (rx_pcap=-) median $(median <"$WORK/replay.wall") ms"
 
 # ---- 4. hot reload -------------------------------------------------------------
 say "## 4. hot reload of the 100k-prefix map mid-replay ($RELOAD_PACKETS packets)"
