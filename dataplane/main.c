@@ -64,6 +64,7 @@ static struct rte_rcu_qsbr *rcu;
 static struct worker *workers[RTE_MAX_LCORE];
 static unsigned n_workers;
 static struct bs_meter_port *mports;
+static uint32_t n_mports_set_up;   /* mports[0..n) own a started port */
 
 static void on_signal(int sig)
 {
@@ -291,6 +292,7 @@ static int setup_workers(struct rte_mempool *pool, const struct bs_counter_layou
 		if (setup_port(&cfg.port[p], pool, &port_id) < 0)
 			return -1;
 		bs_meter_port_init(&mports[p], &cfg, &cfg.port[p], port_id);
+		n_mports_set_up = p + 1;
 		for (uint16_t q = 0; q < cfg.port[p].rx_queues; q++) {
 			struct worker *w = workers[next++ % n_workers];
 			w->queue[w->n_queues++] = (struct worker_queue){ port_id, q, &mports[p] };
@@ -658,7 +660,7 @@ out:
 		bs_exporter_close(exp);
 	if (cfg.pidfile[0])
 		unlink(cfg.pidfile);
-	for (uint32_t p = 0; mports && p < cfg.n_ports; p++) {
+	for (uint32_t p = 0; p < n_mports_set_up; p++) {
 		rte_eth_dev_stop(mports[p].port_id);
 		rte_eth_dev_close(mports[p].port_id);
 	}
