@@ -107,7 +107,8 @@ static void usage(FILE *out)
 "  --packets N              run N packets per loop instead of --seconds\n"
 "  --callgrind              with --packets: mark regions for valgrind\n"
 "                           --tool=callgrind --collect-atstart=no\n"
-"  --mbufs N                frames cycled through the ring (default 8192)\n"
+"  --mbufs N                frames cycled through the ring (default 1024: a\n"
+"                           NIC ring of the meter's rx_desc = 1024)\n"
 "  --burst N                rx burst (default 32, at most %u)\n"
 "  --v4-prefixes N          (default 100000, /20../29)\n"
 "  --v6-prefixes N          (default 10000, /48)\n"
@@ -171,7 +172,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{ NULL, 0, NULL, 0 },
 	};
 	*o = (struct options){
-		.mode = MODE_MEM, .seconds = 2.0, .rounds = 5, .mbufs = 8192,
+		.mode = MODE_MEM, .seconds = 2.0, .rounds = 5, .mbufs = 1024,
 		.burst = 32, .v4_prefixes = 100000, .v6_prefixes = 10000,
 		.tenants = 10000, .v4_share = 60, .hit_share = 95,
 		.role = BS_ROLE_UPSTREAM, .seed = 1,

@@ -80,7 +80,7 @@ echo "== work dir $WORK"
 
 # ---- 1. metering rate, in memory ---------------------------------------------
 say "## 1. metering rate per core (in memory, burst 32, 100k IPv4 + 10k IPv6 prefixes, 10k tenants)"
-for variant in "--mbufs 8192" "--mbufs 1024" "--mbufs 8192 --role mirror" "--mbufs 8192 --thp" "--mbufs 1024 --thp"; do
+for variant in "--mbufs 1024" "--mbufs 8192" "--mbufs 8192 --role mirror" "--mbufs 1024 --thp" "--mbufs 8192 --thp"; do
 	# shellcheck disable=SC2086
 	"$BENCH" "${EAL1[@]}" -- --seconds "$SECS" --rounds "$ROUNDS" $variant \
 		>"$WORK/mem.out" 2>"$WORK/mem.err" || { cat "$WORK/mem.err" >&2; die "meter_bench $variant failed"; }
@@ -94,7 +94,7 @@ if command -v valgrind >/dev/null; then
 	mkdir -p "$WORK/cg"
 	(cd "$WORK/cg" && valgrind --tool=callgrind --collect-atstart=no \
 		--callgrind-out-file="$WORK/cg/cg.out" \
-		"$BENCH" "${EAL1[@]}" -- --packets "$CG_PACKETS" --callgrind) \
+		"$BENCH" "${EAL1[@]}" -- --packets "$CG_PACKETS" --mbufs 8192 --callgrind) \
 		>"$WORK/cg.stdout" 2>"$WORK/cg.stderr" || { tail "$WORK/cg.stderr" >&2; die "callgrind run failed"; }
 	for region in baseline meter_burst rx_meter_requeue; do
 		file=$(grep -l "Client Request: $region\$" "$WORK"/cg/cg.out* | head -1)
