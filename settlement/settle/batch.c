@@ -230,6 +230,19 @@ static const char COPY_HEADER[19] = "PGCOPY\n\377\r\n\0\0\0\0\0\0\0\0\0";
 #define COPY_TRAILER 2                     /* int16 -1 */
 static_assert(sizeof(COPY_HEADER) + COPY_TRAILER == SETTLE_COPY_FRAMING, "batch.h");
 
+/* One usage row's identity, for sorting and grouping a replayed batch:
+ * its leading index columns — interval_start, boot_id, tenant_id,
+ * pool_id — side by side as they stand in the COPY row, big-endian (for
+ * the values the schema allows, times after 2000 and ids >= 0, their byte
+ * order is the index's order), its node_id field (int32 length, bytes) in
+ * the COPY stream and its direction's bit. */
+#define ID_PREFIX (8 + 16 + 8 + 8)
+struct settle_id_key {
+	unsigned char prefix[ID_PREFIX];   /* interval_start, boot_id, tenant, pool */
+	const char *node;
+	unsigned dir_bit;
+};
+
 static uint32_t summary_oid(int col)
 {
 	switch (col) {
@@ -278,6 +291,7 @@ void settle_batch_free(struct settle_batch *b)
 		bs_pgarray_free(&b->aggcol[i]);
 	free(b->agg);
 	free(b->agg_index);
+	free(b->id_keys);
 	free(b->copy);
 	for (int i = 0; i < SUM_NCOLS; i++)
 		bs_pgarray_free(&b->summary[i]);
@@ -317,7 +331,8 @@ struct settle_batch *settle_batch_new(uint32_t max_records)
 	b->agg_mask = slots - 1;
 	b->agg = calloc(max_records, sizeof(*b->agg));
 	b->agg_index = calloc(slots, sizeof(*b->agg_index));
-	if (b->agg == NULL || b->agg_index == NULL)
+	b->id_keys = calloc(max_records, sizeof(*b->id_keys));
+	if (b->agg == NULL || b->agg_index == NULL || b->id_keys == NULL)
 		rc = -1;
 	if (rc != 0) {
 		settle_batch_free(b);
@@ -527,38 +542,114 @@ static uint32_t get_be32(const char *p)
 	return (uint32_t)u[0] << 24 | (uint32_t)u[1] << 16 | (uint32_t)u[2] << 8 | u[3];
 }
 
-/* Where the identity columns stand among SETTLE_COPY_COLUMNS. */
-static const int id_fields[SETTLE_ID_NCOLS] = { 0, 1, 3, 7, 8, 9 };
+/* The fields of a COPY row (SETTLE_COPY_COLUMNS) that make up its
+ * identity. */
+enum { F_NODE = 0, F_BOOT = 1, F_START = 3, F_TENANT = 7, F_POOL = 8, F_DIR = 9 };
 
-size_t settle_batch_identity_data(struct settle_batch *b, char *out, size_t cap)
+/* a text field (int32 length, bytes) against another, as COLLATE "C" */
+static int cmp_text_field(const char *a, const char *b)
+{
+	uint32_t na = get_be32(a), nb = get_be32(b);
+	int c = memcmp(a + 4, b + 4, na < nb ? na : nb);
+	return c != 0 ? c : (na > nb) - (na < nb);
+}
+
+/* index order of the groups' columns, then node_id and direction: the
+ * rows of a group, and copies of a record, end up side by side */
+static int cmp_id_key(const void *pa, const void *pb)
+{
+	const struct settle_id_key *a = pa, *b = pb;
+	int c = memcmp(a->prefix, b->prefix, ID_PREFIX);
+	if (c == 0)
+		c = cmp_text_field(a->node, b->node);
+	if (c == 0)
+		c = (a->dir_bit > b->dir_bit) - (a->dir_bit < b->dir_bit);
+	return c;
+}
+
+static unsigned dir_bit(const char *field)
+{
+	uint32_t n = get_be32(field);
+	if (n == 2 && memcmp(field + 4, "in", 2) == 0)
+		return SETTLE_DIR_BIT_IN;
+	assert(n == 3 && memcmp(field + 4, "out", 3) == 0);   /* add_usage wrote it */
+	return SETTLE_DIR_BIT_OUT;
+}
+
+size_t settle_batch_identity_groups(struct settle_batch *b, char *out, size_t cap,
+				    uint32_t *identities)
 {
 	size_t len;
 	const char *in = settle_batch_copy_data(b, &len);
-	assert(cap >= SETTLE_COPY_FRAMING + (size_t)b->usage_count * SETTLE_ID_ROW_MAX);
-	memcpy(out, in, sizeof(COPY_HEADER));
+	assert(cap >= SETTLE_COPY_FRAMING + (size_t)b->usage_count * SETTLE_GROUP_ROW_MAX);
 	const char *p = in + sizeof(COPY_HEADER);
-	char *o = out + sizeof(COPY_HEADER);
 	for (uint32_t row = 0; row < b->usage_count; row++) {
+		struct settle_id_key *k = &b->id_keys[row];
 		assert(p[0] == 0 && p[1] == SETTLE_COPY_NCOLS);
 		p += 2;
-		o[0] = 0;
-		o[1] = SETTLE_ID_NCOLS;
-		o += 2;
-		for (int f = 0, k = 0; f < SETTLE_COPY_NCOLS; f++) {
+		for (int f = 0; f < SETTLE_COPY_NCOLS; f++) {
 			uint32_t n = get_be32(p);
 			assert(n <= BS_NODE_ID_MAX);   /* no NULLs, short fields */
-			if (k < SETTLE_ID_NCOLS && id_fields[k] == f) {
-				memcpy(o, p, 4 + n);
-				o += 4 + n;
-				k++;
+			switch (f) {
+			case F_NODE: k->node = p; break;
+			case F_BOOT: assert(n == 16); memcpy(k->prefix + 8, p + 4, 16); break;
+			case F_START: assert(n == 8); memcpy(k->prefix, p + 4, 8); break;
+			case F_TENANT: assert(n == 8); memcpy(k->prefix + 24, p + 4, 8); break;
+			case F_POOL: assert(n == 8); memcpy(k->prefix + 32, p + 4, 8); break;
+			case F_DIR: k->dir_bit = dir_bit(p); break;
+			default: break;
 			}
 			p += 4 + n;
 		}
 	}
 	assert(p == in + len - COPY_TRAILER);
+	qsort(b->id_keys, b->usage_count, sizeof(b->id_keys[0]), cmp_id_key);
+
+	memcpy(out, COPY_HEADER, sizeof(COPY_HEADER));
+	char *o = out + sizeof(COPY_HEADER);
+	char *mask = NULL;   /* the open group's directions field */
+	uint32_t n = 0;
+	for (uint32_t row = 0; row < b->usage_count; row++) {
+		const struct settle_id_key *k = &b->id_keys[row], *prev = k - 1;
+		if (row > 0 && memcmp(k->prefix, prev->prefix, ID_PREFIX) == 0 &&
+		    cmp_text_field(k->node, prev->node) == 0) {
+			assert(mask != NULL);
+			if (k->dir_bit != prev->dir_bit) {   /* else: a copy */
+				mask[5] = (char)(mask[5] | (char)k->dir_bit);
+				n++;
+			}
+			continue;
+		}
+		o[0] = 0;
+		o[1] = SETTLE_GROUP_NCOLS;
+		o += 2;
+		size_t node_len = 4 + get_be32(k->node);
+		memcpy(o, k->node, node_len);
+		o += node_len;
+		put_be32(o, 16);
+		memcpy(o + 4, k->prefix + 8, 16);
+		o += 20;
+		put_be32(o, 8);
+		memcpy(o + 4, k->prefix, 8);
+		o += 12;
+		put_be32(o, 8);
+		memcpy(o + 4, k->prefix + 24, 8);
+		o += 12;
+		put_be32(o, 8);
+		memcpy(o + 4, k->prefix + 32, 8);
+		o += 12;
+		mask = o;
+		put_be32(o, 2);          /* int2 */
+		o[4] = 0;
+		o[5] = (char)k->dir_bit;
+		o += 6;
+		n++;
+	}
 	o[0] = (char)0xff;   /* int16 -1: end of data */
 	o[1] = (char)0xff;
 	assert((size_t)(o + COPY_TRAILER - out) <= cap);
+	assert(n >= 1 && n <= b->usage_count);
+	*identities = n;
 	return (size_t)(o + COPY_TRAILER - out);
 }
 

@@ -83,13 +83,18 @@ const char *bs_pgarray_finish(struct bs_pgarray *a, int *len);
 			     9 * 8 + 4 + 5 + 3 + 1)
 /* Bytes of a binary COPY stream besides its rows: header and trailer. */
 #define SETTLE_COPY_FRAMING (19 + 2)
-/* The identity columns of a usage row (ARCHITECTURE.md), in this order, and
- * the bytes of one identity row at most. */
-#define SETTLE_ID_COLUMNS \
-	"node_id, boot_id, interval_start, tenant_id, pool_id, direction"
-#define SETTLE_ID_NCOLS 6
-#define SETTLE_ID_ROW_MAX (2 + SETTLE_ID_NCOLS * 4 + BS_NODE_ID_MAX + 16 + \
-			   3 * 8 + 3)
+/* A replayed batch's identities (ARCHITECTURE.md: node_id, boot_id,
+ * interval_start, tenant_id, pool_id, direction) are sent grouped: one row
+ * per (node_id, boot_id, interval_start, tenant_id, pool_id) with the set
+ * of its directions as a bit mask (SETTLE_DIR_BIT_*), in this column
+ * order, and the bytes of one such row at most. */
+#define SETTLE_GROUP_COLUMNS \
+	"node_id, boot_id, interval_start, tenant_id, pool_id, directions"
+#define SETTLE_GROUP_NCOLS 6
+#define SETTLE_GROUP_ROW_MAX (2 + SETTLE_GROUP_NCOLS * 4 + BS_NODE_ID_MAX + 16 + \
+			      3 * 8 + 2)
+#define SETTLE_DIR_BIT_IN  1   /* direction 'in' */
+#define SETTLE_DIR_BIT_OUT 2   /* direction 'out' */
 
 enum {
 	SUM_NODE, SUM_BOOT, SUM_START, SUM_LEN, SUM_MEASURE, SUM_MAP_VERSION,
@@ -125,6 +130,8 @@ struct settle_agg {
 	uint64_t sum[AGG_SUMS];
 };
 
+struct settle_id_key;
+
 struct settle_batch_part {
 	int32_t partition;
 	int64_t first_offset;
@@ -148,6 +155,7 @@ struct settle_batch {
 	uint32_t ndays;
 	int32_t part_slot[SETTLE_PARTITION_MAX + 1]; /* partition → parts[] + 1 */
 	struct settle_agg *agg;      /* max_records of them */
+	struct settle_id_key *id_keys; /* max_records: settle_batch_identity_groups' */
 	uint32_t nagg;
 	uint32_t *agg_index;         /* open addressing: agg[] + 1, 0 = free */
 	uint32_t agg_mask;
@@ -176,11 +184,18 @@ enum settle_batch_add settle_batch_add_reject(struct settle_batch *b,
  * valid until the next add or reset. Requires usage_count > 0. */
 const char *settle_batch_copy_data(struct settle_batch *b, size_t *len);
 
-/* The identity fields of the batch's usage rows (SETTLE_ID_COLUMNS) as a
- * binary COPY stream of their own, written into out (cap bytes: at least
- * SETTLE_COPY_FRAMING plus SETTLE_ID_ROW_MAX per row); returns its
- * length. For checking a replayed batch by its identities alone. */
-size_t settle_batch_identity_data(struct settle_batch *b, char *out, size_t cap);
+/* The batch's distinct usage identities as a binary COPY stream of
+ * SETTLE_GROUP_COLUMNS rows, written into out (cap bytes: at least
+ * SETTLE_COPY_FRAMING plus SETTLE_GROUP_ROW_MAX per usage row); returns
+ * its length and sets *identities to the number of distinct identities
+ * (the bits set in all the rows' masks; a record twice in the batch counts
+ * once). The rows come in the order of usage_raw's identity index
+ * (interval_start, boot_id, tenant_id, pool_id first): probed in that
+ * order, one descent finds the pages of the next in the CPU's caches. For
+ * checking a replayed batch with one index descent per group instead of
+ * one per record (store.c). */
+size_t settle_batch_identity_groups(struct settle_batch *b, char *out, size_t cap,
+				    uint32_t *identities);
 
 /* Writes the sums into aggcol[]; false when they cannot be used (a sum
  * overflowed): the server then sums the inserted rows itself. */

@@ -36,7 +36,7 @@ struct settle_store {
 	size_t nsent;
 	/* offset arrays of the batch */
 	struct bs_pgarray off_part, off_expected, off_next;
-	/* a replayed batch's identities, as a COPY stream (SETTLE_ID_COLUMNS) */
+	/* a replayed batch's identities, as a COPY stream (SETTLE_GROUP_COLUMNS) */
 	char *ids;
 	size_t ids_cap;
 };
@@ -146,22 +146,32 @@ static const char STAGE_TABLE_SQL[] =
 	"CREATE TEMP TABLE IF NOT EXISTS bs_usage_stage (LIKE usage_raw INCLUDING DEFAULTS)"
 	" ON COMMIT DELETE ROWS";
 static const char PROBE_TABLE_SQL[] =
-	"CREATE TEMP TABLE IF NOT EXISTS bs_usage_probe (node_id text COLLATE \"C\","
+	"CREATE TEMP TABLE IF NOT EXISTS bs_usage_groups (node_id text COLLATE \"C\","
 	"  boot_id uuid, interval_start timestamptz, tenant_id bigint, pool_id bigint,"
-	"  direction text COLLATE \"C\") ON COMMIT DELETE ROWS";
+	"  directions smallint) ON COMMIT DELETE ROWS";
 
 /* A replayed batch (its first record stored) is checked first by its
- * identities only, half the bytes of its rows: when every one is stored
- * (a replay, the usual case), nothing else is sent. */
+ * identities only, grouped by all but the direction (batch.h): when every
+ * one is stored (a replay, the usual case), nothing else is sent. One
+ * descent of the identity index per group finds its stored rows — a
+ * tenant's in and out records of a node's interval, side by side in the
+ * index — and counts those whose full identity, direction included, is in
+ * the batch; the identity is unique, so the count equals the batch's
+ * distinct identities only if every one of them is stored. The batch's
+ * range ($1, $2) prunes the partitions when planning; the subquery in the
+ * select list stays a subplan, probed group by group. */
 static const char COPY_PROBE_SQL[] =
-	"COPY bs_usage_probe (" SETTLE_ID_COLUMNS ") FROM STDIN (FORMAT binary)";
-static const char COUNT_NEW_SQL[] =
-	"SELECT count(*) FROM bs_usage_probe s WHERE NOT EXISTS (SELECT FROM usage_raw r"
+	"COPY bs_usage_groups (" SETTLE_GROUP_COLUMNS ") FROM STDIN (FORMAT binary)";
+static const char COUNT_STORED_SQL[] =
+	"SELECT coalesce(sum((SELECT count(*) FROM usage_raw r"
 	"  WHERE r.interval_start BETWEEN $1::timestamptz AND $2::timestamptz"
-	"    AND r.interval_start = s.interval_start AND r.boot_id = s.boot_id"
-	"    AND r.tenant_id = s.tenant_id AND r.pool_id = s.pool_id"
-	"    AND r.direction = s.direction AND r.node_id = s.node_id"
-	"  OFFSET 0)";
+	"    AND r.interval_start = g.interval_start AND r.boot_id = g.boot_id"
+	"    AND r.tenant_id = g.tenant_id AND r.pool_id = g.pool_id"
+	"    AND r.node_id = g.node_id"
+	"    AND (CASE r.direction WHEN 'in' THEN 1 WHEN 'out' THEN 2 ELSE 0 END"
+	"      & g.directions) <> 0)), 0)"
+	" FROM bs_usage_groups g";
+static_assert(SETTLE_DIR_BIT_IN == 1 && SETTLE_DIR_BIT_OUT == 2, "COUNT_STORED_SQL");
 
 static const char SUMMARY_SQL[] =
 	"INSERT INTO node_interval (node_id, boot_id, interval_start, interval_len,"
@@ -199,7 +209,7 @@ struct settle_store *settle_store_new(const struct settle_config *cfg,
 		return NULL;
 	s->cfg = cfg;
 	s->sql_dir = sql_dir;
-	s->ids_cap = SETTLE_COPY_FRAMING + (size_t)cfg->batch_records * SETTLE_ID_ROW_MAX;
+	s->ids_cap = SETTLE_COPY_FRAMING + (size_t)cfg->batch_records * SETTLE_GROUP_ROW_MAX;
 	s->ids = malloc(s->ids_cap);
 	if (s->ids == NULL ||
 	    bs_pgarray_init(&s->off_part, PG_OID_INT4, 4096) < 0 ||
@@ -648,17 +658,17 @@ static enum store_rc copy_in(struct settle_store *s, const char *what,
 	return rc;
 }
 
-/* How many of the batch's identities (copied into bs_usage_probe) are
- * not stored; -1 on failure (*rc says). */
-static int64_t count_new(struct settle_store *s, const struct settle_batch *b,
-			 enum store_rc *rc, char *err, size_t err_size)
+/* How many of the batch's identities (copied into bs_usage_groups) are
+ * stored; -1 on failure (*rc says). */
+static int64_t count_stored(struct settle_store *s, const struct settle_batch *b,
+			    enum store_rc *rc, char *err, size_t err_size)
 {
 	struct ts_param lo = ts_param(b->start_min), hi = ts_param(b->start_max);
 	const char *values[2] = { lo.be, hi.be };
 	int lengths[2] = { 8, 8 };
 	int formats[2] = { 1, 1 };
-	PGresult *res = PQexecParams(s->conn, COUNT_NEW_SQL, 2, NULL, values, lengths,
-				     formats, 0);
+	PGresult *res = PQexecParams(s->conn, COUNT_STORED_SQL, 2, NULL, values,
+				     lengths, formats, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
 		*rc = classify(s, res, "batch: probe usage", err, err_size);
 		if (*rc == STORE_OK)
@@ -739,14 +749,17 @@ enum store_rc settle_store_settle(struct settle_store *s, struct settle_batch *b
 	bool direct = false, stored = false;
 	if (b->usage_count > 0 && out->first_stored) {
 		/* a replay? its identities alone answer */
-		size_t ids_len = settle_batch_identity_data(b, s->ids, s->ids_cap);
+		uint32_t identities;
+		size_t ids_len = settle_batch_identity_groups(b, s->ids, s->ids_cap,
+							      &identities);
 		char state[6];
 		src = copy_in(s, "batch: copy identities", COPY_PROBE_SQL, s->ids,
 			      ids_len, state, err, err_size);
-		int64_t n = src == STORE_OK ? count_new(s, b, &src, err, err_size) : -1;
+		int64_t n = src == STORE_OK ? count_stored(s, b, &src, err, err_size) : -1;
 		if (n < 0)
 			return abandon(s, src);
-		stored = n == 0;
+		assert(n <= identities);
+		stored = n == identities;
 	}
 	if (b->usage_count > 0 && !stored) {
 		size_t len;

@@ -2,7 +2,7 @@
  * test_settle_batch.c — batch assembly (settlement/settle/batch.c): the
  * binary array and COPY formats PostgreSQL receives, per-partition offset ranges,
  * distinct days, the limits that make a batch full, rejects (payload cut,
- * error made printable), and reset.
+ * error made printable), reset, and a replayed batch's identity groups.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -38,18 +38,18 @@ static const char *element(const struct bs_pgarray *a, uint32_t i, int32_t *len)
 	return p + 4;
 }
 
-/* Field col of row i of a finished binary COPY stream (header, then per
- * row an int16 field count and the fields; -1 ends it). */
-static const char *copy_field(const char *data, size_t len, uint32_t i,
-			      int col, int32_t *flen)
+/* Field col of row i of a finished binary COPY stream of ncols columns
+ * (header, then per row an int16 field count and the fields; -1 ends it). */
+static const char *stream_field(const char *data, size_t len, int ncols,
+				uint32_t i, int col, int32_t *flen)
 {
 	assert_true(len >= 19 + 2);
 	assert_memory_equal(data, "PGCOPY\n\377\r\n\0", 11);
 	const char *p = data + 19;
 	for (uint32_t row = 0; row <= i; row++) {
-		assert_int_equal((uint8_t)p[0] << 8 | (uint8_t)p[1], SETTLE_COPY_NCOLS);
+		assert_int_equal((uint8_t)p[0] << 8 | (uint8_t)p[1], ncols);
 		p += 2;
-		for (int k = 0; k < SETTLE_COPY_NCOLS; k++) {
+		for (int k = 0; k < ncols; k++) {
 			int32_t l = (int32_t)be32(p);
 			if (row == i && k == col) {
 				*flen = l;
@@ -59,6 +59,13 @@ static const char *copy_field(const char *data, size_t len, uint32_t i,
 		}
 	}
 	return NULL;
+}
+
+/* ... of the usage rows' stream */
+static const char *copy_field(const char *data, size_t len, uint32_t i,
+			      int col, int32_t *flen)
+{
+	return stream_field(data, len, SETTLE_COPY_NCOLS, i, col, flen);
 }
 
 static void test_array_format(void **state)
@@ -318,6 +325,63 @@ static void test_aggregates(void **state)
 	settle_batch_free(b);
 }
 
+/* The identity groups of a replayed batch: in index order, one row per
+ * (node, boot, interval, tenant, pool) with its directions' bits; a record
+ * twice in the batch counts once. */
+static void test_identity_groups(void **state)
+{
+	(void)state;
+	struct settle_batch *b = settle_batch_new(10);
+	struct bs_record a = usage(1000, 5), out = usage(1000, 5), other_node = usage(1000, 5),
+			 earlier = usage(990, 7), lower = usage(1000, 4);
+	out.usage.direction = BS_DIR_OUT;
+	strcpy(other_node.head.node_id, "n0");
+	lower.usage.direction = BS_DIR_OUT;
+	const struct bs_record *recs[] = { &a, &out, &other_node, &a, &earlier, &lower };
+	for (int i = 0; i < 6; i++)
+		assert_int_equal(settle_batch_add_record(b, 0, i, recs[i], false), BATCH_ADDED);
+	size_t cap = SETTLE_COPY_FRAMING + 10 * SETTLE_GROUP_ROW_MAX;
+	char *out_buf = malloc(cap);
+	assert_non_null(out_buf);
+	uint32_t identities = 0;
+	size_t len = settle_batch_identity_groups(b, out_buf, cap, &identities);
+	assert_int_equal(identities, 5);
+	assert_int_equal((uint8_t)out_buf[len - 2], 0xff);
+	assert_int_equal((uint8_t)out_buf[len - 1], 0xff);
+	/* interval 990 first; then at 1000 tenant 4, tenant 5 of n0, tenant 5
+	 * of n1 (both directions) */
+	static const struct { int64_t start; uint64_t tenant; const char *node; int dirs; } want[] = {
+		{ 990, 7, "n1", SETTLE_DIR_BIT_IN },
+		{ 1000, 4, "n1", SETTLE_DIR_BIT_OUT },
+		{ 1000, 5, "n0", SETTLE_DIR_BIT_IN },
+		{ 1000, 5, "n1", SETTLE_DIR_BIT_IN | SETTLE_DIR_BIT_OUT },
+	};
+	int32_t l;
+	for (uint32_t i = 0; i < 4; i++) {
+		const char *f = stream_field(out_buf, len, SETTLE_GROUP_NCOLS, i, 0, &l);
+		assert_int_equal(l, 2);
+		assert_memory_equal(f, want[i].node, 2);
+		f = stream_field(out_buf, len, SETTLE_GROUP_NCOLS, i, 1, &l);
+		assert_int_equal(l, 16);
+		assert_int_equal((uint8_t)f[0], 0x01);
+		f = stream_field(out_buf, len, SETTLE_GROUP_NCOLS, i, 2, &l);
+		assert_int_equal(l, 8);
+		assert_int_equal((int64_t)be64(f), (want[i].start - INT64_C(946684800)) * 1000000);
+		f = stream_field(out_buf, len, SETTLE_GROUP_NCOLS, i, 3, &l);
+		assert_int_equal(be64(f), want[i].tenant);
+		f = stream_field(out_buf, len, SETTLE_GROUP_NCOLS, i, 4, &l);
+		assert_int_equal(be64(f), 0);
+		f = stream_field(out_buf, len, SETTLE_GROUP_NCOLS, i, 5, &l);
+		assert_int_equal(l, 2);
+		assert_int_equal((uint8_t)f[0] << 8 | (uint8_t)f[1], want[i].dirs);
+	}
+	/* four rows, then the trailer */
+	const char *p = stream_field(out_buf, len, SETTLE_GROUP_NCOLS, 3, 5, &l) + 2;
+	assert_ptr_equal(p, out_buf + len - 2);
+	free(out_buf);
+	settle_batch_free(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -326,6 +390,7 @@ int main(void)
 		cmocka_unit_test(test_batch_limits),
 		cmocka_unit_test(test_reject_payload),
 		cmocka_unit_test(test_aggregates),
+		cmocka_unit_test(test_identity_groups),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
