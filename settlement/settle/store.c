@@ -158,19 +158,21 @@ static const char PROBE_TABLE_SQL[] =
  * index — and counts those whose full identity, direction included, is in
  * the batch; the identity is unique, so the count equals the batch's
  * distinct identities only if every one of them is stored. The batch's
- * range ($1, $2) prunes the partitions when planning; the subquery in the
- * select list stays a subplan, probed group by group. */
+ * range ($1, $2) prunes the partitions when planning; the LATERAL
+ * subquery, kept one by OFFSET 0 (never pulled up into a join the planner
+ * could make a hash join reading the whole partition), is probed group by
+ * group (cheaper than a subplan with its own count per group). */
 static const char COPY_PROBE_SQL[] =
 	"COPY bs_usage_groups (" SETTLE_GROUP_COLUMNS ") FROM STDIN (FORMAT binary)";
 static const char COUNT_STORED_SQL[] =
-	"SELECT coalesce(sum((SELECT count(*) FROM usage_raw r"
+	"SELECT count(*) FROM bs_usage_groups g CROSS JOIN LATERAL (SELECT FROM usage_raw r"
 	"  WHERE r.interval_start BETWEEN $1::timestamptz AND $2::timestamptz"
 	"    AND r.interval_start = g.interval_start AND r.boot_id = g.boot_id"
 	"    AND r.tenant_id = g.tenant_id AND r.pool_id = g.pool_id"
 	"    AND r.node_id = g.node_id"
 	"    AND (CASE r.direction WHEN 'in' THEN 1 WHEN 'out' THEN 2 ELSE 0 END"
-	"      & g.directions) <> 0)), 0)"
-	" FROM bs_usage_groups g";
+	"      & g.directions) <> 0"
+	"  OFFSET 0) r";
 static_assert(SETTLE_DIR_BIT_IN == 1 && SETTLE_DIR_BIT_OUT == 2, "COUNT_STORED_SQL");
 
 static const char SUMMARY_SQL[] =
