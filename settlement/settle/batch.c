@@ -231,15 +231,16 @@ static const char COPY_HEADER[19] = "PGCOPY\n\377\r\n\0\0\0\0\0\0\0\0\0";
 static_assert(sizeof(COPY_HEADER) + COPY_TRAILER == SETTLE_COPY_FRAMING, "batch.h");
 
 /* One usage row's identity, for sorting and grouping a replayed batch:
- * its leading index columns — interval_start, boot_id, tenant_id,
- * pool_id — side by side as they stand in the COPY row, big-endian (for
- * the values the schema allows, times after 2000 and ids >= 0, their byte
- * order is the index's order), its node_id field (int32 length, bytes) in
- * the COPY stream and its direction's bit. */
-#define ID_PREFIX (8 + 16 + 8 + 8)
+ * interval_start and boot_id side by side as they stand in the COPY row,
+ * big-endian (for the values the schema allows, times after 2000, their
+ * byte order is the index's order), its node_id field (int32 length,
+ * bytes) in the COPY stream, tenant_id << 32 | pool_id and its
+ * direction's bit. */
+#define ID_START_BOOT (8 + 16)
 struct settle_id_key {
-	unsigned char prefix[ID_PREFIX];   /* interval_start, boot_id, tenant, pool */
+	unsigned char start_boot[ID_START_BOOT];
 	const char *node;
+	uint64_t tenant_pool;
 	unsigned dir_bit;
 };
 
@@ -554,14 +555,17 @@ static int cmp_text_field(const char *a, const char *b)
 	return c != 0 ? c : (na > nb) - (na < nb);
 }
 
-/* index order of the groups' columns, then node_id and direction: the
- * rows of a group, and copies of a record, end up side by side */
+/* interval_start, boot_id, node_id, tenant_id, pool_id, direction: the
+ * index's order but for node_id (in practice one per boot_id); a node's
+ * interval, and copies of a record, end up side by side */
 static int cmp_id_key(const void *pa, const void *pb)
 {
 	const struct settle_id_key *a = pa, *b = pb;
-	int c = memcmp(a->prefix, b->prefix, ID_PREFIX);
+	int c = memcmp(a->start_boot, b->start_boot, ID_START_BOOT);
 	if (c == 0)
 		c = cmp_text_field(a->node, b->node);
+	if (c == 0)
+		c = (a->tenant_pool > b->tenant_pool) - (a->tenant_pool < b->tenant_pool);
 	if (c == 0)
 		c = (a->dir_bit > b->dir_bit) - (a->dir_bit < b->dir_bit);
 	return c;
@@ -576,6 +580,28 @@ static unsigned dir_bit(const char *field)
 	return SETTLE_DIR_BIT_OUT;
 }
 
+static uint64_t get_be64(const char *p)
+{
+	return (uint64_t)get_be32(p) << 32 | get_be32(p + 4);
+}
+
+static bool same_interval(const struct settle_id_key *a, const struct settle_id_key *b)
+{
+	return memcmp(a->start_boot, b->start_boot, ID_START_BOOT) == 0 &&
+	       cmp_text_field(a->node, b->node) == 0;
+}
+
+/* A binary array's header (array_send) for n elements of type oid. */
+static char *array_header(char *p, uint32_t oid, uint32_t n)
+{
+	put_be32(p, 1);          /* ndim */
+	put_be32(p + 4, 0);      /* no NULLs */
+	put_be32(p + 8, oid);
+	put_be32(p + 12, n);     /* dimension size */
+	put_be32(p + 16, 1);     /* lower bound */
+	return p + ARRAY_HEADER;
+}
+
 size_t settle_batch_identity_groups(struct settle_batch *b, char *out, size_t cap,
 				    uint32_t *identities)
 {
@@ -587,63 +613,80 @@ size_t settle_batch_identity_groups(struct settle_batch *b, char *out, size_t ca
 		struct settle_id_key *k = &b->id_keys[row];
 		assert(p[0] == 0 && p[1] == SETTLE_COPY_NCOLS);
 		p += 2;
+		uint64_t tenant = 0, pool = 0;
 		for (int f = 0; f < SETTLE_COPY_NCOLS; f++) {
 			uint32_t n = get_be32(p);
 			assert(n <= BS_NODE_ID_MAX);   /* no NULLs, short fields */
 			switch (f) {
 			case F_NODE: k->node = p; break;
-			case F_BOOT: assert(n == 16); memcpy(k->prefix + 8, p + 4, 16); break;
-			case F_START: assert(n == 8); memcpy(k->prefix, p + 4, 8); break;
-			case F_TENANT: assert(n == 8); memcpy(k->prefix + 24, p + 4, 8); break;
-			case F_POOL: assert(n == 8); memcpy(k->prefix + 32, p + 4, 8); break;
+			case F_BOOT: assert(n == 16); memcpy(k->start_boot + 8, p + 4, 16); break;
+			case F_START: assert(n == 8); memcpy(k->start_boot, p + 4, 8); break;
+			case F_TENANT: assert(n == 8); tenant = get_be64(p + 4); break;
+			case F_POOL: assert(n == 8); pool = get_be64(p + 4); break;
 			case F_DIR: k->dir_bit = dir_bit(p); break;
 			default: break;
 			}
 			p += 4 + n;
 		}
+		assert(tenant <= UINT32_MAX && pool <= UINT32_MAX);   /* uint32 in bs_record */
+		k->tenant_pool = tenant << 32 | pool;
 	}
 	assert(p == in + len - COPY_TRAILER);
 	qsort(b->id_keys, b->usage_count, sizeof(b->id_keys[0]), cmp_id_key);
 
 	memcpy(out, COPY_HEADER, sizeof(COPY_HEADER));
 	char *o = out + sizeof(COPY_HEADER);
-	char *mask = NULL;   /* the open group's directions field */
 	uint32_t n = 0;
-	for (uint32_t row = 0; row < b->usage_count; row++) {
-		const struct settle_id_key *k = &b->id_keys[row], *prev = k - 1;
-		if (row > 0 && memcmp(k->prefix, prev->prefix, ID_PREFIX) == 0 &&
-		    cmp_text_field(k->node, prev->node) == 0) {
-			assert(mask != NULL);
-			if (k->dir_bit != prev->dir_bit) {   /* else: a copy */
-				mask[5] = (char)(mask[5] | (char)k->dir_bit);
-				n++;
+	const struct settle_id_key *keys = b->id_keys, *end = keys + b->usage_count;
+	for (const struct settle_id_key *k = keys; k < end; ) {
+		/* one row: the next elements of this node's interval */
+		const struct settle_id_key *first = k;
+		uint32_t elems = 0;
+		const struct settle_id_key *e = k;
+		while (e < end && same_interval(e, first)) {
+			if (e == k || e->tenant_pool != e[-1].tenant_pool) {
+				if (elems == SETTLE_GROUP_ELEMS)
+					break;
+				elems++;
 			}
-			continue;
+			e++;
 		}
 		o[0] = 0;
 		o[1] = SETTLE_GROUP_NCOLS;
 		o += 2;
-		size_t node_len = 4 + get_be32(k->node);
-		memcpy(o, k->node, node_len);
+		size_t node_len = 4 + get_be32(first->node);
+		memcpy(o, first->node, node_len);
 		o += node_len;
 		put_be32(o, 16);
-		memcpy(o + 4, k->prefix + 8, 16);
+		memcpy(o + 4, first->start_boot + 8, 16);
 		o += 20;
 		put_be32(o, 8);
-		memcpy(o + 4, k->prefix, 8);
+		memcpy(o + 4, first->start_boot, 8);
 		o += 12;
-		put_be32(o, 8);
-		memcpy(o + 4, k->prefix + 24, 8);
-		o += 12;
-		put_be32(o, 8);
-		memcpy(o + 4, k->prefix + 32, 8);
-		o += 12;
-		mask = o;
-		put_be32(o, 2);          /* int2 */
-		o[4] = 0;
-		o[5] = (char)k->dir_bit;
-		o += 6;
-		n++;
+		put_be32(o, ARRAY_HEADER + elems * 12);
+		char *tp = array_header(o + 4, PG_OID_INT8, elems), *tp_end = tp + elems * 12;
+		o = tp_end;
+		put_be32(o, ARRAY_HEADER + elems * 6);
+		char *dirs = array_header(o + 4, PG_OID_INT2, elems);
+		o = dirs + elems * 6;
+		for (const struct settle_id_key *x = k; x < e; x++) {
+			if (x > k && x->tenant_pool == x[-1].tenant_pool) {
+				/* the same pair: another direction, or a copy */
+				if (x->dir_bit != x[-1].dir_bit) {
+					dirs[-1] = (char)(dirs[-1] | (char)x->dir_bit);
+					n++;
+				}
+				continue;
+			}
+			tp = field_i64(tp, (int64_t)x->tenant_pool);
+			put_be32(dirs, 2);
+			dirs[4] = 0;
+			dirs[5] = (char)x->dir_bit;
+			dirs += 6;
+			n++;
+		}
+		assert(tp == tp_end && dirs == o);
+		k = e;
 	}
 	o[0] = (char)0xff;   /* int16 -1: end of data */
 	o[1] = (char)0xff;

@@ -34,6 +34,7 @@
 #define PG_OID_BOOL        16
 #define PG_OID_BYTEA       17
 #define PG_OID_INT8        20
+#define PG_OID_INT2        21
 #define PG_OID_INT4        23
 #define PG_OID_TEXT        25
 #define PG_OID_UUID        2950
@@ -85,14 +86,19 @@ const char *bs_pgarray_finish(struct bs_pgarray *a, int *len);
 #define SETTLE_COPY_FRAMING (19 + 2)
 /* A replayed batch's identities (ARCHITECTURE.md: node_id, boot_id,
  * interval_start, tenant_id, pool_id, direction) are sent grouped: one row
- * per (node_id, boot_id, interval_start, tenant_id, pool_id) with the set
- * of its directions as a bit mask (SETTLE_DIR_BIT_*), in this column
- * order, and the bytes of one such row at most. */
+ * per (node_id, boot_id, interval_start) — a node's interval — with two
+ * arrays of at most SETTLE_GROUP_ELEMS elements side by side: the
+ * (tenant_id, pool_id) pairs as tenant_id << 32 | pool_id (both are
+ * uint32) and for each pair the set of its directions as a bit mask
+ * (SETTLE_DIR_BIT_*). The columns, in this order, and the bytes of one
+ * row with one element at most (each further element takes less than a
+ * row: 12 + 6 bytes). */
 #define SETTLE_GROUP_COLUMNS \
-	"node_id, boot_id, interval_start, tenant_id, pool_id, directions"
-#define SETTLE_GROUP_NCOLS 6
-#define SETTLE_GROUP_ROW_MAX (2 + SETTLE_GROUP_NCOLS * 4 + BS_NODE_ID_MAX + 16 + \
-			      3 * 8 + 2)
+	"node_id, boot_id, interval_start, tenant_pools, directions"
+#define SETTLE_GROUP_NCOLS 5
+#define SETTLE_GROUP_ELEMS 128   /* the row stays below TOAST's threshold */
+#define SETTLE_GROUP_ROW_MAX (2 + SETTLE_GROUP_NCOLS * 4 + BS_NODE_ID_MAX + 16 + 8 + \
+			      2 * 20 + 12 + 6)
 #define SETTLE_DIR_BIT_IN  1   /* direction 'in' */
 #define SETTLE_DIR_BIT_OUT 2   /* direction 'out' */
 
@@ -188,12 +194,13 @@ const char *settle_batch_copy_data(struct settle_batch *b, size_t *len);
  * SETTLE_GROUP_COLUMNS rows, written into out (cap bytes: at least
  * SETTLE_COPY_FRAMING plus SETTLE_GROUP_ROW_MAX per usage row); returns
  * its length and sets *identities to the number of distinct identities
- * (the bits set in all the rows' masks; a record twice in the batch counts
- * once). The rows come in the order of usage_raw's identity index
- * (interval_start, boot_id, tenant_id, pool_id first): probed in that
- * order, one descent finds the pages of the next in the CPU's caches. For
- * checking a replayed batch with one index descent per group instead of
- * one per record (store.c). */
+ * (the bits set in all the masks; a record twice in the batch counts
+ * once). Rows and elements come in the order of usage_raw's identity
+ * index (interval_start, boot_id, tenant_id, pool_id first): probed in
+ * that order, one descent finds the pages of the next in the CPU's
+ * caches. For checking a replayed batch with one index descent per
+ * (node, boot, interval, tenant, pool) instead of one per record, from a
+ * few rows (store.c). */
 size_t settle_batch_identity_groups(struct settle_batch *b, char *out, size_t cap,
 				    uint32_t *identities);
 

@@ -147,28 +147,34 @@ static const char STAGE_TABLE_SQL[] =
 	" ON COMMIT DELETE ROWS";
 static const char PROBE_TABLE_SQL[] =
 	"CREATE TEMP TABLE IF NOT EXISTS bs_usage_groups (node_id text COLLATE \"C\","
-	"  boot_id uuid, interval_start timestamptz, tenant_id bigint, pool_id bigint,"
-	"  directions smallint) ON COMMIT DELETE ROWS";
+	"  boot_id uuid, interval_start timestamptz, tenant_pools bigint[],"
+	"  directions smallint[]) ON COMMIT DELETE ROWS";
 
 /* A replayed batch (its first record stored) is checked first by its
- * identities only, grouped by all but the direction (batch.h): when every
- * one is stored (a replay, the usual case), nothing else is sent. One
- * descent of the identity index per group finds its stored rows — a
+ * identities only, grouped (batch.h): when every one is stored (a replay,
+ * the usual case), nothing else is sent. One descent of the identity index
+ * per (node, boot, interval, tenant, pool) finds its stored rows — a
  * tenant's in and out records of a node's interval, side by side in the
  * index — and counts those whose full identity, direction included, is in
  * the batch; the identity is unique, so the count equals the batch's
- * distinct identities only if every one of them is stored. The batch's
- * range ($1, $2) prunes the partitions when planning; the LATERAL
- * subquery, kept one by OFFSET 0 (never pulled up into a join the planner
- * could make a hash join reading the whole partition), is probed group by
- * group (cheaper than a subplan with its own count per group). */
+ * distinct identities only if every one of them is stored. A node's
+ * interval is one row, its (tenant, pool) pairs and their directions two
+ * arrays unnested side by side: far fewer rows to copy than identities.
+ * The batch's range ($1, $2) prunes the partitions when planning; the
+ * LATERAL subquery, kept one by OFFSET 0 (never pulled up into a join the
+ * planner could make a hash join reading the whole partition), is probed
+ * pair by pair (cheaper than a subplan with its own count per pair). */
 static const char COPY_PROBE_SQL[] =
 	"COPY bs_usage_groups (" SETTLE_GROUP_COLUMNS ") FROM STDIN (FORMAT binary)";
 static const char COUNT_STORED_SQL[] =
-	"SELECT count(*) FROM bs_usage_groups g CROSS JOIN LATERAL (SELECT FROM usage_raw r"
+	"SELECT count(*) FROM (SELECT node_id, boot_id, interval_start,"
+	"    unnest(tenant_pools) AS tenant_pool, unnest(directions) AS directions"
+	"  FROM bs_usage_groups) g"
+	" CROSS JOIN LATERAL (SELECT FROM usage_raw r"
 	"  WHERE r.interval_start BETWEEN $1::timestamptz AND $2::timestamptz"
 	"    AND r.interval_start = g.interval_start AND r.boot_id = g.boot_id"
-	"    AND r.tenant_id = g.tenant_id AND r.pool_id = g.pool_id"
+	"    AND r.tenant_id = g.tenant_pool >> 32"
+	"    AND r.pool_id = g.tenant_pool & 4294967295"
 	"    AND r.node_id = g.node_id"
 	"    AND (CASE r.direction WHEN 'in' THEN 1 WHEN 'out' THEN 2 ELSE 0 END"
 	"      & g.directions) <> 0"

@@ -325,60 +325,102 @@ static void test_aggregates(void **state)
 	settle_batch_free(b);
 }
 
-/* The identity groups of a replayed batch: in index order, one row per
- * (node, boot, interval, tenant, pool) with its directions' bits; a record
- * twice in the batch counts once. */
+/* Element i of a binary array field (array_send format) at p. */
+static const char *array_elem(const char *p, uint32_t i, int32_t *len)
+{
+	assert_int_equal(be32(p), 1);   /* one dimension */
+	p += 20;
+	for (uint32_t k = 0; k < i; k++)
+		p += 4 + be32(p);
+	*len = (int32_t)be32(p);
+	return p + 4;
+}
+
+/* The identity groups of a replayed batch: one row per node's interval,
+ * in index order, with its (tenant << 32 | pool) pairs and their
+ * directions' bits; a record twice in the batch counts once; a row holds
+ * at most SETTLE_GROUP_ELEMS pairs. */
 static void test_identity_groups(void **state)
 {
 	(void)state;
-	struct settle_batch *b = settle_batch_new(10);
+	struct settle_batch *b = settle_batch_new(200);
 	struct bs_record a = usage(1000, 5), out = usage(1000, 5), other_node = usage(1000, 5),
 			 earlier = usage(990, 7), lower = usage(1000, 4);
 	out.usage.direction = BS_DIR_OUT;
 	strcpy(other_node.head.node_id, "n0");
 	lower.usage.direction = BS_DIR_OUT;
+	lower.usage.pool_id = 9;
 	const struct bs_record *recs[] = { &a, &out, &other_node, &a, &earlier, &lower };
 	for (int i = 0; i < 6; i++)
 		assert_int_equal(settle_batch_add_record(b, 0, i, recs[i], false), BATCH_ADDED);
-	size_t cap = SETTLE_COPY_FRAMING + 10 * SETTLE_GROUP_ROW_MAX;
-	char *out_buf = malloc(cap);
-	assert_non_null(out_buf);
+	size_t cap = SETTLE_COPY_FRAMING + 200 * SETTLE_GROUP_ROW_MAX;
+	char *buf = malloc(cap);
+	assert_non_null(buf);
 	uint32_t identities = 0;
-	size_t len = settle_batch_identity_groups(b, out_buf, cap, &identities);
+	size_t len = settle_batch_identity_groups(b, buf, cap, &identities);
 	assert_int_equal(identities, 5);
-	assert_int_equal((uint8_t)out_buf[len - 2], 0xff);
-	assert_int_equal((uint8_t)out_buf[len - 1], 0xff);
-	/* interval 990 first; then at 1000 tenant 4, tenant 5 of n0, tenant 5
-	 * of n1 (both directions) */
-	static const struct { int64_t start; uint64_t tenant; const char *node; int dirs; } want[] = {
-		{ 990, 7, "n1", SETTLE_DIR_BIT_IN },
-		{ 1000, 4, "n1", SETTLE_DIR_BIT_OUT },
-		{ 1000, 5, "n0", SETTLE_DIR_BIT_IN },
-		{ 1000, 5, "n1", SETTLE_DIR_BIT_IN | SETTLE_DIR_BIT_OUT },
+	assert_int_equal((uint8_t)buf[len - 2], 0xff);
+	assert_int_equal((uint8_t)buf[len - 1], 0xff);
+	/* interval 990 of n1; at 1000, n0 (tenant 5), then n1: tenant 4 pool
+	 * 9, tenant 5 in both directions */
+	static const struct {
+		int64_t start; const char *node; uint32_t n;
+		uint64_t pairs[2]; int dirs[2];
+	} want[] = {
+		{ 990, "n1", 1, { UINT64_C(7) << 32 }, { SETTLE_DIR_BIT_IN } },
+		{ 1000, "n0", 1, { UINT64_C(5) << 32 }, { SETTLE_DIR_BIT_IN } },
+		{ 1000, "n1", 2, { UINT64_C(4) << 32 | 9, UINT64_C(5) << 32 },
+		  { SETTLE_DIR_BIT_OUT, SETTLE_DIR_BIT_IN | SETTLE_DIR_BIT_OUT } },
 	};
 	int32_t l;
-	for (uint32_t i = 0; i < 4; i++) {
-		const char *f = stream_field(out_buf, len, SETTLE_GROUP_NCOLS, i, 0, &l);
+	for (uint32_t i = 0; i < 3; i++) {
+		const char *f = stream_field(buf, len, SETTLE_GROUP_NCOLS, i, 0, &l);
 		assert_int_equal(l, 2);
 		assert_memory_equal(f, want[i].node, 2);
-		f = stream_field(out_buf, len, SETTLE_GROUP_NCOLS, i, 1, &l);
+		f = stream_field(buf, len, SETTLE_GROUP_NCOLS, i, 1, &l);
 		assert_int_equal(l, 16);
 		assert_int_equal((uint8_t)f[0], 0x01);
-		f = stream_field(out_buf, len, SETTLE_GROUP_NCOLS, i, 2, &l);
+		f = stream_field(buf, len, SETTLE_GROUP_NCOLS, i, 2, &l);
 		assert_int_equal(l, 8);
 		assert_int_equal((int64_t)be64(f), (want[i].start - INT64_C(946684800)) * 1000000);
-		f = stream_field(out_buf, len, SETTLE_GROUP_NCOLS, i, 3, &l);
-		assert_int_equal(be64(f), want[i].tenant);
-		f = stream_field(out_buf, len, SETTLE_GROUP_NCOLS, i, 4, &l);
-		assert_int_equal(be64(f), 0);
-		f = stream_field(out_buf, len, SETTLE_GROUP_NCOLS, i, 5, &l);
-		assert_int_equal(l, 2);
-		assert_int_equal((uint8_t)f[0] << 8 | (uint8_t)f[1], want[i].dirs);
+		const char *pairs = stream_field(buf, len, SETTLE_GROUP_NCOLS, i, 3, &l);
+		assert_int_equal(l, 20 + 12 * want[i].n);
+		assert_int_equal(be32(pairs + 8), PG_OID_INT8);
+		assert_int_equal(be32(pairs + 12), want[i].n);
+		const char *dirs = stream_field(buf, len, SETTLE_GROUP_NCOLS, i, 4, &l);
+		assert_int_equal(l, 20 + 6 * want[i].n);
+		assert_int_equal(be32(dirs + 8), PG_OID_INT2);
+		assert_int_equal(be32(dirs + 12), want[i].n);
+		for (uint32_t k = 0; k < want[i].n; k++) {
+			f = array_elem(pairs, k, &l);
+			assert_int_equal(l, 8);
+			assert_int_equal(be64(f), want[i].pairs[k]);
+			f = array_elem(dirs, k, &l);
+			assert_int_equal(l, 2);
+			assert_int_equal((uint8_t)f[0] << 8 | (uint8_t)f[1], want[i].dirs[k]);
+		}
 	}
-	/* four rows, then the trailer */
-	const char *p = stream_field(out_buf, len, SETTLE_GROUP_NCOLS, 3, 5, &l) + 2;
-	assert_ptr_equal(p, out_buf + len - 2);
-	free(out_buf);
+	/* three rows, then the trailer */
+	const char *p = stream_field(buf, len, SETTLE_GROUP_NCOLS, 2, 4, &l) + l;
+	assert_ptr_equal(p, buf + len - 2);
+
+	/* 130 tenants of one node's interval: two rows, 128 and 2 pairs */
+	settle_batch_reset(b);
+	for (uint32_t t = 0; t < 130; t++) {
+		struct bs_record r = usage(2000, 1000 - t);
+		assert_int_equal(settle_batch_add_record(b, 0, t, &r, false), BATCH_ADDED);
+	}
+	len = settle_batch_identity_groups(b, buf, cap, &identities);
+	assert_int_equal(identities, 130);
+	const char *pairs = stream_field(buf, len, SETTLE_GROUP_NCOLS, 0, 3, &l);
+	assert_int_equal(be32(pairs + 12), SETTLE_GROUP_ELEMS);
+	assert_int_equal(be64(array_elem(pairs, 0, &l)), UINT64_C(871) << 32);
+	pairs = stream_field(buf, len, SETTLE_GROUP_NCOLS, 1, 3, &l);
+	assert_int_equal(be32(pairs + 12), 2);
+	assert_int_equal(be64(array_elem(pairs, 1, &l)), UINT64_C(1000) << 32);
+	p = stream_field(buf, len, SETTLE_GROUP_NCOLS, 1, 4, &l) + l;
+	assert_ptr_equal(p, buf + len - 2);
+	free(buf);
 	settle_batch_free(b);
 }
 
