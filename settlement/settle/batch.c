@@ -176,6 +176,30 @@ int bs_pgarray_add_bytes(struct bs_pgarray *a, const void *p, size_t n)
 	return added(a, field_text(a->buf + a->len, p, n));
 }
 
+int bs_pgarray_add_field(struct bs_pgarray *a, const char *field)
+{
+	uint32_t n = (uint32_t)(unsigned char)field[0] << 24 |
+		     (uint32_t)(unsigned char)field[1] << 16 |
+		     (uint32_t)(unsigned char)field[2] << 8 | (unsigned char)field[3];
+	assert(n <= INT32_MAX);   /* not a NULL */
+	if (reserve(a, 4 + (size_t)n) < 0)
+		return -1;
+	memcpy(a->buf + a->len, field, 4 + (size_t)n);
+	return added(a, a->buf + a->len + 4 + n);
+}
+
+int bs_pgarray_add_i16(struct bs_pgarray *a, int16_t v)
+{
+	assert(a->elem_oid == PG_OID_INT2);
+	if (reserve(a, 6) < 0)
+		return -1;
+	char *p = a->buf + a->len;
+	put_be32(p, 2);
+	p[4] = (char)((uint16_t)v >> 8);
+	p[5] = (char)v;
+	return added(a, p + 6);
+}
+
 int bs_pgarray_add_uuid_hex(struct bs_pgarray *a, const char *hex32)
 {
 	assert(a->elem_oid == PG_OID_UUID);
@@ -293,6 +317,8 @@ void settle_batch_free(struct settle_batch *b)
 	free(b->agg);
 	free(b->agg_index);
 	free(b->id_keys);
+	for (int i = 0; i < SETTLE_ID_NCOLS; i++)
+		bs_pgarray_free(&b->idcol[i]);
 	free(b->copy);
 	for (int i = 0; i < SUM_NCOLS; i++)
 		bs_pgarray_free(&b->summary[i]);
@@ -333,6 +359,16 @@ struct settle_batch *settle_batch_new(uint32_t max_records)
 	b->agg = calloc(max_records, sizeof(*b->agg));
 	b->agg_index = calloc(slots, sizeof(*b->agg_index));
 	b->id_keys = calloc(max_records, sizeof(*b->id_keys));
+	static const uint32_t id_oids[SETTLE_ID_NCOLS] = {
+		PG_OID_TEXT, PG_OID_UUID, PG_OID_TIMESTAMPTZ, PG_OID_INT4,
+		PG_OID_INT4, PG_OID_INT8, PG_OID_INT2,
+	};
+	static const size_t id_elem[SETTLE_ID_NCOLS] = {
+		4 + BS_NODE_ID_MAX, 4 + 16, 4 + 8, 4 + 4, 4 + 4, 4 + 8, 4 + 2,
+	};
+	for (int i = 0; i < SETTLE_ID_NCOLS; i++)   /* room for one row a record */
+		rc |= bs_pgarray_init(&b->idcol[i], id_oids[i],
+				      ARRAY_HEADER + (size_t)max_records * id_elem[i]);
 	if (b->agg == NULL || b->agg_index == NULL || b->id_keys == NULL)
 		rc = -1;
 	if (rc != 0) {
@@ -591,23 +627,10 @@ static bool same_interval(const struct settle_id_key *a, const struct settle_id_
 	       cmp_text_field(a->node, b->node) == 0;
 }
 
-/* A binary array's header (array_send) for n elements of type oid. */
-static char *array_header(char *p, uint32_t oid, uint32_t n)
-{
-	put_be32(p, 1);          /* ndim */
-	put_be32(p + 4, 0);      /* no NULLs */
-	put_be32(p + 8, oid);
-	put_be32(p + 12, n);     /* dimension size */
-	put_be32(p + 16, 1);     /* lower bound */
-	return p + ARRAY_HEADER;
-}
-
-size_t settle_batch_identity_groups(struct settle_batch *b, char *out, size_t cap,
-				    uint32_t *identities)
+int64_t settle_batch_identity_arrays(struct settle_batch *b)
 {
 	size_t len;
 	const char *in = settle_batch_copy_data(b, &len);
-	assert(cap >= SETTLE_COPY_FRAMING + (size_t)b->usage_count * SETTLE_GROUP_ROW_MAX);
 	const char *p = in + sizeof(COPY_HEADER);
 	for (uint32_t row = 0; row < b->usage_count; row++) {
 		struct settle_id_key *k = &b->id_keys[row];
@@ -634,66 +657,52 @@ size_t settle_batch_identity_groups(struct settle_batch *b, char *out, size_t ca
 	assert(p == in + len - COPY_TRAILER);
 	qsort(b->id_keys, b->usage_count, sizeof(b->id_keys[0]), cmp_id_key);
 
-	memcpy(out, COPY_HEADER, sizeof(COPY_HEADER));
-	char *o = out + sizeof(COPY_HEADER);
-	uint32_t n = 0;
-	const struct settle_id_key *keys = b->id_keys, *end = keys + b->usage_count;
-	for (const struct settle_id_key *k = keys; k < end; ) {
-		/* one row: the next elements of this node's interval */
-		const struct settle_id_key *first = k;
-		uint32_t elems = 0;
-		const struct settle_id_key *e = k;
-		while (e < end && same_interval(e, first)) {
-			if (e == k || e->tenant_pool != e[-1].tenant_pool) {
-				if (elems == SETTLE_GROUP_ELEMS)
-					break;
-				elems++;
+	struct bs_pgarray *c = b->idcol;
+	for (int i = 0; i < SETTLE_ID_NCOLS; i++)
+		bs_pgarray_reset(&c[i]);
+	int rc = 0;
+	int64_t n = 0;
+	char field[4 + 16];
+	const struct settle_id_key *k = b->id_keys, *end = k + b->usage_count;
+	for (const struct settle_id_key *x = k; x < end; x++) {
+		bool same_pair = x > k && same_interval(x, x - 1) &&
+				 x->tenant_pool == x[-1].tenant_pool;
+		if (same_pair) {
+			/* another direction of the pair, or a copy */
+			if (x->dir_bit != x[-1].dir_bit) {
+				char *last = c[SETTLE_ID_DIRS].buf + c[SETTLE_ID_DIRS].len - 1;
+				*last = (char)(*last | (char)x->dir_bit);
+				n++;
 			}
-			e++;
+			continue;
 		}
-		o[0] = 0;
-		o[1] = SETTLE_GROUP_NCOLS;
-		o += 2;
-		size_t node_len = 4 + get_be32(first->node);
-		memcpy(o, first->node, node_len);
-		o += node_len;
-		put_be32(o, 16);
-		memcpy(o + 4, first->start_boot + 8, 16);
-		o += 20;
-		put_be32(o, 8);
-		memcpy(o + 4, first->start_boot, 8);
-		o += 12;
-		put_be32(o, ARRAY_HEADER + elems * 12);
-		char *tp = array_header(o + 4, PG_OID_INT8, elems), *tp_end = tp + elems * 12;
-		o = tp_end;
-		put_be32(o, ARRAY_HEADER + elems * 6);
-		char *dirs = array_header(o + 4, PG_OID_INT2, elems);
-		o = dirs + elems * 6;
-		for (const struct settle_id_key *x = k; x < e; x++) {
-			if (x > k && x->tenant_pool == x[-1].tenant_pool) {
-				/* the same pair: another direction, or a copy */
-				if (x->dir_bit != x[-1].dir_bit) {
-					dirs[-1] = (char)(dirs[-1] | (char)x->dir_bit);
-					n++;
-				}
-				continue;
-			}
-			tp = field_i64(tp, (int64_t)x->tenant_pool);
-			put_be32(dirs, 2);
-			dirs[4] = 0;
-			dirs[5] = (char)x->dir_bit;
-			dirs += 6;
-			n++;
+		if (x == k || !same_interval(x, x - 1)) {
+			/* a node's interval: its pairs run from here */
+			rc |= bs_pgarray_add_field(&c[SETTLE_ID_NODE], x->node);
+			put_be32(field, 16);
+			memcpy(field + 4, x->start_boot + 8, 16);
+			rc |= bs_pgarray_add_field(&c[SETTLE_ID_BOOT], field);
+			put_be32(field, 8);
+			memcpy(field + 4, x->start_boot, 8);
+			rc |= bs_pgarray_add_field(&c[SETTLE_ID_START], field);
+			rc |= bs_pgarray_add_i32(&c[SETTLE_ID_FIRST],
+						 (int32_t)c[SETTLE_ID_PAIR].count + 1);
+			if (x > k)
+				rc |= bs_pgarray_add_i32(&c[SETTLE_ID_LAST],
+							 (int32_t)c[SETTLE_ID_PAIR].count);
 		}
-		assert(tp == tp_end && dirs == o);
-		k = e;
+		rc |= bs_pgarray_add_i64(&c[SETTLE_ID_PAIR], (int64_t)x->tenant_pool);
+		rc |= bs_pgarray_add_i16(&c[SETTLE_ID_DIRS], (int16_t)x->dir_bit);
+		n++;
 	}
-	o[0] = (char)0xff;   /* int16 -1: end of data */
-	o[1] = (char)0xff;
-	assert((size_t)(o + COPY_TRAILER - out) <= cap);
-	assert(n >= 1 && n <= b->usage_count);
-	*identities = n;
-	return (size_t)(o + COPY_TRAILER - out);
+	if (b->usage_count > 0)
+		rc |= bs_pgarray_add_i32(&c[SETTLE_ID_LAST], (int32_t)c[SETTLE_ID_PAIR].count);
+	if (rc != 0)
+		return -1;
+	assert(c[SETTLE_ID_NODE].count == c[SETTLE_ID_LAST].count &&
+	       c[SETTLE_ID_PAIR].count == c[SETTLE_ID_DIRS].count);
+	assert(n >= 0 && n <= b->usage_count);
+	return n;
 }
 
 static int add_summary(struct settle_batch *b, const struct bs_record *rec, bool late)

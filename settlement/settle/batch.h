@@ -67,6 +67,10 @@ int bs_pgarray_add_bytes(struct bs_pgarray *a, const void *p, size_t n); /* text
 int bs_pgarray_add_uuid_hex(struct bs_pgarray *a, const char *hex32);
 int bs_pgarray_add_unix_time(struct bs_pgarray *a, int64_t unix_s);       /* timestamptz */
 int bs_pgarray_add_bool(struct bs_pgarray *a, bool v);
+int bs_pgarray_add_i16(struct bs_pgarray *a, int16_t v);
+/* a value in its binary field form (int32 length >= 0, then the bytes),
+ * as a binary COPY stream carries it */
+int bs_pgarray_add_field(struct bs_pgarray *a, const char *field);
 int bs_pgarray_add_null(struct bs_pgarray *a);
 /* Writes the header; returns the finished bytes (valid until the next add
  * or reset) and their length. */
@@ -85,20 +89,18 @@ const char *bs_pgarray_finish(struct bs_pgarray *a, int *len);
 /* Bytes of a binary COPY stream besides its rows: header and trailer. */
 #define SETTLE_COPY_FRAMING (19 + 2)
 /* A replayed batch's identities (ARCHITECTURE.md: node_id, boot_id,
- * interval_start, tenant_id, pool_id, direction) are sent grouped: one row
- * per (node_id, boot_id, interval_start) — a node's interval — with two
- * arrays of at most SETTLE_GROUP_ELEMS elements side by side: the
- * (tenant_id, pool_id) pairs as tenant_id << 32 | pool_id (both are
- * uint32) and for each pair the set of its directions as a bit mask
- * (SETTLE_DIR_BIT_*). The columns, in this order, and the bytes of one
- * row with one element at most (each further element takes less than a
- * row: 12 + 6 bytes). */
-#define SETTLE_GROUP_COLUMNS \
-	"node_id, boot_id, interval_start, tenant_pools, directions"
-#define SETTLE_GROUP_NCOLS 5
-#define SETTLE_GROUP_ELEMS 128   /* the row stays below TOAST's threshold */
-#define SETTLE_GROUP_ROW_MAX (2 + SETTLE_GROUP_NCOLS * 4 + BS_NODE_ID_MAX + 16 + 8 + \
-			      2 * 20 + 12 + 6)
+ * interval_start, tenant_id, pool_id, direction) go as seven binary array
+ * parameters (settle_batch_identity_arrays): per node's interval — (node,
+ * boot, interval) — its node_id, boot_id, interval_start and the first and
+ * last (1-based) of its elements in the two arrays that follow; per
+ * element a (tenant_id, pool_id) pair as tenant_id << 32 | pool_id (both
+ * are uint32) and the set of its directions as a bit mask
+ * (SETTLE_DIR_BIT_*). */
+enum {
+	SETTLE_ID_NODE, SETTLE_ID_BOOT, SETTLE_ID_START, SETTLE_ID_FIRST,
+	SETTLE_ID_LAST, SETTLE_ID_PAIR, SETTLE_ID_DIRS,
+	SETTLE_ID_NCOLS
+};
 #define SETTLE_DIR_BIT_IN  1   /* direction 'in' */
 #define SETTLE_DIR_BIT_OUT 2   /* direction 'out' */
 
@@ -161,7 +163,8 @@ struct settle_batch {
 	uint32_t ndays;
 	int32_t part_slot[SETTLE_PARTITION_MAX + 1]; /* partition → parts[] + 1 */
 	struct settle_agg *agg;      /* max_records of them */
-	struct settle_id_key *id_keys; /* max_records: settle_batch_identity_groups' */
+	struct settle_id_key *id_keys; /* max_records: settle_batch_identity_arrays' */
+	struct bs_pgarray idcol[SETTLE_ID_NCOLS];
 	uint32_t nagg;
 	uint32_t *agg_index;         /* open addressing: agg[] + 1, 0 = free */
 	uint32_t agg_mask;
@@ -190,19 +193,16 @@ enum settle_batch_add settle_batch_add_reject(struct settle_batch *b,
  * valid until the next add or reset. Requires usage_count > 0. */
 const char *settle_batch_copy_data(struct settle_batch *b, size_t *len);
 
-/* The batch's distinct usage identities as a binary COPY stream of
- * SETTLE_GROUP_COLUMNS rows, written into out (cap bytes: at least
- * SETTLE_COPY_FRAMING plus SETTLE_GROUP_ROW_MAX per usage row); returns
- * its length and sets *identities to the number of distinct identities
- * (the bits set in all the masks; a record twice in the batch counts
- * once). Rows and elements come in the order of usage_raw's identity
+/* Writes the batch's distinct usage identities into idcol[] (see
+ * SETTLE_ID_*) and returns their number (the bits set in all the masks; a
+ * record twice in the batch counts once), or -1 if memory ran out. Nodes'
+ * intervals and their pairs come in the order of usage_raw's identity
  * index (interval_start, boot_id, tenant_id, pool_id first): probed in
  * that order, one descent finds the pages of the next in the CPU's
  * caches. For checking a replayed batch with one index descent per
- * (node, boot, interval, tenant, pool) instead of one per record, from a
- * few rows (store.c). */
-size_t settle_batch_identity_groups(struct settle_batch *b, char *out, size_t cap,
-				    uint32_t *identities);
+ * (node, boot, interval, tenant, pool) instead of one per record
+ * (store.c). */
+int64_t settle_batch_identity_arrays(struct settle_batch *b);
 
 /* Writes the sums into aggcol[]; false when they cannot be used (a sum
  * overflowed): the server then sums the inserted rows itself. */

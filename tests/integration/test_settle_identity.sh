@@ -27,9 +27,13 @@ kafka_produce() {
 }
 
 # ---- stored: tenants 1..40 of node-a, direction in ---------------------------
-for t in $(seq 40); do rec node-a "$T0" "$t" 1 in; done | kafka_produce
+# (and the highest tenant and pool ids: their pair has the sign bit set)
+{
+	for t in $(seq 40); do rec node-a "$T0" "$t" 1 in; done
+	rec node-a "$T0" 4294967295 4294967295 in
+} | kafka_produce
 drain stored
-expect_eq "stored: 40 rows" 40 "$(q "SELECT count(*) FROM usage_raw")"
+expect_eq "stored: 41 rows" 41 "$(q "SELECT count(*) FROM usage_raw")"
 
 # ---- a batch led by a stored record: copies and one-field variants -----------
 {
@@ -42,23 +46,25 @@ expect_eq "stored: 40 rows" 40 "$(q "SELECT count(*) FROM usage_raw")"
 		rec node-a "$(( T0 + 10 ))" "$t" 1 in            # interval_start
 		rec node-a "$T0" "$(( t + 1000 ))" 1 in          # tenant_id
 	done
+	rec node-a "$T0" 4294967295 4294967295 in               # a copy
+	rec node-a "$T0" 4294967295 4294967295 out              # direction
 } >"$T/mixed.tsv"
 kafka_produce <"$T/mixed.tsv"
 drain mixed
-expect_eq "mixed: every variant inserted" 200 "$(jq .usage_inserted "$T/stats-mixed.json")"
-expect_eq "mixed: the copies skipped" 41 "$(jq .usage_duplicate "$T/stats-mixed.json")"
-expect_eq "mixed: 240 rows" 240 "$(q "SELECT count(*) FROM usage_raw")"
+expect_eq "mixed: every variant inserted" 201 "$(jq .usage_inserted "$T/stats-mixed.json")"
+expect_eq "mixed: the copies skipped" 42 "$(jq .usage_duplicate "$T/stats-mixed.json")"
+expect_eq "mixed: 242 rows" 242 "$(q "SELECT count(*) FROM usage_raw")"
 expect_eq "mixed: no identity twice" 0 "$(q "SELECT count(*) FROM (SELECT 1 FROM usage_raw
 	GROUP BY node_id, boot_id, interval_start, tenant_id, pool_id, direction
 	HAVING count(*) > 1) d")"
-expect_eq "mixed: the rollups count every row once" 240 "$(q "SELECT sum(records) FROM usage_5m")"
+expect_eq "mixed: the rollups count every row once" 242 "$(q "SELECT sum(records) FROM usage_5m")"
 grep -q "ERROR\|ALARM" "$T/settle-mixed.log" && fail "errors in the consumer's log"
 
 # ---- the same messages again: all stored ------------------------------------
 kafka_produce <"$T/mixed.tsv"
 drain again
 expect_eq "again: nothing inserted" 0 "$(jq .usage_inserted "$T/stats-again.json")"
-expect_eq "again: every record a duplicate" 241 "$(jq .usage_duplicate "$T/stats-again.json")"
-expect_eq "again: 240 rows" 240 "$(q "SELECT count(*) FROM usage_raw")"
-expect_eq "again: the rollups unchanged" 240 "$(q "SELECT sum(records) FROM usage_5m")"
+expect_eq "again: every record a duplicate" 243 "$(jq .usage_duplicate "$T/stats-again.json")"
+expect_eq "again: 242 rows" 242 "$(q "SELECT count(*) FROM usage_raw")"
+expect_eq "again: the rollups unchanged" 242 "$(q "SELECT sum(records) FROM usage_5m")"
 echo PASS

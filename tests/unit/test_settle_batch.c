@@ -2,7 +2,7 @@
  * test_settle_batch.c — batch assembly (settlement/settle/batch.c): the
  * binary array and COPY formats PostgreSQL receives, per-partition offset ranges,
  * distinct days, the limits that make a batch full, rejects (payload cut,
- * error made printable), reset, and a replayed batch's identity groups.
+ * error made printable), reset, and a replayed batch's identity arrays.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -325,22 +325,23 @@ static void test_aggregates(void **state)
 	settle_batch_free(b);
 }
 
-/* Element i of a binary array field (array_send format) at p. */
-static const char *array_elem(const char *p, uint32_t i, int32_t *len)
+/* Element i of a finished array as an integer (int2, int4 or int8). */
+static int64_t int_elem(const struct bs_pgarray *a, uint32_t i)
 {
-	assert_int_equal(be32(p), 1);   /* one dimension */
-	p += 20;
-	for (uint32_t k = 0; k < i; k++)
-		p += 4 + be32(p);
-	*len = (int32_t)be32(p);
-	return p + 4;
+	int32_t l;
+	const char *e = element(a, i, &l);
+	if (l == 2)
+		return (int16_t)((uint8_t)e[0] << 8 | (uint8_t)e[1]);
+	if (l == 4)
+		return (int32_t)be32(e);
+	assert_int_equal(l, 8);
+	return (int64_t)be64(e);
 }
 
-/* The identity groups of a replayed batch: one row per node's interval,
- * in index order, with its (tenant << 32 | pool) pairs and their
- * directions' bits; a record twice in the batch counts once; a row holds
- * at most SETTLE_GROUP_ELEMS pairs. */
-static void test_identity_groups(void **state)
+/* The identity arrays of a replayed batch: per node's interval, in index
+ * order, its (tenant << 32 | pool) pairs and their directions' bits; a
+ * record twice in the batch counts once. */
+static void test_identity_arrays(void **state)
 {
 	(void)state;
 	struct settle_batch *b = settle_batch_new(200);
@@ -353,74 +354,57 @@ static void test_identity_groups(void **state)
 	const struct bs_record *recs[] = { &a, &out, &other_node, &a, &earlier, &lower };
 	for (int i = 0; i < 6; i++)
 		assert_int_equal(settle_batch_add_record(b, 0, i, recs[i], false), BATCH_ADDED);
-	size_t cap = SETTLE_COPY_FRAMING + 200 * SETTLE_GROUP_ROW_MAX;
-	char *buf = malloc(cap);
-	assert_non_null(buf);
-	uint32_t identities = 0;
-	size_t len = settle_batch_identity_groups(b, buf, cap, &identities);
-	assert_int_equal(identities, 5);
-	assert_int_equal((uint8_t)buf[len - 2], 0xff);
-	assert_int_equal((uint8_t)buf[len - 1], 0xff);
+	assert_int_equal(settle_batch_identity_arrays(b), 5);
+	struct bs_pgarray *c = b->idcol;
+	int len;
+	for (int i = 0; i < SETTLE_ID_NCOLS; i++)
+		bs_pgarray_finish(&c[i], &len);
 	/* interval 990 of n1; at 1000, n0 (tenant 5), then n1: tenant 4 pool
 	 * 9, tenant 5 in both directions */
-	static const struct {
-		int64_t start; const char *node; uint32_t n;
-		uint64_t pairs[2]; int dirs[2];
-	} want[] = {
-		{ 990, "n1", 1, { UINT64_C(7) << 32 }, { SETTLE_DIR_BIT_IN } },
-		{ 1000, "n0", 1, { UINT64_C(5) << 32 }, { SETTLE_DIR_BIT_IN } },
-		{ 1000, "n1", 2, { UINT64_C(4) << 32 | 9, UINT64_C(5) << 32 },
-		  { SETTLE_DIR_BIT_OUT, SETTLE_DIR_BIT_IN | SETTLE_DIR_BIT_OUT } },
+	assert_int_equal(c[SETTLE_ID_NODE].count, 3);
+	static const struct { int64_t start; const char *node; int first, last; } rows[] = {
+		{ 990, "n1", 1, 1 }, { 1000, "n0", 2, 2 }, { 1000, "n1", 3, 4 },
 	};
 	int32_t l;
 	for (uint32_t i = 0; i < 3; i++) {
-		const char *f = stream_field(buf, len, SETTLE_GROUP_NCOLS, i, 0, &l);
+		const char *f = element(&c[SETTLE_ID_NODE], i, &l);
 		assert_int_equal(l, 2);
-		assert_memory_equal(f, want[i].node, 2);
-		f = stream_field(buf, len, SETTLE_GROUP_NCOLS, i, 1, &l);
+		assert_memory_equal(f, rows[i].node, 2);
+		f = element(&c[SETTLE_ID_BOOT], i, &l);
 		assert_int_equal(l, 16);
 		assert_int_equal((uint8_t)f[0], 0x01);
-		f = stream_field(buf, len, SETTLE_GROUP_NCOLS, i, 2, &l);
-		assert_int_equal(l, 8);
-		assert_int_equal((int64_t)be64(f), (want[i].start - INT64_C(946684800)) * 1000000);
-		const char *pairs = stream_field(buf, len, SETTLE_GROUP_NCOLS, i, 3, &l);
-		assert_int_equal(l, 20 + 12 * want[i].n);
-		assert_int_equal(be32(pairs + 8), PG_OID_INT8);
-		assert_int_equal(be32(pairs + 12), want[i].n);
-		const char *dirs = stream_field(buf, len, SETTLE_GROUP_NCOLS, i, 4, &l);
-		assert_int_equal(l, 20 + 6 * want[i].n);
-		assert_int_equal(be32(dirs + 8), PG_OID_INT2);
-		assert_int_equal(be32(dirs + 12), want[i].n);
-		for (uint32_t k = 0; k < want[i].n; k++) {
-			f = array_elem(pairs, k, &l);
-			assert_int_equal(l, 8);
-			assert_int_equal(be64(f), want[i].pairs[k]);
-			f = array_elem(dirs, k, &l);
-			assert_int_equal(l, 2);
-			assert_int_equal((uint8_t)f[0] << 8 | (uint8_t)f[1], want[i].dirs[k]);
-		}
+		assert_int_equal((uint8_t)f[15], 0xef);
+		assert_int_equal(int_elem(&c[SETTLE_ID_START], i),
+				 (rows[i].start - INT64_C(946684800)) * 1000000);
+		assert_int_equal(int_elem(&c[SETTLE_ID_FIRST], i), rows[i].first);
+		assert_int_equal(int_elem(&c[SETTLE_ID_LAST], i), rows[i].last);
 	}
-	/* three rows, then the trailer */
-	const char *p = stream_field(buf, len, SETTLE_GROUP_NCOLS, 2, 4, &l) + l;
-	assert_ptr_equal(p, buf + len - 2);
+	static const struct { uint64_t pair; int dirs; } elems[] = {
+		{ UINT64_C(7) << 32, SETTLE_DIR_BIT_IN },
+		{ UINT64_C(5) << 32, SETTLE_DIR_BIT_IN },
+		{ UINT64_C(4) << 32 | 9, SETTLE_DIR_BIT_OUT },
+		{ UINT64_C(5) << 32, SETTLE_DIR_BIT_IN | SETTLE_DIR_BIT_OUT },
+	};
+	assert_int_equal(c[SETTLE_ID_PAIR].count, 4);
+	assert_int_equal(c[SETTLE_ID_DIRS].count, 4);
+	assert_int_equal(be32(c[SETTLE_ID_DIRS].buf + 8), PG_OID_INT2);
+	for (uint32_t i = 0; i < 4; i++) {
+		assert_int_equal((uint64_t)int_elem(&c[SETTLE_ID_PAIR], i), elems[i].pair);
+		assert_int_equal(int_elem(&c[SETTLE_ID_DIRS], i), elems[i].dirs);
+	}
 
-	/* 130 tenants of one node's interval: two rows, 128 and 2 pairs */
+	/* a new batch starts afresh */
 	settle_batch_reset(b);
-	for (uint32_t t = 0; t < 130; t++) {
-		struct bs_record r = usage(2000, 1000 - t);
-		assert_int_equal(settle_batch_add_record(b, 0, t, &r, false), BATCH_ADDED);
-	}
-	len = settle_batch_identity_groups(b, buf, cap, &identities);
-	assert_int_equal(identities, 130);
-	const char *pairs = stream_field(buf, len, SETTLE_GROUP_NCOLS, 0, 3, &l);
-	assert_int_equal(be32(pairs + 12), SETTLE_GROUP_ELEMS);
-	assert_int_equal(be64(array_elem(pairs, 0, &l)), UINT64_C(871) << 32);
-	pairs = stream_field(buf, len, SETTLE_GROUP_NCOLS, 1, 3, &l);
-	assert_int_equal(be32(pairs + 12), 2);
-	assert_int_equal(be64(array_elem(pairs, 1, &l)), UINT64_C(1000) << 32);
-	p = stream_field(buf, len, SETTLE_GROUP_NCOLS, 1, 4, &l) + l;
-	assert_ptr_equal(p, buf + len - 2);
-	free(buf);
+	struct bs_record big = usage(2000, UINT32_MAX);
+	big.usage.pool_id = UINT32_MAX;
+	assert_int_equal(settle_batch_add_record(b, 0, 9, &big, false), BATCH_ADDED);
+	assert_int_equal(settle_batch_identity_arrays(b), 1);
+	for (int i = 0; i < SETTLE_ID_NCOLS; i++)
+		bs_pgarray_finish(&c[i], &len);
+	assert_int_equal(c[SETTLE_ID_NODE].count, 1);
+	assert_int_equal(c[SETTLE_ID_PAIR].count, 1);
+	assert_int_equal((uint64_t)int_elem(&c[SETTLE_ID_PAIR], 0), UINT64_MAX);
+	assert_int_equal(int_elem(&c[SETTLE_ID_LAST], 0), 1);
 	settle_batch_free(b);
 }
 
@@ -432,7 +416,7 @@ int main(void)
 		cmocka_unit_test(test_batch_limits),
 		cmocka_unit_test(test_reject_payload),
 		cmocka_unit_test(test_aggregates),
-		cmocka_unit_test(test_identity_groups),
+		cmocka_unit_test(test_identity_arrays),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
