@@ -176,6 +176,30 @@ int bs_pgarray_add_bytes(struct bs_pgarray *a, const void *p, size_t n)
 	return added(a, field_text(a->buf + a->len, p, n));
 }
 
+int bs_pgarray_add_field(struct bs_pgarray *a, const char *field)
+{
+	uint32_t n = (uint32_t)(unsigned char)field[0] << 24 |
+		     (uint32_t)(unsigned char)field[1] << 16 |
+		     (uint32_t)(unsigned char)field[2] << 8 | (unsigned char)field[3];
+	assert(n <= INT32_MAX);   /* not a NULL */
+	if (reserve(a, 4 + (size_t)n) < 0)
+		return -1;
+	memcpy(a->buf + a->len, field, 4 + (size_t)n);
+	return added(a, a->buf + a->len + 4 + n);
+}
+
+int bs_pgarray_add_i16(struct bs_pgarray *a, int16_t v)
+{
+	assert(a->elem_oid == PG_OID_INT2);
+	if (reserve(a, 6) < 0)
+		return -1;
+	char *p = a->buf + a->len;
+	put_be32(p, 2);
+	p[4] = (char)((uint16_t)v >> 8);
+	p[5] = (char)v;
+	return added(a, p + 6);
+}
+
 int bs_pgarray_add_uuid_hex(struct bs_pgarray *a, const char *hex32)
 {
 	assert(a->elem_oid == PG_OID_UUID);
@@ -230,6 +254,20 @@ static const char COPY_HEADER[19] = "PGCOPY\n\377\r\n\0\0\0\0\0\0\0\0\0";
 #define COPY_TRAILER 2                     /* int16 -1 */
 static_assert(sizeof(COPY_HEADER) + COPY_TRAILER == SETTLE_COPY_FRAMING, "batch.h");
 
+/* One usage row's identity, for sorting and grouping a replayed batch:
+ * interval_start and boot_id side by side as they stand in the COPY row,
+ * big-endian (for the values the schema allows, times after 2000, their
+ * byte order is the index's order), its node_id field (int32 length,
+ * bytes) in the COPY stream, tenant_id << 32 | pool_id and its
+ * direction's bit. */
+#define ID_START_BOOT (8 + 16)
+struct settle_id_key {
+	unsigned char start_boot[ID_START_BOOT];
+	const char *node;
+	uint64_t tenant_pool;
+	unsigned dir_bit;
+};
+
 static uint32_t summary_oid(int col)
 {
 	switch (col) {
@@ -278,6 +316,9 @@ void settle_batch_free(struct settle_batch *b)
 		bs_pgarray_free(&b->aggcol[i]);
 	free(b->agg);
 	free(b->agg_index);
+	free(b->id_keys);
+	for (int i = 0; i < SETTLE_ID_NCOLS; i++)
+		bs_pgarray_free(&b->idcol[i]);
 	free(b->copy);
 	for (int i = 0; i < SUM_NCOLS; i++)
 		bs_pgarray_free(&b->summary[i]);
@@ -317,7 +358,18 @@ struct settle_batch *settle_batch_new(uint32_t max_records)
 	b->agg_mask = slots - 1;
 	b->agg = calloc(max_records, sizeof(*b->agg));
 	b->agg_index = calloc(slots, sizeof(*b->agg_index));
-	if (b->agg == NULL || b->agg_index == NULL)
+	b->id_keys = calloc(max_records, sizeof(*b->id_keys));
+	static const uint32_t id_oids[SETTLE_ID_NCOLS] = {
+		PG_OID_TEXT, PG_OID_UUID, PG_OID_TIMESTAMPTZ, PG_OID_INT4,
+		PG_OID_INT4, PG_OID_INT8, PG_OID_INT2,
+	};
+	static const size_t id_elem[SETTLE_ID_NCOLS] = {
+		4 + BS_NODE_ID_MAX, 4 + 16, 4 + 8, 4 + 4, 4 + 4, 4 + 8, 4 + 2,
+	};
+	for (int i = 0; i < SETTLE_ID_NCOLS; i++)   /* room for one row a record */
+		rc |= bs_pgarray_init(&b->idcol[i], id_oids[i],
+				      ARRAY_HEADER + (size_t)max_records * id_elem[i]);
+	if (b->agg == NULL || b->agg_index == NULL || b->id_keys == NULL)
 		rc = -1;
 	if (rc != 0) {
 		settle_batch_free(b);
@@ -527,39 +579,130 @@ static uint32_t get_be32(const char *p)
 	return (uint32_t)u[0] << 24 | (uint32_t)u[1] << 16 | (uint32_t)u[2] << 8 | u[3];
 }
 
-/* Where the identity columns stand among SETTLE_COPY_COLUMNS. */
-static const int id_fields[SETTLE_ID_NCOLS] = { 0, 1, 3, 7, 8, 9 };
+/* The fields of a COPY row (SETTLE_COPY_COLUMNS) that make up its
+ * identity. */
+enum { F_NODE = 0, F_BOOT = 1, F_START = 3, F_TENANT = 7, F_POOL = 8, F_DIR = 9 };
 
-size_t settle_batch_identity_data(struct settle_batch *b, char *out, size_t cap)
+/* a text field (int32 length, bytes) against another, as COLLATE "C" */
+static int cmp_text_field(const char *a, const char *b)
+{
+	uint32_t na = get_be32(a), nb = get_be32(b);
+	int c = memcmp(a + 4, b + 4, na < nb ? na : nb);
+	return c != 0 ? c : (na > nb) - (na < nb);
+}
+
+/* interval_start, boot_id, node_id, tenant_id, pool_id, direction: the
+ * index's order but for node_id (in practice one per boot_id); a node's
+ * interval, and copies of a record, end up side by side */
+static int cmp_id_key(const void *pa, const void *pb)
+{
+	const struct settle_id_key *a = pa, *b = pb;
+	int c = memcmp(a->start_boot, b->start_boot, ID_START_BOOT);
+	if (c == 0)
+		c = cmp_text_field(a->node, b->node);
+	if (c == 0)
+		c = (a->tenant_pool > b->tenant_pool) - (a->tenant_pool < b->tenant_pool);
+	if (c == 0)
+		c = (a->dir_bit > b->dir_bit) - (a->dir_bit < b->dir_bit);
+	return c;
+}
+
+static unsigned dir_bit(const char *field)
+{
+	uint32_t n = get_be32(field);
+	if (n == 2 && memcmp(field + 4, "in", 2) == 0)
+		return SETTLE_DIR_BIT_IN;
+	assert(n == 3 && memcmp(field + 4, "out", 3) == 0);   /* add_usage wrote it */
+	return SETTLE_DIR_BIT_OUT;
+}
+
+static uint64_t get_be64(const char *p)
+{
+	return (uint64_t)get_be32(p) << 32 | get_be32(p + 4);
+}
+
+static bool same_interval(const struct settle_id_key *a, const struct settle_id_key *b)
+{
+	return memcmp(a->start_boot, b->start_boot, ID_START_BOOT) == 0 &&
+	       cmp_text_field(a->node, b->node) == 0;
+}
+
+int64_t settle_batch_identity_arrays(struct settle_batch *b)
 {
 	size_t len;
 	const char *in = settle_batch_copy_data(b, &len);
-	assert(cap >= SETTLE_COPY_FRAMING + (size_t)b->usage_count * SETTLE_ID_ROW_MAX);
-	memcpy(out, in, sizeof(COPY_HEADER));
 	const char *p = in + sizeof(COPY_HEADER);
-	char *o = out + sizeof(COPY_HEADER);
 	for (uint32_t row = 0; row < b->usage_count; row++) {
+		struct settle_id_key *k = &b->id_keys[row];
 		assert(p[0] == 0 && p[1] == SETTLE_COPY_NCOLS);
 		p += 2;
-		o[0] = 0;
-		o[1] = SETTLE_ID_NCOLS;
-		o += 2;
-		for (int f = 0, k = 0; f < SETTLE_COPY_NCOLS; f++) {
+		uint64_t tenant = 0, pool = 0;
+		for (int f = 0; f < SETTLE_COPY_NCOLS; f++) {
 			uint32_t n = get_be32(p);
 			assert(n <= BS_NODE_ID_MAX);   /* no NULLs, short fields */
-			if (k < SETTLE_ID_NCOLS && id_fields[k] == f) {
-				memcpy(o, p, 4 + n);
-				o += 4 + n;
-				k++;
+			switch (f) {
+			case F_NODE: k->node = p; break;
+			case F_BOOT: assert(n == 16); memcpy(k->start_boot + 8, p + 4, 16); break;
+			case F_START: assert(n == 8); memcpy(k->start_boot, p + 4, 8); break;
+			case F_TENANT: assert(n == 8); tenant = get_be64(p + 4); break;
+			case F_POOL: assert(n == 8); pool = get_be64(p + 4); break;
+			case F_DIR: k->dir_bit = dir_bit(p); break;
+			default: break;
 			}
 			p += 4 + n;
 		}
+		assert(tenant <= UINT32_MAX && pool <= UINT32_MAX);   /* uint32 in bs_record */
+		k->tenant_pool = tenant << 32 | pool;
 	}
 	assert(p == in + len - COPY_TRAILER);
-	o[0] = (char)0xff;   /* int16 -1: end of data */
-	o[1] = (char)0xff;
-	assert((size_t)(o + COPY_TRAILER - out) <= cap);
-	return (size_t)(o + COPY_TRAILER - out);
+	qsort(b->id_keys, b->usage_count, sizeof(b->id_keys[0]), cmp_id_key);
+
+	struct bs_pgarray *c = b->idcol;
+	for (int i = 0; i < SETTLE_ID_NCOLS; i++)
+		bs_pgarray_reset(&c[i]);
+	int rc = 0;
+	int64_t n = 0;
+	char field[4 + 16];
+	const struct settle_id_key *k = b->id_keys, *end = k + b->usage_count;
+	for (const struct settle_id_key *x = k; x < end; x++) {
+		bool same_pair = x > k && same_interval(x, x - 1) &&
+				 x->tenant_pool == x[-1].tenant_pool;
+		if (same_pair) {
+			/* another direction of the pair, or a copy */
+			if (x->dir_bit != x[-1].dir_bit) {
+				char *last = c[SETTLE_ID_DIRS].buf + c[SETTLE_ID_DIRS].len - 1;
+				*last = (char)(*last | (char)x->dir_bit);
+				n++;
+			}
+			continue;
+		}
+		if (x == k || !same_interval(x, x - 1)) {
+			/* a node's interval: its pairs run from here */
+			rc |= bs_pgarray_add_field(&c[SETTLE_ID_NODE], x->node);
+			put_be32(field, 16);
+			memcpy(field + 4, x->start_boot + 8, 16);
+			rc |= bs_pgarray_add_field(&c[SETTLE_ID_BOOT], field);
+			put_be32(field, 8);
+			memcpy(field + 4, x->start_boot, 8);
+			rc |= bs_pgarray_add_field(&c[SETTLE_ID_START], field);
+			rc |= bs_pgarray_add_i32(&c[SETTLE_ID_FIRST],
+						 (int32_t)c[SETTLE_ID_PAIR].count + 1);
+			if (x > k)
+				rc |= bs_pgarray_add_i32(&c[SETTLE_ID_LAST],
+							 (int32_t)c[SETTLE_ID_PAIR].count);
+		}
+		rc |= bs_pgarray_add_i64(&c[SETTLE_ID_PAIR], (int64_t)x->tenant_pool);
+		rc |= bs_pgarray_add_i16(&c[SETTLE_ID_DIRS], (int16_t)x->dir_bit);
+		n++;
+	}
+	if (b->usage_count > 0)
+		rc |= bs_pgarray_add_i32(&c[SETTLE_ID_LAST], (int32_t)c[SETTLE_ID_PAIR].count);
+	if (rc != 0)
+		return -1;
+	assert(c[SETTLE_ID_NODE].count == c[SETTLE_ID_LAST].count &&
+	       c[SETTLE_ID_PAIR].count == c[SETTLE_ID_DIRS].count);
+	assert(n >= 0 && n <= b->usage_count);
+	return n;
 }
 
 static int add_summary(struct settle_batch *b, const struct bs_record *rec, bool late)

@@ -34,6 +34,7 @@
 #define PG_OID_BOOL        16
 #define PG_OID_BYTEA       17
 #define PG_OID_INT8        20
+#define PG_OID_INT2        21
 #define PG_OID_INT4        23
 #define PG_OID_TEXT        25
 #define PG_OID_UUID        2950
@@ -66,6 +67,10 @@ int bs_pgarray_add_bytes(struct bs_pgarray *a, const void *p, size_t n); /* text
 int bs_pgarray_add_uuid_hex(struct bs_pgarray *a, const char *hex32);
 int bs_pgarray_add_unix_time(struct bs_pgarray *a, int64_t unix_s);       /* timestamptz */
 int bs_pgarray_add_bool(struct bs_pgarray *a, bool v);
+int bs_pgarray_add_i16(struct bs_pgarray *a, int16_t v);
+/* a value in its binary field form (int32 length >= 0, then the bytes),
+ * as a binary COPY stream carries it */
+int bs_pgarray_add_field(struct bs_pgarray *a, const char *field);
 int bs_pgarray_add_null(struct bs_pgarray *a);
 /* Writes the header; returns the finished bytes (valid until the next add
  * or reset) and their length. */
@@ -83,13 +88,21 @@ const char *bs_pgarray_finish(struct bs_pgarray *a, int *len);
 			     9 * 8 + 4 + 5 + 3 + 1)
 /* Bytes of a binary COPY stream besides its rows: header and trailer. */
 #define SETTLE_COPY_FRAMING (19 + 2)
-/* The identity columns of a usage row (ARCHITECTURE.md), in this order, and
- * the bytes of one identity row at most. */
-#define SETTLE_ID_COLUMNS \
-	"node_id, boot_id, interval_start, tenant_id, pool_id, direction"
-#define SETTLE_ID_NCOLS 6
-#define SETTLE_ID_ROW_MAX (2 + SETTLE_ID_NCOLS * 4 + BS_NODE_ID_MAX + 16 + \
-			   3 * 8 + 3)
+/* A replayed batch's identities (ARCHITECTURE.md: node_id, boot_id,
+ * interval_start, tenant_id, pool_id, direction) go as seven binary array
+ * parameters (settle_batch_identity_arrays): per node's interval — (node,
+ * boot, interval) — its node_id, boot_id, interval_start and the first and
+ * last (1-based) of its elements in the two arrays that follow; per
+ * element a (tenant_id, pool_id) pair as tenant_id << 32 | pool_id (both
+ * are uint32) and the set of its directions as a bit mask
+ * (SETTLE_DIR_BIT_*). */
+enum {
+	SETTLE_ID_NODE, SETTLE_ID_BOOT, SETTLE_ID_START, SETTLE_ID_FIRST,
+	SETTLE_ID_LAST, SETTLE_ID_PAIR, SETTLE_ID_DIRS,
+	SETTLE_ID_NCOLS
+};
+#define SETTLE_DIR_BIT_IN  1   /* direction 'in' */
+#define SETTLE_DIR_BIT_OUT 2   /* direction 'out' */
 
 enum {
 	SUM_NODE, SUM_BOOT, SUM_START, SUM_LEN, SUM_MEASURE, SUM_MAP_VERSION,
@@ -125,6 +138,8 @@ struct settle_agg {
 	uint64_t sum[AGG_SUMS];
 };
 
+struct settle_id_key;
+
 struct settle_batch_part {
 	int32_t partition;
 	int64_t first_offset;
@@ -148,6 +163,8 @@ struct settle_batch {
 	uint32_t ndays;
 	int32_t part_slot[SETTLE_PARTITION_MAX + 1]; /* partition → parts[] + 1 */
 	struct settle_agg *agg;      /* max_records of them */
+	struct settle_id_key *id_keys; /* max_records: settle_batch_identity_arrays' */
+	struct bs_pgarray idcol[SETTLE_ID_NCOLS];
 	uint32_t nagg;
 	uint32_t *agg_index;         /* open addressing: agg[] + 1, 0 = free */
 	uint32_t agg_mask;
@@ -176,11 +193,16 @@ enum settle_batch_add settle_batch_add_reject(struct settle_batch *b,
  * valid until the next add or reset. Requires usage_count > 0. */
 const char *settle_batch_copy_data(struct settle_batch *b, size_t *len);
 
-/* The identity fields of the batch's usage rows (SETTLE_ID_COLUMNS) as a
- * binary COPY stream of their own, written into out (cap bytes: at least
- * SETTLE_COPY_FRAMING plus SETTLE_ID_ROW_MAX per row); returns its
- * length. For checking a replayed batch by its identities alone. */
-size_t settle_batch_identity_data(struct settle_batch *b, char *out, size_t cap);
+/* Writes the batch's distinct usage identities into idcol[] (see
+ * SETTLE_ID_*) and returns their number (the bits set in all the masks; a
+ * record twice in the batch counts once), or -1 if memory ran out. Nodes'
+ * intervals and their pairs come in the order of usage_raw's identity
+ * index (interval_start, boot_id, tenant_id, pool_id first): probed in
+ * that order, one descent finds the pages of the next in the CPU's
+ * caches. For checking a replayed batch with one index descent per
+ * (node, boot, interval, tenant, pool) instead of one per record
+ * (store.c). */
+int64_t settle_batch_identity_arrays(struct settle_batch *b);
 
 /* Writes the sums into aggcol[]; false when they cannot be used (a sum
  * overflowed): the server then sums the inserted rows itself. */

@@ -14,8 +14,10 @@
  *      a record sent twice) the savepoint is rolled back and the same
  *      stream is copied into the session's temporary staging table instead.
  *      When the first record was found (a replay) only the identities are
- *      copied first, into a second temporary table, and counted against
- *      usage_raw: if all are stored, no row is sent at all;
+ *      sent first, grouped as array parameters (batch.h, SETTLE_ID_*), and
+ *      the stored rows matching them whole are counted: if that count is
+ *      the batch's number of distinct identities, all are stored and no
+ *      row is sent at all;
  *   3. a pipeline: the rollups — the batch's own sums when the COPY into
  *      usage_raw succeeded (every record was new), or, from the staging
  *      table, INSERT INTO usage_raw ... WHERE NOT EXISTS (stored) ON

@@ -2,7 +2,7 @@
  * test_settle_batch.c — batch assembly (settlement/settle/batch.c): the
  * binary array and COPY formats PostgreSQL receives, per-partition offset ranges,
  * distinct days, the limits that make a batch full, rejects (payload cut,
- * error made printable), and reset.
+ * error made printable), reset, and a replayed batch's identity arrays.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -38,18 +38,18 @@ static const char *element(const struct bs_pgarray *a, uint32_t i, int32_t *len)
 	return p + 4;
 }
 
-/* Field col of row i of a finished binary COPY stream (header, then per
- * row an int16 field count and the fields; -1 ends it). */
-static const char *copy_field(const char *data, size_t len, uint32_t i,
-			      int col, int32_t *flen)
+/* Field col of row i of a finished binary COPY stream of ncols columns
+ * (header, then per row an int16 field count and the fields; -1 ends it). */
+static const char *stream_field(const char *data, size_t len, int ncols,
+				uint32_t i, int col, int32_t *flen)
 {
 	assert_true(len >= 19 + 2);
 	assert_memory_equal(data, "PGCOPY\n\377\r\n\0", 11);
 	const char *p = data + 19;
 	for (uint32_t row = 0; row <= i; row++) {
-		assert_int_equal((uint8_t)p[0] << 8 | (uint8_t)p[1], SETTLE_COPY_NCOLS);
+		assert_int_equal((uint8_t)p[0] << 8 | (uint8_t)p[1], ncols);
 		p += 2;
-		for (int k = 0; k < SETTLE_COPY_NCOLS; k++) {
+		for (int k = 0; k < ncols; k++) {
 			int32_t l = (int32_t)be32(p);
 			if (row == i && k == col) {
 				*flen = l;
@@ -59,6 +59,13 @@ static const char *copy_field(const char *data, size_t len, uint32_t i,
 		}
 	}
 	return NULL;
+}
+
+/* ... of the usage rows' stream */
+static const char *copy_field(const char *data, size_t len, uint32_t i,
+			      int col, int32_t *flen)
+{
+	return stream_field(data, len, SETTLE_COPY_NCOLS, i, col, flen);
 }
 
 static void test_array_format(void **state)
@@ -318,6 +325,89 @@ static void test_aggregates(void **state)
 	settle_batch_free(b);
 }
 
+/* Element i of a finished array as an integer (int2, int4 or int8). */
+static int64_t int_elem(const struct bs_pgarray *a, uint32_t i)
+{
+	int32_t l;
+	const char *e = element(a, i, &l);
+	if (l == 2)
+		return (int16_t)((uint8_t)e[0] << 8 | (uint8_t)e[1]);
+	if (l == 4)
+		return (int32_t)be32(e);
+	assert_int_equal(l, 8);
+	return (int64_t)be64(e);
+}
+
+/* The identity arrays of a replayed batch: per node's interval, in index
+ * order, its (tenant << 32 | pool) pairs and their directions' bits; a
+ * record twice in the batch counts once. */
+static void test_identity_arrays(void **state)
+{
+	(void)state;
+	struct settle_batch *b = settle_batch_new(200);
+	struct bs_record a = usage(1000, 5), out = usage(1000, 5), other_node = usage(1000, 5),
+			 earlier = usage(990, 7), lower = usage(1000, 4);
+	out.usage.direction = BS_DIR_OUT;
+	strcpy(other_node.head.node_id, "n0");
+	lower.usage.direction = BS_DIR_OUT;
+	lower.usage.pool_id = 9;
+	const struct bs_record *recs[] = { &a, &out, &other_node, &a, &earlier, &lower };
+	for (int i = 0; i < 6; i++)
+		assert_int_equal(settle_batch_add_record(b, 0, i, recs[i], false), BATCH_ADDED);
+	assert_int_equal(settle_batch_identity_arrays(b), 5);
+	struct bs_pgarray *c = b->idcol;
+	int len;
+	for (int i = 0; i < SETTLE_ID_NCOLS; i++)
+		bs_pgarray_finish(&c[i], &len);
+	/* interval 990 of n1; at 1000, n0 (tenant 5), then n1: tenant 4 pool
+	 * 9, tenant 5 in both directions */
+	assert_int_equal(c[SETTLE_ID_NODE].count, 3);
+	static const struct { int64_t start; const char *node; int first, last; } rows[] = {
+		{ 990, "n1", 1, 1 }, { 1000, "n0", 2, 2 }, { 1000, "n1", 3, 4 },
+	};
+	int32_t l;
+	for (uint32_t i = 0; i < 3; i++) {
+		const char *f = element(&c[SETTLE_ID_NODE], i, &l);
+		assert_int_equal(l, 2);
+		assert_memory_equal(f, rows[i].node, 2);
+		f = element(&c[SETTLE_ID_BOOT], i, &l);
+		assert_int_equal(l, 16);
+		assert_int_equal((uint8_t)f[0], 0x01);
+		assert_int_equal((uint8_t)f[15], 0xef);
+		assert_int_equal(int_elem(&c[SETTLE_ID_START], i),
+				 (rows[i].start - INT64_C(946684800)) * 1000000);
+		assert_int_equal(int_elem(&c[SETTLE_ID_FIRST], i), rows[i].first);
+		assert_int_equal(int_elem(&c[SETTLE_ID_LAST], i), rows[i].last);
+	}
+	static const struct { uint64_t pair; int dirs; } elems[] = {
+		{ UINT64_C(7) << 32, SETTLE_DIR_BIT_IN },
+		{ UINT64_C(5) << 32, SETTLE_DIR_BIT_IN },
+		{ UINT64_C(4) << 32 | 9, SETTLE_DIR_BIT_OUT },
+		{ UINT64_C(5) << 32, SETTLE_DIR_BIT_IN | SETTLE_DIR_BIT_OUT },
+	};
+	assert_int_equal(c[SETTLE_ID_PAIR].count, 4);
+	assert_int_equal(c[SETTLE_ID_DIRS].count, 4);
+	assert_int_equal(be32(c[SETTLE_ID_DIRS].buf + 8), PG_OID_INT2);
+	for (uint32_t i = 0; i < 4; i++) {
+		assert_int_equal((uint64_t)int_elem(&c[SETTLE_ID_PAIR], i), elems[i].pair);
+		assert_int_equal(int_elem(&c[SETTLE_ID_DIRS], i), elems[i].dirs);
+	}
+
+	/* a new batch starts afresh */
+	settle_batch_reset(b);
+	struct bs_record big = usage(2000, UINT32_MAX);
+	big.usage.pool_id = UINT32_MAX;
+	assert_int_equal(settle_batch_add_record(b, 0, 9, &big, false), BATCH_ADDED);
+	assert_int_equal(settle_batch_identity_arrays(b), 1);
+	for (int i = 0; i < SETTLE_ID_NCOLS; i++)
+		bs_pgarray_finish(&c[i], &len);
+	assert_int_equal(c[SETTLE_ID_NODE].count, 1);
+	assert_int_equal(c[SETTLE_ID_PAIR].count, 1);
+	assert_int_equal((uint64_t)int_elem(&c[SETTLE_ID_PAIR], 0), UINT64_MAX);
+	assert_int_equal(int_elem(&c[SETTLE_ID_LAST], 0), 1);
+	settle_batch_free(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -326,6 +416,7 @@ int main(void)
 		cmocka_unit_test(test_batch_limits),
 		cmocka_unit_test(test_reject_payload),
 		cmocka_unit_test(test_aggregates),
+		cmocka_unit_test(test_identity_arrays),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
