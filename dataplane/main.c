@@ -37,6 +37,7 @@
 #define MAX_WORKER_QUEUES (BS_MAX_PORTS * BS_MAX_RX_QUEUES)
 #define EXIT_USAGE 2
 #define EXIT_UNSENT 3
+#define SETUP_BAD_CONFIG (-2)   /* set-up refused the configuration: exit 2 */
 
 struct worker_queue {
 	uint16_t port_id;
@@ -209,6 +210,8 @@ static int parse_app_args(int argc, char **argv)
 
 /* ---- set-up ----------------------------------------------------------- */
 
+/* 0, -1 on a device failure, SETUP_BAD_CONFIG for a port or queue count
+ * the devices do not have. */
 static int setup_port(const struct bs_port_config *pc, struct rte_mempool *pool,
 		      uint16_t *port_id_out)
 {
@@ -216,7 +219,7 @@ static int setup_port(const struct bs_port_config *pc, struct rte_mempool *pool,
 	if (rte_eth_dev_get_port_by_name(pc->name, &port_id) != 0) {
 		BS_ERROR("%s:%u: [port %s]: no such DPDK port (give it with --vdev or -a)",
 			 cfg.source, pc->line, pc->name);
-		return -1;
+		return SETUP_BAD_CONFIG;
 	}
 	struct rte_eth_dev_info info;
 	int rc = rte_eth_dev_info_get(port_id, &info);
@@ -227,7 +230,7 @@ static int setup_port(const struct bs_port_config *pc, struct rte_mempool *pool,
 	if (pc->rx_queues > info.max_rx_queues) {
 		BS_ERROR("%s:%u: [port %s] rx_queues = %u, but the device has at most %u",
 			 cfg.source, pc->line, pc->name, pc->rx_queues, info.max_rx_queues);
-		return -1;
+		return SETUP_BAD_CONFIG;
 	}
 	struct rte_eth_conf conf;
 	memset(&conf, 0, sizeof(conf));
@@ -262,6 +265,8 @@ static int setup_port(const struct bs_port_config *pc, struct rte_mempool *pool,
 	return 0;
 }
 
+/* The workers, their counters and the ports' queues: 0, -1 on a runtime
+ * failure, or SETUP_BAD_CONFIG when the configuration cannot be set up. */
 static int setup_workers(struct rte_mempool *pool, const struct bs_counter_layout *layout,
 			 const int64_t *closed_upto)
 {
@@ -281,7 +286,7 @@ static int setup_workers(struct rte_mempool *pool, const struct bs_counter_layou
 	if (n_workers == 0) {
 		BS_ERROR("bandsplit-meter needs at least two lcores (e.g. -l 0-1): "
 			 "the main lcore runs the control loop, the others meter");
-		return -1;
+		return SETUP_BAD_CONFIG;
 	}
 	mports = rte_zmalloc("bs_ports", sizeof(*mports) * cfg.n_ports, RTE_CACHE_LINE_SIZE);
 	if (!mports)
@@ -289,8 +294,9 @@ static int setup_workers(struct rte_mempool *pool, const struct bs_counter_layou
 	unsigned next = 0;
 	for (uint32_t p = 0; p < cfg.n_ports; p++) {
 		uint16_t port_id;
-		if (setup_port(&cfg.port[p], pool, &port_id) < 0)
-			return -1;
+		int rc = setup_port(&cfg.port[p], pool, &port_id);
+		if (rc < 0)
+			return rc;
 		bs_meter_port_init(&mports[p], &cfg, &cfg.port[p], port_id);
 		n_mports_set_up = p + 1;
 		for (uint16_t q = 0; q < cfg.port[p].rx_queues; q++) {
@@ -636,8 +642,12 @@ int main(int argc, char **argv)
 		BS_ERROR("%s", err);
 		goto out;
 	}
-	if (setup_workers(pool, &layout, bs_exporter_closed_upto(exp)) < 0)
+	int setup = setup_workers(pool, &layout, bs_exporter_closed_upto(exp));
+	if (setup < 0) {
+		if (setup == SETUP_BAD_CONFIG)
+			status = EXIT_USAGE;
 		goto out;
+	}
 	if (bs_exporter_recover(exp, err, sizeof(err)) < 0) {
 		BS_ERROR("spool recovery: %s", err);
 		goto out;

@@ -443,6 +443,11 @@ t_bad_config() {
 	echo "version 1" >"$d/map"; echo "300.1.2.0/24 7" >>"$d/map"
 	rc=0; out=$("$METER" -l 0-1 --no-huge --no-pci -m 128 --no-shconf --log-level=error -- --config "$d/ok.conf" 2>&1) || rc=$?
 	[ "$rc" -eq 2 ] && grep -q "map:2:" <<<"$out" || fail "bad map: exit $rc: $out"
+	printf 'version 1\n203.0.113.0/24 1001\n' >"$d/map"
+	rc=0; out=$("$METER" -l 0-1 --no-huge --no-pci -m 128 --no-shconf --log-level=error -- --config "$d/ok.conf" 2>&1) || rc=$?
+	[ "$rc" -eq 2 ] && grep -q "ok.conf:13: \[port net_pcap0\]: no such DPDK port" <<<"$out" || fail "no port: exit $rc: $out"
+	rc=0; out=$("$METER" -l 0 --no-huge --no-pci -m 128 --no-shconf --log-level=error -- --config "$d/ok.conf" 2>&1) || rc=$?
+	[ "$rc" -eq 2 ] && grep -q "needs at least two lcores" <<<"$out" || fail "one lcore: exit $rc: $out"
 	rc=0; out=$("$METER" -l 0-1 --no-huge --no-pci -m 128 --no-shconf --log-level=error \
 		--vdev=net_pcap0,rx_pcap=- --vdev net_pcap1,rx_pcap=- -- --config "$d/ok.conf" 2>&1 </dev/null) || rc=$?
 	[ "$rc" -eq 2 ] && grep -q "rx_pcap=- is given 2 times" <<<"$out" || fail "rx_pcap=- twice: exit $rc: $out"
