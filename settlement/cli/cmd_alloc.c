@@ -87,18 +87,15 @@ static int add(const struct bs_cli *cli, int argc, char **argv)
 "not valid for the whole range, or if the pool's committed rates would sum\n"
 "above capacity x limit at any instant (the message gives it). --force\n"
 "allocates over the limit anyway: the allocation records the figures and\n"
-"the audit log keeps it.\n" };
+"the audit log keeps it.\n",
+		.required = "tenant pool plan committed",
+		.required_msg = "--tenant, --pool, --plan and --committed are required" };
 
 	struct bs_op op;
 	struct alloc_args a;
 	int rc = bs_verb_start(&op, cli, &ALLOC, &verb, argc, argv, &a, NULL);
 	if (rc != BS_VERB_GO)
 		return rc;
-	if (!a.tenant || !a.pool || !a.plan || !a.committed)
-		return bs_op_usage(&op, "--tenant, --pool, --plan and --committed are "
-				   "required");
-	if (bs_op_open(&op) != 0)
-		return bs_op_close(&op, false);
 	if (a.force)
 		bs_op_set_local(&op, "bandsplit.force", "on");
 	const char *params[7] = { a.tenant_v, a.pool_v, a.plan_v, a.committed_v,
@@ -148,7 +145,9 @@ static int change(const struct bs_cli *cli, int argc, char **argv)
 "Changes an allocation from TIME (default now): the allocation ends at\n"
 "TIME and a new one (printed) carries on from there to its end with the\n"
 "changes. An allocation that has not begun at TIME is changed in place.\n"
-"The capacity guard applies to the new figures (--force as for add).\n" };
+"The capacity guard applies to the new figures (--force as for add).\n",
+		.some_of = "committed burst plan",
+		.some_of_msg = "nothing to change: give --committed, --burst or --plan" };
 
 	struct bs_op op;
 	struct alloc_args a;
@@ -156,11 +155,6 @@ static int change(const struct bs_cli *cli, int argc, char **argv)
 	int rc = bs_verb_start(&op, cli, &ALLOC, &verb, argc, argv, &a, id);
 	if (rc != BS_VERB_GO)
 		return rc;
-	if (!a.committed && !a.burst && !a.plan)
-		return bs_op_usage(&op, "nothing to change: give --committed, "
-				   "--burst or --plan");
-	if (bs_op_open(&op) != 0)
-		return bs_op_close(&op, false);
 	if (a.force)
 		bs_op_set_local(&op, "bandsplit.force", "on");
 	const char *at = a.at ? a.at_v : "now";

@@ -143,6 +143,13 @@ static PGresult *select_version(struct bs_op *op, const char *plan_id,
 		" AND v.version = $2::integer", 2, params);
 }
 
+/* add: the prices its kind needs, and none it refuses */
+static int check_add(const struct bs_op *op, void *args)
+{
+	const struct plan_args *a = args;
+	return check_kind(op, a->kind, a, true);
+}
+
 static int add(const struct bs_cli *cli, int argc, char **argv)
 {
 	static const struct bs_verb verb = { "add",
@@ -161,19 +168,15 @@ static int add(const struct bs_cli *cli, int argc, char **argv)
 "               GB, 10^9 bytes) applies to the GB inside it; the first tier\n"
 "               starts at 0, e.g. --tier 0:0.50 --tier 1000:0.40\n"
 "Amounts are exact to the fen. --direction: which bytes are billed per\n"
-"sample (default max of in and out). --vat default 6%.\n" };
+"sample (default max of in and out). --vat default 6%.\n",
+		.required = "name kind", .required_msg = "--name and --kind are required",
+		.check = check_add };
 
 	struct bs_op op;
 	static struct plan_args a;
 	int rc = bs_verb_start(&op, cli, &PLAN, &verb, argc, argv, &a, NULL);
 	if (rc != BS_VERB_GO)
 		return rc;
-	if (!a.name || !a.kind)
-		return bs_op_usage(&op, "--name and --kind are required");
-	if ((rc = check_kind(&op, a.kind, &a, true)) != 0)
-		return rc;
-	if (bs_op_open(&op) != 0)
-		return bs_op_close(&op, false);
 	if (a.id == NULL)
 		PQclear(bs_op_query(&op, "LOCK TABLE plan IN SHARE ROW EXCLUSIVE MODE",
 				    0, NULL));
@@ -212,8 +215,6 @@ static int list(const struct bs_cli *cli, int argc, char **argv)
 	int rc = bs_verb_start(&op, cli, &PLAN, &verb, argc, argv, &a, NULL);
 	if (rc != BS_VERB_GO)
 		return rc;
-	if (bs_op_open(&op) != 0)
-		return bs_op_close(&op, false);
 	const char *params[1] = { a.at ? a.at_v : "now" };
 	PGresult *res = bs_op_query(&op, "SELECT " VERSION_COLS " FROM plan pl"
 		" LEFT JOIN plan_version v ON v.plan_id = pl.plan_id"
@@ -233,8 +234,6 @@ static int show(const struct bs_cli *cli, int argc, char **argv)
 	int rc = bs_verb_start(&op, cli, &PLAN, &verb, argc, argv, &a, id);
 	if (rc != BS_VERB_GO)
 		return rc;
-	if (bs_op_open(&op) != 0)
-		return bs_op_close(&op, false);
 	const char *params[1] = { id };
 	PGresult *res = bs_op_query(&op, "SELECT " VERSION_COLS " FROM plan_version v"
 		" JOIN plan pl USING (plan_id) WHERE v.plan_id = $1::bigint"
@@ -288,7 +287,10 @@ static int change(const struct bs_cli *cli, int argc, char **argv)
 "\n"
 "Creates the plan's next version from TIME: the version in force at TIME\n"
 "ends there, the new one copies it with the given changes (--tier replaces\n"
-"all tiers). Earlier periods keep their version.\n" };
+"all tiers). Earlier periods keep their version.\n",
+		.required = "from",
+		.required_msg = "--from is required (when the new prices apply)",
+		.some_of = "price overage tier direction vat", .some_of_msg = "nothing to change" };
 
 	struct bs_op op;
 	static struct plan_args a;
@@ -296,13 +298,6 @@ static int change(const struct bs_cli *cli, int argc, char **argv)
 	int rc = bs_verb_start(&op, cli, &PLAN, &verb, argc, argv, &a, id);
 	if (rc != BS_VERB_GO)
 		return rc;
-	if (!a.from)
-		return bs_op_usage(&op, "--from is required (when the new prices "
-				   "apply)");
-	if (!a.price && !a.overage && !a.ntier && !a.direction && !a.vat)
-		return bs_op_usage(&op, "nothing to change");
-	if (bs_op_open(&op) != 0)
-		return bs_op_close(&op, false);
 	PGresult *cur = version_at(&op, id, a.from_v);
 	PGresult *res = NULL;
 	if (cur != NULL && check_kind(&op, PQgetvalue(cur, 0, 1), &a, false) != 0)
@@ -352,8 +347,6 @@ static int end(const struct bs_cli *cli, int argc, char **argv)
 	int rc = bs_verb_start(&op, cli, &PLAN, &verb, argc, argv, &a, id);
 	if (rc != BS_VERB_GO)
 		return rc;
-	if (bs_op_open(&op) != 0)
-		return bs_op_close(&op, false);
 	const char *at = a.at ? a.at_v : "now";
 	PGresult *cur = version_at(&op, id, at);
 	PGresult *res = NULL;

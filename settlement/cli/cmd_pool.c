@@ -109,20 +109,17 @@ static int add(const struct bs_cli *cli, int argc, char **argv)
 "floor (default 0). RATIO is the oversubscription limit (default 1):\n"
 "allocations' committed rates may sum to capacity x RATIO at most. Valid\n"
 "from TIME (default now) to TIME (default: open). Times are ISO 8601, in\n"
-"the park's time zone unless they carry an offset.\n" };
+"the park's time zone unless they carry an offset.\n",
+		.required = "carrier name capacity",
+		.required_msg = "--carrier, --name and --capacity are required",
+		.some_of = "flat-fee p95-price",
+		.some_of_msg = "a cost model is required: --flat-fee or --p95-price" };
 
 	struct bs_op op;
 	struct pool_args a;
 	int rc = bs_verb_start(&op, cli, &POOL, &verb, argc, argv, &a, NULL);
 	if (rc != BS_VERB_GO)
 		return rc;
-	if (!a.carrier || !a.name || !a.capacity)
-		return bs_op_usage(&op, "--carrier, --name and --capacity are required");
-	if (!a.flat_fee && !a.p95_price)
-		return bs_op_usage(&op, "a cost model is required: --flat-fee or "
-				   "--p95-price");
-	if (bs_op_open(&op) != 0)
-		return bs_op_close(&op, false);
 	if (a.id == NULL)
 		PQclear(bs_op_query(&op, "LOCK TABLE pool IN SHARE ROW EXCLUSIVE MODE",
 				    0, NULL));
@@ -181,7 +178,9 @@ static int change(const struct bs_cli *cli, int argc, char **argv)
 "the capacity or the limit below what is allocated is refused unless\n"
 "--force (recorded in the audit log). --to moves the end of validity;\n"
 "allocations must stay inside it. Switching the cost model needs all of\n"
-"its figures.\n" };
+"its figures.\n",
+		.some_of = "carrier name capacity limit to flat-fee p95-price commit-floor",
+		.some_of_msg = "nothing to change" };
 
 	struct bs_op op;
 	struct pool_args a;
@@ -189,11 +188,6 @@ static int change(const struct bs_cli *cli, int argc, char **argv)
 	int rc = bs_verb_start(&op, cli, &POOL, &verb, argc, argv, &a, id);
 	if (rc != BS_VERB_GO)
 		return rc;
-	if (!a.carrier && !a.name && !a.capacity && !a.limit && !a.to &&
-	    !a.flat_fee && !a.p95_price && !a.floor)
-		return bs_op_usage(&op, "nothing to change");
-	if (bs_op_open(&op) != 0)
-		return bs_op_close(&op, false);
 	if (a.force)
 		bs_op_set_local(&op, "bandsplit.force", "on");
 	const char *model = a.flat_fee ? "flat" : a.p95_price ? "p95" : NULL;

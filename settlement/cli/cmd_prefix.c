@@ -70,17 +70,14 @@ static int add(const struct bs_cli *cli, int argc, char **argv)
 "(default: open). Refused if any of them overlaps, at any instant of that\n"
 "range, address space already owned (by anyone): nested and equal\n"
 "prefixes too. All or none are added. Run 'bandsplit prefixes export' to\n"
-"give the dataplane the new map.\n" };
+"give the dataplane the new map.\n",
+		.required = "tenant prefix", .required_msg = "--tenant and --prefix are required" };
 
 	struct bs_op op;
 	static struct prefix_args a;   /* large: not on the stack */
 	int rc = bs_verb_start(&op, cli, &PREFIX, &verb, argc, argv, &a, NULL);
 	if (rc != BS_VERB_GO)
 		return rc;
-	if (!a.tenant || a.nprefix == 0)
-		return bs_op_usage(&op, "--tenant and --prefix are required");
-	if (bs_op_open(&op) != 0)
-		return bs_op_close(&op, false);
 	PGresult *all = NULL;
 	for (int i = 0; i < a.nprefix && op.rc == 0; i++) {
 		const char *params[4] = { a.tenant_v, a.prefix_v[i],
@@ -133,7 +130,8 @@ static int change(const struct bs_cli *cli, int argc, char **argv)
 "\n"
 "Moves a prefix to another tenant from TIME (default now): the record\n"
 "ends at TIME and a new one starts there for the new tenant, so the old\n"
-"owner's usage before TIME stays its own.\n" };
+"owner's usage before TIME stays its own.\n",
+		.required = "tenant", .required_msg = "--tenant is required (the new owner)" };
 
 	struct bs_op op;
 	static struct prefix_args a;
@@ -141,10 +139,6 @@ static int change(const struct bs_cli *cli, int argc, char **argv)
 	int rc = bs_verb_start(&op, cli, &PREFIX, &verb, argc, argv, &a, id);
 	if (rc != BS_VERB_GO)
 		return rc;
-	if (!a.tenant)
-		return bs_op_usage(&op, "--tenant is required (the new owner)");
-	if (bs_op_open(&op) != 0)
-		return bs_op_close(&op, false);
 	const char *params[3] = { id, a.at ? a.at_v : "now", a.tenant_v };
 	PGresult *old = bs_op_query_one(&op, "prefix in force at that time",
 		"SELECT prefix::text, upper(valid)::text, tenant_id::text FROM prefix"

@@ -55,6 +55,19 @@ static const struct bs_object TENANT = {
 	sizeof(struct tenant_args), NULL,
 };
 
+/* --status: any status to list by; only the settable ones to change to */
+static int check_status_any(const struct bs_op *op, void *args)
+{
+	const struct tenant_args *a = args;
+	return a->status == NULL ? 0 : bs_op_parse_choice(op, "--status", a->status, STATUS_ALL);
+}
+
+static int check_status_settable(const struct bs_op *op, void *args)
+{
+	const struct tenant_args *a = args;
+	return a->status == NULL ? 0 : bs_op_parse_choice(op, "--status", a->status, STATUS_SET);
+}
+
 static int add(const struct bs_cli *cli, int argc, char **argv)
 {
 	static const struct bs_verb verb = { "add", "id name tax-id contact", NULL,
@@ -63,17 +76,14 @@ static int add(const struct bs_cli *cli, int argc, char **argv)
 "\n"
 "Adds an active tenant. ID (1..4294967295) is the tenant id the dataplane\n"
 "counts under; without --id the next free id after the highest is used.\n"
-"TAXID (letters, digits, '-') goes on invoices. Names are unique.\n" };
+"TAXID (letters, digits, '-') goes on invoices. Names are unique.\n",
+		.required = "name", .required_msg = "--name is required" };
 
 	struct bs_op op;
 	struct tenant_args a;
 	int rc = bs_verb_start(&op, cli, &TENANT, &verb, argc, argv, &a, NULL);
 	if (rc != BS_VERB_GO)
 		return rc;
-	if (a.name == NULL)
-		return bs_op_usage(&op, "--name is required");
-	if (bs_op_open(&op) != 0)
-		return bs_op_close(&op, false);
 	if (a.id == NULL)
 		PQclear(bs_op_query(&op, "LOCK TABLE tenant IN SHARE ROW EXCLUSIVE MODE",
 				    0, NULL));
@@ -92,18 +102,14 @@ static int list(const struct bs_cli *cli, int argc, char **argv)
 	static const struct bs_verb verb = { "list", "status", NULL,
 "Usage: bandsplit tenant list [--status active|suspended|closed] [--json]\n"
 "\n"
-"Lists tenants with the number of prefixes and allocations in force now.\n" };
+"Lists tenants with the number of prefixes and allocations in force now.\n",
+		.check = check_status_any };
 
 	struct bs_op op;
 	struct tenant_args a;
 	int rc = bs_verb_start(&op, cli, &TENANT, &verb, argc, argv, &a, NULL);
 	if (rc != BS_VERB_GO)
 		return rc;
-	if (a.status != NULL &&
-	    (rc = bs_op_parse_choice(&op, "--status", a.status, STATUS_ALL)) != 0)
-		return rc;
-	if (bs_op_open(&op) != 0)
-		return bs_op_close(&op, false);
 	const char *params[1] = { a.status };
 	PGresult *res = bs_op_query(&op, "SELECT " TENANT_COLS " FROM tenant t"
 		" WHERE $1::text IS NULL OR t.status = $1 ORDER BY t.tenant_id",
@@ -131,7 +137,10 @@ static int change(const struct bs_cli *cli, int argc, char **argv)
 "                               [--status active|suspended] [--json]\n"
 "\n"
 "Changes a tenant's details or suspends / reactivates it (suspension does\n"
-"not stop metering or billing). Closing is 'bandsplit tenant end'.\n" };
+"not stop metering or billing). Closing is 'bandsplit tenant end'.\n",
+		.some_of = "name tax-id contact status",
+		.some_of_msg = "nothing to change: give --name, --tax-id, --contact or --status",
+		.check = check_status_settable };
 
 	struct bs_op op;
 	struct tenant_args a;
@@ -139,14 +148,6 @@ static int change(const struct bs_cli *cli, int argc, char **argv)
 	int rc = bs_verb_start(&op, cli, &TENANT, &verb, argc, argv, &a, id);
 	if (rc != BS_VERB_GO)
 		return rc;
-	if (a.status != NULL &&
-	    (rc = bs_op_parse_choice(&op, "--status", a.status, STATUS_SET)) != 0)
-		return rc;
-	if (!a.name && !a.tax_id && !a.contact && !a.status)
-		return bs_op_usage(&op, "nothing to change: give --name, --tax-id, "
-				   "--contact or --status");
-	if (bs_op_open(&op) != 0)
-		return bs_op_close(&op, false);
 	const char *params[5] = { id, a.name, a.tax_id, a.contact, a.status };
 	PGresult *res = bs_op_query_one(&op, "tenant",
 		"WITH t AS (UPDATE tenant SET name = coalesce($2, name),"
@@ -171,8 +172,6 @@ static int end(const struct bs_cli *cli, int argc, char **argv)
 	int rc = bs_verb_start(&op, cli, &TENANT, &verb, argc, argv, &a, id);
 	if (rc != BS_VERB_GO)
 		return rc;
-	if (bs_op_open(&op) != 0)
-		return bs_op_close(&op, false);
 	const char *params[2] = { id, a.at != NULL ? a.at_v : "now" };
 	PGresult *res = bs_op_query_one(&op, "tenant", "SELECT status FROM tenant"
 		" WHERE tenant_id = $1::bigint FOR UPDATE", 1, params);

@@ -127,6 +127,31 @@ static int parse_options(struct bs_op *op, const struct bs_object *obj,
 	return obj->check != NULL ? obj->check(op, args) : 0;
 }
 
+/* Is every option of `names` given (all) or one of them (!all)? */
+static bool given_of(const struct bs_object *obj, const void *args,
+		     const char *names, bool all)
+{
+	for (size_t i = 0; i < obj->nopts; i++)
+		if (bs_op_word_in(names, obj->opts[i].name) &&
+		    given(&obj->opts[i], args) != all)
+			return !all;
+	return all;
+}
+
+/* What the verb asks of its options together, once each one is checked. */
+static int check_verb(const struct bs_op *op, const struct bs_object *obj,
+		      const struct bs_verb *verb, void *args)
+{
+	if (bs_op_word_in(verb->allowed, "at") && bs_op_word_in(verb->allowed, "all") &&
+	    given_of(obj, args, "at all", true))
+		return bs_op_usage(op, "--at and --all exclude each other");
+	if (verb->required != NULL && !given_of(obj, args, verb->required, true))
+		return bs_op_usage(op, "%s", verb->required_msg);
+	if (verb->some_of != NULL && !given_of(obj, args, verb->some_of, false))
+		return bs_op_usage(op, "%s", verb->some_of_msg);
+	return verb->check != NULL ? verb->check(op, args) : 0;
+}
+
 int bs_verb_start(struct bs_op *op, const struct bs_cli *cli,
 		  const struct bs_object *obj, const struct bs_verb *verb,
 		  int argc, char **argv, void *args, char *id)
@@ -146,6 +171,10 @@ int bs_verb_start(struct bs_op *op, const struct bs_cli *cli,
 		rc = bs_op_one_id(op, argc, argv, verb->id_name, id);
 	else if (optind < argc)
 		rc = bs_op_usage(op, "unexpected argument '%s'", argv[optind]);
+	if (rc == 0)
+		rc = check_verb(op, obj, verb, args);
+	if (rc == 0 && bs_op_open(op) != 0)
+		rc = bs_op_close(op, false);
 	return rc != 0 ? rc : BS_VERB_GO;
 }
 
@@ -199,8 +228,6 @@ int bs_verb_show(const struct bs_cli *cli, int argc, char **argv,
 	free(args);
 	if (rc != BS_VERB_GO)
 		return rc;
-	if (bs_op_open(&op) != 0)
-		return bs_op_close(&op, false);
 	const char *params[1] = { id };
 	return bs_verb_finish(&op, bs_op_query_one(&op, what, sql, 1, params),
 			      true);
@@ -219,8 +246,6 @@ int bs_verb_end(const struct bs_cli *cli, int argc, char **argv,
 	free(args);
 	if (rc != BS_VERB_GO)
 		return rc;
-	if (bs_op_open(&op) != 0)
-		return bs_op_close(&op, false);
 	const char *params[2] = { id, at };
 	return bs_verb_finish(&op, bs_op_query_one(&op, what, sql, 2, params),
 			      true);
@@ -234,11 +259,6 @@ int bs_verb_list(const struct bs_cli *cli, int argc, char **argv,
 	struct bs_op op;
 	void *args = new_args(obj);
 	int rc = bs_verb_start(&op, cli, obj, verb, argc, argv, args, NULL);
-	if (rc == BS_VERB_GO && bs_verb_param(obj, args, "at") != NULL &&
-	    bs_verb_param(obj, args, "all") != NULL)
-		rc = bs_op_usage(&op, "--at and --all exclude each other");
-	if (rc == BS_VERB_GO && bs_op_open(&op) != 0)
-		rc = bs_op_close(&op, false);
 	if (rc != BS_VERB_GO) {
 		free(args);
 		return rc;

@@ -8,7 +8,8 @@
  * An object describes its options once (struct bs_verb_opt[]: name, kind,
  * where the value goes in the object's own args struct); each verb names
  * the options it takes. A verb that does more than the shapes here starts
- * with bs_verb_start() and goes on with ops.h's helpers.
+ * with bs_verb_start() (which leaves op open) and goes on with ops.h's
+ * helpers.
  */
 #ifndef BS_CLI_VERB_H
 #define BS_CLI_VERB_H
@@ -70,6 +71,14 @@ struct bs_verb {
 	const char *id_name;    /* its one argument, an id ("POOL_ID"), or NULL:
 				 * no argument */
 	const char *help;       /* printed as it is for --help */
+	/* Options that must all be given (space-separated), and the usage
+	 * error when one is not; NULL: none. */
+	const char *required, *required_msg;
+	/* Options of which at least one must be given, and the usage error
+	 * when none is; NULL: none. */
+	const char *some_of, *some_of_msg;
+	/* Checks further, after those; may be NULL. */
+	int (*check)(const struct bs_op *op, void *args);
 };
 
 /* bs_verb_start's "go on": not an exit code. */
@@ -77,8 +86,10 @@ struct bs_verb {
 
 /* Starts a verb: op for "<object> <verb>", options into args (cleared
  * first; one not in verb->allowed is a usage error), --help answered, the
- * id argument parsed into id (or any argument refused). Returns BS_VERB_GO
- * or the exit code to return (printed; 0 after --help). */
+ * id argument parsed into id (or any argument refused), --at with --all
+ * refused, the verb's required / some_of / check applied, and op's
+ * connection opened. Returns BS_VERB_GO or the exit code to return
+ * (printed; 0 after --help). */
 int bs_verb_start(struct bs_op *op, const struct bs_cli *cli,
 		  const struct bs_object *obj, const struct bs_verb *verb,
 		  int argc, char **argv, void *args, char *id);
