@@ -31,6 +31,17 @@ static void put_be64(char *p, uint64_t v)
 	put_be32(p + 4, (uint32_t)v);
 }
 
+static uint32_t get_be32(const char *p)
+{
+	const unsigned char *u = (const unsigned char *)p;
+	return (uint32_t)u[0] << 24 | (uint32_t)u[1] << 16 | (uint32_t)u[2] << 8 | u[3];
+}
+
+static uint64_t get_be64(const char *p)
+{
+	return (uint64_t)get_be32(p) << 32 | get_be32(p + 4);
+}
+
 /* --- binary fields ----------------------------------------------------- */
 
 /* One value in PostgreSQL's binary wire form, as an array element and a
@@ -38,6 +49,7 @@ static void put_be64(char *p, uint64_t v)
  * writes at p and returns the byte after it. */
 #define FIELD_I64 12
 #define FIELD_I32 8
+#define FIELD_I16 6
 #define FIELD_UUID 20
 #define FIELD_BOOL 5
 
@@ -53,6 +65,14 @@ static char *field_i32(char *p, int32_t v)
 	put_be32(p, 4);
 	put_be32(p + 4, (uint32_t)v);
 	return p + FIELD_I32;
+}
+
+static char *field_i16(char *p, int16_t v)
+{
+	put_be32(p, 2);
+	p[4] = (char)((uint16_t)v >> 8);
+	p[5] = (char)v;
+	return p + FIELD_I16;
 }
 
 static char *field_text(char *p, const void *text, size_t n)
@@ -178,9 +198,7 @@ int bs_pgarray_add_bytes(struct bs_pgarray *a, const void *p, size_t n)
 
 int bs_pgarray_add_field(struct bs_pgarray *a, const char *field)
 {
-	uint32_t n = (uint32_t)(unsigned char)field[0] << 24 |
-		     (uint32_t)(unsigned char)field[1] << 16 |
-		     (uint32_t)(unsigned char)field[2] << 8 | (unsigned char)field[3];
+	uint32_t n = get_be32(field);
 	assert(n <= INT32_MAX);   /* not a NULL */
 	if (reserve(a, 4 + (size_t)n) < 0)
 		return -1;
@@ -191,13 +209,9 @@ int bs_pgarray_add_field(struct bs_pgarray *a, const char *field)
 int bs_pgarray_add_i16(struct bs_pgarray *a, int16_t v)
 {
 	assert(a->elem_oid == PG_OID_INT2);
-	if (reserve(a, 6) < 0)
+	if (reserve(a, FIELD_I16) < 0)
 		return -1;
-	char *p = a->buf + a->len;
-	put_be32(p, 2);
-	p[4] = (char)((uint16_t)v >> 8);
-	p[5] = (char)v;
-	return added(a, p + 6);
+	return added(a, field_i16(a->buf + a->len, v));
 }
 
 int bs_pgarray_add_uuid_hex(struct bs_pgarray *a, const char *hex32)
@@ -573,12 +587,6 @@ const char *settle_batch_copy_data(struct settle_batch *b, size_t *len)
 	return b->copy;
 }
 
-static uint32_t get_be32(const char *p)
-{
-	const unsigned char *u = (const unsigned char *)p;
-	return (uint32_t)u[0] << 24 | (uint32_t)u[1] << 16 | (uint32_t)u[2] << 8 | u[3];
-}
-
 /* The fields of a COPY row (SETTLE_COPY_COLUMNS) that make up its
  * identity. */
 enum { F_NODE = 0, F_BOOT = 1, F_START = 3, F_TENANT = 7, F_POOL = 8, F_DIR = 9 };
@@ -614,11 +622,6 @@ static unsigned dir_bit(const char *field)
 		return SETTLE_DIR_BIT_IN;
 	assert(n == 3 && memcmp(field + 4, "out", 3) == 0);   /* add_usage wrote it */
 	return SETTLE_DIR_BIT_OUT;
-}
-
-static uint64_t get_be64(const char *p)
-{
-	return (uint64_t)get_be32(p) << 32 | get_be32(p + 4);
 }
 
 static bool same_interval(const struct settle_id_key *a, const struct settle_id_key *b)
