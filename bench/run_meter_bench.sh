@@ -116,6 +116,9 @@ say "## 3. replay of $REPLAY_PACKETS packets through net_pcap (64-byte frames, 6
 	--truth-by tenant --packets "$REPLAY_PACKETS" --size-mix 64 --v4-share 60 --duration 60 >/dev/null
 "$GEN" --out "$WORK/one.pcap" --reuse-map "$WORK/park.map" --packets 1 --size-mix 64 --duration 1 >/dev/null
 
+# source_name file|stdin: how the capture reaches net_pcap, for the summary
+source_name() { if [ "$1" = stdin ]; then echo "rx_pcap=- < FILE"; else echo "rx_pcap=FILE"; fi; }
+
 # net_pcap's own rate, reading the capture by name (rx_pcap=FILE: libpcap's
 # stdio, 4 KiB reads, locked) and from standard input (rx_pcap=- < FILE:
 # 1 MiB buffer, unlocked; dataplane/pcap_stdin.c), without and with metering
@@ -140,9 +143,7 @@ for mode in raw metered; do
 	what="net_pcap rx + free"
 	[ $mode = metered ] && what="net_pcap rx + bs_meter_burst + free"
 	for src in file stdin; do
-		how="rx_pcap=FILE"
-		[ $src = stdin ] && how="rx_pcap=- < FILE"
-		say "   $what, one lcore, $how: median $(median <"$WORK/pcap.$src.mpps") Mpps of 3 runs ($(tr '\n' ' ' <"$WORK/pcap.$src.mpps"))"
+		say "   $what, one lcore, $(source_name $src): median $(median <"$WORK/pcap.$src.mpps") Mpps of 3 runs ($(tr '\n' ' ' <"$WORK/pcap.$src.mpps"))"
 	done
 done
 
@@ -246,8 +247,7 @@ for r in $(seq "$REPLAYS"); do
 done
 say "   records: totals per (tenant, pool, direction) = the generator's truth (both sources); bandsplit-usage --check ok"
 for src in file stdin; do
-	how="rx_pcap=FILE"
-	[ $src = stdin ] && how="rx_pcap=- < FILE"
+	how=$(source_name $src)
 	say "   bandsplit-meter, $how, first packet → last record acknowledged (log, less eof_idle): median $(median <"$WORK/replay.$src.pps_log") Mpps ($(tr '\n' ' ' <"$WORK/replay.$src.pps_log"))"
 	say "   bandsplit-meter, $how, (wall − 1-packet wall): median $(median <"$WORK/replay.$src.pps_wall") Mpps"
 done
