@@ -9,11 +9,18 @@
 #include "kafka.h"
 
 #include <assert.h>
+#include <dirent.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#include <librdkafka/rdkafka_mock.h>
 
 #include "log.h"
 
@@ -186,4 +193,44 @@ int bs_kafka_wait_topic(rd_kafka_t *rk, const char *topic, int timeout_ms,
 	snprintf(err, err_size, "kafka topic '%s': not available after %d ms "
 		 "(%s)", topic, timeout_ms, rd_kafka_err2str(last));
 	return -1;
+}
+
+/* Is ":port" one of the comma-separated host:port items of list? */
+static bool port_listed(const char *list, unsigned port)
+{
+	char suffix[16];
+	int n = snprintf(suffix, sizeof(suffix), ":%u", port);
+	for (const char *p = list; (p = strstr(p, suffix)) != NULL; p += n)
+		if (p[n] == '\0' || p[n] == ',')
+			return true;
+	return false;
+}
+
+int bs_kafka_mock_nodelay(rd_kafka_mock_cluster_t *mcluster)
+{
+	const char *bootstraps = rd_kafka_mock_cluster_bootstraps(mcluster);
+	int listening_set = 0;
+	DIR *d = opendir("/proc/self/fd");
+	if (d == NULL)
+		return 0;
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL) {
+		char *end;
+		long fd = strtol(e->d_name, &end, 10);
+		if (*end != '\0' || fd < 0 || fd == dirfd(d))
+			continue;
+		struct sockaddr_in sa;
+		socklen_t len = sizeof(sa);
+		if (getsockname((int)fd, (struct sockaddr *)&sa, &len) != 0 ||
+		    sa.sin_family != AF_INET || !port_listed(bootstraps, ntohs(sa.sin_port)))
+			continue;
+		int one = 1, listening = 0;
+		socklen_t llen = sizeof(listening);
+		if (setsockopt((int)fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) == 0 &&
+		    getsockopt((int)fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &llen) == 0 &&
+		    listening)
+			listening_set++;
+	}
+	closedir(d);
+	return listening_set;
 }

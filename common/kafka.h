@@ -43,4 +43,14 @@ void bs_kafka_conf_use_bs_log(rd_kafka_conf_t *conf);
 int bs_kafka_wait_topic(rd_kafka_t *rk, const char *topic, int timeout_ms,
 			char *err, size_t err_size);
 
+/* librdkafka's mock brokers (the embedded Kafka) do not set TCP_NODELAY,
+ * as real brokers do: without it a small response written behind an
+ * unacked one waits for the client's delayed ACK (40 ms on Linux). Sets it
+ * on every socket of this process whose local port is one of the cluster's
+ * brokers: their listening sockets, which Linux hands the option down to
+ * the connections they accept, and the connections accepted already.
+ * Returns the listening sockets set. */
+struct rd_kafka_mock_cluster_s;
+int bs_kafka_mock_nodelay(struct rd_kafka_mock_cluster_s *mcluster);
+
 #endif

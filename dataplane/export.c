@@ -19,6 +19,8 @@
 #include <rte_cycles.h>
 #include <rte_malloc.h>
 
+#include <librdkafka/rdkafka_mock.h>
+
 #include "kafka.h"
 #include "log.h"
 #include "record.h"
@@ -216,6 +218,8 @@ static rd_kafka_t *create_producer(const struct bs_meter_config *cfg, void *opaq
 	if (!rk) {
 		snprintf(err, err_size, "kafka: %s", errstr);
 		rd_kafka_conf_destroy(conf);
+	} else if (cfg->brokers[0] == '\0') {
+		bs_kafka_mock_nodelay(rd_kafka_handle_mock_cluster(rk));   /* as real brokers */
 	}
 	return rk;
 }

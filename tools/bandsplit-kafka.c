@@ -12,13 +12,11 @@
  */
 #include <assert.h>
 #include <ctype.h>
-#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -811,51 +809,6 @@ static int signals_setup(void)
 	return signalfd(-1, &set, SFD_CLOEXEC);
 }
 
-/* Real Kafka brokers set TCP_NODELAY on their connections; librdkafka's
- * mock does not. Without it a small response written behind an unacked one
- * waits for the client's delayed ACK (40 ms on Linux). Linux hands a
- * listening socket's TCP_NODELAY down to the connections it accepts, so it
- * is set on the brokers' listening sockets, found by their ports. Returns
- * the sockets set. */
-static int brokers_nodelay(const char *bootstraps)
-{
-	int set = 0;
-	DIR *d = opendir("/proc/self/fd");
-	if (d == NULL)
-		return 0;
-	struct dirent *e;
-	while ((e = readdir(d)) != NULL) {
-		char *end;
-		long fd = strtol(e->d_name, &end, 10);
-		if (*end != '\0' || fd < 0 || fd == dirfd(d))
-			continue;
-		struct sockaddr_in sa;
-		socklen_t len = sizeof(sa);
-		int listening = 0;
-		socklen_t llen = sizeof(listening);
-		if (getsockname((int)fd, (struct sockaddr *)&sa, &len) != 0 || sa.sin_family != AF_INET ||
-		    getsockopt((int)fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &llen) != 0 || !listening)
-			continue;
-		char port[16];
-		snprintf(port, sizeof(port), ":%u", ntohs(sa.sin_port));
-		const char *p = bootstraps;
-		bool ours = false;
-		while ((p = strstr(p, port)) != NULL) {
-			char next = p[strlen(port)];
-			if (next == '\0' || next == ',') {
-				ours = true;
-				break;
-			}
-			p += strlen(port);
-		}
-		int one = 1;
-		if (ours && setsockopt((int)fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) == 0)
-			set++;
-	}
-	closedir(d);
-	return set;
-}
-
 int main(int argc, char **argv)
 {
 	bs_log_init(PROGRAM);
@@ -891,7 +844,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	srv.bootstraps = rd_kafka_mock_cluster_bootstraps(srv.mcluster);
-	int nodelay = brokers_nodelay(srv.bootstraps);
+	int nodelay = bs_kafka_mock_nodelay(srv.mcluster);
 	if (nodelay != opt.brokers)
 		BS_WARN("TCP_NODELAY set on %d of %d broker sockets", nodelay, opt.brokers);
 	if (create_topics(&srv) != 0)
