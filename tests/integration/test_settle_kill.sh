@@ -9,10 +9,11 @@ source "$(dirname "$0")/settle_lib.sh"
 start_db
 start_kafka 64
 
-# a stream of about 65 s, so that the kills land while records keep coming
+# a stream of about 100 s, so that the kills land while records keep coming
 # (each new instance waits for the group to notice the dead one: the
-# session timeout, 6 s here)
-produce --records 200000 --seed 21 --rate 3000 &
+# session timeout, 6 s here; a kill cycle takes 7-10 s, and a 65-s stream
+# once let only 7 of the 10 kills land in time)
+produce --records 200000 --seed 21 --rate 2000 &
 producer=$!
 
 RANDOM=4242
