@@ -93,6 +93,10 @@
 /* Buckets a window of at most BS_RATING_MAX_PERIOD_S can overlap. */
 #define BS_RATING_MAX_BUCKETS     (BS_RATING_MAX_PERIOD_S / BS_RATING_BUCKET_S + 1)
 #define BS_RATING_MAX_TIERS       32
+/* Segments bs_rating_rate_allocation handles in one period (plan versions
+ * changing more often than that are refused with ECAPACITY; use
+ * bs_rating_segments with a larger array and bs_rating_rate_segment). */
+#define BS_RATING_MAX_SEGMENTS    64
 #define BS_RATING_MSG_MAX         256
 
 /* Return codes (0 = ok). */
