@@ -346,7 +346,7 @@ BEGIN
       INTO v_bad
       FROM (SELECT y.* FROM public.invoice_vat y
              WHERE y.invoice_id = NEW.invoice_id) v
-      FULL JOIN (SELECT x.vat_bp, sum(x.amount_fen) AS base
+      FULL JOIN (SELECT x.vat_bp, sum(x.amount_fen)::bigint AS base
                    FROM public.invoice_line x
                   WHERE x.invoice_id = NEW.invoice_id
                   GROUP BY x.vat_bp) l ON l.vat_bp = v.vat_bp

@@ -24,8 +24,12 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, public, pg_temp
 AS $$
 BEGIN
-    DROP TABLE IF EXISTS pg_temp.bs_close_line;
-    DROP TABLE IF EXISTS pg_temp.bs_close_carrier;
+    IF to_regclass('pg_temp.bs_close_line') IS NOT NULL THEN
+        DROP TABLE pg_temp.bs_close_line;
+    END IF;
+    IF to_regclass('pg_temp.bs_close_carrier') IS NOT NULL THEN
+        DROP TABLE pg_temp.bs_close_carrier;
+    END IF;
     CREATE TEMP TABLE bs_close_line (
         tenant_id bigint NOT NULL, currency text NOT NULL,
         segment_no integer NOT NULL, alloc_id bigint NOT NULL,
