@@ -14,8 +14,8 @@
 --     below zero) or debit note referencing the invoice, with the delta of
 --     every figure; VAT per rate is round-half-up(new base × rate) minus the
 --     VAT billed so far, so invoice + notes = the re-rated invoice exactly;
---   * the carrier bills (or, under --adjust, adjustments by their delta)
---     and their entries.
+--   * the carrier bills (or, under --adjust, adjustments by their amount's
+--     delta, when the amount or the evidence changed) and their entries.
 -- Returns what it issued, one row per document.
 
 CREATE FUNCTION public.bs_close_stage()
@@ -340,10 +340,16 @@ BEGIN
            c.unattributed_bytes, c.amount_fen - coalesce(b.amount, 0)
       FROM pg_temp.bs_close_carrier c
       LEFT JOIN (SELECT coalesce(x.original_id, x.carrier_bill_id) AS orig,
-                        x.pool_id, sum(x.amount_fen) AS amount
+                        x.pool_id, sum(x.amount_fen) AS amount,
+                        (array_agg(x.bytes_in + x.bytes_out
+                                   ORDER BY x.carrier_bill_id DESC))[1] AS bytes,
+                        (array_agg(x.billed_bytes
+                                   ORDER BY x.carrier_bill_id DESC))[1] AS billed
                    FROM public.carrier_bill x WHERE x.period = r.period
                   GROUP BY 1, 2) b ON b.pool_id = c.pool_id
      WHERE b.orig IS NULL OR c.amount_fen <> b.amount
+        OR c.bytes_in + c.bytes_out <> b.bytes
+        OR c.billed_bytes IS DISTINCT FROM b.billed
      ORDER BY c.pool_id;
 
     -- The ledger: accounts first, then one entry per document of this run.
