@@ -28,8 +28,11 @@
 -- invoice_line and invoice_vat are refused (SQLSTATE BSI01), and so is
 -- adding a line or a VAT row to a document after the transaction that
 -- issued it. At commit every document's subtotal must equal Σ its lines,
--- its VAT Σ its VAT rows, each VAT row's base Σ the lines at that rate and,
--- on an invoice, each VAT = round-half-up(base × rate).
+-- its VAT Σ its VAT rows, each VAT row's base Σ the lines at that rate (a
+-- rate without a row: 0) and, on an invoice, each VAT =
+-- round-half-up(base × rate). A note may carry lines whose amount did not
+-- change (only their evidence did: usage that settled late without moving
+-- the billed figures); its total is then 0 (a debit note of 0).
 
 CREATE TABLE public.close_run (
     run_id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -350,9 +353,10 @@ BEGIN
                    FROM public.invoice_line x
                   WHERE x.invoice_id = NEW.invoice_id
                   GROUP BY x.vat_bp) l ON l.vat_bp = v.vat_bp
-     WHERE (v.base_fen IS DISTINCT FROM l.base
+     WHERE (coalesce(v.base_fen, 0) <> coalesce(l.base, 0)
             OR (NEW.kind = 'invoice'
-                AND v.vat_fen IS DISTINCT FROM public.bs_vat_of(l.base, l.vat_bp)));
+                AND coalesce(v.vat_fen, 0) <> public.bs_vat_of(coalesce(l.base, 0),
+                                                   coalesce(l.vat_bp, v.vat_bp))));
     IF v_bad IS NOT NULL THEN
         RAISE EXCEPTION '% %: VAT rows do not match its lines: %', NEW.kind,
             NEW.number, v_bad USING ERRCODE = 'BSI03';
