@@ -472,6 +472,9 @@ static void test_half_fen(void **state)
  * = INT64_MAX fen exactly (9,223,372,036,854,775,807): accepted.
  * 1,000,001 fen: 9,223,381,260,226,812,661.8… → refused (ERANGE).
  * × INT64_MAX fen: the numerator passes 2^128 → refused, not wrapped.
+ * commit 2^62 bit/s × 2^45 fen × 2^21 s (an allocation of 2,097,152 s):
+ * the numerator is exactly 2^128, which wrapped would be 0 fen; the
+ * amount is 2^128/(10⁶ × 2,592,000) ≈ 1.3·10²⁶ fen → refused.
  * burstable95 with a sample of INT64_MAX bytes, overage INT64_MAX fen:
  * refused. Direction rule sum with in = out = INT64_MAX: refused.
  * Invoice: two lines of 2^62 fen (Σ = 2^63 > INT64_MAX): refused;
@@ -497,6 +500,12 @@ static void test_64bit_limit(void **state)
 	assert_int_equal(n, 0);
 	v.price_fen_per_mbps = INT64_MAX;
 	rc = bs_rating_rate_allocation(nov, &a, &v, 1, S, 0, BS_MEASURE_FRAME,
+				       &scratch, L, 16, &n, &err);
+	expect_refused(rc, &err, BS_RATING_ERANGE, "commit line exceeds the 64-bit");
+	struct bs_rating_alloc wrap = alloc(NOV26, NOV26 + (INT64_C(1) << 21));
+	wrap.committed_bps = INT64_C(1) << 62;
+	v.price_fen_per_mbps = INT64_C(1) << 45;
+	rc = bs_rating_rate_allocation(nov, &wrap, &v, 1, S, 0, BS_MEASURE_FRAME,
 				       &scratch, L, 16, &n, &err);
 	expect_refused(rc, &err, BS_RATING_ERANGE, "commit line exceeds the 64-bit");
 
