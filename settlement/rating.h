@@ -8,7 +8,8 @@
  *
  * API stability: this interface is what `bandsplit close` builds on. Any
  * change to it is announced here, under "Changes", and in the commit.
- * Changes: none since the first version.
+ * Changes: 5d9f611 added BS_RATING_MAX_SEGMENTS (the segments
+ * bs_rating_rate_allocation handles); nothing changed since.
  *
  * ------------------------------------------------------------------------
  * The rules, as implemented (the ones the architecture leaves open are
