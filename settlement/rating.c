@@ -603,6 +603,11 @@ int bs_rating_rate_allocation(struct bs_interval period,
 				    segs, BS_RATING_MAX_SEGMENTS, &n_segs, err);
 	if (rc)
 		return rc;
+	if (n_segs > 0 && alloc->first_bucket_elsewhere &&
+	    segs[0].first_bucket < alloc->valid.from && segs[0].n_buckets > 0) {
+		segs[0].first_bucket += BS_RATING_BUCKET_S;
+		segs[0].n_buckets -= 1;
+	}
 	for (size_t i = 0; i < n_segs; i++) {
 		struct bs_charge_line two[2];
 		size_t k;
@@ -624,6 +629,19 @@ int bs_rating_rate_allocation(struct bs_interval period,
 		*n += k;
 	}
 	return ok(err);
+}
+
+void bs_rating_mark_changes(struct bs_rating_alloc *a, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		int64_t b = bucket_floor(a[i].valid.from);
+		a[i].first_bucket_elsewhere = false;
+		for (size_t j = 0; b != a[i].valid.from && j < n; j++)
+			if (j != i && a[j].tenant_id == a[i].tenant_id &&
+			    a[j].pool_id == a[i].pool_id &&
+			    a[j].valid.from <= b && b < a[j].valid.to)
+				a[i].first_bucket_elsewhere = true;
+	}
 }
 
 /* ---- invoice totals ----------------------------------------------------- */

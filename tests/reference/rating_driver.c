@@ -321,16 +321,23 @@ int main(int argc, char **argv)
 	size_t n_al = al ? json_object_array_length(al) : 0;
 	size_t cap = 16 * n_al + 16, n_lines = 0;
 	struct out_line *lines = calloc(cap, sizeof *lines);
+	struct bs_rating_alloc *allocs = calloc(n_al + 1, sizeof *allocs);
+	int64_t *plan_of = calloc(n_al + 1, sizeof *plan_of);
 	for (size_t i = 0; i < n_al; i++) {
 		json_object *o = json_object_array_get_idx(al, i);
-		struct bs_rating_alloc a = {
+		allocs[i] = (struct bs_rating_alloc){
 			.alloc_id = geti(o, "alloc_id", 0),
 			.tenant_id = geti(o, "tenant_id", 0),
 			.pool_id = geti(o, "pool_id", 0),
 			.committed_bps = geti(o, "committed_bps", 0),
 			.valid = valid(o),
 		};
-		int64_t plan_id = geti(o, "plan_id", 0);
+		plan_of[i] = geti(o, "plan_id", 0);
+	}
+	bs_rating_mark_changes(allocs, n_al);
+	for (size_t i = 0; i < n_al; i++) {
+		struct bs_rating_alloc a = allocs[i];
+		int64_t plan_id = plan_of[i];
 		const struct plan *p = NULL;
 		for (size_t j = 0; j < n_plans; j++)
 			if (plans[j].plan_id == plan_id)

@@ -3,6 +3,12 @@
 rules (the architecture's "Billing semantics" and the README's "Rating"
 section), for the property test and for checking `bandsplit close`.
 
+The rules are the architecture's; where it is silent, the choices the
+README's "Rating" section documents (ties at the billed rank by bucket
+start, an overage line even when 0, the carrier's sample by max(in, out),
+a bucket straddling an allocation change kept by the allocation in force at
+its start).
+
 It is written from the rules, not from settlement/rating.c: exact rationals
 (fractions.Fraction) throughout, every bucket of the month examined one by
 one, the percentile taken from a fully sorted list. Python 3 standard
@@ -215,7 +221,7 @@ def volume_fen(v, tiers_from, tiers_price):
     return amount
 
 
-def rate_allocation(period, alloc, plan, samples, measure):
+def rate_allocation(period, alloc, plan, samples, measure, others):
     secs = period[1] - period[0]
     versions = plan["versions"]
     segs, w = segments(period, alloc, versions)
@@ -225,6 +231,11 @@ def rate_allocation(period, alloc, plan, samples, measure):
     # start; a bucket starting before the window goes to the first.
     owned = [[] for _ in segs]
     for b in buckets_overlapping(w):
+        # In force at the bucket's start: another allocation of the same
+        # tenant and pool (the earlier row of an allocation change) keeps it.
+        if b < alloc["valid"][0] and any(contains(o["valid"], b)
+                                         for o in others):
+            continue
         idx = 0
         for k, (a, z, _) in enumerate(segs):
             if a <= b < z:
@@ -356,14 +367,20 @@ def rate_case(case):
                 int64(i, f"bucket {b} bytes in")
                 int64(o, f"bucket {b} bytes out")
 
-    by_invoice = {}
+    allocs = []
     for a in sorted(case.get("allocations", []), key=lambda a: a["alloc_id"]):
         a = dict(a)
         a["valid"] = valid_of(a, f"allocation {a['alloc_id']}")
+        allocs.append(a)
+    by_invoice = {}
+    for a in allocs:
         plan = plans[a["plan_id"]]
+        others = [o for o in allocs if o is not a
+                  and (o["tenant_id"], o["pool_id"]) == (a["tenant_id"],
+                                                         a["pool_id"])]
         lines = rate_allocation(period, a, plan,
                                 per_pair.get((a["tenant_id"], a["pool_id"]),
-                                             {}), measure)
+                                             {}), measure, others)
         if lines:
             key = (a["tenant_id"], plan.get("currency", "CNY"))
             by_invoice.setdefault(key, []).extend(lines)

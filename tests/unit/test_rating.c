@@ -275,6 +275,61 @@ static void test_plan_change_mid_month(void **state)
 	assert_int_equal(L[3].amount_fen, 79994);
 }
 
+/* ---- an allocation changed mid-bucket ------------------------------------
+ * `alloc change` at 2026-11-11T00:02:00+08:00 = 1794326520: allocation A
+ * [Feb, 1794326520) and B [1794326520, ∞), same tenant and pool, flat.
+ * The bucket 1794326400 (00:00 local) straddles the change; A is in force
+ * at its start, so it is A's only:
+ *   A: buckets 1793462400 .. 1794326400: N = 864,300/300 = 2,881
+ *   B: buckets from 1794326700: N = 1,727,700/300 = 5,759
+ *   2,881 + 5,759 = 8,640: no bucket twice. Unmarked, B would count it too
+ *   (N = 5,760). A sample of 7·10⁶ bytes in it is in A's Σin only.
+ * B's proration is by its exact seconds: 100 × 3000 × 1,727,880/2,592,000
+ * = 199,986.11 → 199,986. bs_rating_mark_changes flags B only; an
+ * allocation starting mid-bucket with nothing before it is not flagged,
+ * nor one whose predecessor ended a bucket earlier; a predecessor ending
+ * inside the same bucket (a gap of a minute) still owns it.
+ */
+static void test_alloc_change_mid_bucket(void **state)
+{
+	(void)state;
+	struct bs_interval nov = { NOV26, DEC26 };
+	struct bs_plan_version v = version(BS_PLAN_FLAT, 1, FEB26, BS_RATING_OPEN);
+	struct bs_rating_alloc ab[2] = { alloc(FEB26, 1794326520),
+					 alloc(1794326520, BS_RATING_OPEN) };
+	ab[1].alloc_id = 43;
+	bs_rating_mark_changes(ab, 2);
+	assert_false(ab[0].first_bucket_elsewhere);
+	assert_true(ab[1].first_bucket_elsewhere);
+	S[0] = (struct bs_sample){ 1794326400, 7000000, 0 };
+	rate(nov, &ab[0], &v, 1, S, 1);
+	assert_int_equal(L[0].p95.n_buckets, 2881);
+	assert_int_equal(L[0].p95.bytes_in, 7000000);
+	rate(nov, &ab[1], &v, 1, S, 1);
+	assert_int_equal(L[0].first_bucket, 1794326700);
+	assert_int_equal(L[0].p95.n_buckets, 5759);
+	assert_int_equal(L[0].p95.bytes_in, 0);
+	assert_int_equal(L[0].amount_fen, 199986);
+	ab[1].first_bucket_elsewhere = false;
+	rate(nov, &ab[1], &v, 1, S, 1);
+	assert_int_equal(L[0].p95.n_buckets, 5760);
+
+	struct bs_rating_alloc other[3] = {
+		alloc(1794794550, BS_RATING_OPEN),               /* alone */
+		alloc(NOV26, NOV26 + 60),                        /* ends 00:01 */
+		alloc(NOV26 + 180, DEC26),                       /* starts 00:03 */
+	};
+	other[0].pool_id = 9;
+	bs_rating_mark_changes(other, 3);
+	assert_false(other[0].first_bucket_elsewhere);
+	assert_false(other[1].first_bucket_elsewhere);
+	assert_true(other[2].first_bucket_elsewhere);
+	other[1].valid.to = NOV26 - 300 + 60;   /* ended in the bucket before */
+	other[1].valid.from = NOV26 - 300;
+	bs_rating_mark_changes(other, 3);
+	assert_false(other[2].first_bucket_elsewhere);
+}
+
 /* ---- missing buckets ----------------------------------------------------
  * Allocation [Nov, Nov + 30,000 s): N = 100 buckets, k = 95, dropped 5.
  * Samples at buckets 3, 13, …, 93 (10 of them); bucket 3 + 10j carries
@@ -765,6 +820,7 @@ int main(void)
 		cmocka_unit_test(test_month_dst_berlin),
 		cmocka_unit_test(test_alloc_mid_month),
 		cmocka_unit_test(test_plan_change_mid_month),
+		cmocka_unit_test(test_alloc_change_mid_bucket),
 		cmocka_unit_test(test_missing_buckets),
 		cmocka_unit_test(test_ties),
 		cmocka_unit_test(test_direction_rules_p95),
