@@ -27,6 +27,7 @@
 #include <cmocka.h>
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "rating.h"
@@ -791,6 +792,74 @@ static void test_refused_input(void **state)
 	assert_int_equal(n, 0);
 }
 
+/* ---- the billed sample = the rank-k element of a full sort --------------
+ * The library selects the k-th element without sorting; here, for sizes
+ * 1..40, 100, 8,640 and 9,217 (the limit) and patterns that trouble
+ * selection (all equal, ascending, descending, organ pipe, two values,
+ * random, random with gaps), the billed bucket and bytes must be those of
+ * a plain sort by (bytes, bucket) done in the test.
+ */
+struct pair { int64_t v, b; };
+static int pair_cmp(const void *x, const void *y)
+{
+	const struct pair *a = x, *b = y;
+	if (a->v != b->v)
+		return a->v < b->v ? -1 : 1;
+	return (a->b > b->b) - (a->b < b->b);
+}
+
+static void test_p95_selection(void **state)
+{
+	(void)state;
+	static struct pair sorted[BS_RATING_MAX_BUCKETS];
+	static const int64_t sizes[] = { 1, 2, 3, 5, 17, 19, 20, 21, 33, 40, 100,
+					 8640, BS_RATING_MAX_BUCKETS };
+	uint64_t x = 12345;
+	for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++) {
+		int64_t n = sizes[si];
+		for (int pattern = 0; pattern < 7; pattern++) {
+			size_t ns = 0;
+			for (int64_t i = 0; i < n; i++) {
+				x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+				int64_t v = 0;
+				switch (pattern) {
+				case 0: v = 5; break;
+				case 1: v = i; break;
+				case 2: v = n - i; break;
+				case 3: v = i < n / 2 ? i : n - i; break;
+				case 4: v = (int64_t)(x >> 63); break;
+				default: v = (int64_t)(x >> 44); break;
+				}
+				if (pattern == 6 && (x >> 20) % 3 == 0)
+					continue;       /* a gap */
+				S[ns++] = (struct bs_sample){ NOV26 + 300 * i, v, 0 };
+			}
+			size_t j = 0;
+			for (int64_t i = 0; i < n; i++) {
+				int64_t b = NOV26 + 300 * i;
+				bool have = j < ns && S[j].bucket == b;
+				sorted[i] = (struct pair){ have ? S[j].in_bytes : 0, b };
+				j += have;
+			}
+			qsort(sorted, (size_t)n, sizeof sorted[0], pair_cmp);
+			struct bs_p95 p;
+			struct bs_rating_error err;
+			assert_int_equal(bs_rating_p95(S, ns, NOV26, n, BS_RULE_IN,
+						       &scratch, &p, &err), 0);
+			int64_t k = (95 * n + 99) / 100;
+			assert_int_equal(p.billed_rank, k);
+			if (p.billed_bucket != sorted[k - 1].b ||
+			    p.billed_bytes != sorted[k - 1].v)
+				fail_msg("n %lld pattern %d: billed %lld@%lld, sort says "
+					 "%lld@%lld", (long long)n, pattern,
+					 (long long)p.billed_bytes,
+					 (long long)p.billed_bucket,
+					 (long long)sorted[k - 1].v,
+					 (long long)sorted[k - 1].b);
+		}
+	}
+}
+
 /* ---- names --------------------------------------------------------------- */
 static void test_names(void **state)
 {
@@ -831,6 +900,7 @@ int main(void)
 		cmocka_unit_test(test_carrier_cost),
 		cmocka_unit_test(test_segments),
 		cmocka_unit_test(test_refused_input),
+		cmocka_unit_test(test_p95_selection),
 		cmocka_unit_test(test_names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
