@@ -60,16 +60,6 @@ void bs_meter_config_defaults(struct bs_meter_config *cfg)
 	snprintf(cfg->topic, sizeof(cfg->topic), "%s", BS_TOPIC_USAGE);
 }
 
-const char *bs_port_role_name(enum bs_port_role role)
-{
-	switch (role) {
-	case BS_ROLE_UPSTREAM: return "upstream";
-	case BS_ROLE_DOWNSTREAM: return "downstream";
-	case BS_ROLE_MIRROR: return "mirror";
-	}
-	return "?";
-}
-
 static int fail_at(struct load_state *st, int line, const char *section, const char *key,
 		const char *fmt, const char *value)
 {
@@ -116,11 +106,7 @@ static int meter_key(struct load_state *st, const char *key, const char *value)
 		return 1;
 	}
 	if (!strcmp(key, "byte_measure")) {
-		if (!strcmp(value, "frame"))
-			cfg->measure = BS_MEASURE_FRAME;
-		else if (!strcmp(value, "ip"))
-			cfg->measure = BS_MEASURE_IP;
-		else
+		if (bs_measure_parse(value, strlen(value), &cfg->measure) < 0)
 			return fail(st, "meter", key, "'%s' is neither 'frame' nor 'ip'", value);
 		return 1;
 	}
@@ -251,13 +237,7 @@ static int port_key(struct load_state *st, const char *section, const char *key,
 	struct bs_port_config *port = st->port;
 	uint64_t v;
 	if (!strcmp(key, "role")) {
-		if (!strcmp(value, "upstream"))
-			port->role = BS_ROLE_UPSTREAM;
-		else if (!strcmp(value, "downstream"))
-			port->role = BS_ROLE_DOWNSTREAM;
-		else if (!strcmp(value, "mirror"))
-			port->role = BS_ROLE_MIRROR;
-		else
+		if (bs_port_role_parse(value, strlen(value), &port->role) < 0)
 			return fail(st, section, key, "'%s' is not upstream, downstream or mirror", value);
 		return 1;
 	}
