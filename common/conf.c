@@ -82,8 +82,15 @@ static char *read_line(char *str, int num, void *stream)
 	l->indented = p != start;
 	/* inih takes an indented line after a key as that key's continuation,
 	 * even one that looks like a header; the key handler refuses it. */
+	bool continuation = l->indented && l->key_in_section;
+	if (!continuation && *p != '\0' && *p != '\n' && *p != '\r' &&
+	    !strchr(";#", *p) && !(*p == '[' ? strchr(p, ']') : strpbrk(p, "=:"))) {
+		/* What inih would report, but stopping here. */
+		fail(l, "syntax error (expected [section] or key = value)");
+		return NULL;
+	}
 	const char *end = *p == '[' ? strchr(p, ']') : NULL;
-	if (end != NULL && !(l->indented && l->key_in_section)) {
+	if (end != NULL && !continuation) {
 		char name[128];
 		snprintf(name, sizeof(name), "%.*s", (int)(end - p - 1), p + 1);
 		on_section(l, name);
@@ -180,7 +187,7 @@ int bs_conf_load(const char *path, const struct bs_conf_handlers *h,
 	free(l.seen);
 	if (l.failed)
 		return -1;
-	if (rc > 0) {
+	if (rc > 0) {    /* the reader stops at what it knows; inih's view */
 		snprintf(err, err_size, "%s:%d: syntax error (expected [section] "
 			 "or key = value)", path, rc);
 		return -1;
