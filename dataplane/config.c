@@ -19,8 +19,6 @@
 
 struct load_state {
 	struct bs_meter_config *cfg;
-	char *err;
-	size_t err_size;
 	char *msg;                        /* the current refusal's message */
 	size_t msg_size;
 	int section_line;                 /* line of the last [section] header */
@@ -360,7 +358,7 @@ int bs_meter_config_load(const char *path, struct bs_meter_config *cfg,
 		snprintf(err, err_size, "config path too long");
 		return -1;
 	}
-	struct load_state st = { .cfg = cfg, .err = err, .err_size = err_size };
+	struct load_state st = { .cfg = cfg };
 	static const char *const repeatable[] = { "vlan_pool", NULL };
 	const struct bs_conf_handlers h = { .ctx = &st, .section = on_section,
 					    .key = on_key, .repeatable = repeatable };
