@@ -179,7 +179,8 @@ pg_psql -q <<-'EOF2' || fail "setting up the park model"
 	INSERT INTO tenant (tenant_id, name)
 	  SELECT i, 'tenant ' || i FROM generate_series(11, 15) AS i;
 	INSERT INTO plan (plan_id, name, kind) VALUES (1, 'b95', 'burstable95'),
-	                                              (2, 'vol', 'volume');
+	                                              (2, 'vol', 'volume'),
+	                                              (3, 'no version yet', 'flat');
 	INSERT INTO plan_version (plan_id, version, kind, valid, price_fen_per_mbps,
 	                          overage_fen_per_mbps) VALUES
 	  (1, 1, 'burstable95', tstzrange('2026-01-01 00:00+08', '2026-11-16 12:02:30+08'), 3000, 5000),

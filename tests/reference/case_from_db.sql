@@ -47,7 +47,7 @@ SELECT json_build_object(
         SELECT json_agg(json_build_object(
                  'plan_id', pl.plan_id, 'kind', pl.kind,
                  'currency', pl.currency,
-                 'versions', (
+                 'versions', coalesce((
                     SELECT json_agg(json_build_object(
                              'version', v.version,
                              'valid', json_build_array(
@@ -61,7 +61,8 @@ SELECT json_build_object(
                              'tier_fen_per_gb', v.tier_fen_per_gb)
                            ORDER BY lower(v.valid))
                       FROM public.plan_version v
-                     WHERE v.plan_id = pl.plan_id)) ORDER BY pl.plan_id)
+                     WHERE v.plan_id = pl.plan_id), '[]'))
+               ORDER BY pl.plan_id)
           FROM public.plan pl), '[]'),
     'allocations', coalesce((
         SELECT json_agg(json_build_object(
