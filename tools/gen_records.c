@@ -24,8 +24,9 @@
  * Kafka: the records go to bandsplit.usage.v1 keyed as the dataplane keys
  * them (tenant id; "node:<id>" for summaries), so one tenant's month lands
  * in one partition. The embedded Kafka keeps only ~5 MiB per partition: a
- * 30-day month is about 5.7 MB per tenant and 5.2 MB of summaries, more
- * than one partition holds, whatever the partition count — bandsplit-settle
+ * 30-day month is about 5.7 MB per tenant and pool, 5.2 MB of summaries and
+ * ~5.6 MB per pool of unattributed records (all keyed "0"), more than one
+ * partition holds, whatever the partition count — bandsplit-settle
  * must be consuming while this produces (it settles far faster than this
  * produces; --rate paces production if needed). The largest partition key's
  * volume is printed at the end.
@@ -51,6 +52,8 @@
 #define PROG            "bandsplit-gen --records"
 #define IV              300
 #define MAX_TENANTS     1000
+/* tenants plus one unattributed pseudo-tenant (id 0) per pool in use */
+#define MAX_SERIES      (2 * MAX_TENANTS)
 #define MAX_POOLS       64
 #define MAX_MISSING     1000
 #define MAX_RANGE_S     (32 * 86400)
@@ -71,7 +74,7 @@ struct opts {
 	uint64_t seed, rate;
 	uint32_t missing, n_auto, pools, unattributed_mbps;
 	enum bs_byte_measure measure;
-	struct tenant t[MAX_TENANTS];
+	struct tenant t[MAX_SERIES];
 	size_t n_t;
 };
 
@@ -299,7 +302,7 @@ struct sink {
 	const char *topic;
 	uint64_t messages, rate;
 	struct timespec t0;
-	uint64_t key_bytes[MAX_TENANTS + 2];   /* per tenant index; last: node */
+	uint64_t key_bytes[MAX_SERIES + 1];   /* per Kafka key; last: node */
 };
 
 static void delivered(rd_kafka_t *rk, const rd_kafka_message_t *m, void *op)
@@ -476,11 +479,21 @@ int gen_records_main(int argc, char **argv)
 	}
 	size_t n_real = o.n_t;
 	if (o.unattributed_mbps > 0)
-		for (size_t j = 0; j < n_pools && o.n_t < MAX_TENANTS; j++)
+		for (size_t j = 0; j < n_pools; j++)
 			o.t[o.n_t++] = (struct tenant){ .id = 0, .pool = pools[j],
 				.commit_mbps = o.unattributed_mbps,
 				.peak_mbps = o.unattributed_mbps,
 				.out_permille = 500 };
+
+	/* Usage records are keyed by tenant id: series of one tenant on several
+	 * pools, and the unattributed ones, share a partition. */
+	static size_t key_of[MAX_SERIES];
+	for (size_t k = 0; k < o.n_t; k++) {
+		key_of[k] = k;
+		for (size_t j = 0; j < k && key_of[k] == k; j++)
+			if (o.t[j].id == o.t[k].id)
+				key_of[k] = j;
+	}
 
 	struct sink s;
 	if (open_sink(&o, &s) < 0)
@@ -489,7 +502,7 @@ int gen_records_main(int argc, char **argv)
 	struct bs_record rec;
 	for (uint64_t i = 0; i < n_iv; i++) {
 		int64_t t = o.start + (int64_t)(i * IV);
-		uint64_t counts[MAX_TENANTS][2];
+		uint64_t counts[MAX_SERIES][2];
 		for (size_t k = 0; k < o.n_t; k++) {       /* drawn even if missing */
 			counts[k][0] = interval_bytes(o.t[k].peak_mbps, 1000, t, &rng);
 			counts[k][1] = interval_bytes(o.t[k].peak_mbps,
@@ -517,7 +530,7 @@ int gen_records_main(int argc, char **argv)
 				rec.usage.pool_id = o.t[k].pool;
 				rec.usage.direction = d ? BS_DIR_OUT : BS_DIR_IN;
 				rec.usage.counts = (struct bs_counts){ packets, bytes };
-				if (emit(&s, &rec, k) < 0)
+				if (emit(&s, &rec, key_of[k]) < 0)
 					return 3;
 				usage++;
 				sum.record_count++;
@@ -547,7 +560,7 @@ int gen_records_main(int argc, char **argv)
 		snprintf(rec.head.node_id, sizeof rec.head.node_id, "%s", o.node);
 		memcpy(rec.head.boot_id, boot, sizeof boot);
 		rec.summary = sum;
-		if (emit(&s, &rec, MAX_TENANTS + 1) < 0)
+		if (emit(&s, &rec, MAX_SERIES) < 0)
 			return 3;
 		summaries++;
 	}
@@ -575,7 +588,7 @@ int gen_records_main(int argc, char **argv)
 
 	FILE *info = o.out && strcmp(o.out, "-") == 0 ? stderr : stdout;
 	uint64_t largest = 0;
-	for (size_t k = 0; k < MAX_TENANTS + 2; k++)
+	for (size_t k = 0; k < MAX_SERIES + 1; k++)
 		largest = s.key_bytes[k] > largest ? s.key_bytes[k] : largest;
 	fprintf(info, "SIMULATED usage of node %s (boot %s): [%" PRId64 ", %" PRId64
 		"), %" PRIu64 " intervals of 300 s, %" PRIu64 " usage records, %"
