@@ -230,12 +230,70 @@ static int check_samples(const struct bs_sample *s, size_t n,
 	return ok(err);
 }
 
+typedef __typeof__(((struct bs_rating_scratch *)0)->rank[0]) rank_entry;
+
+/* Ascending by value, ties by bucket (earlier first): a total order, as
+ * buckets are distinct. */
+static bool rank_less(const rank_entry *a, const rank_entry *b)
+{
+	return a->value < b->value || (a->value == b->value && a->bucket < b->bucket);
+}
+
 static int rank_cmp(const void *a, const void *b)
 {
-	const int64_t *x = a, *y = b;   /* {value, bucket} */
-	if (x[0] != y[0])
-		return x[0] < y[0] ? -1 : 1;
-	return (x[1] > y[1]) - (x[1] < y[1]);
+	return rank_less(a, b) ? -1 : rank_less(b, a) ? 1 : 0;
+}
+
+static void rank_swap(rank_entry *a, rank_entry *b)
+{
+	rank_entry t = *a;
+	*a = *b;
+	*b = t;
+}
+
+/* Puts the k-th smallest (0-based) of e[0..n) at e[k]: quickselect with a
+ * median-of-three pivot, Hoare partition, O(n) expected; after 64 rounds
+ * (never in practice) it sorts what is left, so the worst case stays
+ * O(n log n). The result is the same element a full sort would put there,
+ * the order being total. */
+static void select_kth(rank_entry *e, size_t n, size_t k)
+{
+	size_t lo = 0, hi = n;
+	for (int rounds = 0; hi - lo > 16; rounds++) {
+		if (rounds == 64) {
+			qsort(e + lo, hi - lo, sizeof *e, rank_cmp);
+			return;
+		}
+		size_t mid = lo + (hi - lo) / 2;
+		if (rank_less(&e[mid], &e[lo]))
+			rank_swap(&e[mid], &e[lo]);
+		if (rank_less(&e[hi - 1], &e[lo]))
+			rank_swap(&e[hi - 1], &e[lo]);
+		if (rank_less(&e[hi - 1], &e[mid]))
+			rank_swap(&e[hi - 1], &e[mid]);
+		rank_entry pivot = e[mid];   /* neither the least nor the greatest */
+		size_t i = lo, j = hi - 1;
+		for (;;) {
+			while (rank_less(&e[i], &pivot))
+				i++;
+			while (rank_less(&pivot, &e[j]))
+				j--;
+			if (i >= j)
+				break;
+			rank_swap(&e[i], &e[j]);
+			i++;
+			j--;
+		}
+		/* e[lo..j] ≤ pivot ≤ e[j+1..hi), both parts non-empty */
+		assert(j >= lo && j + 1 < hi);
+		if (k <= j)
+			hi = j + 1;
+		else
+			lo = j + 1;
+	}
+	for (size_t i = lo + 1; i < hi; i++)        /* insertion sort */
+		for (size_t j = i; j > lo && rank_less(&e[j], &e[j - 1]); j--)
+			rank_swap(&e[j], &e[j - 1]);
 }
 
 /* The first sample with bucket ≥ t (binary search). */
@@ -306,7 +364,7 @@ int bs_rating_p95(const struct bs_sample *samples, size_t n_samples,
 	if (n_buckets == 0)
 		return ok(err);
 
-	qsort(scratch->rank, (size_t)n_buckets, sizeof scratch->rank[0], rank_cmp);
+	select_kth(scratch->rank, (size_t)n_buckets, (size_t)out->billed_rank - 1);
 	int64_t b = scratch->rank[out->billed_rank - 1].bucket;
 	size_t k = lower_bound(samples, n_samples, b);
 	out->has_billed = true;
@@ -603,6 +661,11 @@ int bs_rating_rate_allocation(struct bs_interval period,
 				    segs, BS_RATING_MAX_SEGMENTS, &n_segs, err);
 	if (rc)
 		return rc;
+	if (n_segs > 0 && alloc->first_bucket_elsewhere &&
+	    segs[0].first_bucket < alloc->valid.from && segs[0].n_buckets > 0) {
+		segs[0].first_bucket += BS_RATING_BUCKET_S;
+		segs[0].n_buckets -= 1;
+	}
 	for (size_t i = 0; i < n_segs; i++) {
 		struct bs_charge_line two[2];
 		size_t k;
@@ -624,6 +687,19 @@ int bs_rating_rate_allocation(struct bs_interval period,
 		*n += k;
 	}
 	return ok(err);
+}
+
+void bs_rating_mark_changes(struct bs_rating_alloc *a, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		int64_t b = bucket_floor(a[i].valid.from);
+		a[i].first_bucket_elsewhere = false;
+		for (size_t j = 0; b != a[i].valid.from && j < n; j++)
+			if (j != i && a[j].tenant_id == a[i].tenant_id &&
+			    a[j].pool_id == a[i].pool_id &&
+			    a[j].valid.from <= b && b < a[j].valid.to)
+				a[i].first_bucket_elsewhere = true;
+	}
 }
 
 /* ---- invoice totals ----------------------------------------------------- */

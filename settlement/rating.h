@@ -8,7 +8,12 @@
  *
  * API stability: this interface is what `bandsplit close` builds on. Any
  * change to it is announced here, under "Changes", and in the commit.
- * Changes: none since the first version.
+ * Changes: 5d9f611 added BS_RATING_MAX_SEGMENTS (the segments
+ * bs_rating_rate_allocation handles). Then, additive: the field
+ * bs_rating_alloc.first_bucket_elsewhere (last; 0/false keeps the earlier
+ * behaviour) and bs_rating_mark_changes(), which sets it: an `alloc change`
+ * splits an allocation into two rows, and the bucket straddling the change
+ * must count once, for the row in force at the bucket's start.
  *
  * ------------------------------------------------------------------------
  * The rules, as implemented (the ones the architecture leaves open are
@@ -28,6 +33,11 @@
  * W belongs to exactly one segment: the one in force at the bucket's start;
  * a bucket beginning before W belongs to the first segment. A segment
  * shorter than 5 minutes may own no bucket (N = 0).
+ * Across allocations: an allocation of the same tenant and pool in force
+ * at that first bucket's start (the earlier row of an `alloc change`, which
+ * ends where this one begins, mid-bucket) keeps the bucket: the rule "the
+ * one in force at the bucket's start" holds across the rows, so no bucket
+ * counts twice. bs_rating_mark_changes() finds those allocations.
  *
  * A bucket's sample: in and out bytes (each 0..INT64_MAX), the caller's sum
  * over every dataplane node of the rollups for (tenant, pool, direction,
@@ -147,6 +157,13 @@ struct bs_rating_alloc {
 	int64_t pool_id;
 	int64_t committed_bps;          /* > 0 */
 	struct bs_interval valid;
+	/* The bucket containing valid.from (when valid.from is not on a
+	 * 5-minute boundary) belongs to another allocation of the same tenant
+	 * and pool, in force at that bucket's start: this one starts at the
+	 * next bucket. Set by bs_rating_mark_changes(); applied by
+	 * bs_rating_rate_allocation (callers of bs_rating_segments apply it
+	 * themselves: drop segs[0]'s first bucket). */
+	bool first_bucket_elsewhere;
 };
 
 /* One bucket's sample, summed over nodes. Arrays of samples are sorted by
@@ -313,6 +330,11 @@ int bs_rating_rate_allocation(struct bs_interval period,
 			      struct bs_rating_scratch *scratch,
 			      struct bs_charge_line *lines, size_t cap, size_t *n,
 			      struct bs_rating_error *err);
+
+/* Sets first_bucket_elsewhere on each of allocs[0..n) (any tenants and
+ * pools, any order) whose first bucket starts before it while another
+ * allocation of the same tenant and pool is in force. O(n²) comparisons. */
+void bs_rating_mark_changes(struct bs_rating_alloc *allocs, size_t n);
 
 /* An invoice's VAT groups (ascending rate, up to cap), subtotal, VAT and
  * total. ERANGE if any sum exceeds INT64_MAX. */

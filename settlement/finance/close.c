@@ -365,6 +365,19 @@ static int load_allocations(struct close_state *st, const char *const *pp)
 		a->n_versions = lo - a->first_version;
 	}
 	PQclear(res);
+	/* an `alloc change` mid-bucket: the bucket straddling it counts once,
+	 * for the row in force at its start */
+	struct bs_rating_alloc *plain = st->op->rc == 0
+		? xcalloc(st->op, st->n_allocs, sizeof(*plain)) : NULL;
+	if (plain != NULL) {
+		for (size_t i = 0; i < st->n_allocs; i++)
+			plain[i] = st->allocs[i].a;
+		bs_rating_mark_changes(plain, st->n_allocs);
+		for (size_t i = 0; i < st->n_allocs; i++)
+			st->allocs[i].a.first_bucket_elsewhere =
+				plain[i].first_bucket_elsewhere;
+		free(plain);
+	}
 	if (st->op->rc == 0)
 		cube_alloc(st, &st->pairs, n_pairs);
 	if (st->op->rc == 0)
