@@ -106,15 +106,22 @@ def gen(seed, case_path, sql_path):
         for pid in (1, 2):
             if r.random() < 0.3:
                 continue
-            alloc_id += 1
             start = r.choice([long_ago, r.randrange(p0, p1 - 600)])
             end = r.choice([None, None, r.randrange(max(start, p0) + 1, p1 + 86400)])
-            a = {"alloc_id": alloc_id, "tenant_id": t, "pool_id": pid,
-                 "plan_id": r.randint(1, 3), "committed_bps": r.randrange(1, 10**9),
-                 "valid": [start, end]}
-            case["allocations"].append(a)
+            spans = [(start, end)]
+            lo, hi = max(start, p0) + 1, p1 if end is None else min(end, p1)
+            if r.random() < 0.4 and hi > lo:
+                # an `alloc change` at a random second: two rows, end to start
+                cut = r.randrange(lo, hi)
+                spans = [(start, cut), (cut, end)]
             pairs.append((t, pid))
-            sql.append(
+            for (start, end) in spans:
+              alloc_id += 1
+              a = {"alloc_id": alloc_id, "tenant_id": t, "pool_id": pid,
+                   "plan_id": r.randint(1, 3), "committed_bps": r.randrange(1, 10**9),
+                   "valid": [start, end]}
+              case["allocations"].append(a)
+              sql.append(
                 "INSERT INTO allocation (alloc_id, tenant_id, pool_id, plan_id,"
                 " committed_bps, burst_bps, valid) OVERRIDING SYSTEM VALUE VALUES"
                 " (%d, %d, %d, %d, %d, %d, tstzrange('%s', %s));" % (
