@@ -210,7 +210,7 @@ cat "$WORK/reconcile.txt"
 step "10. A late record for 2026-11 arrives after the close: close --adjust issues a note"
 "$BUILD/tools/bandsplit-gen" --records --brokers "$KAFKA_BOOTSTRAP" --node sim-node-3 \
 	--start "$(date -d '2026-11-21T20:00:00+08:00' +%s)" --end "$(date -d '2026-11-21T20:05:00+08:00' +%s)" \
-	--seed 12 --tenant 904:3:20:5000 >"$WORK/gen-late.log" 2>&1 || { cat "$WORK/gen-late.log" >&2; exit 1; }
+	--seed 12 --missing 0 --tenant 904:3:20:5000 >"$WORK/gen-late.log" 2>&1 || { cat "$WORK/gen-late.log" >&2; exit 1; }
 "$BUILD/settlement/bandsplit-settle" --set "kafka.brokers=$KAFKA_BOOTSTRAP" \
 	--set settle.metrics_listen=127.0.0.1:0 --drain >"$WORK/settle-late.log" 2>&1
 "$CLI" close --period 2026-11 | sed 's/^/   /'
