@@ -8,7 +8,10 @@
 # rollups in both directions for every tenant (1,000 tenants: 17,280,000
 # rows), loaded, indexed, VACUUM ANALYZEd. Then, in the same run:
 #   scan    the floor: one sequential aggregate scan over the same rows
-#           (SELECT count(*), sum(frame_bytes) over the month; best of 2)
+#           (SELECT count(*), sum(frame_bytes) over the month; best of 2),
+#           as PostgreSQL runs it (a parallel seq scan, 2 workers here), and
+#           scan1: the same with max_parallel_workers_per_gather = 0 (one
+#           process, as the close's single COPY stream reads)
 #   close   bandsplit close --period 2026-11 (rating, invoices, carrier
 #           bills, ledger, one transaction)
 #   export  bandsplit invoice export --period 2026-11 --format csv
@@ -31,7 +34,7 @@ now() { date +%s.%N; }
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
 
 echo "CPU: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores; PostgreSQL $(pg_psql -Atc 'SHOW server_version')"
-printf "%-8s %-11s %-9s %-9s %-9s %-7s %-8s\n" tenants rows load_s scan_s close_s ratio export_s
+printf "%-8s %-11s %-9s %-9s %-9s %-9s %-7s %-7s %-8s\n" tenants rows load_s scan_s scan1_s close_s ratio ratio1 export_s
 for n in "${COUNTS[@]}"; do
 	pg_psql -c "DROP SCHEMA public CASCADE; CREATE SCHEMA public;" >/dev/null 2>&1
 	"$BS" migrate >/dev/null
@@ -82,6 +85,12 @@ for n in "${COUNTS[@]}"; do
 		d=$(secs "$s0" "$s1")
 		if [ -z "$best" ] || awk -v a="$d" -v b="$best" 'BEGIN { exit !(a < b) }'; then best=$d; fi
 	done
+	s0=$(now)
+	pg_psql -Atc "SET max_parallel_workers_per_gather = 0; SELECT count(*), sum(frame_bytes)
+	  FROM usage_5m WHERE bucket_start >= timestamptz '2026-11-01 00:00+08'
+	    AND bucket_start < timestamptz '2026-12-01 00:00+08'" >/dev/null
+	s1=$(now)
+	scan1=$(secs "$s0" "$s1")
 	c0=$(now)
 	"$BS" close --period 2026-11 >/dev/null
 	c1=$(now)
@@ -89,8 +98,8 @@ for n in "${COUNTS[@]}"; do
 	"$BS" invoice export --period 2026-11 --format csv >/dev/null
 	e1=$(now)
 	close_s=$(secs "$c0" "$c1")
-	printf "%-8s %-11s %-9s %-9s %-9s %-7s %-8s\n" "$n" "$rows" "$(secs "$t0" "$t1")" \
-		"$best" "$close_s" "$(awk -v a="$close_s" -v b="$best" 'BEGIN { printf "%.2f", a / b }')" \
-		"$(secs "$e0" "$e1")"
+	printf "%-8s %-11s %-9s %-9s %-9s %-9s %-7s %-7s %-8s\n" "$n" "$rows" "$(secs "$t0" "$t1")" \
+		"$best" "$scan1" "$close_s" "$(awk -v a="$close_s" -v b="$best" 'BEGIN { printf "%.2f", a / b }')" \
+		"$(awk -v a="$close_s" -v b="$scan1" 'BEGIN { printf "%.2f", a / b }')" "$(secs "$e0" "$e1")"
 	[ "$(pg_psql -Atc "SELECT count(*) FROM invoice")" = "$n" ] || { echo "expected $n invoices" >&2; exit 1; }
 done
