@@ -429,23 +429,10 @@ static bool add_sample(struct cube *c, size_t row, int64_t b, bool in,
 	return !__builtin_add_overflow(*v, bytes, v);
 }
 
-/* One COPY row: "tenant\tpool\tbucket_index\tdirection\tbytes\n". */
-static int take_row(struct close_state *st, const char *p, const char *end)
+/* One rollup: its bytes added to its pair's and its pool's samples. */
+static int take_sample(struct close_state *st, int64_t tenant, int64_t pool,
+		       int64_t b, bool in, int64_t bytes)
 {
-	int64_t f[5] = { 0 };
-	bool in = false;
-	for (int k = 0; k < 5; k++) {
-		if (k == 3) {
-			in = p < end && p[0] == 'i' && p[1] == 'n';
-			while (p < end && *p != '\t')
-				p++;
-		} else {
-			while (p < end && *p >= '0' && *p <= '9')
-				f[k] = f[k] * 10 + (*p++ - '0');
-		}
-		p++;
-	}
-	int64_t tenant = f[0], pool = f[1], b = f[2], bytes = f[4];
 	if (b < 0 || b >= st->n_buckets) {
 		bs_op_fail(st->op, BS_EXIT_FAILURE, "rollup bucket %" PRId64
 			   " outside the period", b);
@@ -479,19 +466,100 @@ static int take_row(struct close_state *st, const char *p, const char *end)
 	return st->op->rc;
 }
 
+/* Big-endian integers of the binary COPY format. */
+static uint64_t be64(const unsigned char *p)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static uint32_t be32(const unsigned char *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+	       (uint32_t)p[2] << 8 | p[3];
+}
+
+/* Seconds since 1970 of a binary timestamptz (microseconds since
+ * 2000-01-01 UTC), rounded half to even as date_part(...)::bigint does. */
+static int64_t timestamp_epoch(int64_t us)
+{
+	int64_t q = us / 1000000, r = us % 1000000;
+	if (r < 0) {
+		q--;
+		r += 1000000;
+	}
+	if (r > 500000 || (r == 500000 && (q & 1)))
+		q++;
+	return q + 946684800;
+}
+
+/* The binary COPY header: signature, flags, header extension. */
+#define COPY_SIGNATURE "PGCOPY\n\377\r\n"
+#define COPY_SIGNATURE_LEN 11
+
+/* One CopyData message of the binary stream: (the header, then) one row of
+ * tenant int8, pool int8, bucket_start timestamptz, in bool, bytes int8 —
+ * or the trailer (-1). A field of another length is a failure, named. */
+static int take_message(struct close_state *st, const unsigned char *p,
+			const unsigned char *end, bool *header_done)
+{
+	if (!*header_done) {
+		if (end - p < COPY_SIGNATURE_LEN + 8 ||
+		    memcmp(p, COPY_SIGNATURE, COPY_SIGNATURE_LEN) != 0)
+			goto bad;
+		uint32_t ext = be32(p + COPY_SIGNATURE_LEN + 4);
+		p += COPY_SIGNATURE_LEN + 8;
+		if ((uint64_t)(end - p) < ext)
+			goto bad;
+		p += ext;
+		*header_done = true;
+	}
+	static const int32_t widths[5] = { 8, 8, 8, 1, 8 };
+	while (p < end) {
+		if (end - p < 2)
+			goto bad;
+		int16_t nf = (int16_t)(p[0] << 8 | p[1]);
+		p += 2;
+		if (nf == -1) {
+			if (p != end)
+				goto bad;
+			return 0;
+		}
+		if (nf != 5)
+			goto bad;
+		int64_t v[5];
+		for (int k = 0; k < 5; k++) {
+			if (end - p < 4 || (int32_t)be32(p) != widths[k] ||
+			    end - p - 4 < widths[k])
+				goto bad;
+			p += 4;
+			v[k] = widths[k] == 8 ? (int64_t)be64(p) : p[0];
+			p += widths[k];
+		}
+		int64_t b = (timestamp_epoch(v[2]) - st->first_bucket) / 300;
+		if (take_sample(st, v[0], v[1], b, v[3] != 0, v[4]) != 0)
+			return st->op->rc;
+	}
+	return 0;
+bad:
+	bs_op_fail(st->op, BS_EXIT_FAILURE, "reading the rollups: unexpected "
+		   "binary COPY data");
+	return st->op->rc;
+}
+
 static int load_usage(struct close_state *st)
 {
 	char sql[512];
 	/* COPY takes no parameters: the values are integers formatted here,
-	 * the column one of two names. */
+	 * the column one of two names. Binary: no text to format or parse. */
 	snprintf(sql, sizeof(sql),
-		 "COPY (SELECT tenant_id, pool_id,"
-		 " (date_part('epoch', bucket_start)::bigint - %" PRId64 ") / 300,"
-		 " direction, %s FROM usage_5m"
+		 "COPY (SELECT tenant_id, pool_id, bucket_start,"
+		 " direction = 'in', %s FROM usage_5m"
 		 " WHERE bucket_start >= timestamptz 'epoch' + %" PRId64
 		 " * interval '1 second' AND bucket_start < timestamptz 'epoch' + %"
-		 PRId64 " * interval '1 second') TO STDOUT",
-		 st->first_bucket,
+		 PRId64 " * interval '1 second') TO STDOUT (FORMAT binary)",
 		 st->bmeasure == BS_MEASURE_IP ? "ip_bytes" : "frame_bytes",
 		 st->first_bucket, st->first_bucket + st->n_buckets * 300);
 	PGresult *res = PQexec(st->op->conn, sql);
@@ -504,9 +572,11 @@ static int load_usage(struct close_state *st)
 		return st->op->rc;
 	char *buf;
 	int len;
+	bool header_done = false;
 	while ((len = PQgetCopyData(st->op->conn, &buf, 0)) > 0) {
 		if (st->op->rc == 0)
-			take_row(st, buf, buf + len);
+			take_message(st, (const unsigned char *)buf,
+				     (const unsigned char *)buf + len, &header_done);
 		PQfreemem(buf);
 	}
 	if (len == -2)
