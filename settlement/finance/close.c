@@ -18,6 +18,8 @@
 
 #include <assert.h>
 #include <ctype.h>
+#include <errno.h>
+#include <poll.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -25,6 +27,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "db.h"
 #include "rating.h"
 
 /* Limits of one close (refused above, with the figure). */
@@ -549,45 +552,166 @@ bad:
 	return st->op->rc;
 }
 
-static int load_usage(struct close_state *st)
+/* The month is read by USAGE_STREAMS connections at once, each a share of
+ * the table's blocks (a TID range scan), all in one snapshot exported by
+ * the close's transaction: the server's per-row work (scan, send) runs on
+ * as many cores, and the rows read are exactly those one COPY would read. */
+#define USAGE_STREAMS 2
+
+struct usage_stream {
+	PGconn *conn;
+	bool header_done, copying;
+};
+
+/* Opens a stream's connection and its read-only transaction in the
+ * exported snapshot, then sends its COPY (blocks [from, to); to < 0: to
+ * the end of the table). */
+static int stream_start(struct close_state *st, struct usage_stream *s,
+			const char *snapshot, int64_t from, int64_t to)
 {
-	char sql[512];
-	/* COPY takes no parameters: the values are integers formatted here,
-	 * the column one of two names. Binary: no text to format or parse. */
-	snprintf(sql, sizeof(sql),
-		 "COPY (SELECT tenant_id, pool_id, bucket_start,"
-		 " direction = 'in', %s FROM usage_5m"
-		 " WHERE bucket_start >= timestamptz 'epoch' + %" PRId64
-		 " * interval '1 second' AND bucket_start < timestamptz 'epoch' + %"
-		 PRId64 " * interval '1 second') TO STDOUT (FORMAT binary)",
-		 st->bmeasure == BS_MEASURE_IP ? "ip_bytes" : "frame_bytes",
-		 st->first_bucket, st->first_bucket + st->n_buckets * 300);
-	PGresult *res = PQexec(st->op->conn, sql);
-	bool copying = PQresultStatus(res) == PGRES_COPY_OUT;
-	if (!copying)
+	char err[512], sql[768];
+	s->conn = bs_db_connect(st->op->cli->conninfo, st->op->cli->prog, err,
+				sizeof(err));
+	if (s->conn == NULL) {
+		bs_op_fail(st->op, BS_EXIT_FAILURE, "reading the rollups: %s", err);
+		return st->op->rc;
+	}
+	/* SET TRANSACTION SNAPSHOT takes no parameters: the id was checked
+	 * to be hex digits and dashes. */
+	snprintf(sql, sizeof(sql), "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;"
+		 " SET TRANSACTION SNAPSHOT '%s'", snapshot);
+	PGresult *res = PQexec(s->conn, sql);
+	bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+	if (!ok)
 		bs_op_fail(st->op, BS_EXIT_FAILURE, "reading the rollups: %s",
 			   PQresultErrorMessage(res));
 	PQclear(res);
-	if (!copying)
+	if (!ok)
 		return st->op->rc;
+	/* COPY takes no parameters: the values are integers formatted here,
+	 * the column one of two names. Binary: no text to format or parse. */
+	char upper[64] = "";
+	if (to >= 0)
+		snprintf(upper, sizeof(upper), " AND ctid < '(%" PRId64 ",0)'", to);
+	snprintf(sql, sizeof(sql),
+		 "COPY (SELECT tenant_id, pool_id, bucket_start,"
+		 " direction = 'in', %s FROM usage_5m"
+		 " WHERE bucket_start >= to_timestamp(%" PRId64 ")"
+		 " AND bucket_start < to_timestamp(%" PRId64 ")"
+		 " AND ctid >= '(%" PRId64 ",0)'%s) TO STDOUT (FORMAT binary)",
+		 st->bmeasure == BS_MEASURE_IP ? "ip_bytes" : "frame_bytes",
+		 st->first_bucket, st->first_bucket + st->n_buckets * 300, from,
+		 upper);
+	if (PQsendQuery(s->conn, sql) != 1) {
+		bs_op_fail(st->op, BS_EXIT_FAILURE, "reading the rollups: %s",
+			   PQerrorMessage(s->conn));
+		return st->op->rc;
+	}
+	return 0;
+}
+
+/* Waits for a stream's COPY to start. */
+static int stream_copying(struct close_state *st, struct usage_stream *s)
+{
+	PGresult *res = PQgetResult(s->conn);
+	s->copying = PQresultStatus(res) == PGRES_COPY_OUT;
+	if (!s->copying)
+		bs_op_fail(st->op, BS_EXIT_FAILURE, "reading the rollups: %s",
+			   res != NULL ? PQresultErrorMessage(res)
+				       : PQerrorMessage(s->conn));
+	PQclear(res);
+	return st->op->rc;
+}
+
+/* Takes the rows a stream has ready; at its end, collects its result.
+ * Returns whether it has ended. */
+static bool stream_drain(struct close_state *st, struct usage_stream *s)
+{
 	char *buf;
 	int len;
-	bool header_done = false;
-	while ((len = PQgetCopyData(st->op->conn, &buf, 0)) > 0) {
+	while ((len = PQgetCopyData(s->conn, &buf, 1)) > 0) {
 		if (st->op->rc == 0)
 			take_message(st, (const unsigned char *)buf,
-				     (const unsigned char *)buf + len, &header_done);
+				     (const unsigned char *)buf + len, &s->header_done);
 		PQfreemem(buf);
 	}
+	if (len == 0)
+		return false;
 	if (len == -2)
 		bs_op_fail(st->op, BS_EXIT_FAILURE, "reading the rollups: %s",
-			   PQerrorMessage(st->op->conn));
-	while ((res = PQgetResult(st->op->conn)) != NULL) {
+			   PQerrorMessage(s->conn));
+	PGresult *res;
+	while ((res = PQgetResult(s->conn)) != NULL) {
 		if (PQresultStatus(res) != PGRES_COMMAND_OK)
 			bs_op_fail(st->op, BS_EXIT_FAILURE, "reading the rollups: %s",
 				   PQresultErrorMessage(res));
 		PQclear(res);
 	}
+	s->copying = false;
+	return true;
+}
+
+static bool snapshot_id_ok(const char *id)
+{
+	if (id[0] == '\0' || strlen(id) > 64)
+		return false;
+	for (; *id != '\0'; id++)
+		if (!isxdigit((unsigned char)*id) && *id != '-')
+			return false;
+	return true;
+}
+
+static int load_usage(struct close_state *st)
+{
+	PGresult *res = bs_op_query(st->op, "SELECT pg_export_snapshot(),"
+		" pg_relation_size('usage_5m') / current_setting('block_size')::bigint",
+		0, NULL);
+	if (res == NULL)
+		return st->op->rc;
+	char snapshot[65];
+	snprintf(snapshot, sizeof(snapshot), "%s", PQgetvalue(res, 0, 0));
+	int64_t blocks = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+	PQclear(res);
+	if (!snapshot_id_ok(snapshot)) {
+		bs_op_fail(st->op, BS_EXIT_FAILURE, "reading the rollups: "
+			   "unexpected snapshot id");
+		return st->op->rc;
+	}
+	/* Blocks [k·share, (k+1)·share); the last stream to the table's end,
+	 * wherever it is in the snapshot. */
+	struct usage_stream s[USAGE_STREAMS] = { 0 };
+	const int64_t share = blocks / USAGE_STREAMS + 1;
+	for (int k = 0; k < USAGE_STREAMS && st->op->rc == 0; k++)
+		stream_start(st, &s[k], snapshot, k * share,
+			     k == USAGE_STREAMS - 1 ? -1 : (k + 1) * share);
+	for (int k = 0; k < USAGE_STREAMS && st->op->rc == 0; k++)
+		stream_copying(st, &s[k]);
+	for (;;) {
+		struct pollfd fds[USAGE_STREAMS];
+		nfds_t n = 0;
+		for (int k = 0; k < USAGE_STREAMS; k++) {
+			if (!s[k].copying || stream_drain(st, &s[k]))
+				continue;
+			fds[n++] = (struct pollfd){ .fd = PQsocket(s[k].conn),
+						    .events = POLLIN };
+		}
+		if (n == 0)
+			break;
+		if (poll(fds, n, -1) < 0 && errno != EINTR) {
+			bs_op_fail(st->op, BS_EXIT_FAILURE, "reading the rollups: "
+				   "poll: %s", strerror(errno));
+			break;
+		}
+		for (int k = 0; k < USAGE_STREAMS; k++)
+			if (s[k].copying && PQconsumeInput(s[k].conn) != 1) {
+				bs_op_fail(st->op, BS_EXIT_FAILURE, "reading the "
+					   "rollups: %s", PQerrorMessage(s[k].conn));
+				s[k].copying = false;
+			}
+	}
+	for (int k = 0; k < USAGE_STREAMS; k++)
+		if (s[k].conn != NULL)
+			PQfinish(s[k].conn);
 	return st->op->rc;
 }
 
