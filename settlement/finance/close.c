@@ -284,7 +284,11 @@ static int load_versions(struct close_state *st, const char *const *pp)
 
 static int pair_find(const struct pair_map *m, uint64_t key, size_t *slot)
 {
-	size_t i = (size_t)((key * 0x9E3779B97F4A7C15ULL) >> 20) & (m->cap - 1);
+	/* The product's high half folded in: its low bits depend on the
+	 * pool alone (the tenant is key's high half), and every pair of a
+	 * pool probing from one slot made each lookup a long walk. */
+	uint64_t h = key * 0x9E3779B97F4A7C15ULL;
+	size_t i = (size_t)(h ^ h >> 32) & (m->cap - 1);
 	while (m->keys[i] != 0 && m->keys[i] != key)
 		i = (i + 1) & (m->cap - 1);
 	*slot = i;
