@@ -1,0 +1,247 @@
+-- 0017_least_privilege.sql — functions that cannot be hijacked and that
+-- do the privileged part of a change themselves, so that the consumer and
+-- the CLI can run as roles without ownership (grants.sql).
+--
+-- 1. Every function of the schema runs with
+--        search_path = pg_catalog, public, pg_temp
+--    (pg_temp explicitly last: left out, it is searched FIRST, and a
+--    session's temporary table named allocation or audit_log would stand in
+--    for ours inside the capacity guard and the audit trigger). The
+--    functions an attacker would aim at (audit, capacity guard) are
+--    re-created below with every name schema-qualified as well; the others
+--    get the setting by ALTER FUNCTION (the loop at the end), which also
+--    covers the functions of 0001–0016.
+-- 2. The audit triggers and the raw-usage partition functions are SECURITY
+--    DEFINER (owned by bandsplit_owner): audit_log and audit_head are
+--    written by the trigger only (no role but the owner has INSERT or
+--    UPDATE on them), partitions are created and dropped by the consumer
+--    without it owning usage_raw. EXECUTE on the partition functions is
+--    revoked from PUBLIC (grants.sql gives it to bandsplit_settle).
+-- Migrations written after this one set the search_path in each CREATE
+-- FUNCTION themselves; the operator_sql test lists any function without it.
+
+CREATE OR REPLACE FUNCTION public.bs_audit_row()
+RETURNS trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, public, pg_temp
+SET TimeZone = 'UTC'
+SET DateStyle = 'ISO, YMD'
+AS $$
+DECLARE
+    v_at      timestamptz := pg_catalog.clock_timestamp();
+    v_actor   text := coalesce(nullif(pg_catalog.current_setting('bandsplit.actor', true), ''),
+                               session_user::text);
+    v_app     text := coalesce(pg_catalog.current_setting('application_name', true), '');
+    v_txid    bigint := pg_catalog.txid_current();
+    v_before  jsonb;
+    v_after   jsonb;
+    v_key     jsonb;
+    v_id      bigint;
+    v_prev    bytea;
+    v_hash    bytea;
+BEGIN
+    IF TG_OP <> 'INSERT' THEN
+        v_before := pg_catalog.to_jsonb(OLD);
+    END IF;
+    IF TG_OP <> 'DELETE' THEN
+        v_after := pg_catalog.to_jsonb(NEW);
+    END IF;
+    IF TG_OP = 'UPDATE' AND v_before = v_after THEN
+        RETURN NULL;   -- nothing changed, nothing to record
+    END IF;
+    SELECT pg_catalog.jsonb_object_agg(k, coalesce(v_after, v_before) -> k)
+      INTO v_key FROM pg_catalog.unnest(TG_ARGV) AS k;
+
+    PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('bandsplit.audit'));
+    SELECT l.audit_id, l.hash INTO v_id, v_prev FROM public.audit_log l
+     ORDER BY l.audit_id DESC LIMIT 1;
+    IF NOT FOUND THEN
+        v_id := 0;
+        v_prev := pg_catalog.sha256(pg_catalog.convert_to('bandsplit audit log', 'UTF8'));
+    END IF;
+    v_id := v_id + 1;
+    v_hash := pg_catalog.sha256(v_prev || public.bs_audit_content(v_id, v_at,
+        v_actor, session_user::text, v_app, v_txid, TG_TABLE_NAME, TG_OP,
+        v_key, v_before, v_after));
+    IF pg_catalog.current_setting('transaction_isolation') = 'read committed' THEN
+        INSERT INTO public.audit_log (audit_id, at, actor, db_user, application,
+                                      txid, table_name, op, row_key, before,
+                                      after, prev_hash, hash)
+        VALUES (v_id, v_at, v_actor, session_user::text, v_app, v_txid,
+                TG_TABLE_NAME, TG_OP, v_key, v_before, v_after, v_prev, v_hash);
+    ELSE
+        BEGIN
+            INSERT INTO public.audit_log (audit_id, at, actor, db_user,
+                                          application, txid, table_name, op,
+                                          row_key, before, after, prev_hash,
+                                          hash)
+            VALUES (v_id, v_at, v_actor, session_user::text, v_app, v_txid,
+                    TG_TABLE_NAME, TG_OP, v_key, v_before, v_after, v_prev,
+                    v_hash);
+        EXCEPTION WHEN unique_violation THEN
+            RAISE EXCEPTION 'could not serialize access to the audit log: a '
+                            'concurrent change committed first; retry'
+                USING ERRCODE = '40001';
+        END;
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION public.bs_audit_head()
+RETURNS trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, public, pg_temp
+AS $$
+BEGIN
+    UPDATE public.audit_head h SET last_id = l.audit_id, last_hash = l.hash
+      FROM (SELECT a.audit_id, a.hash FROM public.audit_log a
+             ORDER BY a.audit_id DESC LIMIT 1) AS l
+     WHERE h.last_id <> l.audit_id;
+    RETURN NULL;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION public.bs_audit_attach(p_table regclass, p_key text[])
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, public, pg_temp
+AS $$
+BEGIN
+    EXECUTE pg_catalog.format('CREATE TRIGGER %I AFTER INSERT OR UPDATE OR DELETE ON %s '
+                   'FOR EACH ROW EXECUTE FUNCTION public.bs_audit_row(%s)',
+                   'audit_' || p_table::text, p_table,
+                   (SELECT pg_catalog.string_agg(pg_catalog.quote_literal(k), ', ')
+                      FROM pg_catalog.unnest(p_key) AS k));
+    EXECUTE pg_catalog.format('CREATE TRIGGER %I AFTER INSERT OR UPDATE OR DELETE ON %s '
+                   'FOR EACH STATEMENT EXECUTE FUNCTION public.bs_audit_head()',
+                   'audit_head_' || p_table::text, p_table);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION public.bs_pool_peak(p_pool bigint, p_range tstzrange,
+                                               p_except bigint, p_extra bigint,
+                                               OUT at timestamptz,
+                                               OUT committed_bps numeric)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, public, pg_temp
+AS $$
+    WITH instants AS (
+        SELECT pg_catalog.lower(p_range) AS t
+        UNION
+        SELECT pg_catalog.lower(a.valid) FROM public.allocation a
+         WHERE a.pool_id = p_pool AND a.valid OPERATOR(pg_catalog.&&) p_range
+           AND pg_catalog.lower(a.valid) > pg_catalog.lower(p_range)
+           AND a.alloc_id IS DISTINCT FROM p_except
+    )
+    SELECT i.t, p_extra + coalesce(pg_catalog.sum(a.committed_bps), 0)
+      FROM instants i
+      LEFT JOIN public.allocation a
+        ON a.pool_id = p_pool AND a.valid OPERATOR(pg_catalog.@>) i.t
+       AND a.alloc_id IS DISTINCT FROM p_except
+     GROUP BY i.t
+     ORDER BY 2 DESC, 1
+     LIMIT 1
+$$;
+
+CREATE OR REPLACE FUNCTION public.bs_allocation_guard()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, public, pg_temp
+AS $$
+DECLARE
+    p        public.pool%ROWTYPE;
+    t        public.tenant%ROWTYPE;
+    v_at     timestamptz;
+    v_sum    numeric;
+    v_limit  numeric;
+    v_msg    text;
+BEGIN
+    SELECT * INTO t FROM public.tenant WHERE tenant_id = NEW.tenant_id;
+    IF FOUND AND t.status = 'closed' AND
+       (pg_catalog.upper_inf(NEW.valid) OR pg_catalog.upper(NEW.valid) > t.closed_at) AND
+       (TG_OP = 'INSERT' OR NOT (NEW.valid OPERATOR(pg_catalog.<@) OLD.valid)) THEN
+        RAISE EXCEPTION 'tenant % is closed since %: no allocation past it',
+            NEW.tenant_id, public.bs_iso(t.closed_at) USING ERRCODE = 'BST01';
+    END IF;
+    IF TG_OP = 'INSERT' OR NEW.plan_id <> OLD.plan_id
+       OR pg_catalog.lower(NEW.valid) <> pg_catalog.lower(OLD.valid) THEN
+        IF public.bs_plan_version_at(NEW.plan_id, pg_catalog.lower(NEW.valid)) IS NULL THEN
+            RAISE EXCEPTION 'plan % has no version in force at %',
+                NEW.plan_id, public.bs_iso(pg_catalog.lower(NEW.valid))
+                USING ERRCODE = 'BSP01';
+        END IF;
+    END IF;
+    -- Shrinking never raises the load: no check (an allocation forced over
+    -- the limit can still be ended).
+    IF TG_OP = 'UPDATE' AND NEW.pool_id = OLD.pool_id
+       AND NEW.committed_bps <= OLD.committed_bps
+       AND NEW.valid OPERATOR(pg_catalog.<@) OLD.valid THEN
+        RETURN NEW;
+    END IF;
+    IF pg_catalog.current_setting('transaction_isolation') = 'repeatable read' THEN
+        RAISE EXCEPTION 'allocation changes need READ COMMITTED or SERIALIZABLE'
+            USING ERRCODE = 'BSC03';
+    END IF;
+
+    PERFORM public.bs_pool_lock(NEW.pool_id);
+    SELECT * INTO p FROM public.pool WHERE pool_id = NEW.pool_id;
+    IF NOT FOUND THEN
+        RETURN NEW;   -- the foreign key refuses it
+    END IF;
+    IF NOT (NEW.valid OPERATOR(pg_catalog.<@) p.valid) THEN
+        RAISE EXCEPTION 'allocation % (%) outside pool % validity %',
+            NEW.alloc_id, NEW.valid, p.pool_id, p.valid
+            USING ERRCODE = 'BSC02';
+    END IF;
+    SELECT pk.at, pk.committed_bps INTO v_at, v_sum
+      FROM public.bs_pool_peak(NEW.pool_id, NEW.valid, NEW.alloc_id,
+                               NEW.committed_bps) AS pk;
+    v_limit := p.capacity_bps * p.oversub_limit;
+    IF v_sum > v_limit THEN
+        v_msg := pg_catalog.format('pool %s (%s): Σ committed would be %s Mbps at %s, '
+                        'over capacity %s Mbps × limit %s = %s Mbps',
+                        p.pool_id, p.name, public.bs_mbps(v_sum),
+                        public.bs_iso(v_at), public.bs_mbps(p.capacity_bps),
+                        pg_catalog.trim_scale(p.oversub_limit),
+                        public.bs_mbps(v_limit));
+        IF NOT public.bs_force_requested() THEN
+            RAISE EXCEPTION '%', v_msg USING ERRCODE = 'BSC01',
+                HINT = 'allocate less, end another allocation, or force it (audited)';
+        END IF;
+        NEW.forced := 'forced: ' || v_msg;
+    END IF;
+    RETURN NEW;
+END
+$$;
+
+-- The partition functions create and drop tables: they run as the owner.
+ALTER FUNCTION public.bs_usage_raw_ensure_partitions(timestamptz, timestamptz) SECURITY DEFINER;
+ALTER FUNCTION public.bs_usage_raw_drop_before(date) SECURITY DEFINER;
+REVOKE EXECUTE ON FUNCTION public.bs_usage_raw_ensure_partitions(timestamptz, timestamptz) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION public.bs_usage_raw_drop_before(date) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION public.bs_audit_row() FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION public.bs_audit_head() FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION public.bs_audit_attach(regclass, text[]) FROM PUBLIC;
+
+-- Every other function of the schema (not an extension's): the same
+-- search_path.
+DO $$
+DECLARE
+    f regprocedure;
+BEGIN
+    FOR f IN
+        SELECT p.oid::regprocedure
+          FROM pg_catalog.pg_proc p
+         WHERE p.pronamespace = 'public'::regnamespace
+           AND p.proname LIKE 'bs\_%'
+           AND NOT EXISTS (SELECT FROM pg_catalog.pg_depend d
+                            WHERE d.classid = 'pg_catalog.pg_proc'::regclass
+                              AND d.objid = p.oid AND d.deptype = 'e')
+    LOOP
+        EXECUTE pg_catalog.format('ALTER FUNCTION %s SET search_path = pg_catalog, public, pg_temp', f);
+    END LOOP;
+END
+$$;
