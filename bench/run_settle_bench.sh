@@ -43,7 +43,7 @@ if [[ -n ${BENCH_PG_SETTINGS:-} ]]; then
 	for s in $BENCH_PG_SETTINGS; do PGUSER=root psql -X -q -c "ALTER SYSTEM SET ${s%%=*} = '${s#*=}'"; done
 	PGUSER=root psql -X -q -c "SELECT pg_reload_conf()" >/dev/null
 fi
-"$BUILD/settlement/bandsplit" migrate >"$T/migrate.log" 2>&1 || fail "migrate"
+pg_migrate "$BUILD/settlement/bandsplit" >"$T/migrate.log" 2>&1 || fail "migrate"
 "$BUILD/tools/bandsplit-kafka" --partitions "$PARTITIONS" --bootstrap-file "$T/boot" \
 	>"$T/kafka.log" 2>&1 &
 kpid=$!

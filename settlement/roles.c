@@ -114,12 +114,17 @@ int bs_roles_assume_owner(PGconn *conn, FILE *out, char *err, size_t err_size)
 	bool creator = strcmp(may_create, "true") == 0;
 	if (creator && strcmp(who, BS_ROLE_OWNER) != 0) {
 		if (create_missing(conn, out, err, err_size) < 0 ||
-		    bs_db_exec(conn, "owner membership", "GRANT bandsplit_owner TO"
-			       " CURRENT_USER", 0, NULL, err, err_size) < 0 ||
+		    bs_db_exec(conn, "owner membership", "DO $$ BEGIN IF NOT"
+			       " pg_has_role(current_user, 'bandsplit_owner', 'MEMBER')"
+			       " THEN EXECUTE pg_catalog.format('GRANT bandsplit_owner TO"
+			       " %I', current_user); END IF; END $$", 0, NULL, err,
+			       err_size) < 0 ||
 		    bs_db_exec(conn, "owner's rights",
 			       "DO $$ BEGIN EXECUTE pg_catalog.format('GRANT CREATE ON"
 			       " DATABASE %I TO bandsplit_owner', current_database());"
-			       " GRANT CREATE ON SCHEMA public TO bandsplit_owner; END $$",
+			       " GRANT USAGE, CREATE ON SCHEMA public TO bandsplit_owner;"
+			       " GRANT USAGE ON SCHEMA public TO bandsplit_settle,"
+			       " bandsplit_cli, bandsplit_api; END $$",
 			       0, NULL, err, err_size) < 0 ||
 		    bs_db_exec(conn, "hand the schema to bandsplit_owner", ADOPT, 0,
 			       NULL, err, err_size) < 0)

@@ -20,7 +20,7 @@
  *   - as a role that may create roles (superuser or CREATEROLE): creates
  *     the missing ones (owner and api NOLOGIN; settle and cli LOGIN, no
  *     password), makes itself a member of bandsplit_owner, gives the owner
- *     CREATE on the database and on schema public, hands the owner the
+ *     CREATE on the database and on schema public (the others USAGE), hands the owner the
  *     schema objects it owns itself (a database migrated before the roles
  *     existed), then SET ROLE bandsplit_owner;
  *   - as a member of bandsplit_owner: SET ROLE after the check.

@@ -44,7 +44,7 @@ bs() { "$CLI" "$@" >>"$WORK/cli.log" 2>&1 || { tail -5 "$WORK/cli.log" >&2; echo
 
 step "1. PostgreSQL (private cluster) and the schema"
 pg_start
-"$CLI" migrate | sed 's/^/   /'
+pg_migrate "$CLI" | sed 's/^/   /'
 
 step "2. The operator's setup: pools, tenants, prefixes, plan, allocations (bandsplit CLI)"
 # The sample traffic is the last whole hour's, so nothing arrives "late".
@@ -106,7 +106,7 @@ grep -E "boot|worker lcore|done:" "$WORK/meter.log" | sed 's/^[^ ]* [^ ]* [A-Z]*
 
 step "6. bandsplit-settle: Kafka → PostgreSQL, exactly once, with 5-minute rollups"
 # (a replay of the last hour: records count as late only after 2 hours)
-"$BUILD/settlement/bandsplit-settle" --set "kafka.brokers=$KAFKA_BOOTSTRAP" \
+"$BUILD/settlement/bandsplit-settle" --set "postgres.conninfo=$BS_DB_SETTLE" --set "kafka.brokers=$KAFKA_BOOTSTRAP" \
 	--set settle.metrics_listen=127.0.0.1:0 --set settle.late_after_s=7200 --drain --stats "$WORK/settle.json" 2>"$WORK/settle.log"
 jq -r '"   \(.messages) messages settled in \(.seconds) s"' "$WORK/settle.json" 2>/dev/null || true
 

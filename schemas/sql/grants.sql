@@ -19,8 +19,8 @@
 
 REVOKE ALL ON ALL TABLES IN SCHEMA public FROM PUBLIC;
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM PUBLIC;
-REVOKE CREATE ON SCHEMA public FROM PUBLIC;
-GRANT USAGE ON SCHEMA public TO bandsplit_settle, bandsplit_cli, bandsplit_api;
+-- (Schema public: USAGE for everyone, CREATE for its owner and
+-- bandsplit_owner only — PostgreSQL 15's default plus what migrate grants.)
 
 -- Both programs check the schema version before they start.
 GRANT SELECT ON schema_migrations TO bandsplit_settle, bandsplit_cli;

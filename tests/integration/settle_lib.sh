@@ -68,12 +68,13 @@ kafka_ctl() { # COMMAND...
 
 start_db() {
 	pg_start || fail "PostgreSQL did not start"
-	"$CLI" migrate >"$T/migrate.log" 2>&1 || fail "bandsplit migrate"
+	pg_migrate "$CLI" >"$T/migrate.log" 2>&1 || fail "bandsplit migrate"
 }
 
 SETTLE_ARGS=()
 settle_args() { # NAME -> SETTLE_ARGS for an instance
-	SETTLE_ARGS=(--set "kafka.bootstrap_file=$T/boot"
+	SETTLE_ARGS=(--set "postgres.conninfo=$BS_DB_SETTLE"
+		--set "kafka.bootstrap_file=$T/boot"
 		--set settle.metrics_listen=127.0.0.1:0
 		--set settle.gap_check_s=0
 		--set settle.late_after_s=31536000

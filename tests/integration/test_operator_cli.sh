@@ -56,7 +56,7 @@ bad() {
 
 pg_start
 export BANDSPLIT_ACTOR=op-test
-ok_cmd migrate
+ok_cmd --db "$BS_DB_ADMIN" migrate
 
 # --- help at every level ----------------------------------------------------
 ok_cmd --help

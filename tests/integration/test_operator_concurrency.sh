@@ -21,7 +21,7 @@ q() { pg_psql -At -c "$1"; }
 
 pg_start
 export PGTZ=Asia/Shanghai
-"$BS" migrate >/dev/null
+pg_migrate "$BS" >/dev/null
 "$BS" pool add --id 1 --carrier c --name p1 --capacity 1G --flat-fee 1 --from 2026-01-01 >/dev/null
 "$BS" pool add --id 2 --carrier c --name p2 --capacity 1G --limit 1.2 --flat-fee 1 --from 2026-01-01 >/dev/null
 "$BS" plan add --id 1 --name f --kind flat --price 1 --from 2026-01-01 >/dev/null

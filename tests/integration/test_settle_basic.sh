@@ -19,14 +19,14 @@ start_db
 start_kafka 64
 
 # ---- migrations ------------------------------------------------------------
-"$CLI" migrate >"$T/migrate2.log" 2>&1 || fail "migrate re-run"
+pg_migrate "$CLI" >"$T/migrate2.log" 2>&1 || fail "migrate re-run"
 grep -q "schema up to date" "$T/migrate2.log" || fail "migrate re-run applied something"
 ok "migrate re-run is a no-op"
 before=$(q "SELECT count(*) FROM schema_migrations")
 q "INSERT INTO schema_migrations VALUES (999, '0999_from_the_future', repeat('0', 64))" >/dev/null
-rc=0; "$CLI" migrate >"$T/migrate3.log" 2>&1 || rc=$?
+rc=0; pg_migrate "$CLI" >"$T/migrate3.log" 2>&1 || rc=$?
 expect_eq "migrate refuses a database ahead of the code (exit 1)" 1 "$rc"
-rc=0; timeout 30 "$SETTLE" --set "kafka.bootstrap_file=$T/boot" \
+rc=0; timeout 30 "$SETTLE" --set "postgres.conninfo=$BS_DB_SETTLE" --set "kafka.bootstrap_file=$T/boot" \
 	--set settle.metrics_listen= >"$T/settle-refused.log" 2>&1 || rc=$?
 expect_eq "bandsplit-settle refuses it too (exit 1)" 1 "$rc"
 q "DELETE FROM schema_migrations WHERE version = 999" >/dev/null
