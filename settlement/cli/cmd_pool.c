@@ -220,15 +220,16 @@ static int change(const struct bs_cli *cli, int argc, char **argv)
 
 static int end(const struct bs_cli *cli, int argc, char **argv)
 {
-	static const struct bs_verb verb = { "end", "at", "POOL_ID",
-"Usage: bandsplit pool end POOL_ID [--at TIME] [--json]\n"
+	static const struct bs_verb verb = { "end", "at force", "POOL_ID",
+"Usage: bandsplit pool end POOL_ID [--at TIME] [--force] [--json]\n"
 "\n"
 "Ends a pool's validity at TIME (default now). Refused while allocations\n"
-"on it run past TIME: end or move them first.\n" };
+"on it run past TIME: end or move them first. A TIME in the past needs\n"
+"--force (audited).\n" };
 	return bs_verb_end(cli, argc, argv, &POOL, &verb, "pool",
 		"WITH p AS (UPDATE pool SET valid = tstzrange(lower(valid),"
 		" $2::timestamptz) WHERE pool_id = $1::bigint RETURNING *)"
-		" SELECT " POOL_COLS " FROM p");
+		" SELECT " POOL_COLS " FROM p", NULL);
 }
 
 static const struct bs_op_verb VERBS[] = {

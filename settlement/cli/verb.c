@@ -127,6 +127,17 @@ static int parse_options(struct bs_op *op, const struct bs_object *obj,
 	return obj->check != NULL ? obj->check(op, args) : 0;
 }
 
+/* Is the flag option `name` of the object given? (false if it has none) */
+static bool flag_given(const struct bs_object *obj, const void *args,
+		       const char *name)
+{
+	for (size_t i = 0; i < obj->nopts; i++)
+		if (obj->opts[i].kind == BS_OPT_FLAG &&
+		    strcmp(obj->opts[i].name, name) == 0)
+			return given(&obj->opts[i], args);
+	return false;
+}
+
 /* Is every option of `names` given (all) or one of them (!all)? */
 static bool given_of(const struct bs_object *obj, const void *args,
 		     const char *names, bool all)
@@ -175,6 +186,14 @@ int bs_verb_start(struct bs_op *op, const struct bs_cli *cli,
 		rc = check_verb(op, obj, verb, args);
 	if (rc == 0 && bs_op_open(op) != 0)
 		rc = bs_op_close(op, false);
+	/* --force and --purge are transaction settings the schema's rules
+	 * read (capacity guard, history guard: 0011, 0018). */
+	if (rc == 0 && flag_given(obj, args, "force"))
+		rc = bs_op_set_local(op, "bandsplit.force", "on");
+	if (rc == 0 && flag_given(obj, args, "purge"))
+		rc = bs_op_set_local(op, "bandsplit.purge", "on");
+	if (rc != 0)
+		bs_op_close(op, false);
 	return rc != 0 ? rc : BS_VERB_GO;
 }
 
@@ -235,7 +254,7 @@ int bs_verb_show(const struct bs_cli *cli, int argc, char **argv,
 
 int bs_verb_end(const struct bs_cli *cli, int argc, char **argv,
 		const struct bs_object *obj, const struct bs_verb *verb,
-		const char *what, const char *sql)
+		const char *what, const char *sql, const char *purge_sql)
 {
 	struct bs_op op;
 	char id[BS_OP_VALUE_MAX], at[BS_OP_VALUE_MAX];
@@ -243,10 +262,21 @@ int bs_verb_end(const struct bs_cli *cli, int argc, char **argv,
 	int rc = bs_verb_start(&op, cli, obj, verb, argc, argv, args, id);
 	const char *at_v = rc == BS_VERB_GO ? bs_verb_param(obj, args, "at") : NULL;
 	snprintf(at, sizeof(at), "%s", at_v != NULL ? at_v : "now");
+	bool purge = rc == BS_VERB_GO && purge_sql != NULL &&
+		     flag_given(obj, args, "purge");
 	free(args);
 	if (rc != BS_VERB_GO)
 		return rc;
 	const char *params[2] = { id, at };
+	if (purge) {
+		/* a row starting at or after --at: removed (the schema allows it
+		 * only if it never took effect) */
+		PGresult *gone = bs_op_query(&op, purge_sql, 2, params);
+		bool removed = gone != NULL && PQntuples(gone) == 1;
+		if (removed)
+			return bs_verb_finish(&op, gone, true);
+		PQclear(gone);
+	}
 	return bs_verb_finish(&op, bs_op_query_one(&op, what, sql, 2, params),
 			      true);
 }

@@ -151,7 +151,7 @@ bad 2 "--tier 'x': expected FROM_GB:YUAN" plan add --name v2 --kind volume --tie
 bad 2 "--vat '101%': above 100%" plan add --name f --kind flat --price 1 --vat 101%
 bad 2 "--kind 'fixed': must be one of: flat burstable95 volume" plan add --name f --kind fixed
 bad 2 "--direction 'both'" plan add --name f --kind flat --price 1 --direction both
-ok_cmd plan change 1 --from 2026-06-01 --overage 50
+ok_cmd plan change 1 --from 2026-06-01 --overage 50 --force
 [ "$(grep -c . <<<"$OUT")" -gt 3 ] && grep -q "overage_per_mbps *50.00" <<<"$OUT" &&
 	grep -q "price_per_mbps *30.00" <<<"$OUT" && grep -q "version *2" <<<"$OUT" || fail "plan change: $OUT"
 ok_cmd plan show 1 --json
@@ -179,7 +179,7 @@ bad 1 "refused: insert or update on table \"prefix\" violates foreign key constr
 ok "prefix add: several at once, all or none; overlaps refused naming the prefix; bad prefixes named"
 ok_cmd prefix add --tenant 1003 --prefix 192.0.2.10/32 --from 2026-01-01
 id=$(q "SELECT prefix_id FROM prefix WHERE prefix = '198.51.100.0/24'")
-ok_cmd prefix change "$id" --tenant 1003 --at 2026-04-01 --json
+ok_cmd prefix change "$id" --tenant 1003 --at 2026-04-01 --force --json
 [ "$(jq -r '.tenant, .valid_from' <<<"$OUT" | tr '\n' ' ')" = "1003 2026-04-01T00:00:00+08:00 " ] || fail "prefix change: $OUT"
 moved=$(jq -r .id <<<"$OUT")
 ok_cmd prefix show "$id" --json
@@ -216,9 +216,11 @@ grep -q "warning: allocation .* forced: pool 1 (ct-a): Σ committed would be 160
 	AND after ->> 'forced' LIKE 'forced: pool 1 (ct-a)%'")" = 1 ] || fail "forcing not audited"
 ok "alloc add --force: allowed, warned, audited"
 aid=$(q "SELECT alloc_id FROM allocation WHERE tenant_id = 1001 AND pool_id = 1")
-bad 1 "refused: pool 1 (ct-a): Σ committed would be 1700 Mbps at 2026-03-15T00:00:00+08:00" \
-	alloc change "$aid" --at 2026-03-15 --committed 1.5G
-ok_cmd alloc change "$aid" --at 2026-03-15 --committed 900M --json
+bad 1 "refused: pool 1 (ct-a): Σ committed would be 1700 Mbps at 2099-01-01T00:00:00+08:00" \
+	alloc change "$aid" --at 2099-01-01 --committed 1.5G
+bad 1 "(in the past) rewrites history: it needs --force (audited)" \
+	alloc change "$aid" --at 2026-03-15 --committed 900M
+ok_cmd alloc change "$aid" --at 2026-03-15 --committed 900M --force --json
 [ "$(jq -r '.committed_mbps, .burst_mbps, .valid_from' <<<"$OUT" | tr '\n' ' ')" = \
   "900 1000 2026-03-15T00:00:00+08:00 " ] || fail "alloc change: $OUT"
 ok_cmd alloc show "$aid" --json
@@ -243,20 +245,21 @@ ok "capacity: purchased, Σ committed / burst peaks, headroom, ratio, buckets"
 # --- ends -------------------------------------------------------------------
 bad 1 "on plan 1 runs past that time: end or change it first" plan end 1 --at 2026-08-01
 bad 1 "would leave allocation" pool end 1 --at 2026-08-01
-ok_cmd alloc end 2 --at 2026-02-15
+ok_cmd alloc end 2 --at 2026-02-15 --force
 grep -q "valid_to *2026-02-15T00:00:00+08:00" <<<"$OUT" || fail "alloc end: $OUT"
-ok_cmd tenant end 1003 --at 2026-09-01 --json
+ok_cmd tenant end 1003 --at 2026-09-01 --force --json
 [ "$(jq -r '.status, .closed_at' <<<"$OUT" | tr '\n' ' ')" = "closed 2026-09-01T00:00:00+08:00 " ] || fail "tenant end: $OUT"
 [ "$(q "SELECT count(*) FROM prefix WHERE tenant_id = 1003 AND (upper_inf(valid) OR upper(valid) > '2026-09-01+08')")" = 0 ] &&
 [ "$(q "SELECT count(*) FROM allocation WHERE tenant_id = 1003 AND (upper_inf(valid) OR upper(valid) > '2026-09-01+08')")" = 0 ] ||
 	fail "tenant end left prefixes or allocations"
 bad 1 "tenant 1003 is already closed" tenant end 1003
 bad 1 "tenant 1003 is closed since 2026-09-01T00:00:00+08:00" prefix add --tenant 1003 --prefix 10.9.0.0/16 --from 2026-10-01
-ok_cmd prefix end 1 --at 2026-12-01
-ok_cmd plan end 2 --at 2026-12-01
-ok_cmd pool end 2 --at 2026-12-01
+ok_cmd prefix end 1 --at 2026-12-01 --force
+ok_cmd plan end 2 --at 2026-12-01 --force
+ok_cmd pool end 2 --at 2026-12-01 --force
 grep -q "valid_to *2026-12-01" <<<"$OUT" || fail "pool end: $OUT"
 ok "end: allocation, tenant (closes, ends its prefixes and allocations), prefix, plan, pool"
+
 
 # --- prefixes export --------------------------------------------------------
 map=$WORK/prefixes.map
@@ -290,6 +293,34 @@ ok_cmd prefixes exports --json
 [ "$(jq -r '[.[].version] | join(",")' <<<"$OUT")" = "2,1" ] || fail "exports: $OUT"
 ok_cmd prefixes stale
 ok "failed exports change neither the file nor the database; export history"
+
+# --- history is never erased (issue 10 item 3) --------------------------------
+ok_cmd tenant add --id 77 --name t77
+ok_cmd prefix add --tenant 77 --prefix 10.77.0.0/16 --from 2026-01-01
+ok_cmd alloc add --tenant 77 --pool 1 --plan 1 --committed 1M --from 2026-01-01 --force --json
+a77=$(jq -r .id <<<"$OUT")
+bad 1 "took effect at 2026-01-01T00:00:00+08:00: history is kept" tenant end 77 --at 1970-01-01
+bad 1 "took effect at 2026-01-01T00:00:00+08:00: history is kept" tenant end 77 --at 1970-01-01 --force
+bad 1 "(in the past) rewrites history: it needs --force (audited)" alloc end "$a77" --at 2026-06-01
+bad 1 "(in the past) rewrites history: it needs --force (audited)" tenant end 77 --at 2026-06-01
+ok_cmd alloc end "$a77" --at 2026-06-01 --force
+[ "$(q "SELECT actor || ' ' || op || ' ' || (after ->> 'valid') FROM audit_log
+	WHERE table_name = 'allocation' ORDER BY audit_id DESC LIMIT 1")" = \
+  'op-test UPDATE ["2025-12-31 16:00:00+00","2026-05-31 16:00:00+00")' ] || fail "forced past end not audited"
+ok_cmd prefix add --tenant 77 --prefix 10.78.0.0/16 --from 2099-01-01 --json
+p78=$(jq -r '.[0].id // .id' <<<"$OUT")
+bad 1 "never took effect (starts 2099-01-01T00:00:00+08:00): removing it needs --purge" tenant end 77
+bad 2 "--to must not be before --from (or --at)" prefix end "$p78" --at 2098-01-01
+ok_cmd prefix end "$p78" --at 2098-01-01 --purge
+[ "$(q "SELECT count(*) FROM prefix WHERE prefix_id = $p78")" = 0 ] &&
+[ "$(q "SELECT op FROM audit_log WHERE table_name = 'prefix' AND row_key ->> 'prefix_id' = '$p78'
+	ORDER BY audit_id DESC LIMIT 1")" = DELETE ] || fail "purge not done or not audited"
+bad 1 "took effect at 2026-01-01T00:00:00+08:00: history is kept" prefix end \
+	"$(q "SELECT prefix_id FROM prefix WHERE prefix = '10.77.0.0/16'")" --at 2025-01-01 --purge
+ok_cmd tenant end 77
+[ "$(q "SELECT count(*) FROM prefix WHERE tenant_id = 77") $(q "SELECT count(*) FROM allocation WHERE tenant_id = 77")" = "1 1" ] ||
+	fail "tenant end erased history"
+ok "history kept: tenant end before its history refused, past ends need --force, purge only of rows never in force; audited"
 
 # --- audit ------------------------------------------------------------------
 ok_cmd audit list --table allocation --limit 3 --json
