@@ -79,3 +79,25 @@ int bs_cli_check_time(const struct bs_cli *cli, PGconn *conn, const char *cmd,
 					  value, msg);
 	return bs_cli_fail(cli, cmd, BS_EXIT_FAILURE, "%s: %s", option, msg);
 }
+
+int bs_cli_check_range(const struct bs_cli *cli, PGconn *conn, const char *cmd,
+		       const char *from, const char *to)
+{
+	if (from == NULL || to == NULL)
+		return 0;
+	const char *params[2] = { from, to };
+	PGresult *res = PQexecParams(conn, "SELECT $2::timestamptz >"
+				     " $1::timestamptz", 2, NULL, params, NULL,
+				     NULL, 0);
+	bool ok = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1;
+	bool after = ok && PQgetvalue(res, 0, 0)[0] == 't';
+	char msg[512];
+	snprintf(msg, sizeof(msg), "%s", ok ? "" : PQerrorMessage(conn));
+	PQclear(res);
+	if (!ok)
+		return bs_cli_fail(cli, cmd, BS_EXIT_FAILURE, "--from/--to: %s", msg);
+	if (!after)
+		return bs_cli_usage_error(cli, cmd, "--from '%s' and --to '%s': --to "
+					  "must be after --from", from, to);
+	return 0;
+}

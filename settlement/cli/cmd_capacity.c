@@ -155,7 +155,9 @@ static int run(const struct bs_cli *cli, int argc, char **argv)
 		PQclear(chk);
 		bs_op_close(&op, false);
 		if (empty)
-			return bs_op_usage(&op, "--to must be after --from");
+			return bs_op_usage(&op, "--from '%s' and --to '%s': --to must "
+					   "be after --from", from ? from : "(this month)",
+					   to ? to : "(a month later)");
 		return bs_op_usage(&op, "the range is longer than %d days",
 				   MAX_RANGE_DAYS);
 	}

@@ -143,6 +143,8 @@ static int run(const struct bs_cli *cli, int argc, char **argv)
 	int rc = bs_cli_check_time(cli, conn, "gaps", "--from", from);
 	if (rc == 0)
 		rc = bs_cli_check_time(cli, conn, "gaps", "--to", to);
+	if (rc == 0)
+		rc = bs_cli_check_range(cli, conn, "gaps", from, to);
 	if (rc != 0) {
 		PQfinish(conn);
 		return rc;

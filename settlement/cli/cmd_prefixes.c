@@ -354,6 +354,12 @@ static int stale(const struct bs_cli *cli, int argc, char **argv)
 		return rc;
 	if (bs_op_open(&op) != 0)
 		return bs_op_close(&op, false);
+	rc = bs_cli_check_range(cli, op.conn, op.cmd, from ? from_v : NULL,
+				to ? to_v : NULL);
+	if (rc != 0) {
+		bs_op_close(&op, false);
+		return rc;
+	}
 	const char *params[2] = { from ? from_v : NULL, to ? to_v : NULL };
 	PGresult *res = bs_op_query(&op, "SELECT node_id AS node, map_version,"
 		" max(version_in_force) AS version_in_force, count(*) AS records,"

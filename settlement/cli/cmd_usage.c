@@ -155,6 +155,8 @@ static int run(const struct bs_cli *cli, int argc, char **argv)
 	int rc = from != NULL ? bs_cli_check_time(cli, conn, "usage", "--from", from) : 0;
 	if (rc == 0 && to != NULL)
 		rc = bs_cli_check_time(cli, conn, "usage", "--to", to);
+	if (rc == 0)
+		rc = bs_cli_check_range(cli, conn, "usage", from, to);
 	if (rc != 0) {
 		PQfinish(conn);
 		return rc;

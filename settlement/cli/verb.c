@@ -138,6 +138,25 @@ static bool flag_given(const struct bs_object *obj, const void *args,
 	return false;
 }
 
+/* --from and --to, when the object has both and both are given: --to
+ * after --from (in the session's time zone: the database compares). */
+static int check_range(const struct bs_op *op, const struct bs_object *obj,
+		       const void *args)
+{
+	const struct bs_verb_opt *from = NULL, *to = NULL;
+	for (size_t i = 0; i < obj->nopts; i++) {
+		if (strcmp(obj->opts[i].name, "from") == 0)
+			from = &obj->opts[i];
+		else if (strcmp(obj->opts[i].name, "to") == 0)
+			to = &obj->opts[i];
+	}
+	if (from == NULL || to == NULL || !given(from, args) || !given(to, args))
+		return 0;
+	return bs_cli_check_range(op->cli, op->conn, op->cmd,
+				  CAT(args, from->value, char),
+				  CAT(args, to->value, char));
+}
+
 /* Is every option of `names` given (all) or one of them (!all)? */
 static bool given_of(const struct bs_object *obj, const void *args,
 		     const char *names, bool all)
@@ -188,6 +207,8 @@ int bs_verb_start(struct bs_op *op, const struct bs_cli *cli,
 		rc = bs_op_close(op, false);
 	/* --force and --purge are transaction settings the schema's rules
 	 * read (capacity guard, history guard: 0011, 0018). */
+	if (rc == 0)
+		rc = check_range(op, obj, args);
 	if (rc == 0 && flag_given(obj, args, "force"))
 		rc = bs_op_set_local(op, "bandsplit.force", "on");
 	if (rc == 0 && flag_given(obj, args, "purge"))

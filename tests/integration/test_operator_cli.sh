@@ -337,6 +337,19 @@ ok_cmd audit verify
 grep -q "^audit log intact: [0-9]* rows, head id [0-9]*, head hash [0-9a-f]\{64\}$" <<<"$OUT" || fail "verify: $OUT"
 ok "audit list / show / verify"
 
+# --- every --from/--to pair is checked (issue 10 item 5) --------------------
+for cmd in "gaps --fail-if-any" "usage" "prefixes stale" "capacity" \
+	   "pool add --id 9 --carrier c --name n9 --capacity 1G --flat-fee 1" \
+	   "alloc add --tenant 1001 --pool 1 --plan 1 --committed 1M" \
+	   "prefix add --tenant 1001 --prefix 10.99.0.0/16"; do
+	# shellcheck disable=SC2086
+	bad 2 "--from '2100-01-01" $cmd --from 2100-01-01 --to 2000-01-01
+	grep -q -- "--to '2000-01-01.*': --to must be after --from" <<<"$ERR" || fail "$cmd: $ERR"
+	# shellcheck disable=SC2086
+	bad 2 "--to must be after --from" $cmd --from 2026-01-01T08:00+08:00 --to 2026-01-01T00:00Z
+done
+ok "reversed and empty --from/--to ranges refused naming both (gaps, usage, prefixes stale, capacity, add)"
+
 # --- connection failures ----------------------------------------------------
 bad 3 "postgres connect" --db "host=$WORK/nosuchdir dbname=x" tenant list
 ok "an unreachable database is a failure (exit 3)"
