@@ -277,17 +277,21 @@ static int list(const struct bs_cli *cli, int argc, char **argv)
 	static const char *const TABLES[] = { "park_settings", "pool", "tenant",
 		"prefix", "plan", "plan_version", "allocation", "prefix_map_export",
 		NULL };
-	const char *table = NULL, *since = NULL, *actor = NULL, *limit = "50";
+	const char *table = NULL, *since = NULL, *actor = NULL, *limit = NULL;
 	char since_v[BS_OP_VALUE_MAX];
 	uint64_t n;
 	char err[128];
 	int c, rc = 0;
 	while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
 		switch (c) {
-		case OPT_TABLE: table = optarg; break;
-		case OPT_SINCE: since = optarg; break;
-		case OPT_ACTOR: actor = optarg; break;
-		case OPT_LIMIT: limit = optarg; break;
+		case OPT_TABLE: { int once = bs_cli_once(cli, "audit list", "--table", &table, optarg);
+			if (once != 0) return once; } break;
+		case OPT_SINCE: { int once = bs_cli_once(cli, "audit list", "--since", &since, optarg);
+			if (once != 0) return once; } break;
+		case OPT_ACTOR: { int once = bs_cli_once(cli, "audit list", "--actor", &actor, optarg);
+			if (once != 0) return once; } break;
+		case OPT_LIMIT: { int once = bs_cli_once(cli, "audit list", "--limit", &limit, optarg);
+			if (once != 0) return once; } break;
 		case OPT_JSON: op.json = true; break;
 		case OPT_HELP:
 			printf(
@@ -304,6 +308,8 @@ static int list(const struct bs_cli *cli, int argc, char **argv)
 			return bs_op_bad_option(&op, argv);
 		}
 	}
+	if (limit == NULL)
+		limit = "50";
 	if (optind < argc)
 		return bs_op_usage(&op, "unexpected argument '%s'", argv[optind]);
 	if (table) rc = bs_op_parse_choice(&op, "--table", table, TABLES);

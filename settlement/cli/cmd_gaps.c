@@ -121,8 +121,10 @@ static int run(const struct bs_cli *cli, int argc, char **argv)
 
 	while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
 		switch (c) {
-		case OPT_FROM: from = optarg; break;
-		case OPT_TO: to = optarg; break;
+		case OPT_FROM: { int once = bs_cli_once(cli, "gaps", "--from", &from, optarg);
+			if (once != 0) return once; } break;
+		case OPT_TO: { int once = bs_cli_once(cli, "gaps", "--to", &to, optarg);
+			if (once != 0) return once; } break;
 		case OPT_JSON: json = true; break;
 		case OPT_FAIL: fail_if_any = true; break;
 		case OPT_HELP: help(stdout); return BS_EXIT_OK;

@@ -45,7 +45,8 @@ static int run(const struct bs_cli *cli, int argc, char **argv)
 
 	while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
 		switch (c) {
-		case OPT_SQL_DIR: sql_dir = optarg; break;
+		case OPT_SQL_DIR: { int once = bs_cli_once(cli, "migrate", "--sql-dir", &sql_dir, optarg);
+			if (once != 0) return once; } break;
 		case OPT_DRY_RUN: dry_run = true; break;
 		case OPT_CHECK: check = true; break;
 		case OPT_HELP: help(stdout); return BS_EXIT_OK;

@@ -141,9 +141,12 @@ static int export_map(const struct bs_cli *cli, int argc, char **argv)
 	bs_op_init(&op, cli, "prefixes export");
 	while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
 		switch (c) {
-		case OPT_OUT: out = optarg; break;
-		case OPT_AT: at = optarg; break;
-		case OPT_NOTIFY: pidfile = optarg; break;
+		case OPT_OUT: { int once = bs_cli_once(cli, "prefixes export", "--out", &out, optarg);
+			if (once != 0) return once; } break;
+		case OPT_AT: { int once = bs_cli_once(cli, "prefixes export", "--at", &at, optarg);
+			if (once != 0) return once; } break;
+		case OPT_NOTIFY: { int once = bs_cli_once(cli, "prefixes export", "--notify", &pidfile, optarg);
+			if (once != 0) return once; } break;
 		case OPT_JSON: op.json = true; break;
 		case OPT_HELP:
 			printf(
@@ -330,8 +333,10 @@ static int stale(const struct bs_cli *cli, int argc, char **argv)
 	int c, rc = 0;
 	while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
 		switch (c) {
-		case OPT_FROM: from = optarg; break;
-		case OPT_TO: to = optarg; break;
+		case OPT_FROM: { int once = bs_cli_once(cli, "prefixes stale", "--from", &from, optarg);
+			if (once != 0) return once; } break;
+		case OPT_TO: { int once = bs_cli_once(cli, "prefixes stale", "--to", &to, optarg);
+			if (once != 0) return once; } break;
 		case OPT_JSON: op.json = true; break;
 		case OPT_HELP:
 			printf(

@@ -136,6 +136,8 @@ static const char *constraint_words(const char *name)
 		  "on this pool during that time" },
 		{ "plan_version_no_overlap", "the plan already has a version in "
 		  "force during that time" },
+		{ "tenant_name_fold_unique", "another tenant has this name, up to "
+		  "case, compatibility forms and invisible characters" },
 	};
 	for (size_t i = 0; name != NULL && i < sizeof(table) / sizeof(table[0]); i++)
 		if (strcmp(name, table[i].name) == 0)

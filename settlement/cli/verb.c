@@ -107,6 +107,16 @@ static int parse_options(struct bs_op *op, const struct bs_object *obj,
 		const struct bs_verb_opt *o = &obj->opts[c - OPT_FIRST];
 		if (!bs_op_word_in(allowed, o->name))
 			return bs_op_usage(op, "--%s does not apply here", o->name);
+		if (o->kind != BS_OPT_FLAG) {
+			long bad = bs_cli_utf8_error(optarg);
+			if (bad >= 0)
+				return bs_op_usage(op, "--%s: not valid UTF-8 (byte "
+						   "%ld)", o->name, bad + 1);
+		}
+		/* a repeated option is an error, not "the last one wins"
+		 * (LIST options are the repeatable ones) */
+		if (o->kind != BS_OPT_LIST && given(o, args))
+			return bs_op_usage(op, "--%s given more than once", o->name);
 		if (o->kind == BS_OPT_FLAG) {
 			*AT(args, o->given, bool) = true;
 		} else if (o->kind == BS_OPT_LIST) {

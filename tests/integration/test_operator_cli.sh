@@ -103,8 +103,8 @@ bad 2 "unknown option, or option without its value: '--bogus'" pool add --bogus
 bad 2 "--at does not apply here" pool add --at 2026-01-01
 bad 2 "--id '0': out of range 1..4294967295" pool add --id 0 --carrier x --name x --capacity 1G --flat-fee 1
 bad 1 "refused: duplicate key value" pool add --carrier x --name ct-a --capacity 1G --flat-fee 1
-bad 2 "bad value: --to must not be before --from" pool add --carrier x --name x --capacity 1G --flat-fee 1 --from 2026-02-01 --to 2026-01-01
-bad 1 "refused: new row for relation \"pool\" violates check constraint" pool add --carrier x --name x --capacity 1G --flat-fee 1 --from 2026-02-01 --to 2026-02-01
+bad 2 "--to must be after --from" pool add --carrier x --name x --capacity 1G --flat-fee 1 --from 2026-02-01 --to 2026-01-01
+bad 2 "--to must be after --from" pool add --carrier x --name x --capacity 1G --flat-fee 1 --from 2026-02-01 --to 2026-02-01
 ok "pool add: every bad value named with its reason, exit 2; rule violations exit 1; nothing written"
 ok_cmd pool list
 [ "$(grep -c '^ *[12] ' <<<"$OUT")" = 2 ] || fail "pool list: $OUT"
@@ -336,6 +336,37 @@ bad 1 "audit row not found" audit show 999999
 ok_cmd audit verify
 grep -q "^audit log intact: [0-9]* rows, head id [0-9]*, head hash [0-9a-f]\{64\}$" <<<"$OUT" || fail "verify: $OUT"
 ok "audit list / show / verify"
+
+# --- operator input: units, prefixes, names, options (issue 10 items 16, 17) -
+ok_cmd pool add --id 5 --carrier c --name bytes-pool --capacity 10MB/s --flat-fee 1 --from 2026-01-01 --json
+[ "$(jq -r .capacity_mbps <<<"$OUT")" = 80 ] || fail "10MB/s is not 80 Mbit/s: $OUT"
+ok_cmd pool change 5 --capacity 10MBps --json
+[ "$(jq -r .capacity_mbps <<<"$OUT")" = 80 ] || fail "10MBps is not 80 Mbit/s: $OUT"
+ok_cmd pool change 5 --capacity 10Mb --json
+[ "$(jq -r .capacity_mbps <<<"$OUT")" = 10 ] || fail "10Mb is not 10 Mbit/s: $OUT"
+bad 2 "--capacity '10MBPS': ambiguous unit 'BPS'" pool change 5 --capacity 10MBPS
+bad 2 "--committed '1MB/S': ambiguous unit 'B/S'" alloc add --tenant 1001 --pool 5 --plan 1 --committed 1MB/S
+bad 1 "::ffff:10.0.0.0/104: IPv4-mapped IPv6 (::ffff:0:0/96)" prefix add --tenant 1001 --prefix ::ffff:10.0.0.0/104
+bad 1 "multicast (224.0.0.0/4)" prefix add --tenant 1001 --prefix 224.1.0.0/16
+bad 1 "multicast (ff00::/8)" prefix add --tenant 1001 --prefix ff05::/16
+bad 1 "loopback (127.0.0.0/8)" prefix add --tenant 1001 --prefix 127.0.0.0/8
+bad 1 "loopback (::1)" prefix add --tenant 1001 --prefix ::1/128
+bad 1 "link-local (169.254.0.0/16)" prefix add --tenant 1001 --prefix 169.254.1.0/24
+bad 1 "link-local (fe80::/10)" prefix add --tenant 1001 --prefix fe80::/64
+bad 2 "--name: not valid UTF-8 (byte 3)" tenant add --id 3009 --name $'ab\xffcd'
+bad 2 "--contact: not valid UTF-8 (byte 1)" tenant add --id 3009 --name ok --contact $'\xc0\xaf'
+bad 2 "--name given more than once" tenant add --id 3009 --name a --name b
+bad 2 "--committed given more than once" alloc add --tenant 1001 --pool 1 --plan 1 --committed 1M --committed 2M
+bad 2 "--force given more than once" alloc end 1 --force --force
+bad 2 "--to given more than once ('2026-02-01', then '2026-03-01')" gaps --from 2026-01-01 --to 2026-02-01 --to 2026-03-01
+bad 2 "--out given more than once" prefixes export --out "$WORK/a.map" --out "$WORK/b.map"
+ok_cmd tenant add --id 3001 --name "Zeta Net"
+for twin in "zeta net" "ZETA NET" $'Zeta\u200b Net' $'\u200dZeta Net' $'Zeta Net\ufeff' $'\uff3a\uff45\uff54\uff41 Net' $'Ze\u00adta Net'; do
+	bad 1 "another tenant has this name, up to case, compatibility forms and invisible characters" \
+		tenant add --id 3002 --name "$twin"
+done
+bad 1 "another tenant has this name" tenant change 1001 --name "zeta net"
+ok "units (MB/s = 8 Mbit/s, b/B never confused), unusable prefixes with a reason, invalid UTF-8 named, repeated options, twin tenant names refused"
 
 # --- every --from/--to pair is checked (issue 10 item 5) --------------------
 for cmd in "gaps --fail-if-any" "usage" "prefixes stale" "capacity" \
