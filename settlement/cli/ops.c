@@ -247,6 +247,19 @@ int bs_op_set_local(struct bs_op *op, const char *name, const char *value)
 	return op->rc;
 }
 
+int bs_op_commit(struct bs_op *op)
+{
+	assert(op->conn != NULL && op->in_tx);
+	if (op->rc == 0) {
+		PGresult *res = bs_op_query(op, "COMMIT", 0, NULL);
+		PQclear(res);
+	} else {
+		bs_db_rollback_quiet(op->conn);
+	}
+	op->in_tx = false;
+	return op->rc;
+}
+
 int bs_op_close(struct bs_op *op, bool commit)
 {
 	if (op->conn != NULL) {

@@ -82,6 +82,11 @@ PGresult *bs_op_query_one(struct bs_op *op, const char *what, const char *sql,
 /* Sets a transaction-local setting (bandsplit.force, ...). */
 int bs_op_set_local(struct bs_op *op, const char *name, const char *value);
 
+/* Commits the command's transaction (if no failure so far) and keeps the
+ * connection (session locks stay held); bs_op_close ends it. Returns
+ * op->rc. */
+int bs_op_commit(struct bs_op *op);
+
 /* Commits (commit true and no failure so far) or rolls back, and closes the
  * connection. Returns op->rc (0 when committed); once closed, just that. */
 int bs_op_close(struct bs_op *op, bool commit);

@@ -272,7 +272,16 @@ grep -q "^prefix map version 1 written to $map: 3 IPv4 and 1 IPv6 prefixes of 3 
 2001:db8:1000::/48 1001" ] || fail "map content: $(cat "$map")"
 sleep 30 & pid=$!
 trap_log=$WORK/hup
-bash -c "trap 'echo HUP >>$trap_log' HUP; echo \$\$ >$WORK/meter.pid; while :; do sleep 0.1; done" &
+mkdir -p "$WORK/bin"
+cat >"$WORK/bin/bandsplit-meter" <<EOF
+#!/bin/bash
+# stands in for the meter: its command name is bandsplit-meter
+trap 'echo HUP >>$trap_log' HUP
+echo \$\$ >$WORK/meter.pid
+while :; do sleep 0.1; done
+EOF
+chmod +x "$WORK/bin/bandsplit-meter"
+"$WORK/bin/bandsplit-meter" &
 sleeper=$!
 bs_at_exit "kill $sleeper $pid 2>/dev/null || true"
 for _ in $(seq 50); do [ -s "$WORK/meter.pid" ] && break; sleep 0.1; done
@@ -293,6 +302,37 @@ ok_cmd prefixes exports --json
 [ "$(jq -r '[.[].version] | join(",")' <<<"$OUT")" = "2,1" ] || fail "exports: $OUT"
 ok_cmd prefixes stale
 ok "failed exports change neither the file nor the database; export history"
+
+# --- --notify checks its pid is a meter, before installing (item 13) ---------
+echo "$pid" >"$WORK/other.pid"
+cp "$map" "$WORK/keep"
+bad 1 "--notify '$WORK/other.pid': $WORK/other.pid: pid $pid is 'sleep'" \
+	prefixes export --out "$map" --notify "$WORK/other.pid"
+grep -q "not a running bandsplit-meter: nothing exported" <<<"$ERR" || fail "notify refusal: $ERR"
+kill -0 "$pid" || fail "the unrelated process was signalled"
+cmp -s "$map" "$WORK/keep" || fail "the map was installed although --notify was refused"
+echo 999999 >"$WORK/gone.pid"
+bad 1 "pid 999999 is not running" prefixes export --out "$map" --notify "$WORK/gone.pid"
+ok "prefixes export --notify: a pid that is not a running bandsplit-meter is refused before the map is installed"
+
+# --- exports serialised, the file's version never goes back (item 4) --------
+printf '# another copy\nversion 999\n10.0.0.0/8 1\n' >"$WORK/ahead.map"
+cp "$WORK/ahead.map" "$WORK/keep"
+bad 1 "$WORK/ahead.map holds map version 999, newer than this export's" prefixes export --out "$WORK/ahead.map"
+cmp -s "$WORK/ahead.map" "$WORK/keep" || fail "a newer map was replaced"
+echo "not a map" >"$WORK/notmap"
+bad 1 "$WORK/notmap: no 'version' line: not a prefix map" prefixes export --out "$WORK/notmap"
+race=$WORK/race.map
+racers=()
+for i in $(seq 1 12); do
+	( "$BS" prefixes export --out "$race" >"$WORK/race.$i.out" 2>&1; echo $? >"$WORK/race.$i.rc" ) &
+	racers+=($!)
+done
+wait "${racers[@]}"
+[ "$(cat "$WORK"/race.*.rc | sort -u)" = 0 ] || fail "concurrent exports failed: $(cat "$WORK"/race.*.out)"
+[ "$(awk '/^version / { print $2 }' "$race")" = "$(q "SELECT max(version) FROM prefix_map_export")" ] ||
+	fail "the file holds version $(awk '/^version / { print $2 }' "$race"), the database $(q "SELECT max(version) FROM prefix_map_export")"
+ok "12 concurrent exports: the file holds the newest version; a file with a newer version is never replaced"
 
 # --- history is never erased (issue 10 item 3) --------------------------------
 ok_cmd tenant add --id 77 --name t77
