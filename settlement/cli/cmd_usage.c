@@ -11,6 +11,7 @@
 #include <json-c/json.h>
 
 #include "cli.h"
+#include "names.h"
 #include "db.h"
 
 static void help(FILE *out)
@@ -144,11 +145,12 @@ static int run(const struct bs_cli *cli, int argc, char **argv)
 		}
 	}
 	if (measure == NULL)
-		measure = "frame";
+		measure = BS_MEASURE_FRAME_NAME;
 	if (optind < argc)
 		return bs_cli_usage_error(cli, "usage", "unexpected argument '%s'",
 					  argv[optind]);
-	if (strcmp(measure, "frame") != 0 && strcmp(measure, "ip") != 0)
+	enum bs_byte_measure m;
+	if (bs_measure_parse(measure, strlen(measure), &m) < 0)
 		return bs_cli_usage_error(cli, "usage", "--measure '%s': must be "
 					  "frame or ip", measure);
 	if (tenant != NULL && !valid_tenant(tenant))
