@@ -410,6 +410,17 @@ static void reload_map(struct map_state *ms)
 			 old->version, err);
 		return;
 	}
+	/* Versions only grow ('bandsplit prefixes export'): a lower one is an
+	 * old copy (a stale file, a slow exporter) and never replaces the map
+	 * in force. */
+	if (cls->version < old->version) {
+		ms->failures++;
+		BS_ERROR("prefix map reload refused: %s holds version %" PRIu64 ", lower "
+			 "than version %" PRIu64 " in force, which stays", cfg.prefix_map,
+			 cls->version, old->version);
+		bs_classifier_free(cls);
+		return;
+	}
 	__atomic_store_n(&active_map, cls, __ATOMIC_RELEASE);
 	ms->retired = old;
 	ms->retired_token = rte_rcu_qsbr_start(rcu);
