@@ -11,7 +11,8 @@
 #     refused (SQLSTATE 42501); what they need works;
 #   * the search_path attack: temporary tables named allocation, audit_log
 #     and audit_head do not fool the capacity guard or the audit trigger
-#     (an allocation 240 % over the pool's limit is refused; forced, it is
+#     (an allocation that brings the pool to 240 % of its limit is refused;
+#     forced, it is
 #     marked and audited in the real audit_log); every function of the
 #     schema pins search_path with pg_temp last;
 #   * audit anchor / verify --anchor / --expect: a chain rewritten by the
@@ -74,7 +75,9 @@ ok "migrate creates the four roles (no superuser, createrole, bypassrls), gives 
 "$BS" plan add --id 1 --name p --kind flat --price 1 --from 2026-01-01 >/dev/null
 "$BS" tenant add --id 1 --name a >/dev/null
 "$BS" tenant add --id 2 --name b >/dev/null
+"$BS" tenant add --id 3 --name c0 >/dev/null
 "$BS" alloc add --tenant 1 --pool 1 --plan 1 --committed 600M --from 2026-01-01 >/dev/null
+"$BS" alloc add --tenant 3 --pool 1 --plan 1 --committed 1G --from 2026-01-01 --force >/dev/null 2>&1
 [ "$(q "SELECT db_user FROM audit_log ORDER BY audit_id DESC LIMIT 1")" = bandsplit_cli ] ||
 	fail "the CLI did not run as bandsplit_cli"
 ok "the CLI works as bandsplit_cli; its changes are audited through the trigger"
@@ -138,23 +141,23 @@ attack() { # FORCE: the attack in one bandsplit_cli session
 		INSERT INTO audit_head VALUES (true, 0, sha256(''));
 		SET bandsplit.force = '$1';
 		INSERT INTO public.allocation (tenant_id, pool_id, plan_id, committed_bps, burst_bps, valid)
-		VALUES (2, 1, 1, 2400000000, 2400000000, '[2026-06-01,)');
+		VALUES (2, 1, 1, 800000000, 800000000, '[2026-06-01,)');
 		SELECT 'temp audit rows ' || count(*) FROM pg_temp.audit_log;
 	EOF
 }
 audit_before=$(q "SELECT count(*) FROM audit_log")
 out=$(attack off) && fail "the attack went through: $out"
-grep -q "ERROR:  BSC01: pool 1 (ct-1): Σ committed would be 3000 Mbps" <<<"$out" || fail "attack: $out"
+grep -q "ERROR:  BSC01: pool 1 (ct-1): Σ committed would be 2400 Mbps" <<<"$out" || fail "attack: $out"
 [ "$(q "SELECT count(*) FROM allocation WHERE tenant_id = 2")" = 0 ] || fail "attack left a row"
 out=$(attack on) || fail "forced: $out"
 grep -q "^temp audit rows 0$" <<<"$out" || fail "audit rows went to the temporary table: $out"
-[ "$(q "SELECT count(*) FROM allocation WHERE tenant_id = 2 AND forced LIKE 'forced: pool 1 (ct-1): Σ committed would be 3000 Mbps%'")" = 1 ] ||
+[ "$(q "SELECT count(*) FROM allocation WHERE tenant_id = 2 AND forced LIKE 'forced: pool 1 (ct-1): Σ committed would be 2400 Mbps%'")" = 1 ] ||
 	fail "forced allocation not marked: $(q "SELECT forced FROM allocation WHERE tenant_id = 2")"
 [ "$(q "SELECT count(*) FROM audit_log")" = $((audit_before + 1)) ] &&
 [ "$(q "SELECT db_user || ' ' || (after ->> 'committed_bps') FROM audit_log ORDER BY audit_id DESC LIMIT 1")" = \
-  "bandsplit_cli 2400000000" ] || fail "the forced allocation is not in the real audit_log"
+  "bandsplit_cli 800000000" ] || fail "the forced allocation is not in the real audit_log"
 "$BS" audit verify >/dev/null || fail "audit chain broken by the attack"
-ok "search_path: temp allocation/audit_log/audit_head do not fool the guard (240 % over refused; forced: marked, audited in the real log); every function pins pg_temp last"
+ok "search_path: temp allocation/audit_log/audit_head do not fool the guard (a pool at 240 % of its limit refused; forced: marked, audited in the real log); every function pins pg_temp last"
 
 # --- the audit anchor (item 11) ----------------------------------------------
 anchors=$WORK/anchors
@@ -162,7 +165,7 @@ anchors=$WORK/anchors
 read -r aid ahash _ <"$anchors"
 [[ $aid =~ ^[0-9]+$ && $ahash =~ ^[0-9a-f]{64}$ ]] || fail "anchor line: $(cat "$anchors")"
 grep -q "anchored audit head id $aid hash $ahash" "$WORK/anchor.out" || fail "anchor output"
-"$BS" tenant add --id 3 --name c >/dev/null
+"$BS" tenant add --id 4 --name d >/dev/null
 "$BS" audit anchor --out "$anchors" >/dev/null
 [ "$(wc -l <"$anchors")" = 2 ] || fail "anchor does not append"
 "$BS" audit verify --anchor "$anchors" >/dev/null || fail "verify --anchor of an intact chain"
