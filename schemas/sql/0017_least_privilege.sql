@@ -217,9 +217,80 @@ BEGIN
 END
 $$;
 
--- The partition functions create and drop tables: they run as the owner.
-ALTER FUNCTION public.bs_usage_raw_ensure_partitions(timestamptz, timestamptz) SECURITY DEFINER;
-ALTER FUNCTION public.bs_usage_raw_drop_before(date) SECURITY DEFINER;
+-- The partition functions create and drop tables: they run as the owner,
+-- and name the schema of what they create (with pg_catalog first in the
+-- search_path an unqualified CREATE TABLE would aim at pg_catalog).
+CREATE OR REPLACE FUNCTION public.bs_usage_raw_ensure_partitions(p_from timestamptz,
+                                                                p_to timestamptz)
+RETURNS integer
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, public, pg_temp
+AS $$
+DECLARE
+    first_day date := (p_from AT TIME ZONE 'UTC')::date;
+    last_day  date := (p_to AT TIME ZONE 'UTC')::date;
+    horizon   timestamptz;
+    d         date;
+    part      text;
+    created   integer := 0;
+BEGIN
+    IF p_from IS NULL OR p_to IS NULL OR last_day < first_day THEN
+        RAISE EXCEPTION 'bs_usage_raw_ensure_partitions: empty range % .. %',
+            p_from, p_to USING ERRCODE = '22023';
+    END IF;
+    IF last_day - first_day > 400 THEN
+        RAISE EXCEPTION 'bs_usage_raw_ensure_partitions: % days requested, limit 400',
+            last_day - first_day + 1 USING ERRCODE = '22023';
+    END IF;
+    PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('bandsplit.usage_raw.partitions'));
+    SELECT h.dropped_before INTO horizon FROM public.usage_raw_horizon h;
+    d := first_day;
+    WHILE d <= last_day LOOP
+        part := 'usage_raw_' || pg_catalog.to_char(d, 'YYYYMMDD');
+        IF (horizon IS NULL OR (d::timestamp AT TIME ZONE 'UTC') >= horizon)
+           AND pg_catalog.to_regclass('public.' || pg_catalog.quote_ident(part)) IS NULL THEN
+            EXECUTE pg_catalog.format('CREATE TABLE public.%I PARTITION OF public.usage_raw '
+                           'FOR VALUES FROM (%L) TO (%L)', part,
+                           d::timestamp AT TIME ZONE 'UTC',
+                           (d + 1)::timestamp AT TIME ZONE 'UTC');
+            created := created + 1;
+        END IF;
+        d := d + 1;
+    END LOOP;
+    RETURN created;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION public.bs_usage_raw_drop_before(p_before date)
+RETURNS integer
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, public, pg_temp
+AS $$
+DECLARE
+    part    record;
+    dropped integer := 0;
+BEGIN
+    PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('bandsplit.usage_raw.partitions'));
+    FOR part IN
+        SELECT c.relname
+          FROM pg_catalog.pg_inherits i
+          JOIN pg_catalog.pg_class c ON c.oid = i.inhrelid
+         WHERE i.inhparent = 'public.usage_raw'::regclass
+           AND c.relname ~ '^usage_raw_[0-9]{8}$'
+           AND pg_catalog.to_date(pg_catalog.substr(c.relname, 11), 'YYYYMMDD') < p_before
+         ORDER BY c.relname
+    LOOP
+        EXECUTE pg_catalog.format('DROP TABLE public.%I', part.relname);
+        dropped := dropped + 1;
+    END LOOP;
+    UPDATE public.usage_raw_horizon
+       SET dropped_before = GREATEST(coalesce(dropped_before, '-infinity'),
+                                     p_before::timestamp AT TIME ZONE 'UTC');
+    RETURN dropped;
+END
+$$;
 REVOKE EXECUTE ON FUNCTION public.bs_usage_raw_ensure_partitions(timestamptz, timestamptz) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION public.bs_usage_raw_drop_before(date) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION public.bs_audit_row() FROM PUBLIC;

@@ -120,8 +120,13 @@ refused bandsplit_settle "INSERT INTO prefix_map_export (version, map_at, path, 
 PGUSER=bandsplit_api pg_psql -At -c "SELECT 1" >/dev/null 2>&1 && fail "bandsplit_api may log in"
 refused bandsplit_cli "SET ROLE bandsplit_api"
 # what they need works
-as bandsplit_settle "SELECT bs_usage_raw_ensure_partitions(now(), now() + interval '1 day') >= 0" | grep -qx t ||
-	fail "bandsplit_settle cannot create partitions"
+[ "$(as bandsplit_settle "SELECT bs_usage_raw_ensure_partitions('2026-01-01T00:00Z', '2026-01-02T00:00Z')")" = 2 ] &&
+[ "$(q "SELECT string_agg(n.nspname || '.' || c.relname || ':' || pg_get_userbyid(c.relowner), ' ' ORDER BY c.relname)
+	FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relname IN ('usage_raw_20260101', 'usage_raw_20260102')")" = \
+  "public.usage_raw_20260101:bandsplit_owner public.usage_raw_20260102:bandsplit_owner" ] ||
+	fail "bandsplit_settle cannot create partitions (in public, owned by the owner)"
+[ "$(as bandsplit_settle "SELECT bs_usage_raw_drop_before('2026-01-02')")" = 1 ] ||
+	fail "bandsplit_settle cannot drop old partitions"
 as bandsplit_settle "SELECT count(*) FROM kafka_offsets" >/dev/null || fail "settle reads offsets"
 ok "bandsplit_cli / bandsplit_settle: no trigger control, TRUNCATE, ALTER, DROP, CREATE, audit rewrite, usage delete, role switch; bandsplit_api cannot log in"
 
