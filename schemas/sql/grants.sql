@@ -29,7 +29,9 @@ GRANT SELECT ON schema_migrations TO bandsplit_settle, bandsplit_cli;
 GRANT SELECT, INSERT ON usage_raw TO bandsplit_settle;
 GRANT SELECT, INSERT, UPDATE ON usage_5m, node_interval, kafka_offsets,
     completeness_gaps TO bandsplit_settle;
-GRANT SELECT, INSERT ON rejected_records TO bandsplit_settle;
+-- rejected_records: UPDATE for the DLQ outbox's hand-over and confirmation
+-- (0015)
+GRANT SELECT, INSERT, UPDATE ON rejected_records TO bandsplit_settle;
 GRANT SELECT ON usage_raw_horizon, park_settings TO bandsplit_settle;
 GRANT USAGE ON SEQUENCE rejected_records_id_seq, completeness_gaps_id_seq
     TO bandsplit_settle;
