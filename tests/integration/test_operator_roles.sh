@@ -65,10 +65,21 @@ done
 	fail "functions not owned by bandsplit_owner"
 pg_migrate "$BS" >"$WORK/migrate2.log" 2>&1 && grep -q "schema up to date" "$WORK/migrate2.log" ||
 	fail "migrate re-run: $(cat "$WORK/migrate2.log")"
+# a database migrated before the roles existed: everything owned by the
+# administrator; migrate hands it all to bandsplit_owner
+PGUSER=root pg_psql -q -c "REASSIGN OWNED BY bandsplit_owner TO bandsplit" >/dev/null
+[ "$(q "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+	WHERE n.nspname = 'public' AND pg_get_userbyid(c.relowner) = 'bandsplit'")" -gt 20 ] || fail "reassign"
+pg_migrate "$BS" >"$WORK/migrate4.log" 2>&1 || fail "migrate of an older database: $(cat "$WORK/migrate4.log")"
+[ "$(q "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+	WHERE n.nspname = 'public' AND pg_get_userbyid(c.relowner) <> 'bandsplit_owner'")" = 0 ] &&
+[ "$(q "SELECT count(*) FROM pg_proc WHERE pronamespace = 'public'::regnamespace
+	AND proname LIKE 'bs\_%' AND pg_get_userbyid(proowner) <> 'bandsplit_owner'")" = 0 ] ||
+	fail "objects of an older database not handed to bandsplit_owner"
 rc=0; "$BS" migrate >"$WORK/migrate3.log" 2>&1 || rc=$?
 [ $rc = 1 ] && grep -q "role bandsplit_cli may not act as bandsplit_owner" "$WORK/migrate3.log" ||
 	fail "migrate as bandsplit_cli: exit $rc: $(cat "$WORK/migrate3.log")"
-ok "migrate creates the four roles (no superuser, createrole, bypassrls), gives the owner every object, is idempotent, refuses bandsplit_cli"
+ok "migrate creates the four roles (no superuser, createrole, bypassrls), gives the owner every object (an older database's too), is idempotent, refuses bandsplit_cli"
 
 # --- a park, through the CLI (as bandsplit_cli) -------------------------------
 "$BS" pool add --id 1 --carrier CT --name ct-1 --capacity 1G --limit 1 --flat-fee 100 --from 2026-01-01 >/dev/null
