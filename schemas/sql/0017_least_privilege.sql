@@ -7,10 +7,11 @@
 --    (pg_temp explicitly last: left out, it is searched FIRST, and a
 --    session's temporary table named allocation or audit_log would stand in
 --    for ours inside the capacity guard and the audit trigger). The
---    functions an attacker would aim at (audit, capacity guard) are
---    re-created below with every name schema-qualified as well; the others
---    get the setting by ALTER FUNCTION (the loop at the end), which also
---    covers the functions of 0001–0016.
+--    trigger functions (audit, capacity, pool, prefix and tenant guards)
+--    and the partition functions are re-created below with every name
+--    schema-qualified as well; the others (pure helpers, and the
+--    consumer's functions of 0003) get the setting by ALTER FUNCTION (the
+--    loop at the end), which covers the functions of 0001–0016.
 -- 2. The audit triggers and the raw-usage partition functions are SECURITY
 --    DEFINER (owned by bandsplit_owner): audit_log and audit_head are
 --    written by the trigger only (no role but the owner has INSERT or
@@ -212,6 +213,100 @@ BEGIN
                 HINT = 'allocate less, end another allocation, or force it (audited)';
         END IF;
         NEW.forced := 'forced: ' || v_msg;
+    END IF;
+    RETURN NEW;
+END
+$$;
+
+-- The other guards of the park model (0011), schema-qualified too.
+CREATE OR REPLACE FUNCTION public.bs_pool_guard()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, public, pg_temp
+AS $$
+DECLARE
+    v_bad    bigint;
+    v_at     timestamptz;
+    v_sum    numeric;
+    v_limit  numeric := NEW.capacity_bps * NEW.oversub_limit;
+BEGIN
+    IF NEW.pool_id <> OLD.pool_id THEN
+        RAISE EXCEPTION 'pool ids do not change' USING ERRCODE = '23514';
+    END IF;
+    PERFORM public.bs_pool_lock(NEW.pool_id);
+    SELECT alloc_id INTO v_bad FROM public.allocation
+     WHERE pool_id = NEW.pool_id AND NOT (valid <@ NEW.valid)
+     ORDER BY alloc_id LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'pool % validity % would leave allocation % outside it',
+            NEW.pool_id, NEW.valid, v_bad USING ERRCODE = 'BSC02';
+    END IF;
+    IF v_limit >= OLD.capacity_bps * OLD.oversub_limit THEN
+        RETURN NEW;
+    END IF;
+    SELECT pk.at, pk.committed_bps INTO v_at, v_sum
+      FROM public.bs_pool_peak(NEW.pool_id, NEW.valid, NULL, 0) AS pk;
+    IF v_sum > v_limit AND NOT public.bs_force_requested() THEN
+        RAISE EXCEPTION 'pool % (%): Σ committed is % Mbps at %, over the new '
+                        'capacity % Mbps × limit % = % Mbps',
+            NEW.pool_id, NEW.name, public.bs_mbps(v_sum), public.bs_iso(v_at),
+            public.bs_mbps(NEW.capacity_bps), trim_scale(NEW.oversub_limit),
+            public.bs_mbps(v_limit)
+            USING ERRCODE = 'BSC01',
+                  HINT = 'end or reduce allocations first, or force it (audited)';
+    END IF;
+    RETURN NEW;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION public.bs_prefix_guard()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, public, pg_temp
+AS $$
+DECLARE
+    t public.tenant%ROWTYPE;
+BEGIN
+    SELECT * INTO t FROM public.tenant WHERE tenant_id = NEW.tenant_id;
+    IF FOUND AND t.status = 'closed' AND
+       (upper_inf(NEW.valid) OR upper(NEW.valid) > t.closed_at) AND
+       (TG_OP = 'INSERT' OR NOT (NEW.valid <@ OLD.valid)) THEN
+        RAISE EXCEPTION 'tenant % is closed since %: no prefix past it',
+            NEW.tenant_id, public.bs_iso(t.closed_at) USING ERRCODE = 'BST01';
+    END IF;
+    RETURN NEW;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION public.bs_tenant_guard()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, public, pg_temp
+AS $$
+DECLARE
+    v_what text;
+BEGIN
+    IF NEW.tenant_id <> OLD.tenant_id THEN
+        RAISE EXCEPTION 'tenant ids do not change' USING ERRCODE = '23514';
+    END IF;
+    IF OLD.status = 'closed' AND NEW.status <> 'closed' THEN
+        RAISE EXCEPTION 'tenant % is closed; closing is final', NEW.tenant_id
+            USING ERRCODE = 'BST01';
+    END IF;
+    IF NEW.status = 'closed' THEN
+        SELECT 'prefix ' || prefix_id INTO v_what FROM public.prefix
+         WHERE tenant_id = NEW.tenant_id
+           AND (upper_inf(valid) OR upper(valid) > NEW.closed_at) LIMIT 1;
+        IF v_what IS NULL THEN
+            SELECT 'allocation ' || alloc_id INTO v_what FROM public.allocation
+             WHERE tenant_id = NEW.tenant_id
+               AND (upper_inf(valid) OR upper(valid) > NEW.closed_at) LIMIT 1;
+        END IF;
+        IF v_what IS NOT NULL THEN
+            RAISE EXCEPTION 'tenant % cannot close at %: % runs past it',
+                NEW.tenant_id, public.bs_iso(NEW.closed_at), v_what
+                USING ERRCODE = 'BST01';
+        END IF;
     END IF;
     RETURN NEW;
 END
