@@ -401,13 +401,16 @@ static int exports(const struct bs_cli *cli, int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *limit = "20";
+	const char *limit = NULL;
 	uint64_t n;
 	char err[128];
 	int c;
 	while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
 		if (c == 'l') {
-			limit = optarg;
+			int once = bs_cli_once(cli, "prefixes exports", "--limit",
+					       &limit, optarg);
+			if (once != 0)
+				return once;
 		} else if (c == 'j') {
 			op.json = true;
 		} else if (c == 'h') {
