@@ -421,6 +421,8 @@ static int exports(const struct bs_cli *cli, int argc, char **argv)
 			return bs_op_bad_option(&op, argv);
 		}
 	}
+	if (limit == NULL)
+		limit = "20";
 	if (optind < argc)
 		return bs_op_usage(&op, "unexpected argument '%s'", argv[optind]);
 	if (bs_parse_uint(limit, 1, 100000, &n, err, sizeof(err)) < 0)
