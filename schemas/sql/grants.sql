@@ -49,3 +49,15 @@ GRANT USAGE, SELECT ON SEQUENCE prefix_map_version_seq, prefix_prefix_id_seq,
 GRANT SELECT ON usage_raw, usage_5m, node_interval, kafka_offsets,
     rejected_records, completeness_gaps, usage_raw_horizon, usage_stale_map
     TO bandsplit_cli;
+
+-- Finance (0020–0024): `bandsplit close` (bs_close_issue) writes the close
+-- run, numbers, invoices and notes, carrier bills and the ledger; `park
+-- set` the seller's details. Issued documents are immutable by their own
+-- triggers; nothing is deleted.
+GRANT UPDATE ON park_settings TO bandsplit_cli;
+GRANT SELECT, INSERT, UPDATE ON close_run, document_counter, invoice,
+    invoice_line, invoice_vat, carrier_bill, account, journal_entry, posting
+    TO bandsplit_cli;
+GRANT USAGE, SELECT ON SEQUENCE close_run_run_id_seq, invoice_invoice_id_seq,
+    carrier_bill_carrier_bill_id_seq, account_account_id_seq,
+    journal_entry_entry_id_seq TO bandsplit_cli;
