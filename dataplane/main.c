@@ -674,6 +674,7 @@ out:
 		rte_eth_dev_stop(mports[p].port_id);
 		rte_eth_dev_close(mports[p].port_id);
 	}
+	bs_tenant_index_free(&ms.tidx);
 	rte_eal_cleanup();
 	return status;
 }
