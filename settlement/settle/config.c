@@ -39,6 +39,9 @@ void settle_config_defaults(struct settle_config *cfg)
 	cfg->gap_window_s = 2 * 86400;
 	cfg->retry_max_s = 30;
 	snprintf(cfg->metrics_listen, sizeof(cfg->metrics_listen), "127.0.0.1:9471");
+	cfg->lock_timeout_ms = 10000;
+	cfg->statement_timeout_ms = 300000;
+	cfg->idle_in_transaction_timeout_ms = 60000;
 }
 
 void settle_config_free(struct settle_config *cfg)
@@ -154,6 +157,20 @@ static int postgres_key(struct load_state *st, const char *key, const char *valu
 		if (bs_conf_copy_str(st->cfg->conninfo, sizeof(st->cfg->conninfo), value) < 0)
 			return fail(st, "postgres", key, "longer than %zu bytes",
 				    sizeof(st->cfg->conninfo) - 1);
+		return 1;
+	}
+	struct { const char *name; uint32_t *dst; } timeouts[] = {
+		{ "lock_timeout_ms", &st->cfg->lock_timeout_ms },
+		{ "statement_timeout_ms", &st->cfg->statement_timeout_ms },
+		{ "idle_in_transaction_timeout_ms",
+		  &st->cfg->idle_in_transaction_timeout_ms },
+	};
+	for (size_t i = 0; i < sizeof(timeouts) / sizeof(timeouts[0]); i++) {
+		if (strcmp(key, timeouts[i].name) != 0)
+			continue;
+		if (parse_u32(value, 0, 86400000, timeouts[i].dst) < 0)
+			return fail(st, "postgres", key, "'%s' is not a whole number "
+				    "of milliseconds from 0 (off) to 86400000", value);
 		return 1;
 	}
 	return fail(st, "postgres", key, "unknown key (libpq parameters go in "

@@ -125,7 +125,10 @@ struct consumer {
 	struct part *parts;                    /* [SETTLE_PARTITION_MAX + 1] */
 	int32_t *assigned;                     /* ids, nassigned of them */
 	size_t nassigned;
+	int32_t *pos_ids;                      /* position()'s, [SETTLE_PARTITION_MAX + 1] */
+	int64_t *pos_next;
 	bool resync_needed;
+	bool assign_pending;                   /* rd_kafka_assign failed: resync assigns */
 	bool connected_once;
 	bool eof_seen;                         /* a partition reached its end */
 	int fatal;                             /* exit code if != 0 */
@@ -451,16 +454,17 @@ static int position(struct consumer *c, rd_kafka_topic_partition_list_t *list,
 {
 	if (ensure_connected(c, err, err_size) < 0)
 		return -1;
-	int32_t ids[SETTLE_BATCH_MAX_PARTS];
-	int64_t next[SETTLE_BATCH_MAX_PARTS];
-	size_t n = 0;
-	for (int i = 0; i < list->cnt && n < SETTLE_BATCH_MAX_PARTS; i++)
-		ids[n++] = list->elems[i].partition;
-	if (settle_store_load_offsets(c->lanes[0].store, ids, n, next, err,
+	/* every partition of the list (Kafka allows far more than a batch
+	 * touches), read from PostgreSQL in one statement */
+	size_t n = (size_t)list->cnt;
+	for (size_t i = 0; i < n; i++)
+		c->pos_ids[i] = list->elems[i].partition;
+	int64_t *next = c->pos_next;
+	if (settle_store_load_offsets(c->lanes[0].store, c->pos_ids, n, next, err,
 				      err_size) != STORE_OK)
 		return -1;
 	for (size_t i = 0; i < n; i++) {
-		int32_t p = ids[i];
+		int32_t p = c->pos_ids[i];
 		int64_t lo = -1, hi = -1;
 		if (watermarks(c, p, next[i], &lo, &hi, err, err_size) < 0)
 			return -1;
@@ -480,6 +484,24 @@ static int position(struct consumer *c, rd_kafka_topic_partition_list_t *list,
 		list->elems[i].offset = start;
 	}
 	return 0;
+}
+
+/* rd_kafka_assign, which the test hook BANDSPLIT_SETTLE_FAIL_ASSIGN=N
+ * makes fail N times (a failed assignment cannot be provoked from outside
+ * on demand). */
+static rd_kafka_resp_err_t assign(struct consumer *c,
+				  rd_kafka_topic_partition_list_t *run)
+{
+	static int fail_left = -1;
+	if (fail_left < 0) {
+		const char *v = getenv("BANDSPLIT_SETTLE_FAIL_ASSIGN");
+		fail_left = v != NULL ? atoi(v) : 0;
+	}
+	if (fail_left > 0) {
+		fail_left--;
+		return RD_KAFKA_RESP_ERR__FAIL;
+	}
+	return rd_kafka_assign(c->rk, run);
 }
 
 /* Re-positions every assigned partition from PostgreSQL after a failure. */
@@ -504,8 +526,23 @@ static int resync(struct consumer *c)
 				rd_kafka_topic_partition_list_add(run, c->cfg->topic,
 					list->elems[i].partition)->offset =
 					list->elems[i].offset;
-		rd_kafka_error_t *e = run->cnt > 0
-			? rd_kafka_seek_partitions(c->rk, run, KAFKA_QUERY_MS) : NULL;
+		rd_kafka_error_t *e = NULL;
+		if (c->assign_pending) {
+			/* the rebalance's assign failed: assign, at these
+			 * positions, instead of seeking */
+			rd_kafka_resp_err_t ae = assign(c, run);
+			if (ae != RD_KAFKA_RESP_ERR_NO_ERROR) {
+				snprintf(err, sizeof(err), "kafka assign: %s",
+					 rd_kafka_err2str(ae));
+				rc = -1;
+			} else {
+				c->assign_pending = false;
+				BS_INFO("assigned %d partition(s) of %s after a "
+					"failed assignment", run->cnt, c->cfg->topic);
+			}
+		} else if (run->cnt > 0) {
+			e = rd_kafka_seek_partitions(c->rk, run, KAFKA_QUERY_MS);
+		}
 		if (e != NULL) {
 			snprintf(err, sizeof(err), "kafka seek: %s",
 				 rd_kafka_error_string(e));
@@ -597,15 +634,20 @@ static void rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 			rd_kafka_topic_partition_list_add(run, list->elems[i].topic,
 				p)->offset = list->elems[i].offset;
 	}
-	rd_kafka_resp_err_t e = rd_kafka_assign(rk, run);
+	rd_kafka_resp_err_t e = assign(c, run);
 	if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
-		BS_ERROR("kafka assign: %s", rd_kafka_err2str(e));
+		/* remembered: the main loop's resync assigns them again */
+		BS_ERROR("kafka assign of %d partition(s): %s; retrying", run->cnt,
+			 rd_kafka_err2str(e));
+		c->assign_pending = true;
 		c->resync_needed = true;
+	} else {
+		BS_INFO("assigned %d partition(s) of %s, positions from PostgreSQL",
+			run->cnt, c->cfg->topic);
+		c->assign_pending = false;
+		c->resync_needed = false;
 	}
-	BS_INFO("assigned %d partition(s) of %s, positions from PostgreSQL",
-		run->cnt, c->cfg->topic);
 	rd_kafka_topic_partition_list_destroy(run);
-	c->resync_needed = false;
 }
 
 /* ---- one message ------------------------------------------------------ */
@@ -1170,6 +1212,8 @@ int settle_run(const struct settle_config *cfg, struct settle_metrics *m,
 	c.horizon = SETTLE_NO_HORIZON;
 	c.parts = calloc(SETTLE_PARTITION_MAX + 1, sizeof(*c.parts));
 	c.assigned = calloc(SETTLE_PARTITION_MAX + 1, sizeof(*c.assigned));
+	c.pos_ids = calloc(SETTLE_PARTITION_MAX + 1, sizeof(*c.pos_ids));
+	c.pos_next = calloc(SETTLE_PARTITION_MAX + 1, sizeof(*c.pos_next));
 	c.nlanes = cfg->connections;
 	bool lanes_ok = true;
 	for (uint32_t i = 0; i < c.nlanes; i++) {
@@ -1187,7 +1231,8 @@ int settle_run(const struct settle_config *cfg, struct settle_metrics *m,
 		l->started = pthread_create(&l->thread, NULL, lane_main, l) == 0;
 		lanes_ok = l->started;
 	}
-	if (c.parts == NULL || c.assigned == NULL || !lanes_ok) {
+	if (c.parts == NULL || c.assigned == NULL || c.pos_ids == NULL ||
+	    c.pos_next == NULL || !lanes_ok) {
 		BS_ERROR("out of memory");
 		rc = 3;
 		goto out;
@@ -1274,5 +1319,7 @@ out:
 	}
 	free(c.parts);
 	free(c.assigned);
+	free(c.pos_ids);
+	free(c.pos_next);
 	return rc;
 }

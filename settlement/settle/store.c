@@ -251,10 +251,25 @@ int settle_store_connect(struct settle_store *s, bool check_schema, char *err,
 		return -1;
 	/* JIT would compile the batch statements again and again for
 	 * nothing; times are UTC in every message. */
+	char timeouts[3][16];
+	snprintf(timeouts[0], sizeof(timeouts[0]), "%" PRIu32, s->cfg->lock_timeout_ms);
+	snprintf(timeouts[1], sizeof(timeouts[1]), "%" PRIu32, s->cfg->statement_timeout_ms);
+	snprintf(timeouts[2], sizeof(timeouts[2]), "%" PRIu32,
+		 s->cfg->idle_in_transaction_timeout_ms);
+	const char *tv[3] = { timeouts[0], timeouts[1], timeouts[2] };
+	/* A frozen instance (SIGSTOP, a VM paused) holding its batch's row
+	 * locks is cut off by its own session's idle_in_transaction timeout
+	 * (or statement_timeout inside a COPY), and its successor's lock
+	 * waits end in lock_not_available, retried: nobody waits for ever. */
 	if (bs_db_exec(s->conn, "session settings", "SET jit = off", 0, NULL,
 		       err, err_size) < 0 ||
 	    bs_db_exec(s->conn, "session settings", "SET TimeZone = 'UTC'", 0,
-		       NULL, err, err_size) < 0) {
+		       NULL, err, err_size) < 0 ||
+	    bs_db_exec(s->conn, "session timeouts",
+		       "SELECT set_config('lock_timeout', $1, false),"
+		       " set_config('statement_timeout', $2, false),"
+		       " set_config('idle_in_transaction_session_timeout', $3, false)",
+		       3, tv, err, err_size) < 0) {
 		settle_store_disconnect(s);
 		return -1;
 	}
