@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <ini.h>
+#include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -157,6 +158,15 @@ static int postgres_key(struct load_state *st, const char *key, const char *valu
 		if (bs_conf_copy_str(st->cfg->conninfo, sizeof(st->cfg->conninfo), value) < 0)
 			return fail(st, "postgres", key, "longer than %zu bytes",
 				    sizeof(st->cfg->conninfo) - 1);
+		/* refused here, once, rather than at every connection attempt;
+		 * libpq's message quotes the text, so it is not shown */
+		PQconninfoOption *opts = value[0] != '\0'
+			? PQconninfoParse(value, NULL) : NULL;
+		if (value[0] != '\0' && opts == NULL)
+			return fail(st, "postgres", key, "not a libpq connection "
+				    "string or postgresql:// URI (its text is not "
+				    "shown: it may hold a password)");
+		PQconninfoFree(opts);
 		return 1;
 	}
 	struct { const char *name; uint32_t *dst; } timeouts[] = {
@@ -257,8 +267,12 @@ int settle_config_set(struct settle_config *cfg, const char *assignment,
 	char *eq = strchr(buf, '=');
 	char *dot = strchr(buf, '.');
 	if (eq == NULL || dot == NULL || dot > eq) {
-		snprintf(err, err_size, "--set '%s': expected SECTION.KEY=VALUE",
-			 assignment);
+		/* never echoed: what follows the key may be a secret
+		 * ('kafka.sasl.password:hunter2') */
+		size_t k = strspn(buf, "abcdefghijklmnopqrstuvwxyz"
+				  "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-");
+		snprintf(err, err_size, "'%.*s...': expected SECTION.KEY=VALUE "
+			 "(the value is not shown)", (int)(k < 64 ? k : 64), buf);
 		return -1;
 	}
 	*dot = '\0';
