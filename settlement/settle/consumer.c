@@ -60,6 +60,9 @@
 #define WATERMARK_CONFIRMATIONS 4     /* answers before a partition stops */
 #define POISON_MAX         64        /* messages PostgreSQL refused, remembered */
 #define IDLE_WAIT_MS       100
+#define DLQ_ROUND          256       /* outbox rows published per round */
+#define DLQ_RECHECK_S      60        /* the outbox looked at anyway */
+#define DLQ_MESSAGE_TIMEOUT "30000"  /* DLQ producer's message.timeout.ms */
 
 struct part {
 	bool assigned;
@@ -107,6 +110,14 @@ struct lane {
 	char err[ERR_MAX];
 };
 
+/* One DLQ message of a publishing round: its delivery report. */
+enum ack_state { ACK_WAITING, ACK_STORED, ACK_FAILED };
+struct dlq_ack {
+	enum ack_state state;
+	int32_t partition;
+	int64_t offset;
+};
+
 struct poison {
 	int32_t partition;
 	int64_t offset;
@@ -140,6 +151,13 @@ struct consumer {
 	struct settle_limits limits;
 	int64_t horizon;
 	uint64_t dlq_failures;                 /* delivery reports since flush */
+	bool dlq_due;                          /* the outbox may hold rows to publish */
+	double dlq_next_t;                     /* not before (after a failure) */
+	unsigned dlq_backoff_ms;
+	struct dlq_ack dlq_acks[DLQ_ROUND];
+	int64_t dlq_ids[DLQ_ROUND];
+	int32_t dlq_parts[DLQ_ROUND];
+	int64_t dlq_offs[DLQ_ROUND];
 	unsigned backoff_ms;
 	/* statistics */
 	uint64_t settled_records;              /* usage + summaries + rejects */
@@ -186,11 +204,20 @@ static void dlq_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg,
 {
 	(void)rk;
 	struct consumer *c = opaque;
+	struct dlq_ack *ack = msg->_private;
 	if (msg->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
 		c->dlq_failures++;
 		atomic_fetch_add(&c->m->dlq_failed, 1);
 		BS_ERROR("DLQ %s: delivery failed: %s", c->cfg->dlq_topic,
 			 rd_kafka_err2str(msg->err));
+		if (ack != NULL)
+			ack->state = ACK_FAILED;
+		return;
+	}
+	if (ack != NULL) {
+		ack->state = ACK_STORED;
+		ack->partition = msg->partition;
+		ack->offset = msg->offset;
 	}
 }
 
@@ -303,8 +330,14 @@ static int open_kafka(struct consumer *c, char *err, size_t err_size)
 	conf = base_conf(c->cfg, true, err, err_size);
 	if (conf == NULL)
 		return -1;
+	bool timeout_set = false;
+	for (size_t i = 0; i < c->cfg->kafka.count; i++)
+		timeout_set = timeout_set ||
+			strcmp(c->cfg->kafka.key[i], "message.timeout.ms") == 0;
 	if (conf_set(conf, "acks", "all", err, err_size) < 0 ||
-	    conf_set(conf, "enable.idempotence", "true", err, err_size) < 0) {
+	    conf_set(conf, "enable.idempotence", "true", err, err_size) < 0 ||
+	    (!timeout_set && conf_set(conf, "message.timeout.ms",
+				      DLQ_MESSAGE_TIMEOUT, err, err_size) < 0)) {
 		rd_kafka_conf_destroy(conf);
 		return -1;
 	}
@@ -646,6 +679,7 @@ static void rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 			run->cnt, c->cfg->topic);
 		c->assign_pending = false;
 		c->resync_needed = false;
+		c->dlq_due = true;   /* a previous owner may have left rows */
 	}
 	rd_kafka_topic_partition_list_destroy(run);
 }
@@ -654,38 +688,6 @@ static void rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 
 enum handled { H_NEXT, H_FULL, H_SEND_NOW };
 
-static void produce_dlq(struct consumer *c, const rd_kafka_message_t *msg,
-			const char *reason, const char *error)
-{
-	char partition[16], offset[32];
-	snprintf(partition, sizeof(partition), "%" PRId32, msg->partition);
-	snprintf(offset, sizeof(offset), "%" PRId64, msg->offset);
-	rd_kafka_headers_t *h = rd_kafka_headers_new(5);
-	rd_kafka_header_add(h, "bandsplit-reject-reason", -1, reason, -1);
-	rd_kafka_header_add(h, "bandsplit-reject-error", -1, error, -1);
-	rd_kafka_header_add(h, "bandsplit-source-topic", -1, c->cfg->topic, -1);
-	rd_kafka_header_add(h, "bandsplit-source-partition", -1, partition, -1);
-	rd_kafka_header_add(h, "bandsplit-source-offset", -1, offset, -1);
-	for (;;) {
-		rd_kafka_resp_err_t e = rd_kafka_producev(c->dlq,
-			RD_KAFKA_V_TOPIC(c->cfg->dlq_topic),
-			RD_KAFKA_V_VALUE(msg->payload, msg->len),
-			RD_KAFKA_V_KEY(msg->key, msg->key_len),
-			RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-			RD_KAFKA_V_HEADERS(h),
-			RD_KAFKA_V_END);
-		if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
-			return;   /* h now belongs to the message */
-		if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL || stopping(c)) {
-			BS_ERROR("DLQ %s: %s", c->cfg->dlq_topic, rd_kafka_err2str(e));
-			c->dlq_failures++;
-			rd_kafka_headers_destroy(h);
-			return;
-		}
-		rd_kafka_poll(c->dlq, 100);
-	}
-}
-
 static enum settle_batch_add add_reject(struct consumer *c, struct lane *l,
 	const rd_kafka_message_t *msg, const char *reason, const char *error)
 {
@@ -693,8 +695,8 @@ static enum settle_batch_add add_reject(struct consumer *c, struct lane *l,
 		msg->offset, msg->key, msg->key_len, msg->payload, msg->len,
 		reason, error);
 	if (a == BATCH_ADDED) {
+		/* to the DLQ once the batch is committed (publish_dlq) */
 		l->batch_rejects[settle_reason_index(reason)]++;
-		produce_dlq(c, msg, reason, error);
 		BS_DEBUG("%s [%" PRId32 "] offset %" PRId64 ": rejected (%s): %s",
 			 c->cfg->topic, msg->partition, msg->offset, reason, error);
 	}
@@ -800,19 +802,6 @@ static enum handled take(struct consumer *c, rd_kafka_message_t *msg)
 
 /* ---- one batch -------------------------------------------------------- */
 
-/* Waits for the DLQ deliveries; 0, or -1 if one failed. */
-static int flush_dlq(struct consumer *c)
-{
-	while (rd_kafka_outq_len(c->dlq) > 0 && !*c->opt->stop)
-		rd_kafka_flush(c->dlq, DLQ_FLUSH_STEP_MS);
-	rd_kafka_poll(c->dlq, 0);
-	if (rd_kafka_outq_len(c->dlq) > 0 || c->dlq_failures > 0) {
-		c->dlq_failures = 0;
-		return -1;
-	}
-	return 0;
-}
-
 static void committed(struct consumer *c, struct lane *l,
 		      const struct store_result *r)
 {
@@ -828,9 +817,22 @@ static void committed(struct consumer *c, struct lane *l,
 	atomic_fetch_add(&m->usage_late, r->usage_late);
 	atomic_fetch_add(&m->summaries_inserted, r->summaries_inserted);
 	atomic_fetch_add(&m->summaries_duplicate, f->summary_count - r->summaries_inserted);
-	for (int i = 0; i < SETTLE_R_COUNT; i++)
+	uint64_t rejects = 0;
+	for (int i = 0; i < SETTLE_R_COUNT; i++) {
+		rejects += f->rejects[i];
 		if (f->rejects[i] > 0)
 			atomic_fetch_add(&m->rejects[i], f->rejects[i]);
+	}
+	if (r->conflicts > 0) {
+		atomic_fetch_add(&m->rejects[SETTLE_R_IDENTITY_CONFLICT], r->conflicts);
+		BS_ERROR("ALARM %s: %" PRIu64 " identity conflict(s): a record or "
+			 "summary whose identity is stored with other counts, e.g. %s. "
+			 "Kept in rejected_records (reason identity_conflict, both "
+			 "values); the stored row stays. `bandsplit gaps` lists them.",
+			 c->cfg->topic, r->conflicts, r->conflict_example);
+	}
+	if (rejects > 0 || r->conflicts > 0)
+		c->dlq_due = true;   /* committed: the outbox has rows to publish */
 	double t = now_s();
 	settle_metrics_observe_batch(m, (uint64_t)((t - f->t0) * 1e6));
 	c->settled_records += f->messages;
@@ -960,11 +962,6 @@ static void send_lane(struct consumer *c, struct lane *l)
 	finish_lane(c, l);
 	if (c->resync_needed || settle_batch_empty(b))
 		return;
-	if (b->reject_count > 0 && flush_dlq(c) < 0) {
-		BS_WARN("DLQ deliveries failed; the batch is read again");
-		c->resync_needed = true;
-		return;
-	}
 	struct flight *f = &l->flight;
 	f->t0 = now_s();
 	enum store_rc rc = settle_store_ensure_days(l->store, b, err, sizeof(err));
@@ -1092,6 +1089,132 @@ static void collect(struct consumer *c)
 	}
 }
 
+/* ---- the DLQ ---------------------------------------------------------- */
+
+/* Produces one outbox row to the DLQ: key "topic/partition/offset" (the
+ * same on every attempt: a reader, or a compacted topic, keeps one), the
+ * kept payload (at most 64 KiB: a message too large for the DLQ goes
+ * truncated), the reject's reason, error, source, whole length and
+ * SHA-256 in headers. Returns 0, or -1 (the ack will never come). */
+static int produce_row(struct consumer *c, const struct store_dlq_row *r,
+		       struct dlq_ack *ack)
+{
+	char key[SETTLE_TOPIC_MAX + 48], partition[16], offset[32], bytes[16];
+	char digest[65] = "";
+	snprintf(key, sizeof(key), "%s/%" PRId32 "/%" PRId64, c->cfg->topic,
+		 r->partition, r->offset);
+	snprintf(partition, sizeof(partition), "%" PRId32, r->partition);
+	snprintf(offset, sizeof(offset), "%" PRId64, r->offset);
+	snprintf(bytes, sizeof(bytes), "%" PRId32, r->payload_bytes);
+	for (int i = 0; r->sha256 != NULL && i < 32; i++)
+		snprintf(digest + 2 * i, 3, "%02x", r->sha256[i]);
+	bool truncated = (size_t)r->payload_bytes > r->payload_len;
+	rd_kafka_headers_t *h = rd_kafka_headers_new(10);
+	rd_kafka_header_add(h, "bandsplit-reject-reason", -1, r->reason, -1);
+	rd_kafka_header_add(h, "bandsplit-reject-error", -1, r->error, -1);
+	rd_kafka_header_add(h, "bandsplit-source-topic", -1, c->cfg->topic, -1);
+	rd_kafka_header_add(h, "bandsplit-source-partition", -1, partition, -1);
+	rd_kafka_header_add(h, "bandsplit-source-offset", -1, offset, -1);
+	if (r->key != NULL)
+		rd_kafka_header_add(h, "bandsplit-source-key", -1, r->key,
+				    (ssize_t)r->key_len);
+	rd_kafka_header_add(h, "bandsplit-payload-bytes", -1, bytes, -1);
+	if (digest[0] != '\0')
+		rd_kafka_header_add(h, "bandsplit-payload-sha256", -1, digest, -1);
+	rd_kafka_header_add(h, "bandsplit-payload-truncated", -1,
+			    truncated ? "true" : "false", -1);
+	ack->state = ACK_WAITING;
+	for (;;) {
+		rd_kafka_resp_err_t e = rd_kafka_producev(c->dlq,
+			RD_KAFKA_V_TOPIC(c->cfg->dlq_topic),
+			RD_KAFKA_V_VALUE((void *)r->payload, r->payload_len),
+			RD_KAFKA_V_KEY(key, strlen(key)),
+			RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+			RD_KAFKA_V_HEADERS(h),
+			RD_KAFKA_V_OPAQUE(ack),
+			RD_KAFKA_V_END);
+		if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
+			return 0;   /* h now belongs to the message */
+		if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL || *c->opt->stop) {
+			BS_ERROR("DLQ %s: %s", c->cfg->dlq_topic, rd_kafka_err2str(e));
+			rd_kafka_headers_destroy(h);
+			ack->state = ACK_FAILED;
+			return -1;
+		}
+		rd_kafka_poll(c->dlq, 100);
+	}
+}
+
+/* Publishes the outbox: the committed rejects of the assigned partitions
+ * not yet in the DLQ, a round at a time, each round's rows locked in
+ * PostgreSQL until the DLQ's acknowledgements are recorded with them. A
+ * reject therefore reaches the DLQ only after its batch committed, and a
+ * batch read again (a retry, a restart) adds no copy. Runs on lane 0's
+ * connection, between batches; a DLQ that fails is retried later with
+ * backoff and never holds up the settlement. */
+static void publish_dlq(struct consumer *c)
+{
+	double t = now_s();
+	if (!c->dlq_due && t >= c->dlq_next_t + DLQ_RECHECK_S && c->nassigned > 0)
+		c->dlq_due = true;
+	if (!c->dlq_due || t < c->dlq_next_t || c->nassigned == 0 || c->resync_needed)
+		return;
+	struct lane *l = &c->lanes[0];
+	finish_lane(c, l);
+	if (c->resync_needed || !settle_store_connected(l->store))
+		return;
+	char err[ERR_MAX];
+	for (;;) {
+		const struct store_dlq_row *rows;
+		size_t n;
+		if (settle_store_dlq_claim(l->store, c->assigned, c->nassigned, DLQ_ROUND,
+					   &rows, &n, err, sizeof(err)) != STORE_OK) {
+			BS_WARN("%s; the DLQ outbox is published later", err);
+			break;
+		}
+		size_t produced = 0;
+		for (size_t i = 0; i < n; i++)
+			if (produce_row(c, &rows[i], &c->dlq_acks[i]) == 0)
+				produced++;
+		/* every report in (message.timeout.ms bounds the wait) */
+		while (rd_kafka_outq_len(c->dlq) > 0)
+			rd_kafka_flush(c->dlq, 500);
+		size_t done = 0;
+		for (size_t i = 0; i < n; i++) {
+			if (c->dlq_acks[i].state != ACK_STORED)
+				continue;
+			c->dlq_ids[done] = rows[i].id;
+			c->dlq_parts[done] = c->dlq_acks[i].partition;
+			c->dlq_offs[done++] = c->dlq_acks[i].offset;
+		}
+		if (settle_store_dlq_done(l->store, c->dlq_ids, c->dlq_parts,
+					  c->dlq_offs, done, err, sizeof(err)) != STORE_OK) {
+			/* delivered but not recorded: published again later
+			 * (same key) — the one window of a second copy */
+			BS_ERROR("%s; %zu DLQ message(s) may be published twice", err,
+				 done);
+			break;
+		}
+		atomic_fetch_add(&c->m->dlq_published, done);
+		if (done < n) {
+			BS_WARN("DLQ %s: %zu of %zu message(s) not delivered (%zu "
+				"produced); retried later", c->cfg->dlq_topic, n - done,
+				n, produced);
+			break;
+		}
+		if (n < DLQ_ROUND) {
+			c->dlq_due = false;
+			c->dlq_backoff_ms = 0;
+			c->dlq_next_t = now_s();
+			return;
+		}
+	}
+	unsigned cap = c->cfg->retry_max_s * 1000;
+	c->dlq_backoff_ms = c->dlq_backoff_ms == 0 ? 500
+		: (c->dlq_backoff_ms * 2 > cap ? cap : c->dlq_backoff_ms * 2);
+	c->dlq_next_t = now_s() + c->dlq_backoff_ms / 1000.0;
+}
+
 /* ---- housekeeping ----------------------------------------------------- */
 
 static void update_lag(struct consumer *c)
@@ -1161,7 +1284,8 @@ static void housekeeping(struct consumer *c)
 /* Drain mode: every assigned partition settled up to Kafka's end. */
 static bool drained(struct consumer *c)
 {
-	if (c->nassigned == 0 || c->pending_pos < c->npending || c->resync_needed)
+	if (c->nassigned == 0 || c->pending_pos < c->npending || c->resync_needed ||
+	    c->dlq_due)
 		return false;
 	for (uint32_t i = 0; i < c->nlanes; i++)
 		if (!settle_batch_empty(c->lanes[i].batch) || c->lanes[i].in_flight)
@@ -1272,6 +1396,7 @@ int settle_run(const struct settle_config *cfg, struct settle_metrics *m,
 		if (stopping(&c))
 			break;
 		housekeeping(&c);
+		publish_dlq(&c);
 		if (opt->drain && drained(&c))
 			break;
 	}
