@@ -420,6 +420,24 @@ static void backoff(struct consumer *c)
 	}
 }
 
+/* After a lock timeout (SQLSTATE 55P03 in err): the lock may be held by
+ * a frozen instance no server timeout ends (store.c); end it. */
+static void after_lock_timeout(struct consumer *c, struct settle_store *st,
+			       const char *err)
+{
+	if (strstr(err, "SQLSTATE 55P03") == NULL || !settle_store_connected(st))
+		return;
+	char why[ERR_MAX];
+	int n = settle_store_end_frozen(st, why, sizeof(why));
+	if (n > 0)
+		BS_WARN("ended %d frozen bandsplit-settle session(s) (in a transaction, "
+			"unchanged for longer than statement_timeout) holding the "
+			"locks this instance waited for", n);
+	else if (n < 0)
+		BS_WARN("%s", why);
+	(void)c;
+}
+
 /* Connects every lane that is not connected. */
 static int ensure_connected(struct consumer *c, char *err, size_t err_size)
 {
@@ -599,6 +617,7 @@ static int resync(struct consumer *c)
 		if (!stopping(c))
 			BS_WARN("resync: %s; retrying in %u ms", err,
 				c->backoff_ms == 0 ? 100 : c->backoff_ms * 2);
+		after_lock_timeout(c, c->lanes[0].store, err);
 		return -1;
 	}
 	c->resync_needed = false;
@@ -648,6 +667,7 @@ static void rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 		if (stopping(c))
 			break;
 		BS_WARN("assignment: %s; retrying", why);
+		after_lock_timeout(c, c->lanes[0].store, why);
 		unsigned cap = c->cfg->retry_max_s * 1000;
 		c->backoff_ms = c->backoff_ms == 0 ? 100
 			: (c->backoff_ms * 2 > cap ? cap : c->backoff_ms * 2);
@@ -926,6 +946,7 @@ static void finish_lane(struct consumer *c, struct lane *l)
 	case STORE_RETRY:
 		atomic_fetch_add(&c->m->batch_retries, 1);
 		BS_ERROR("%s; rolled back, retrying from the stored offsets", err);
+		after_lock_timeout(c, l->store, err);
 		if (!settle_store_connected(l->store))
 			atomic_store(&c->m->db_up, 0);
 		break;

@@ -1123,3 +1123,34 @@ enum store_rc settle_store_dlq_done(struct settle_store *s, const int64_t *ids,
 		return abandon(s, src);
 	return STORE_OK;
 }
+
+/* A frozen instance (SIGSTOP, a paused VM) in the middle of a COPY keeps
+ * its backend waiting for data that never comes: no server timeout ends
+ * that wait (statement_timeout's cancel is only seen once data arrives),
+ * and its row locks stall whoever takes over its partitions. A session of
+ * bandsplit-settle, in a transaction, whose state has not changed for
+ * longer than statement_timeout (and 1 s) cannot be alive — a live one's
+ * statement would have been cancelled — so it is ended; its transaction
+ * rolls back and its locks go. */
+static const char END_FROZEN_SQL[] =
+	"SELECT count(pg_terminate_backend(a.pid)) FROM pg_stat_activity a"
+	" WHERE a.application_name = 'bandsplit-settle' AND a.pid <> pg_backend_pid()"
+	"   AND a.datname = current_database() AND a.usename = current_user"
+	"   AND a.xact_start IS NOT NULL"
+	"   AND a.state_change < now() - make_interval(secs => $1::int4 / 1000.0 + 1)";
+
+int settle_store_end_frozen(struct settle_store *s, char *err, size_t err_size)
+{
+	if (s->cfg->statement_timeout_ms == 0)
+		return 0;   /* no bound on a live statement: nobody can be judged */
+	char ms[16];
+	snprintf(ms, sizeof(ms), "%" PRIu32, s->cfg->statement_timeout_ms);
+	const char *values[1] = { ms };
+	PGresult *res = NULL;
+	if (run(s, "end frozen sessions", END_FROZEN_SQL, 1, NULL, values, NULL, NULL,
+		&res, err, err_size) != STORE_OK)
+		return -1;
+	int n = atoi(PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return n;
+}

@@ -125,6 +125,11 @@ enum store_rc settle_store_dlq_done(struct settle_store *s, const int64_t *ids,
 	const int32_t *dlq_partitions, const int64_t *dlq_offsets, size_t n,
 	char *err, size_t err_size);
 
+/* Ends the sessions of frozen bandsplit-settle instances: in a
+ * transaction, unchanged for longer than statement_timeout (store.c).
+ * Returns how many, or -1 with err. Called after a lock timeout. */
+int settle_store_end_frozen(struct settle_store *s, char *err, size_t err_size);
+
 /* Drops raw partitions older than keep_days days; returns the count. */
 enum store_rc settle_store_retention(struct settle_store *s, uint32_t keep_days,
 				     int *dropped, char *err, size_t err_size);
