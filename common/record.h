@@ -21,6 +21,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "names.h"
+
 #define BS_SCHEMA_NAME      "bandsplit.usage.v1"
 #define BS_SCHEMA_VERSION   1
 #define BS_NODE_ID_MAX      63      /* bytes, [A-Za-z0-9._-] */
@@ -31,7 +33,6 @@
 
 enum bs_record_type { BS_RECORD_USAGE = 0, BS_RECORD_SUMMARY = 1 };
 enum bs_direction { BS_DIR_IN = 0, BS_DIR_OUT = 1, BS_DIR_COUNT = 2 };
-enum bs_byte_measure { BS_MEASURE_FRAME = 0, BS_MEASURE_IP = 1 };
 
 struct bs_counts {
 	uint64_t packets;
@@ -89,11 +90,16 @@ int bs_record_decode(const char *buf, size_t len, struct bs_record *rec,
 		     const char **reason, char *err, size_t err_size);
 
 const char *bs_direction_name(enum bs_direction dir);   /* "in" / "out" */
-const char *bs_measure_name(enum bs_byte_measure m);     /* "frame" / "ip" */
 bool bs_node_id_valid(const char *node_id);
 
 /* Kafka message key: the tenant id in decimal for usage records,
  * "node:<node_id>" for summaries. Returns the key length or -1. */
 int bs_record_key(const struct bs_record *rec, char *buf, size_t buf_size);
+/* The same key from its parts, for a record not decoded (the meter's
+ * spooled records); tenant_id is ignored for a summary. */
+int bs_record_key_of(enum bs_record_type type, uint32_t tenant_id,
+		     const char *node_id, char *buf, size_t buf_size);
+/* A buffer that holds any key. */
+#define BS_RECORD_KEY_MAX (BS_NODE_ID_MAX + 8)
 
 #endif
