@@ -173,33 +173,50 @@ static const char STAGED_SQL[] =
 	"     FROM rej ORDER BY kafka_partition, kafka_offset LIMIT 1)";
 
 /* A summary whose (node, boot, interval) is stored with other values is
- * an identity conflict too (sent before SUMMARY_SQL, which skips it). */
+ * an identity conflict too, and so is a second copy in the batch with
+ * other values than the first (sent before SUMMARY_SQL, which keeps the
+ * stored one, or the batch's first copy). */
 #define SUMMARY_JSON(t) \
 	"jsonb_build_object('node_id', " t ".node_id, 'boot_id', " t ".boot_id," \
 	" 'interval_start', " t ".interval_start, 'record_count', " t ".record_count," \
 	" 'in_packets', " t ".in_packets, 'in_bytes', " t ".in_bytes," \
 	" 'out_packets', " t ".out_packets, 'out_bytes', " t ".out_bytes)"
+#define SUMMARY_VALUES(t) \
+	"(" t ".record_count, " t ".in_packets, " t ".in_bytes, " t ".out_packets, " \
+	t ".out_bytes)"
+#define SUMMARY_ARRAYS \
+	"unnest($2::text[], $3::uuid[], $4::timestamptz[], $5::int4[]," \
+	"  $6::int8[], $7::int8[], $8::int8[], $9::int8[], $10::int4[], $11::int8[])" \
+	" WITH ORDINALITY"
 static const char SUMMARY_CONFLICT_SQL[] =
-	"WITH rej AS ("
+	"WITH u AS MATERIALIZED ("
+	"  SELECT * FROM " SUMMARY_ARRAYS
+	"    AS u(node_id, boot_id, interval_start, record_count, in_packets, in_bytes,"
+	"      out_packets, out_bytes, kafka_partition, kafka_offset, ord)"
+	"), c AS ("
+	"  SELECT u.*, coalesce(n.v, f.v) AS stored FROM u"
+	"  LEFT JOIN LATERAL (SELECT " SUMMARY_JSON("n") " AS v, " SUMMARY_VALUES("n") " AS vals"
+	"    FROM node_interval n WHERE n.node_id = u.node_id AND n.boot_id = u.boot_id"
+	"      AND n.interval_start = u.interval_start) n ON true"
+	"  LEFT JOIN LATERAL (SELECT " SUMMARY_JSON("f") " AS v, " SUMMARY_VALUES("f") " AS vals"
+	"    FROM u f WHERE f.node_id = u.node_id AND f.boot_id = u.boot_id"
+	"      AND f.interval_start = u.interval_start AND f.ord < u.ord"
+	"    ORDER BY f.ord LIMIT 1) f ON true"
+	"  WHERE CASE WHEN n.v IS NOT NULL THEN n.vals IS DISTINCT FROM " SUMMARY_VALUES("u")
+	"    ELSE f.v IS NOT NULL AND f.vals IS DISTINCT FROM " SUMMARY_VALUES("u") " END"
+	"), rej AS ("
 	"  INSERT INTO rejected_records (topic, kafka_partition, kafka_offset, payload,"
 	"    payload_bytes, payload_sha256, reason, error, conflict)"
-	"  SELECT $1, u.kafka_partition, u.kafka_offset, p.payload, length(p.payload),"
+	"  SELECT $1, c.kafka_partition, c.kafka_offset, p.payload, length(p.payload),"
 	"    sha256(p.payload), 'identity_conflict',"
 	"    format('summary stored with other counts: stored records %s in_bytes %s"
-	" out_bytes %s, received records %s in_bytes %s out_bytes %s', n.record_count,"
-	"      n.in_bytes, n.out_bytes, u.record_count, u.in_bytes, u.out_bytes),"
-	"    jsonb_build_object('stored', " SUMMARY_JSON("n") ", 'received', " SUMMARY_JSON("u") ")"
-	"  FROM unnest($2::text[], $3::uuid[], $4::timestamptz[], $5::int4[],"
-	"      $6::int8[], $7::int8[], $8::int8[], $9::int8[], $10::int4[], $11::int8[])"
-	"    AS u(node_id, boot_id, interval_start, record_count, in_packets, in_bytes,"
-	"      out_packets, out_bytes, kafka_partition, kafka_offset)"
-	"  JOIN node_interval n ON n.node_id = u.node_id AND n.boot_id = u.boot_id"
-	"    AND n.interval_start = u.interval_start"
-	"  CROSS JOIN LATERAL (SELECT convert_to(" SUMMARY_JSON("u") "::text, 'UTF8')"
-	"    AS payload) p"
-	"  WHERE (n.record_count, n.in_packets, n.in_bytes, n.out_packets, n.out_bytes)"
-	"    IS DISTINCT FROM (u.record_count, u.in_packets, u.in_bytes, u.out_packets,"
-	"      u.out_bytes)"
+	" out_bytes %s, received records %s in_bytes %s out_bytes %s',"
+	"      c.stored->'record_count', c.stored->'in_bytes', c.stored->'out_bytes',"
+	"      c.record_count, c.in_bytes, c.out_bytes),"
+	"    jsonb_build_object('stored', c.stored, 'received', " SUMMARY_JSON("c") ")"
+	"  FROM c CROSS JOIN LATERAL (SELECT convert_to(" SUMMARY_JSON("c") "::text,"
+	"    'UTF8') AS payload) p"
+	"  ORDER BY c.ord"
 	"  ON CONFLICT (topic, kafka_partition, kafka_offset) DO NOTHING"
 	"  RETURNING error, kafka_partition, kafka_offset"
 	") SELECT (SELECT count(*) FROM rej),"

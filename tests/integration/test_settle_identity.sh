@@ -97,6 +97,8 @@ drain conflict1
 	recc node-c "$T1" 2 1 in 10 1000         # new
 	recc node-c "$T1" 2 1 in 11 1100         # the same identity again, other counts
 	summ node-c "$T1" 3 7000                 # the summary again, other counts
+	summ node-d "$T1" 1 100                  # a new summary ...
+	summ node-d "$T1" 1 200                  # ... twice in the batch, other counts
 } | kafka_produce
 drain conflict2
 expect_eq "conflicts: the stored rows unchanged, two new" \
@@ -107,8 +109,8 @@ expect_eq "conflicts: tenant 5 and 7 keep their stored counts" "5/500 7/700" \
 	        AND direction = 'in' AND tenant_id IN (5, 7)")"
 expect_eq "conflicts: node-c tenant 2 keeps the first copy" "10/1000" \
 	"$(q "SELECT packets || '/' || bytes FROM usage_raw WHERE node_id = 'node-c' AND tenant_id = 2")"
-expect_eq "conflicts: four in rejected_records, with both values" \
-	"5:5:99999|7:7:7|c2:10:11|summary:2:3" \
+expect_eq "conflicts: five in rejected_records, with both values" \
+	"5:5:99999|7:7:7|c2:10:11|summary:1:1|summary:2:3" \
 	"$(q "SELECT string_agg(x, '|' ORDER BY x) FROM (
 	        SELECT CASE WHEN conflict->'stored' ? 'record_count'
 	                 THEN 'summary:' || (conflict->'stored'->>'record_count') || ':' ||
@@ -120,7 +122,7 @@ expect_eq "conflicts: four in rejected_records, with both values" \
 	                      (conflict->'stored'->>'packets') || ':' || (conflict->'received'->>'packets')
 	               END AS x
 	          FROM rejected_records WHERE reason = 'identity_conflict') c")"
-expect_eq "conflicts: each names its Kafka offset, with a digest of its payload" 4 \
+expect_eq "conflicts: each names its Kafka offset, with a digest of its payload" 5 \
 	"$(q "SELECT count(DISTINCT kafka_offset) FROM rejected_records WHERE reason = 'identity_conflict'
 	      AND payload_sha256 = sha256(payload) AND payload_bytes = length(payload)")"
 grep -q "ALARM.*identity conflict" "$T/settle-conflict1.log" || fail "no ALARM for the fast-path conflict"
@@ -129,7 +131,9 @@ ok "an ALARM line for each"
 "$CLI" gaps --from "$(date -u -d "@$(( T0 - 3600 ))" +%Y-%m-%dT%H:%M:%SZ)" \
 	--to "$(date -u -d "@$(( T1 + 3600 ))" +%Y-%m-%dT%H:%M:%SZ)" >"$T/gaps.txt" 2>&1 ||
 	fail "bandsplit gaps: $(cat "$T/gaps.txt")"
-expect_eq "bandsplit gaps lists the four conflicts" 4 "$(grep -c '^identity_conflict' "$T/gaps.txt")"
+expect_eq "bandsplit gaps lists the five conflicts" 5 "$(grep -c '^identity_conflict' "$T/gaps.txt")"
+expect_eq "node-d keeps its first summary" 100 \
+	"$(q "SELECT in_bytes FROM node_interval WHERE node_id = 'node-d'")"
 rc=0
 "$CLI" gaps --fail-if-any --from "$(date -u -d "@$(( T1 - 60 ))" +%Y-%m-%dT%H:%M:%SZ)" \
 	--to "$(date -u -d "@$(( T1 + 60 ))" +%Y-%m-%dT%H:%M:%SZ)" >/dev/null 2>&1 || rc=$?
@@ -137,6 +141,6 @@ expect_eq "bandsplit gaps --fail-if-any: exit 1 on a conflict" 1 "$rc"
 # replayed once more: nothing new, no second reject
 kafka_produce <<<"$(recc node-a "$T0" 5 1 in 99999 9999900)"
 drain conflict3
-expect_eq "the same conflicting message again (another offset): one more reject" 5 \
+expect_eq "the same conflicting message again (another offset): one more reject" 6 \
 	"$(q "SELECT count(*) FROM rejected_records WHERE reason = 'identity_conflict'")"
 echo PASS
