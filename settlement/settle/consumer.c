@@ -41,6 +41,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <pthread.h>
 
@@ -154,7 +155,10 @@ struct consumer {
 	bool dlq_due;                          /* the outbox may hold rows to publish */
 	double dlq_next_t;                     /* not before (after a failure) */
 	unsigned dlq_backoff_ms;
+	rd_kafka_t *dlq_reader;                /* looks for handed-over rows */
+	int32_t dlq_nparts;                    /* partitions of the DLQ topic */
 	struct dlq_ack dlq_acks[DLQ_ROUND];
+	int32_t dlq_to[DLQ_ROUND];             /* each row's DLQ partition */
 	int64_t dlq_ids[DLQ_ROUND];
 	int32_t dlq_parts[DLQ_ROUND];
 	int64_t dlq_offs[DLQ_ROUND];
@@ -1112,18 +1116,26 @@ static void collect(struct consumer *c)
 
 /* ---- the DLQ ---------------------------------------------------------- */
 
+/* An outbox row's DLQ key: "topic/partition/offset" of the rejected
+ * message. */
+static void row_key(const struct consumer *c, const struct store_dlq_row *r,
+		    char *key, size_t size)
+{
+	snprintf(key, size, "%s/%" PRId32 "/%" PRId64, c->cfg->topic, r->partition,
+		 r->offset);
+}
+
 /* Produces one outbox row to the DLQ: key "topic/partition/offset" (the
  * same on every attempt: a reader, or a compacted topic, keeps one), the
  * kept payload (at most 64 KiB: a message too large for the DLQ goes
  * truncated), the reject's reason, error, source, whole length and
  * SHA-256 in headers. Returns 0, or -1 (the ack will never come). */
 static int produce_row(struct consumer *c, const struct store_dlq_row *r,
-		       struct dlq_ack *ack)
+		       int32_t to, struct dlq_ack *ack)
 {
 	char key[SETTLE_TOPIC_MAX + 48], partition[16], offset[32], bytes[16];
 	char digest[65] = "";
-	snprintf(key, sizeof(key), "%s/%" PRId32 "/%" PRId64, c->cfg->topic,
-		 r->partition, r->offset);
+	row_key(c, r, key, sizeof(key));
 	snprintf(partition, sizeof(partition), "%" PRId32, r->partition);
 	snprintf(offset, sizeof(offset), "%" PRId64, r->offset);
 	snprintf(bytes, sizeof(bytes), "%" PRId32, r->payload_bytes);
@@ -1148,6 +1160,7 @@ static int produce_row(struct consumer *c, const struct store_dlq_row *r,
 	for (;;) {
 		rd_kafka_resp_err_t e = rd_kafka_producev(c->dlq,
 			RD_KAFKA_V_TOPIC(c->cfg->dlq_topic),
+			RD_KAFKA_V_PARTITION(to),
 			RD_KAFKA_V_VALUE((void *)r->payload, r->payload_len),
 			RD_KAFKA_V_KEY(key, strlen(key)),
 			RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
@@ -1164,6 +1177,111 @@ static int produce_row(struct consumer *c, const struct store_dlq_row *r,
 		}
 		rd_kafka_poll(c->dlq, 100);
 	}
+}
+
+/* The DLQ topic's partition count (metadata), 0 if unknown. */
+static int32_t dlq_partitions(struct consumer *c)
+{
+	if (c->dlq_nparts > 0)
+		return c->dlq_nparts;
+	const struct rd_kafka_metadata *md = NULL;
+	rd_kafka_topic_t *t = rd_kafka_topic_new(c->dlq, c->cfg->dlq_topic, NULL);
+	if (t == NULL)
+		return 0;
+	if (rd_kafka_metadata(c->dlq, 0, t, &md, KAFKA_QUERY_MS) ==
+	    RD_KAFKA_RESP_ERR_NO_ERROR && md->topic_cnt == 1 &&
+	    md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR)
+		c->dlq_nparts = md->topics[0].partition_cnt;
+	if (md != NULL)
+		rd_kafka_metadata_destroy(md);
+	rd_kafka_topic_destroy(t);
+	return c->dlq_nparts;
+}
+
+/* Rows handed over to the DLQ and never confirmed (a crash came in
+ * between): each is looked for in its DLQ partition from the offset
+ * recorded at the hand-over to the partition's end; found, its ack is set
+ * (it is not produced again). Returns 0, or -1 (try again later). */
+static int find_handed_over(struct consumer *c, const struct store_dlq_row *rows,
+			    size_t n)
+{
+	char why[512];
+	if (c->dlq_reader == NULL) {
+		rd_kafka_conf_t *conf = base_conf(c->cfg, false, why, sizeof(why));
+		char group[SETTLE_GROUP_MAX + 16];
+		snprintf(group, sizeof(group), "%s.dlq-check", c->cfg->group);
+		if (conf == NULL ||
+		    conf_set(conf, "group.id", group, why, sizeof(why)) < 0 ||
+		    conf_set(conf, "enable.auto.commit", "false", why, sizeof(why)) < 0 ||
+		    conf_set(conf, "enable.partition.eof", "true", why, sizeof(why)) < 0) {
+			if (conf != NULL)
+				rd_kafka_conf_destroy(conf);
+			BS_WARN("DLQ check: %s", why);
+			return -1;
+		}
+		c->dlq_reader = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof(why));
+		if (c->dlq_reader == NULL) {
+			rd_kafka_conf_destroy(conf);
+			BS_WARN("DLQ check: %s", why);
+			return -1;
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (rows[i].dlq_partition < 0 || c->dlq_acks[i].state == ACK_STORED)
+			continue;
+		/* one partition at a time, every handed-over row of it */
+		int32_t p = rows[i].dlq_partition;
+		int64_t from = rows[i].dlq_scan_from, lo = -1, hi = -1;
+		for (size_t j = i + 1; j < n; j++)
+			if (rows[j].dlq_partition == p && rows[j].dlq_scan_from < from)
+				from = rows[j].dlq_scan_from;
+		if (rd_kafka_query_watermark_offsets(c->dlq_reader, c->cfg->dlq_topic, p,
+				&lo, &hi, KAFKA_QUERY_MS) != RD_KAFKA_RESP_ERR_NO_ERROR)
+			return -1;
+		if (from < lo) {
+			BS_WARN("DLQ %s [%" PRId32 "]: offsets %" PRId64 "..%" PRId64
+				" are gone; rows handed over then are produced again",
+				c->cfg->dlq_topic, p, from, lo - 1);
+			from = lo;
+		}
+		rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+		rd_kafka_topic_partition_list_add(l, c->cfg->dlq_topic, p)->offset = from;
+		rd_kafka_resp_err_t e = from < hi ? rd_kafka_assign(c->dlq_reader, l)
+						  : RD_KAFKA_RESP_ERR_NO_ERROR;
+		rd_kafka_topic_partition_list_destroy(l);
+		if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
+			return -1;
+		int64_t next = from;
+		double until = now_s() + KAFKA_QUERY_MS / 1000.0;
+		while (next < hi && now_s() < until) {
+			rd_kafka_message_t *m = rd_kafka_consumer_poll(c->dlq_reader, 200);
+			if (m == NULL)
+				continue;
+			if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR && m->partition == p) {
+				next = m->offset + 1;
+				for (size_t j = i; j < n; j++) {
+					char key[SETTLE_TOPIC_MAX + 48];
+					row_key(c, &rows[j], key, sizeof(key));
+					if (rows[j].dlq_partition == p && m->key_len == strlen(key) &&
+					    memcmp(m->key, key, m->key_len) == 0) {
+						c->dlq_acks[j].state = ACK_STORED;
+						c->dlq_acks[j].partition = p;
+						c->dlq_acks[j].offset = m->offset;
+					}
+				}
+			}
+			rd_kafka_message_destroy(m);
+		}
+		if (from < hi)
+			rd_kafka_assign(c->dlq_reader, NULL);
+		if (next < hi)
+			return -1;   /* not read to the end: not known yet */
+		/* what is not found was never stored: produced again */
+		for (size_t j = i; j < n; j++)
+			if (rows[j].dlq_partition == p && c->dlq_acks[j].state != ACK_STORED)
+				c->dlq_acks[j].state = ACK_FAILED;
+	}
+	return 0;
 }
 
 /* Publishes the outbox: the committed rejects of the assigned partitions
@@ -1193,13 +1311,62 @@ static void publish_dlq(struct consumer *c)
 			BS_WARN("%s; the DLQ outbox is published later", err);
 			break;
 		}
+		/* 1. hand-over: the DLQ partition of each new row and its end
+		 * offset, committed before anything is produced */
+		int32_t nparts = dlq_partitions(c);
+		size_t nnew = 0;
+		bool ok = nparts > 0;
+		for (size_t i = 0; ok && i < n; i++) {
+			c->dlq_acks[i].state = ACK_WAITING;
+			if (rows[i].dlq_partition >= 0) {
+				c->dlq_to[i] = rows[i].dlq_partition;
+				continue;
+			}
+			int32_t p = rows[i].partition % nparts;
+			int64_t lo = -1, hi = -1;
+			ok = rd_kafka_query_watermark_offsets(c->dlq, c->cfg->dlq_topic, p,
+				&lo, &hi, KAFKA_QUERY_MS) == RD_KAFKA_RESP_ERR_NO_ERROR;
+			c->dlq_to[i] = p;
+			c->dlq_ids[nnew] = rows[i].id;
+			c->dlq_parts[nnew] = p;
+			c->dlq_offs[nnew++] = hi;
+		}
+		if (!ok)
+			nnew = 0;   /* the transaction ends, nothing handed over */
+		if (settle_store_dlq_handover(l->store, c->dlq_ids, c->dlq_parts,
+					      c->dlq_offs, nnew, err, sizeof(err)) != STORE_OK ||
+		    !ok) {
+			BS_WARN("DLQ outbox: %s; published later", ok ? err
+				: "the DLQ topic's partitions or offsets are unknown");
+			settle_store_dlq_done(l->store, NULL, NULL, NULL, 0, err, sizeof(err));
+			break;
+		}
+		/* 2. rows handed over before and never confirmed: in the DLQ? */
+		bool redo = false;
+		for (size_t i = 0; i < n; i++)
+			redo = redo || rows[i].dlq_partition >= 0;
+		if (redo && find_handed_over(c, rows, n) < 0) {
+			BS_WARN("DLQ %s: could not look for the messages handed over "
+				"before; published later", c->cfg->dlq_topic);
+			settle_store_dlq_done(l->store, NULL, NULL, NULL, 0, err, sizeof(err));
+			break;
+		}
+		/* 3. produce what is not stored */
 		size_t produced = 0;
 		for (size_t i = 0; i < n; i++)
-			if (produce_row(c, &rows[i], &c->dlq_acks[i]) == 0)
+			if (c->dlq_acks[i].state != ACK_STORED &&
+			    produce_row(c, &rows[i], c->dlq_to[i], &c->dlq_acks[i]) == 0)
 				produced++;
 		/* every report in (message.timeout.ms bounds the wait) */
 		while (rd_kafka_outq_len(c->dlq) > 0)
 			rd_kafka_flush(c->dlq, 500);
+		if (getenv("BANDSPLIT_SETTLE_DLQ_CRASH") != NULL && produced > 0) {
+			/* test hook: die between the DLQ's acknowledgement and
+			 * its confirmation in PostgreSQL */
+			BS_ERROR("BANDSPLIT_SETTLE_DLQ_CRASH: exiting after %zu DLQ "
+				 "message(s), before confirming them", produced);
+			_exit(9);
+		}
 		size_t done = 0;
 		for (size_t i = 0; i < n; i++) {
 			if (c->dlq_acks[i].state != ACK_STORED)
@@ -1210,10 +1377,8 @@ static void publish_dlq(struct consumer *c)
 		}
 		if (settle_store_dlq_done(l->store, c->dlq_ids, c->dlq_parts,
 					  c->dlq_offs, done, err, sizeof(err)) != STORE_OK) {
-			/* delivered but not recorded: published again later
-			 * (same key) — the one window of a second copy */
-			BS_ERROR("%s; %zu DLQ message(s) may be published twice", err,
-				 done);
+			/* delivered, not confirmed: found in the DLQ next time */
+			BS_WARN("%s; %zu DLQ message(s) confirmed later", err, done);
 			break;
 		}
 		atomic_fetch_add(&c->m->dlq_published, done);
@@ -1441,6 +1606,10 @@ out:
 		rd_kafka_queue_destroy(c.queue);
 		rd_kafka_consumer_close(c.rk);
 		rd_kafka_destroy(c.rk);
+	}
+	if (c.dlq_reader != NULL) {
+		rd_kafka_consumer_close(c.dlq_reader);
+		rd_kafka_destroy(c.dlq_reader);
 	}
 	if (c.dlq != NULL) {
 		rd_kafka_flush(c.dlq, 5000);

@@ -1013,17 +1013,24 @@ enum store_rc settle_store_retention(struct settle_store *s, uint32_t keep_days,
 
 static const char DLQ_CLAIM_SQL[] =
 	"SELECT id, kafka_partition, kafka_offset, kafka_key, payload, payload_bytes,"
-	"  reason, error, payload_sha256"
+	"  reason, error, payload_sha256, coalesce(dlq_partition, -1),"
+	"  coalesce(dlq_scan_from, -1)"
 	" FROM rejected_records"
-	" WHERE topic = $1 AND dlq_sent_at IS NULL AND kafka_partition = ANY($2::int4[])"
+	" WHERE topic = $1 AND kafka_partition = ANY($2::int4[])"
+	"   AND (dlq_sent_at IS NULL OR (dlq_partition IS NOT NULL AND dlq_offset IS NULL))"
 	" ORDER BY topic, kafka_partition, kafka_offset LIMIT $3::int4"
 	" FOR UPDATE SKIP LOCKED";
 
-static const char DLQ_DONE_SQL[] =
+static const char DLQ_HANDOVER_SQL[] =
 	"UPDATE rejected_records r SET dlq_sent_at = now(), dlq_partition = u.p,"
-	"  dlq_offset = u.o"
+	"  dlq_scan_from = u.o"
 	" FROM unnest($1::int8[], $2::int4[], $3::int8[]) AS u(id, p, o)"
 	" WHERE r.id = u.id AND r.dlq_sent_at IS NULL";
+
+static const char DLQ_DONE_SQL[] =
+	"UPDATE rejected_records r SET dlq_partition = u.p, dlq_offset = u.o"
+	" FROM unnest($1::int8[], $2::int4[], $3::int8[]) AS u(id, p, o)"
+	" WHERE r.id = u.id AND r.dlq_offset IS NULL";
 
 static uint32_t be32_at(const char *p)
 {
@@ -1097,6 +1104,8 @@ enum store_rc settle_store_dlq_claim(struct settle_store *s, const int32_t *part
 		r[i].error = PQgetvalue(res, i, 7);
 		if (!PQgetisnull(res, i, 8) && PQgetlength(res, i, 8) == 32)
 			r[i].sha256 = (const unsigned char *)PQgetvalue(res, i, 8);
+		r[i].dlq_partition = (int32_t)be32_at(PQgetvalue(res, i, 9));
+		r[i].dlq_scan_from = (int64_t)be64_at(PQgetvalue(res, i, 10));
 	}
 	s->dlq_res = res;
 	s->dlq_rows = r;
@@ -1105,40 +1114,60 @@ enum store_rc settle_store_dlq_claim(struct settle_store *s, const int32_t *part
 	return STORE_OK;
 }
 
-enum store_rc settle_store_dlq_done(struct settle_store *s, const int64_t *ids,
-	const int32_t *dlq_partitions, const int64_t *dlq_offsets, size_t n,
-	char *err, size_t err_size)
+/* One of the outbox's updates (ids[i] → p[i], o[i]). */
+static enum store_rc dlq_update(struct settle_store *s, const char *what,
+	const char *sql, const int64_t *ids, const int32_t *p, const int64_t *o,
+	size_t n, char *err, size_t err_size)
 {
+	if (n == 0)
+		return STORE_OK;
 	struct bs_pgarray a[3];
 	int rc = bs_pgarray_init(&a[0], PG_OID_INT8, 64 + n * 12);
 	rc |= bs_pgarray_init(&a[1], PG_OID_INT4, 64 + n * 8);
 	rc |= bs_pgarray_init(&a[2], PG_OID_INT8, 64 + n * 12);
 	for (size_t i = 0; rc == 0 && i < n; i++) {
 		rc |= bs_pgarray_add_i64(&a[0], ids[i]);
-		rc |= bs_pgarray_add_i32(&a[1], dlq_partitions[i]);
-		rc |= bs_pgarray_add_i64(&a[2], dlq_offsets[i]);
+		rc |= bs_pgarray_add_i32(&a[1], p[i]);
+		rc |= bs_pgarray_add_i64(&a[2], o[i]);
 	}
-	enum store_rc src = STORE_OK;
+	enum store_rc src;
 	if (rc != 0) {
-		snprintf(err, err_size, "DLQ outbox: out of memory");
+		snprintf(err, err_size, "%s: out of memory", what);
 		src = STORE_RETRY;
-	} else if (n > 0) {
+	} else {
 		const char *values[3];
 		int lengths[3], formats[3] = { 1, 1, 1 };
 		for (int i = 0; i < 3; i++)
 			values[i] = bs_pgarray_finish(&a[i], &lengths[i]);
-		src = run(s, "DLQ outbox: mark sent", DLQ_DONE_SQL, 3, NULL, values,
-			  lengths, formats, NULL, err, err_size);
+		src = run(s, what, sql, 3, NULL, values, lengths, formats, NULL, err,
+			  err_size);
 	}
 	for (int i = 0; i < 3; i++)
 		bs_pgarray_free(&a[i]);
-	dlq_release(s);
-	if (src == STORE_OK)
-		src = run(s, "DLQ outbox: commit", "COMMIT", 0, NULL, NULL, NULL, NULL,
-			  NULL, err, err_size);
-	if (src != STORE_OK)
-		return abandon(s, src);
+	return src;
+}
+
+enum store_rc settle_store_dlq_handover(struct settle_store *s, const int64_t *ids,
+	const int32_t *dlq_partitions, const int64_t *scan_from, size_t n,
+	char *err, size_t err_size)
+{
+	enum store_rc rc = dlq_update(s, "DLQ outbox: hand over", DLQ_HANDOVER_SQL,
+				      ids, dlq_partitions, scan_from, n, err, err_size);
+	if (rc == STORE_OK)
+		rc = run(s, "DLQ outbox: commit", "COMMIT", 0, NULL, NULL, NULL, NULL,
+			 NULL, err, err_size);
+	if (rc != STORE_OK)
+		return abandon(s, rc);
 	return STORE_OK;
+}
+
+enum store_rc settle_store_dlq_done(struct settle_store *s, const int64_t *ids,
+	const int32_t *dlq_partitions, const int64_t *dlq_offsets, size_t n,
+	char *err, size_t err_size)
+{
+	dlq_release(s);
+	return dlq_update(s, "DLQ outbox: confirm", DLQ_DONE_SQL, ids,
+			  dlq_partitions, dlq_offsets, n, err, err_size);
 }
 
 /* A frozen instance (SIGSTOP, a paused VM) in the middle of a COPY keeps

@@ -100,12 +100,15 @@ enum store_rc settle_store_refresh_gaps(struct settle_store *s,
 	size_t err_size);
 extern const char *const store_gap_kinds[STORE_GAP_KINDS];
 
-/* The DLQ's outbox: rejected_records rows not yet published. claim opens
- * a transaction and locks up to limit of them (of the given partitions,
- * in offset order; FOR UPDATE SKIP LOCKED: another instance's claim
- * skips them); the rows stay valid until done, which records where the DLQ
- * stored those delivered (ids[i] at dlq_partitions[i], dlq_offsets[i]),
- * commits, and releases the rest for a later claim. */
+/* The DLQ's outbox (migration 0015): claim opens a transaction and locks
+ * up to limit rows of the given partitions (offset order; FOR UPDATE SKIP
+ * LOCKED) that are not yet handed over to the DLQ, or handed over and not
+ * confirmed (dlq_partition >= 0 then: a crash came in between); the rows
+ * stay valid until done. handover records, for the rows about to be
+ * produced for the first time, the DLQ partition and its end offset then,
+ * and commits: from then on a crash leaves them to be looked for there.
+ * done confirms where the DLQ stored each (its own statement) and
+ * releases the rows. */
 struct store_dlq_row {
 	int64_t id;
 	int32_t partition;
@@ -117,9 +120,14 @@ struct store_dlq_row {
 	int32_t payload_bytes;       /* the whole message's length */
 	const char *reason, *error;
 	const unsigned char *sha256; /* 32 bytes, NULL for rows before 0015 */
+	int32_t dlq_partition;       /* handed over to it; -1: not yet */
+	int64_t dlq_scan_from;       /* its end offset then; -1: not yet */
 };
 enum store_rc settle_store_dlq_claim(struct settle_store *s, const int32_t *partitions,
 	size_t n, uint32_t limit, const struct store_dlq_row **rows, size_t *nrows,
+	char *err, size_t err_size);
+enum store_rc settle_store_dlq_handover(struct settle_store *s, const int64_t *ids,
+	const int32_t *dlq_partitions, const int64_t *scan_from, size_t n,
 	char *err, size_t err_size);
 enum store_rc settle_store_dlq_done(struct settle_store *s, const int64_t *ids,
 	const int32_t *dlq_partitions, const int64_t *dlq_offsets, size_t n,

@@ -10,7 +10,9 @@
 #     of it, its length and its SHA-256;
 #   - the DLQ holds exactly one message per rejected record (key
 #     topic/partition/offset), the poison's truncated to 64 KiB with its
-#     length, digest and "truncated" in headers.
+#     length, digest and "truncated" in headers — also for the round of
+#     DLQ messages whose instance died after the DLQ acknowledged them and
+#     before PostgreSQL recorded it (test hook BANDSPLIT_SETTLE_DLQ_CRASH).
 # What this proves does not rest on what the embedded Kafka (librdkafka's
 # mock cluster) cannot do: the retries here are bandsplit-settle's own
 # (batches rolled back and read again, restarts); no produce request of the
@@ -29,6 +31,18 @@ POISON_SHA=$(sha256sum "$T/poison" | cut -d' ' -f1)
 
 produce --records 60000 --seed 41 --rate 15000 --malformed-permille 3 --rejects "$T/rejects.txt" &
 producer=$!
+# the first instance dies right after the DLQ acknowledged its first round
+# and before PostgreSQL recorded it (test hook): the next one must find
+# those messages in the DLQ instead of producing them again
+BANDSPLIT_SETTLE_DLQ_CRASH=1 start_settle p0 --set settle.batch_records=2000
+for _ in $(seq 300); do
+	kill -0 "${SETTLE_PID[p0]}" 2>/dev/null || break
+	sleep 0.2
+done
+kill -0 "${SETTLE_PID[p0]}" 2>/dev/null && fail "the DLQ crash hook did not fire"
+grep -q "BANDSPLIT_SETTLE_DLQ_CRASH: exiting after" "$T/settle-p0.log" ||
+	fail "p0 did not die where the hook makes it"
+ok "killed between the DLQ's acknowledgement and its confirmation"
 start_settle p1 --set settle.batch_records=2000
 sleep 1
 # the poison, mid-stream, into partition 3
@@ -63,7 +77,7 @@ malformed=$(wc -l <"$T/rejects.txt")
 (( malformed > 50 )) || fail "only $malformed malformed messages produced"
 expect_eq "rejected_records: the malformed messages and the poison" \
 	"$(( malformed + 1 ))" "$(q "SELECT count(*) FROM rejected_records")"
-expect_eq "rejected_records: every row published" 0 \
+expect_eq "rejected_records: every row published and confirmed" 0 \
 	"$(q "SELECT count(*) FROM rejected_records WHERE dlq_sent_at IS NULL OR dlq_offset IS NULL")"
 
 # ---- the DLQ: exactly one message per reject ----------------------------------
