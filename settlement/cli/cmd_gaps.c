@@ -29,6 +29,9 @@ static void help(FILE *out)
 "  sum_mismatch     the usage records' packets or bytes per direction do not\n"
 "                   add up to the node's summary\n"
 "  missing_summary  usage records of an interval whose summary never came\n"
+"  identity_conflict a usage record or summary arrived again with other\n"
+"                   counts than the stored one (kept aside by bandsplit-settle\n"
+"                   in rejected_records; EXPECTED/ACTUAL: stored/received bytes)\n"
 "and the number of late records settled for the range (flagged late:\n"
 "their interval ended long before they arrived).\n"
 "\n"
@@ -40,11 +43,28 @@ static void help(FILE *out)
 "  --help          show this help\n");
 }
 
+/* The gaps, then the identity conflicts bandsplit-settle kept in
+ * rejected_records (migration 0015) for intervals of the range: expected
+ * and actual are the stored and the received bytes (a summary: in_bytes). */
 static const char GAPS_SQL[] =
 	"SELECT kind, node_id, replace(boot_id::text, '-', ''),"
 	" to_char(interval_start AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
-	" seq_from, seq_to, expected, actual, detail"
-	" FROM bs_find_gaps($1::timestamptz, $2::timestamptz)";
+	" seq_from, seq_to, expected, actual, detail FROM ("
+	"  SELECT kind, node_id, boot_id, interval_start, seq_from, seq_to, expected,"
+	"    actual, detail FROM bs_find_gaps($1::timestamptz, $2::timestamptz)"
+	"  UNION ALL"
+	"  SELECT 'identity_conflict', c.node_id, c.boot_id, c.interval_start, NULL,"
+	"    NULL, coalesce(s->>'bytes', s->>'in_bytes')::numeric,"
+	"    coalesce(x->>'bytes', x->>'in_bytes')::numeric,"
+	"    format('%s (Kafka %s [%s] offset %s)', r.error, r.topic, r.kafka_partition,"
+	"      r.kafka_offset)"
+	"  FROM rejected_records r,"
+	"    LATERAL (SELECT r.conflict->'stored' AS s, r.conflict->'received' AS x) j,"
+	"    LATERAL (SELECT x->>'node_id' AS node_id, (x->>'boot_id')::uuid AS boot_id,"
+	"      (x->>'interval_start')::timestamptz AS interval_start) c"
+	"  WHERE r.reason = 'identity_conflict'"
+	"    AND c.interval_start >= $1::timestamptz AND c.interval_start < $2::timestamptz"
+	") g ORDER BY interval_start, node_id, kind, seq_from";
 
 static const char LATE_SQL[] =
 	"SELECT (SELECT count(*) FROM usage_raw WHERE late"
