@@ -549,11 +549,47 @@ t_mtu_bad() {
 		fail "sliced maybe: exit $rc: $out"
 }
 
+# ---- late packets and malformed reasons in the summaries (issue 9 §3) -----
+
+# A capture with 30 s of traffic, then 1,000 frames of its first 10 s again
+# (a reordered capture): those are counted in the interval open when they
+# come, as late. Every summary is v2; Σ late_packets/late_bytes = the
+# appended frames, Σ malformed per reason = both truths' reasons.
+t_late_and_reasons() {
+	local d=$WORK/late; mkdir -p "$d"
+	"$GEN" --out "$d/a.pcap" --map "$d/map" --truth "$d/a.truth" --packets 30000 --duration 30 \
+		--malformed-share 2 --seed 51 >/dev/null
+	"$GEN" --out "$d/b.pcap" --reuse-map "$d/map" --truth "$d/b.truth" --packets 1000 --duration 10 \
+		--malformed-share 5 --seed 52 >/dev/null
+	{ cat "$d/a.pcap"; tail -c +25 "$d/b.pcap"; } >"$d/cap.pcap"   # one pcap header
+	kafka_start "$d/kafka"
+	write_conf "$d/meter.conf" "$d/map" "$d/spool" upstream frame
+	start_meter "$d/meter.conf" "$d/cap.pcap" "$d/meter.log"
+	wait_meter || { cat "$d/meter.log" >&2; fail "meter exited non-zero"; }
+	kcat -C -b "$KAFKA_BOOTSTRAP" -t bandsplit.usage.v1 -e -q -f '%s\n' |
+		jq -s -c '[.[] | select(.type == "summary")] | unique_by(.boot_id, .interval_start)' >"$d/sum.json"
+	[ "$(jq '[.[] | select(.schema != "bandsplit.usage.v2")] | length' "$d/sum.json")" = 0 ] ||
+		fail "a summary is not v2"
+	local want got
+	want="$(awk '$2 == "packets" { print $3 }' "$d/b.truth") $(awk '$2 == "bytes" { print $3 }' "$d/b.truth")"
+	got=$(jq -r '"\(map(.late_packets) | add) \(map(.late_bytes) | add)"' "$d/sum.json")
+	[ "$got" = "$want" ] || fail "late packets/bytes: got $got, want $want (the appended frames)"
+	want=$(cat "$d/a.truth" "$d/b.truth" | awk '$2 == "malformed_reason" { n[$3] += $4 }
+		END { for (r in n) print r, n[r] }' | sort)
+	got=$(jq -r '.[0] | keys[] | select(startswith("malformed_") and . != "malformed_packets" and
+		. != "malformed_bytes")' "$d/sum.json" | while read -r k; do
+		echo "${k#malformed_} $(jq "map(.$k) | add" "$d/sum.json")"; done | sort)
+	[ "$got" = "$want" ] || fail "malformed reasons: got $(echo $got), want $(echo $want)"
+	[ "$(awk '{ s += $2 } END { print s }' <<<"$want")" -gt 600 ] || fail "too few malformed frames"
+	expect_consistent
+	kafka_stop
+}
+
 ALL="upstream_frame upstream_ip downstream_frame mirror_ip mirror_frame long_sparse_replay
      replay_deterministic two_workers stdin_pipe
      broker_down request_errors kill9_spooled kill9_random reload_moves_prefix reload_bad_map
      sigterm_live bad_config"
-ALL="$ALL jumbo_frame jumbo_ip jumbo_mtu9000 sliced_frame sliced_ip sliced_off mtu_bad"
+ALL="$ALL jumbo_frame jumbo_ip jumbo_mtu9000 sliced_frame sliced_ip sliced_off mtu_bad late_and_reasons"
 for name in ${@:-$ALL}; do
 	# not under 'if': set -e must stay in force inside the test
 	set +e; ( set -e; "t_$name" ); rc=$?; set -e

@@ -142,9 +142,9 @@ expect_eq "v2 summary whose reasons do not add up: refused (range)" "range|0" \
 	"$(q "SELECT (SELECT string_agg(reason, ',') FROM rejected_records WHERE payload_bytes > 0
 		AND convert_from(payload, 'UTF8') LIKE '%aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa3%') || '|' ||
 		(SELECT count(*) FROM node_interval WHERE boot_id = 'aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaa3')")"
-rc=0; q "UPDATE node_interval SET malformed_short_ip = 1 WHERE node_id = 'dp-v2'" >/dev/null 2>&1 || rc=$?
+rc=0; q "UPDATE node_interval SET malformed_short_ip = 1 WHERE boot_id = 'aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaa1'" >/dev/null 2>&1 || rc=$?
 [[ $rc != 0 ]] || fail "node_interval took malformed reasons that do not add up"
-rc=0; q "UPDATE node_interval SET late_packets = 41 WHERE node_id = 'dp-v2' AND late_packets IS NOT NULL" \
+rc=0; q "UPDATE node_interval SET late_packets = 41 WHERE boot_id = 'aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaa1'" \
 	>/dev/null 2>&1 || rc=$?
 [[ $rc != 0 ]] || fail "node_interval took late_packets > rx_packets"
 ok "node_interval: reasons must add up, late within rx (constraints)"
