@@ -57,18 +57,24 @@ struct bs_meter {
  * the frame is one segment or that segment holds every header; else
  * (headers may straddle segments) up to BS_PARSE_HDR_MAX bytes copied out
  * of the chain into buf. Sets *hdr_len; the frame's length is m->pkt_len. */
+static __rte_noinline const uint8_t *bs_meter_chain_headers(const struct rte_mbuf *m,
+							      uint8_t buf[BS_PARSE_HDR_MAX],
+							      uint32_t *hdr_len)
+{
+	uint32_t len = RTE_MIN(m->pkt_len, BS_PARSE_HDR_MAX);
+	*hdr_len = len;
+	return rte_pktmbuf_read(m, 0, len, buf);
+}
+
 static inline const uint8_t *bs_meter_frame_headers(const struct rte_mbuf *m,
 						    uint8_t buf[BS_PARSE_HDR_MAX],
 						    uint32_t *hdr_len)
 {
 	uint32_t len = m->data_len;
-	if (likely(len == m->pkt_len) || len >= BS_PARSE_HDR_MAX) {
-		*hdr_len = len;
-		return rte_pktmbuf_mtod(m, const uint8_t *);
-	}
-	len = RTE_MIN(m->pkt_len, BS_PARSE_HDR_MAX);
+	if (unlikely(len != m->pkt_len) && len < BS_PARSE_HDR_MAX)
+		return bs_meter_chain_headers(m, buf, hdr_len);   /* out of line: rare */
 	*hdr_len = len;
-	return rte_pktmbuf_read(m, 0, len, buf);
+	return rte_pktmbuf_mtod(m, const uint8_t *);
 }
 
 /* Builds a port's VLAN → pool table from its configuration. */
