@@ -239,13 +239,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 			o->hit_share = (unsigned)x;
 			break;
 		case 'R':
-			if (!strcmp(optarg, "upstream"))
-				o->role = BS_ROLE_UPSTREAM;
-			else if (!strcmp(optarg, "downstream"))
-				o->role = BS_ROLE_DOWNSTREAM;
-			else if (!strcmp(optarg, "mirror"))
-				o->role = BS_ROLE_MIRROR;
-			else {
+			if (bs_port_role_parse(optarg, strlen(optarg), &o->role) < 0) {
 				fprintf(stderr, "meter_bench: --role '%s': upstream, downstream or mirror\n", optarg);
 				return -1;
 			}
@@ -388,18 +382,10 @@ static int write_map_file(const struct bs_prefix_map *map, const char *path)
 		fprintf(stderr, "meter_bench: %s: %s\n", path, strerror(errno));
 		return -1;
 	}
-	fprintf(f, "# meter_bench park: %u IPv4, %u IPv6 prefixes, %u tenants\n"
-		"version %" PRIu64 "\n", map->n_v4, map->n_v6, map->n_tenants, map->version);
-	for (uint32_t i = 0; i < map->n_v4; i++) {
-		uint32_t a = map->v4[i].addr;
-		fprintf(f, "%u.%u.%u.%u/%u %u\n", a >> 24, (a >> 16) & 0xff, (a >> 8) & 0xff,
-			a & 0xff, map->v4[i].depth, map->v4[i].tenant_id);
-	}
-	for (uint32_t i = 0; i < map->n_v6; i++) {
-		char text[INET6_ADDRSTRLEN];
-		inet_ntop(AF_INET6, map->v6[i].addr, text, sizeof(text));
-		fprintf(f, "%s/%u %u\n", text, map->v6[i].depth, map->v6[i].tenant_id);
-	}
+	char comment[128];
+	snprintf(comment, sizeof(comment), "meter_bench park: %u IPv4, %u IPv6 prefixes, %u tenants",
+		 map->n_v4, map->n_v6, map->n_tenants);
+	bs_prefix_map_write(f, map, comment);
 	if (fclose(f) != 0) {
 		fprintf(stderr, "meter_bench: %s: %s\n", path, strerror(errno));
 		return -1;

@@ -35,11 +35,6 @@ const char *bs_record_malformed_reason_name(unsigned i)
 	return i < BS_RECORD_MAL_REASONS ? mal_reason_names[i] : "?";
 }
 
-const char *bs_measure_name(enum bs_byte_measure m)
-{
-	return m == BS_MEASURE_FRAME ? "frame" : m == BS_MEASURE_IP ? "ip" : "?";
-}
-
 static bool node_id_valid_n(const char *s, size_t len)
 {
 	if (len == 0 || len > BS_NODE_ID_MAX)
@@ -220,16 +215,23 @@ int bs_record_encode(const struct bs_record *rec, char *buf, size_t buf_size)
 	return (int)(o.p - buf);
 }
 
-int bs_record_key(const struct bs_record *rec, char *buf, size_t buf_size)
+int bs_record_key_of(enum bs_record_type type, uint32_t tenant_id,
+		     const char *node_id, char *buf, size_t buf_size)
 {
 	int n;
-	if (rec->head.type == BS_RECORD_USAGE)
-		n = snprintf(buf, buf_size, "%" PRIu32, rec->usage.tenant_id);
+	if (type == BS_RECORD_USAGE)
+		n = snprintf(buf, buf_size, "%" PRIu32, tenant_id);
 	else
-		n = snprintf(buf, buf_size, "node:%s", rec->head.node_id);
+		n = snprintf(buf, buf_size, "node:%s", node_id);
 	if (n < 0 || (size_t)n >= buf_size)
 		return -1;
 	return n;
+}
+
+int bs_record_key(const struct bs_record *rec, char *buf, size_t buf_size)
+{
+	return bs_record_key_of(rec->head.type, rec->usage.tenant_id,
+				rec->head.node_id, buf, buf_size);
 }
 
 /* --- decode ---------------------------------------------------------- */
@@ -418,13 +420,10 @@ static int decode_field(struct decode_ctx *c, const struct field *f,
 	case F_MEASURE:
 		if (string_field(c, f, v, &s, &len) < 0)
 			return -1;
-		if (strcmp(s, "frame") == 0 && len == 5)
-			*(enum bs_byte_measure *)(void *)dst = BS_MEASURE_FRAME;
-		else if (strcmp(s, "ip") == 0 && len == 2)
-			*(enum bs_byte_measure *)(void *)dst = BS_MEASURE_IP;
-		else
-			return fail(c, "range", "field '%s': must be \"frame\" "
-				    "or \"ip\"", f->name);
+		if (bs_measure_parse(s, len, (enum bs_byte_measure *)(void *)dst) < 0)
+			return fail(c, "range", "field '%s': must be \""
+				    BS_MEASURE_FRAME_NAME "\" or \""
+				    BS_MEASURE_IP_NAME "\"", f->name);
 		return 0;
 	case F_DIRECTION:
 		if (string_field(c, f, v, &s, &len) < 0)

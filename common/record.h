@@ -21,6 +21,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "names.h"
+
 #define BS_SCHEMA_NAME      "bandsplit.usage.v2"   /* what producers write */
 #define BS_SCHEMA_NAME_V1   "bandsplit.usage.v1"   /* still accepted */
 #define BS_SCHEMA_VERSION   2
@@ -32,7 +34,6 @@
 
 enum bs_record_type { BS_RECORD_USAGE = 0, BS_RECORD_SUMMARY = 1 };
 enum bs_direction { BS_DIR_IN = 0, BS_DIR_OUT = 1, BS_DIR_COUNT = 2 };
-enum bs_byte_measure { BS_MEASURE_FRAME = 0, BS_MEASURE_IP = 1 };
 
 struct bs_counts {
 	uint64_t packets;
@@ -103,11 +104,16 @@ const char *bs_direction_name(enum bs_direction dir);   /* "in" / "out" */
 /* "short_ether", ... "bad_length" for 0..BS_RECORD_MAL_REASONS-1: the
  * summary field is "malformed_" + this name. */
 const char *bs_record_malformed_reason_name(unsigned i);
-const char *bs_measure_name(enum bs_byte_measure m);     /* "frame" / "ip" */
 bool bs_node_id_valid(const char *node_id);
 
 /* Kafka message key: the tenant id in decimal for usage records,
  * "node:<node_id>" for summaries. Returns the key length or -1. */
 int bs_record_key(const struct bs_record *rec, char *buf, size_t buf_size);
+/* The same key from its parts, for a record not decoded (the meter's
+ * spooled records); tenant_id is ignored for a summary. */
+int bs_record_key_of(enum bs_record_type type, uint32_t tenant_id,
+		     const char *node_id, char *buf, size_t buf_size);
+/* A buffer that holds any key. */
+#define BS_RECORD_KEY_MAX (BS_NODE_ID_MAX + 8)
 
 #endif

@@ -3,14 +3,13 @@
  *
  * Sections: [meter] (node, interval, byte measure, clock, files), [kafka]
  * (brokers, topic; every other key goes verbatim to librdkafka) and one
- * [port NAME] per DPDK port. libinih does the lexing; every value is parsed
- * strictly here (no trailing garbage, ranges checked) and an error names the
- * file, the line and the key.
+ * [port NAME] per DPDK port. common/conf.h's loader reads the file (lines,
+ * sections, repeated keys, file:line errors); every value is parsed strictly
+ * here (no trailing garbage, ranges checked) and an error names the key.
  */
 #include "config.h"
 
 #include <errno.h>
-#include <ini.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,27 +19,12 @@
 
 struct load_state {
 	struct bs_meter_config *cfg;
-	char *err;
-	size_t err_size;
-	int failed;
-	const struct bs_conf_reader *reader;  /* its lineno: the current line */
+	char *msg;                        /* the current refusal's message */
+	size_t msg_size;
 	int section_line;                 /* line of the last [section] header */
 	char section[128];                /* the section being read */
 	struct bs_port_config *port;      /* the [port] section being read */
 };
-
-static void begin_section(struct load_state *st, const char *section);
-
-/* A [section] header line (bs_conf_read_line): the section starts there, so
- * empty and repeated [port] sections are seen too. */
-static void on_section(void *ctx, const char *name, int lineno)
-{
-	struct load_state *st = ctx;
-	if (st->failed)
-		return;
-	st->section_line = lineno;
-	begin_section(st, name);
-}
 
 void bs_meter_config_defaults(struct bs_meter_config *cfg)
 {
@@ -60,31 +44,15 @@ void bs_meter_config_defaults(struct bs_meter_config *cfg)
 	snprintf(cfg->topic, sizeof(cfg->topic), "%s", BS_TOPIC_USAGE);
 }
 
-const char *bs_port_role_name(enum bs_port_role role)
-{
-	switch (role) {
-	case BS_ROLE_UPSTREAM: return "upstream";
-	case BS_ROLE_DOWNSTREAM: return "downstream";
-	case BS_ROLE_MIRROR: return "mirror";
-	}
-	return "?";
-}
-
-static int fail_at(struct load_state *st, int line, const char *section, const char *key,
-		const char *fmt, const char *value)
-{
-	char msg[512];
-	snprintf(msg, sizeof(msg), fmt, value);
-	snprintf(st->err, st->err_size, "%s:%d: [%s] %s: %s", st->cfg->source,
-		 line, section, key, msg);
-	st->failed = 1;
-	return 0;  /* tells inih to stop */
-}
-
+/* Refuses the current key or section: the message (fmt with value) goes to
+ * the loader, which names file, line, section and key. */
 static int fail(struct load_state *st, const char *section, const char *key,
 		const char *fmt, const char *value)
 {
-	return fail_at(st, st->reader->lineno, section, key, fmt, value);
+	(void)section;
+	(void)key;
+	snprintf(st->msg, st->msg_size, fmt, value);
+	return 0;
 }
 
 static int parse_bool(const char *s, bool *out)
@@ -116,11 +84,7 @@ static int meter_key(struct load_state *st, const char *key, const char *value)
 		return 1;
 	}
 	if (!strcmp(key, "byte_measure")) {
-		if (!strcmp(value, "frame"))
-			cfg->measure = BS_MEASURE_FRAME;
-		else if (!strcmp(value, "ip"))
-			cfg->measure = BS_MEASURE_IP;
-		else
+		if (bs_measure_parse(value, strlen(value), &cfg->measure) < 0)
 			return fail(st, "meter", key, "'%s' is neither 'frame' nor 'ip'", value);
 		return 1;
 	}
@@ -251,13 +215,7 @@ static int port_key(struct load_state *st, const char *section, const char *key,
 	struct bs_port_config *port = st->port;
 	uint64_t v;
 	if (!strcmp(key, "role")) {
-		if (!strcmp(value, "upstream"))
-			port->role = BS_ROLE_UPSTREAM;
-		else if (!strcmp(value, "downstream"))
-			port->role = BS_ROLE_DOWNSTREAM;
-		else if (!strcmp(value, "mirror"))
-			port->role = BS_ROLE_MIRROR;
-		else
+		if (bs_port_role_parse(value, strlen(value), &port->role) < 0)
 			return fail(st, section, key, "'%s' is not upstream, downstream or mirror", value);
 		return 1;
 	}
@@ -299,12 +257,12 @@ static int start_port(struct load_state *st, const char *section)
 	while (*name == ' ')
 		name++;
 	if (*name == '\0' || strlen(name) > BS_PORT_NAME_MAX)
-		return fail_at(st, st->section_line, section, "section", "'%s' needs a DPDK device name: [port net_pcap0]", section);
+		return fail(st, section, "section", "'%s' needs a DPDK device name: [port net_pcap0]", section);
 	for (unsigned i = 0; i < st->cfg->n_ports; i++)
 		if (!strcmp(st->cfg->port[i].name, name))
-			return fail_at(st, st->section_line, section, "section", "port '%s' configured twice", name);
+			return fail(st, section, "section", "port '%s' configured twice", name);
 	if (st->cfg->n_ports >= BS_MAX_PORTS)
-		return fail_at(st, st->section_line, section, "section", "more than 16 ports%s", "");
+		return fail(st, section, "section", "more than 16 ports%s", "");
 	struct bs_port_config *port = &st->cfg->port[st->cfg->n_ports++];
 	memset(port, 0, sizeof(*port));
 	strcpy(port->name, name);
@@ -321,30 +279,34 @@ static int start_port(struct load_state *st, const char *section)
 /* A [section] header line: starts the section now, so that sections
  * without keys (an empty [port X]) and a section repeated right after
  * itself are seen too (inih only reports keys). */
-static void begin_section(struct load_state *st, const char *section)
+static int on_section(void *ctx, const char *section, int line, char *msg,
+		      size_t msg_size)
 {
+	struct load_state *st = ctx;
+	st->msg = msg;
+	st->msg_size = msg_size;
+	st->section_line = line;
 	snprintf(st->section, sizeof(st->section), "%s", section);
 	st->port = NULL;
 	if (!strncmp(section, "port ", 5) || !strcmp(section, "port"))
-		start_port(st, section);
-	else if (strcmp(section, "meter") && strcmp(section, "kafka"))
-		fail_at(st, st->section_line, section, "section", "unknown section [%s]", section);
+		return start_port(st, section);
+	if (strcmp(section, "meter") && strcmp(section, "kafka"))
+		return fail(st, section, "section", "unknown section [%s]", section);
+	return 1;
 }
 
-static int on_ini_entry(void *user, const char *section, const char *key,
-			const char *value)
+static int on_key(void *ctx, const char *section, const char *key,
+		  const char *value, char *msg, size_t msg_size)
 {
-	struct load_state *st = user;
-	if (st->failed)
-		return 0;
+	struct load_state *st = ctx;
+	st->msg = msg;
+	st->msg_size = msg_size;
 	if (!strcmp(section, "meter"))
 		return meter_key(st, key, value);
 	if (!strcmp(section, "kafka"))
 		return kafka_key(st, key, value);
 	if (st->port)
 		return port_key(st, section, key, value);
-	if (section[0] == '\0')
-		return fail(st, "-", key, "key outside a section%s", "");
 	return fail(st, section, key, "unknown section%s", "");
 }
 
@@ -409,30 +371,11 @@ int bs_meter_config_load(const char *path, struct bs_meter_config *cfg,
 		snprintf(err, err_size, "config path too long");
 		return -1;
 	}
-	FILE *f = fopen(path, "r");
-	if (!f) {
-		snprintf(err, err_size, "%s: %s", path, strerror(errno));
+	struct load_state st = { .cfg = cfg };
+	static const char *const repeatable[] = { "vlan_pool", NULL };
+	const struct bs_conf_handlers h = { .ctx = &st, .section = on_section,
+					    .key = on_key, .repeatable = repeatable };
+	if (bs_conf_load(cfg->source, &h, err, err_size) < 0)
 		return -1;
-	}
-	struct load_state st = { .cfg = cfg, .err = err, .err_size = err_size };
-	struct bs_conf_reader reader = { .file = f, .path = cfg->source,
-		.on_section = on_section, .ctx = &st };
-	st.reader = &reader;
-	int rc = ini_parse_stream(bs_conf_read_line, &reader, on_ini_entry, &st);
-	fclose(f);
-	if (st.failed)
-		return -1;
-	if (reader.too_long) {
-		snprintf(err, err_size, "%s", reader.too_long_err);
-		return -1;
-	}
-	if (rc > 0) {
-		snprintf(err, err_size, "%s:%d: syntax error (expected [section] or key = value)", path, rc);
-		return -1;
-	}
-	if (rc < 0) {
-		snprintf(err, err_size, "%s: could not be read", path);
-		return -1;
-	}
 	return bs_meter_config_check(cfg, err, err_size);
 }

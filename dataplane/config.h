@@ -30,7 +30,6 @@
  * (the NIC strips the FCS). */
 #define BS_FRAME_OF_MTU(mtu) ((uint32_t)(mtu) + 14u + 2u * 4u)
 
-enum bs_port_role { BS_ROLE_UPSTREAM = 0, BS_ROLE_DOWNSTREAM, BS_ROLE_MIRROR };
 enum bs_clock { BS_CLOCK_SYSTEM = 0, BS_CLOCK_PACKET };
 
 struct bs_port_config {
@@ -87,7 +86,5 @@ int bs_meter_config_check(struct bs_meter_config *cfg, char *err, size_t err_siz
 
 /* Dense index of a pool id, or -1. */
 int bs_config_pool_index(const struct bs_meter_config *cfg, uint32_t pool_id);
-
-const char *bs_port_role_name(enum bs_port_role role);
 
 #endif

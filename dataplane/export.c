@@ -138,10 +138,10 @@ static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *opa
 static void produce_record(struct bs_exporter *exp, struct seg_record *rec, bool may_poll)
 {
 	struct segment *seg = rec->seg;
-	char key[BS_NODE_ID_MAX + 8];
-	int key_len = rec->is_summary
-		? snprintf(key, sizeof(key), "node:%s", seg->node_id)
-		: snprintf(key, sizeof(key), "%" PRIu32, rec->tenant_id);
+	char key[BS_RECORD_KEY_MAX];
+	int key_len = bs_record_key_of(rec->is_summary ? BS_RECORD_SUMMARY : BS_RECORD_USAGE,
+				       rec->tenant_id, seg->node_id, key, sizeof(key));
+	RTE_VERIFY(key_len > 0);
 	for (;;) {
 		rd_kafka_resp_err_t err = rd_kafka_producev(exp->rk,
 			RD_KAFKA_V_RKT(exp->rkt),

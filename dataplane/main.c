@@ -183,11 +183,7 @@ static int parse_app_args(int argc, char **argv)
 	if ((v = over[OPT_PIDFILE - OPT_NODE]))
 		snprintf(cfg.pidfile, sizeof(cfg.pidfile), "%s", v);
 	if ((v = over[OPT_MEASURE - OPT_NODE])) {
-		if (!strcmp(v, "frame"))
-			cfg.measure = BS_MEASURE_FRAME;
-		else if (!strcmp(v, "ip"))
-			cfg.measure = BS_MEASURE_IP;
-		else {
+		if (bs_measure_parse(v, strlen(v), &cfg.measure) < 0) {
 			fprintf(stderr, "bandsplit-meter: --byte-measure '%s': frame or ip\n", v);
 			return -1;
 		}

@@ -38,6 +38,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "names.h"
+#include "prefix_map.h"
+
 /* ---- limits ------------------------------------------------------------ */
 
 #define GEN_MAX_PACKETS      1000000000ull
@@ -45,9 +48,6 @@
 #define GEN_MAX_V4_TOP       40000u        /* generated top-level v4 prefixes */
 #define GEN_MAX_V6_TOP       200000u       /* generated top-level v6 prefixes */
 #define GEN_MAX_PER_TENANT   64u           /* prefixes per tenant per family */
-#define GEN_MAX_MAP_V4       (1u << 20)    /* as dataplane/prefix_map.h */
-#define GEN_MAX_MAP_V6       (1u << 18)
-#define GEN_MAX_MAP_LINE     512
 #define GEN_MAX_INTERVALS    1000000u      /* intervals one capture spans */
 #define GEN_MAX_INTERVAL_S   86400u
 #define GEN_MAX_DURATION_S   (31u * 86400u)
@@ -70,7 +70,6 @@
 #define TPID_8021AD 0x88a8
 #define TPID_QINQ   0x9100
 
-enum role { ROLE_UPSTREAM, ROLE_DOWNSTREAM, ROLE_MIRROR };
 enum dir { DIR_IN = 0, DIR_OUT = 1 };
 enum size_mix { MIX_IMIX, MIX_64, MIX_RANDOM, MIX_JUMBO };
 enum truth_by { BY_INTERVAL, BY_TENANT };
@@ -197,7 +196,7 @@ struct options {
 	uint32_t v4_per_tenant, v6_per_tenant;
 	uint64_t packets;
 	uint64_t start, duration, interval;
-	enum role role;
+	enum bs_port_role role;
 	uint32_t pool;
 	uint32_t vlan_pool[4096];   /* VID → pool, 0 = no mapping */
 	uint16_t mapped_vids[GEN_MAX_VLAN_POOLS];
@@ -453,13 +452,8 @@ static void parse_args(int argc, char **argv, struct options *o)
 						GEN_MAX_INTERVAL_S);
 			break;
 		case OPT_ROLE:
-			if (!strcmp(optarg, "upstream"))
-				o->role = ROLE_UPSTREAM;
-			else if (!strcmp(optarg, "downstream"))
-				o->role = ROLE_DOWNSTREAM;
-			else if (!strcmp(optarg, "mirror"))
-				o->role = ROLE_MIRROR;
-			else
+			if (bs_port_role_parse(optarg, strlen(optarg),
+					       &o->role) < 0)
 				usage_error("--role: '%s' is not upstream, "
 					    "downstream or mirror", optarg);
 			break;
@@ -535,9 +529,9 @@ static void parse_args(int argc, char **argv, struct options *o)
 	    (uint64_t)o->tenants * o->v6_per_tenant > GEN_MAX_V6_TOP)
 		usage_error("--tenants x --v6-prefixes-per-tenant must be at "
 			    "most %u", GEN_MAX_V6_TOP);
-	if (intra_given && o->role != ROLE_MIRROR && o->intra_ppm)
+	if (intra_given && o->role != BS_ROLE_MIRROR && o->intra_ppm)
 		usage_error("--intra-share only applies to --role mirror");
-	if (o->role != ROLE_MIRROR)
+	if (o->role != BS_ROLE_MIRROR)
 		o->intra_ppm = 0;
 	/* A frame whose IP length lies is what a sliced frame looks like. */
 	if (o->slice && o->malformed_ppm > 0)
@@ -914,89 +908,40 @@ static void generate_map(struct rng *r, const struct options *o,
 	map_finish(m, "generated map");
 }
 
-/* ---- map file input (--reuse-map), a minimal parser of prefix_map.h's
- * format ------------------------------------------------------------------- */
+/* ---- map file input (--reuse-map): the common prefix-map parser --------- */
 
-static void parse_map_line(struct prefix_map *m, char *line, const char *path,
-			   unsigned lineno, bool *have_version)
-{
-	char *hash = strchr(line, '#');
-	if (hash)
-		*hash = '\0';
-	char *save = NULL;
-	char *t1 = strtok_r(line, " \t\r\n", &save);
-	if (!t1)
-		return;
-	char *t2 = strtok_r(NULL, " \t\r\n", &save);
-	char *t3 = strtok_r(NULL, " \t\r\n", &save);
-	if (!t2 || t3)
-		usage_error("%s:%u: expected 'version N' or '<prefix>/<len> "
-			    "<tenant_id>'", path, lineno);
-	char where[64];
-	snprintf(where, sizeof where, "%.40s:%u", path, lineno);
-	if (!strcmp(t1, "version")) {
-		if (*have_version)
-			usage_error("%s: version given twice", where);
-		m->version = parse_u64(where, t2, 1, UINT64_MAX - 1);
-		*have_version = true;
-		return;
-	}
-	if (!*have_version)
-		usage_error("%s: 'version N' must come before any prefix", where);
-	char *slash = strchr(t1, '/');
-	if (!slash)
-		usage_error("%s: '%s' is not <prefix>/<len>", where, t1);
-	*slash = '\0';
-	struct prefix p = { 0 };
-	char tenant_where[80];
-	snprintf(tenant_where, sizeof tenant_where, "%s: tenant_id", where);
-	p.tenant = (uint32_t)parse_u64(tenant_where, t2, 1, UINT32_MAX);
-	if (strchr(t1, ':')) {
-		p.family = 6;
-		if (inet_pton(AF_INET6, t1, p.v6) != 1)
-			usage_error("%s: '%s' is not an IPv6 address", where, t1);
-		p.depth = (uint8_t)parse_u64(where, slash + 1, 0, 128);
-		uint8_t masked[16];
-		mask6(masked, p.v6, p.depth);
-		if (memcmp(masked, p.v6, 16))
-			usage_error("%s: host bits set below /%u", where, p.depth);
-	} else {
-		uint32_t n;
-		p.family = 4;
-		if (inet_pton(AF_INET, t1, &n) != 1)
-			usage_error("%s: '%s' is not an IPv4 address", where, t1);
-		p.v4 = ntohl(n);
-		p.depth = (uint8_t)parse_u64(where, slash + 1, 0, 32);
-		if (p.v4 & ~mask4(p.depth))
-			usage_error("%s: host bits set below /%u", where, p.depth);
-	}
-	if ((p.family == 4 && m->n4 >= GEN_MAX_MAP_V4) ||
-	    (p.family == 6 && m->n6 >= GEN_MAX_MAP_V6))
-		usage_error("%s: too many prefixes", where);
-	map_add(m, &p);
-}
-
+/* Adds the parsed map's prefixes in file order (the parser keeps each
+ * family's own order and every prefix's line). */
 static void read_map(const char *path, struct prefix_map *m)
 {
-	FILE *f = fopen(path, "r");
-	if (!f)
-		usage_error("%s: %s", path, strerror(errno));
-	char line[GEN_MAX_MAP_LINE + 2];
-	unsigned lineno = 0;
-	bool have_version = false;
-	while (fgets(line, sizeof line, f)) {
-		lineno++;
-		size_t len = strlen(line);
-		if (len > GEN_MAX_MAP_LINE && line[len - 1] != '\n')
-			usage_error("%s:%u: line longer than %d bytes", path,
-				    lineno, GEN_MAX_MAP_LINE);
-		parse_map_line(m, line, path, lineno, &have_version);
+	struct bs_prefix_map pm;
+	char err[1024];
+	if (bs_prefix_map_load(path, &pm, err, sizeof err) != 0)
+		usage_error("%s", err);
+	if (pm.version == UINT64_MAX)
+		usage_error("%s: version %" PRIu64 " leaves no room for the "
+			    "moved map's version + 1", path, pm.version);
+	m->version = pm.version;
+	uint32_t i4 = 0, i6 = 0;
+	while (i4 < pm.n_v4 || i6 < pm.n_v6) {
+		struct prefix p = { 0 };
+		if (i6 == pm.n_v6 ||
+		    (i4 < pm.n_v4 && pm.line_v4[i4] < pm.line_v6[i6])) {
+			p.family = 4;
+			p.v4 = pm.v4[i4].addr;
+			p.depth = pm.v4[i4].depth;
+			p.tenant = pm.v4[i4].tenant_id;
+			i4++;
+		} else {
+			p.family = 6;
+			memcpy(p.v6, pm.v6[i6].addr, 16);
+			p.depth = pm.v6[i6].depth;
+			p.tenant = pm.v6[i6].tenant_id;
+			i6++;
+		}
+		map_add(m, &p);
 	}
-	if (ferror(f))
-		fatal("%s: read error: %s", path, strerror(errno));
-	fclose(f);
-	if (!have_version)
-		usage_error("%s: no 'version N' line", path);
+	bs_prefix_map_free(&pm);
 	if (m->n == 0)
 		usage_error("%s: no prefixes", path);
 	map_finish(m, path);
@@ -1030,15 +975,18 @@ static void write_map(const char *path, const struct prefix_map *m,
 {
 	char tmp[4096];
 	FILE *f = open_tmp(path, tmp, sizeof tmp);
-	fprintf(f, "# tenant prefix map written by bandsplit-gen (seed %" PRIu64
-		", %" PRIu32 " IPv4 and %" PRIu32 " IPv6 prefixes)\n",
-		seed, m->n4, m->n6);
-	fprintf(f, "version %" PRIu64 "\n", version);
+	char comment[160];
+	snprintf(comment, sizeof comment, "tenant prefix map written by "
+		 "bandsplit-gen (seed %" PRIu64 ", %" PRIu32 " IPv4 and %" PRIu32
+		 " IPv6 prefixes)", seed, m->n4, m->n6);
+	bs_prefix_map_write_head(f, comment, version);
 	for (uint32_t i = 0; i < m->n; i++) {
-		char buf[64];
-		format_prefix(&m->p[i], buf, sizeof buf);
-		fprintf(f, "%s %" PRIu32 "\n", buf,
-			(int64_t)i == moved ? new_tenant : m->p[i].tenant);
+		const struct prefix *p = &m->p[i];
+		uint32_t tenant = (int64_t)i == moved ? new_tenant : p->tenant;
+		if (p->family == 4)
+			bs_prefix_map_write_v4(f, p->v4, p->depth, tenant);
+		else
+			bs_prefix_map_write_v6(f, p->v6, p->depth, tenant);
 	}
 	commit_tmp(f, tmp, path);
 }
@@ -1301,18 +1249,18 @@ static void truth_add(struct truth *t, uint32_t iv, uint32_t tenant,
 }
 
 /* The metering rule for one IP frame, for the tenants of one map. */
-static void count_ip(struct truth *t, enum role role, uint32_t iv,
+static void count_ip(struct truth *t, enum bs_port_role role, uint32_t iv,
 		     uint32_t pool, uint32_t src_tenant, uint32_t dst_tenant,
 		     uint32_t frame_len, uint32_t ip_len)
 {
 	switch (role) {
-	case ROLE_UPSTREAM:
+	case BS_ROLE_UPSTREAM:
 		truth_add(t, iv, dst_tenant, pool, DIR_IN, frame_len, ip_len);
 		break;
-	case ROLE_DOWNSTREAM:
+	case BS_ROLE_DOWNSTREAM:
 		truth_add(t, iv, src_tenant, pool, DIR_OUT, frame_len, ip_len);
 		break;
-	case ROLE_MIRROR:
+	case BS_ROLE_MIRROR:
 		if (dst_tenant)
 			truth_add(t, iv, dst_tenant, pool, DIR_IN, frame_len,
 				  ip_len);
@@ -1701,8 +1649,8 @@ static void choose_flow(struct gen *g, const struct endpoint **src,
 		*dst = pick_tenant(g, family);
 		return;
 	}
-	bool in = o->role == ROLE_UPSTREAM ||
-		  (o->role == ROLE_MIRROR && rng_below(&g->rng, 2) == 0);
+	bool in = o->role == BS_ROLE_UPSTREAM ||
+		  (o->role == BS_ROLE_MIRROR && rng_below(&g->rng, 2) == 0);
 	if (in) {
 		*dst = pick_tenant(g, family);
 		*src = pick_remote(g, family);
@@ -1823,8 +1771,8 @@ static void write_capture(struct gen *g)
 			g->st.ipv6_packets += src->family == 6;
 			g->st.tagged += t.n > 0;
 			g->st.qinq += t.n == 2;
-			bool moved = (o->role != ROLE_DOWNSTREAM && dst->in_moved) ||
-				     (o->role != ROLE_UPSTREAM && src->in_moved);
+			bool moved = (o->role != BS_ROLE_DOWNSTREAM && dst->in_moved) ||
+				     (o->role != BS_ROLE_UPSTREAM && src->in_moved);
 			g->st.moved_packets += moved;
 			kind = 0;
 		}
@@ -1873,12 +1821,6 @@ static int cmp_cell_tenant(const void *a, const void *b)
 	return x->iv < y->iv ? -1 : x->iv > y->iv;
 }
 
-static const char *role_name(enum role r)
-{
-	return r == ROLE_UPSTREAM ? "upstream"
-	     : r == ROLE_DOWNSTREAM ? "downstream" : "mirror";
-}
-
 static void write_header(FILE *f, const struct gen *g, uint64_t map_version)
 {
 	const struct options *o = g->o;
@@ -1886,7 +1828,7 @@ static void write_header(FILE *f, const struct gen *g, uint64_t map_version)
 	static const char *const mixes[] = { "imix", "64", "random", "jumbo" };
 	fprintf(f, "# bandsplit-gen ground truth\n");
 	fprintf(f, "# seed %" PRIu64 "\n", o->seed);
-	fprintf(f, "# role %s\n", role_name(o->role));
+	fprintf(f, "# role %s\n", bs_port_role_name(o->role));
 	fprintf(f, "# pool %" PRIu32 "\n", o->pool);
 	for (uint32_t i = 0; i < o->n_mapped_vids; i++)
 		fprintf(f, "# vlan_pool %u:%" PRIu32 "\n", o->mapped_vids[i],
@@ -1955,7 +1897,8 @@ static void write_rows(FILE *f, const struct gen *g, const struct cell *c,
 		       uint32_t n, bool ip)
 {
 	static const char *const dirs[2] = { "in", "out" };
-	const char *measure = ip ? "ip" : "frame";
+	const char *measure = bs_measure_name(ip ? BS_MEASURE_IP
+						    : BS_MEASURE_FRAME);
 	for (uint32_t i = 0; i < n;) {
 		uint64_t packets = 0, bytes = 0;
 		uint32_t j = i;

@@ -14,12 +14,12 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "names.h"
 #include "ops.h"
 
 #define MAX_RANGE_DAYS 400
 #define MAX_RANGE_DAYS_TEXT "400"
 
-static const char *const MEASURES[] = { "frame", "ip", NULL };
 
 static const char CAPACITY_SQL[] =
 	"WITH r AS ("
@@ -96,7 +96,7 @@ static int run(const struct bs_cli *cli, int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct bs_op op;
-	const char *pool = NULL, *from = NULL, *to = NULL, *measure = "frame";
+	const char *pool = NULL, *from = NULL, *to = NULL, *measure = BS_MEASURE_FRAME_NAME;
 	char pool_v[BS_OP_VALUE_MAX], from_v[BS_OP_VALUE_MAX], to_v[BS_OP_VALUE_MAX];
 	int c, rc = 0;
 
@@ -137,7 +137,7 @@ static int run(const struct bs_cli *cli, int argc, char **argv)
 	if (pool) rc = bs_op_parse_id(&op, "--pool", pool, pool_v);
 	if (!rc && from) rc = bs_op_parse_time(&op, "--from", from, from_v);
 	if (!rc && to) rc = bs_op_parse_time(&op, "--to", to, to_v);
-	if (!rc) rc = bs_op_parse_choice(&op, "--measure", measure, MEASURES);
+	if (!rc) rc = bs_op_parse_choice(&op, "--measure", measure, bs_measure_names);
 	if (rc != 0)
 		return rc;
 	if (bs_op_open(&op) != 0)

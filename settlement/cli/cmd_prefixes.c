@@ -1,6 +1,6 @@
 /*
  * cmd_prefixes.c — `bandsplit prefixes export|exports|stale`: the
- * dataplane's prefix-map file (format: dataplane/prefix_map.h,
+ * dataplane's prefix-map file (format: common/prefix_map.h,
  * config/prefixes.map) written from the prefixes in force at an instant,
  * and the record of which map version was in force when.
  *
@@ -26,7 +26,7 @@
 #include <unistd.h>
 
 #include "ops.h"
-#include "../../dataplane/prefix_map.h"
+#include "prefix_map.h"
 
 #define PIDFILE_MAX 64
 
@@ -56,16 +56,24 @@ static int write_map(struct bs_op *op, const char *tmp_path, const char *version
 	}
 	static char buf[1 << 20];
 	setvbuf(f, buf, _IOFBF, sizeof(buf));
-	fprintf(f, "# prefix map written by 'bandsplit prefixes export'; do not "
-		"edit, export again.\n# The prefixes in force at %s, exported "
-		"%s.\n# %d IPv4 and %d IPv6 prefixes of %d tenants.\nversion %s\n",
-		map_at, exported_at, v4, v6, tenants, version);
+	char comment[512];
+	snprintf(comment, sizeof(comment), "prefix map written by 'bandsplit "
+		 "prefixes export'; do not edit, export again.\nThe prefixes in "
+		 "force at %s, exported %s.\n%d IPv4 and %d IPv6 prefixes of %d "
+		 "tenants.", map_at, exported_at, v4, v6, tenants);
+	bs_prefix_map_write_head(f, comment, strtoull(version, NULL, 10));
 	int n = PQntuples(rows);
 	for (int r = 0; r < n; r++) {
-		fputs(PQgetvalue(rows, r, 0), f);
-		putc(' ', f);
-		fputs(PQgetvalue(rows, r, 1), f);
-		putc('\n', f);
+		char why[256];
+		if (bs_prefix_map_write_text(f, PQgetvalue(rows, r, 0),
+				(uint32_t)strtoul(PQgetvalue(rows, r, 1), NULL, 10),
+				why, sizeof(why)) != 0) {
+			bs_op_fail(op, BS_EXIT_FAILURE, "prefix %s: %s",
+				   PQgetvalue(rows, r, 0), why);
+			fclose(f);
+			unlink(tmp_path);
+			return -1;
+		}
 	}
 	int rc = 0;
 	if (fflush(f) != 0 || ferror(f) || fsync(fd) != 0)

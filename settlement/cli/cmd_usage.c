@@ -11,6 +11,7 @@
 #include <json-c/json.h>
 
 #include "cli.h"
+#include "names.h"
 #include "db.h"
 
 static void help(FILE *out)
@@ -122,7 +123,7 @@ static int run(const struct bs_cli *cli, int argc, char **argv)
 		{ "help", no_argument, NULL, OPT_HELP },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *from = NULL, *to = NULL, *tenant = NULL, *measure = "frame";
+	const char *from = NULL, *to = NULL, *tenant = NULL, *measure = BS_MEASURE_FRAME_NAME;
 	bool json = false;
 	int c;
 
@@ -142,7 +143,8 @@ static int run(const struct bs_cli *cli, int argc, char **argv)
 	if (optind < argc)
 		return bs_cli_usage_error(cli, "usage", "unexpected argument '%s'",
 					  argv[optind]);
-	if (strcmp(measure, "frame") != 0 && strcmp(measure, "ip") != 0)
+	enum bs_byte_measure m;
+	if (bs_measure_parse(measure, strlen(measure), &m) < 0)
 		return bs_cli_usage_error(cli, "usage", "--measure '%s': must be "
 					  "frame or ip", measure);
 	if (tenant != NULL && !valid_tenant(tenant))

@@ -552,7 +552,8 @@ static int add_usage(struct settle_batch *b, const struct bs_record *rec, bool l
 	p = field_i64(p, (int64_t)h->seq);
 	p = field_unix_time(p, h->interval_start);
 	p = field_i32(p, (int32_t)h->interval_len);
-	p = h->measure == BS_MEASURE_IP ? field_text(p, "ip", 2) : field_text(p, "frame", 5);
+	const char *measure = bs_measure_name(h->measure);
+	p = field_text(p, measure, strlen(measure));
 	p = field_i64(p, (int64_t)h->map_version);
 	p = field_i64(p, (int64_t)u->tenant_id);
 	p = field_i64(p, (int64_t)u->pool_id);

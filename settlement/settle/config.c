@@ -1,7 +1,8 @@
 /*
  * config.c — loads and validates bandsplit-settle's INI configuration.
- * libinih does the lexing; every value is parsed strictly here and an error
- * names the file, the line and the key.
+ * common/conf.h's loader reads the file (lines, sections, repeated keys,
+ * file:line errors); every value is parsed strictly here and an error names
+ * the key.
  */
 #include "config.h"
 
@@ -9,7 +10,6 @@
 
 #include <errno.h>
 #include <stdarg.h>
-#include <ini.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +19,9 @@ struct load_state {
 	char *err;
 	size_t err_size;
 	bool failed;
-	const struct bs_conf_reader *reader;  /* the file's; NULL for --set */
+	char *msg;          /* loading a file: the refusal's message, for the
+			     * loader; NULL for --set (err gets it all) */
+	size_t msg_size;
 };
 
 void settle_config_defaults(struct settle_config *cfg)
@@ -56,9 +58,8 @@ static int fail(struct load_state *st, const char *section, const char *key,
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	if (!st->failed) {
-		if (st->reader != NULL)
-			snprintf(st->err, st->err_size, "%s:%d: [%s] %s: %s",
-				 st->cfg->source, st->reader->lineno, section, key, msg);
+		if (st->msg != NULL)
+			snprintf(st->msg, st->msg_size, "%s", msg);
 		else
 			snprintf(st->err, st->err_size, "[%s] %s: %s", section,
 				 key, msg);
@@ -201,32 +202,44 @@ static int handler(void *user, const char *section, const char *key,
 	return fail(st, section, key, "unknown section (settle, postgres, kafka)");
 }
 
+static int is_section(const char *section)
+{
+	return strcmp(section, "settle") == 0 || strcmp(section, "postgres") == 0 ||
+	       strcmp(section, "kafka") == 0;
+}
+
+static int on_section(void *ctx, const char *section, int line, char *msg,
+		      size_t msg_size)
+{
+	(void)ctx;
+	(void)line;
+	if (is_section(section))
+		return 1;
+	snprintf(msg, msg_size, "unknown section [%s] (settle, postgres, kafka)",
+		 section);
+	return 0;
+}
+
+static int on_key(void *ctx, const char *section, const char *key,
+		  const char *value, char *msg, size_t msg_size)
+{
+	struct load_state *st = ctx;
+	st->msg = msg;
+	st->msg_size = msg_size;
+	return handler(st, section, key, value);
+}
+
 int settle_config_load(const char *path, struct settle_config *cfg,
 		       char *err, size_t err_size)
 {
 	struct load_state st = { .cfg = cfg, .err = err, .err_size = err_size };
-	snprintf(cfg->source, sizeof(cfg->source), "%s", path);
-	struct bs_conf_reader reader = { .path = cfg->source };
-	reader.file = fopen(path, "r");
-	if (reader.file == NULL) {
-		snprintf(err, err_size, "%s: %s", path, strerror(errno));
+	if (bs_conf_copy_str(cfg->source, sizeof(cfg->source), path) < 0) {
+		snprintf(err, err_size, "config path too long");
 		return -1;
 	}
-	st.reader = &reader;
-	int rc = ini_parse_stream(bs_conf_read_line, &reader, handler, &st);
-	fclose(reader.file);
-	if (st.failed)
-		return -1;
-	if (reader.too_long) {
-		snprintf(err, err_size, "%s", reader.too_long_err);
-		return -1;
-	}
-	if (rc != 0) {
-		snprintf(err, err_size, "%s:%d: not INI syntax", path, rc > 0 ? rc
-			 : reader.lineno);
-		return -1;
-	}
-	return 0;
+	const struct bs_conf_handlers h = { .ctx = &st, .section = on_section,
+					    .key = on_key };
+	return bs_conf_load(cfg->source, &h, err, err_size);
 }
 
 int settle_config_set(struct settle_config *cfg, const char *assignment,

@@ -116,9 +116,9 @@ static bool head(struct scan *s, struct bs_record_head *h)
 	h->interval_len = (uint32_t)v;
 	if (!LIT(s, ",\"byte_measure\":\""))
 		return false;
-	if (LIT(s, "frame\""))
+	if (LIT(s, BS_MEASURE_FRAME_NAME "\""))
 		h->measure = BS_MEASURE_FRAME;
-	else if (LIT(s, "ip\""))
+	else if (LIT(s, BS_MEASURE_IP_NAME "\""))
 		h->measure = BS_MEASURE_IP;
 	else
 		return false;

@@ -437,6 +437,62 @@ static void test_example_map(void **state)
 	bs_prefix_map_free(&map);
 }
 
+/* The writer: what it writes the parser reads back as the same map, in the
+ * format's canonical text, with each prefix's line; a prefix given as text
+ * is checked as the parser checks it and nothing is written for a bad one. */
+static void test_writer_round_trip(void **state)
+{
+	(void)state;
+	struct bs_prefix_map map, back;
+	char err[256];
+	assert_int_equal(parse_str("version 42\n10.0.0.0/8 1\n2001:db8::/32 2\n"
+				   "192.168.1.0/24 3\n::/0 4\n0.0.0.0/0 5\n",
+				   &map, err, sizeof(err)), 0);
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	assert_non_null(f);
+	bs_prefix_map_write(f, &map, "two lines\nof comment");
+	assert_int_equal(fclose(f), 0);
+	assert_string_equal(text, "# two lines\n# of comment\nversion 42\n"
+			    "10.0.0.0/8 1\n192.168.1.0/24 3\n0.0.0.0/0 5\n"
+			    "2001:db8::/32 2\n::/0 4\n");
+	assert_int_equal(bs_prefix_map_parse(text, len, "w", &back, err,
+					     sizeof(err)), 0);
+	assert_int_equal(back.version, 42);
+	assert_int_equal(back.n_v4, 3);
+	assert_int_equal(back.n_v6, 2);
+	assert_memory_equal(back.v4, map.v4, 3 * sizeof(*map.v4));
+	assert_memory_equal(back.v6, map.v6, 2 * sizeof(*map.v6));
+	assert_int_equal(back.line_v4[2], 6);
+	assert_int_equal(back.line_v6[0], 7);
+	assert_int_equal(map.line_v4[1], 4);   /* the original's file order */
+	free(text);
+	bs_prefix_map_free(&back);
+	bs_prefix_map_free(&map);
+
+	f = open_memstream(&text, &len);
+	assert_non_null(f);
+	bs_prefix_map_write_head(f, NULL, 7);
+	assert_int_equal(bs_prefix_map_write_text(f, "2001:0DB8:0::/48", 9, err,
+						  sizeof(err)), 0);
+	assert_int_equal(bs_prefix_map_write_text(f, "10.1.0.0/16", 10, err,
+						  sizeof(err)), 0);
+	assert_int_equal(bs_prefix_map_write_text(f, "10.1.2.0/16", 11, err,
+						  sizeof(err)), -1);
+	assert_string_equal(err, "host bits set in 10.1.2.0/16 (did you mean "
+			    "10.1.0.0/16?)");
+	assert_int_equal(bs_prefix_map_write_text(f, "10.1.0.0/33", 11, err,
+						  sizeof(err)), -1);
+	assert_int_equal(bs_prefix_map_write_text(f, "10.1.0.0", 11, err,
+						  sizeof(err)), -1);
+	assert_int_equal(bs_prefix_map_write_text(f, "10.1.0.0/8", 0, err,
+						  sizeof(err)), -1);
+	assert_int_equal(fclose(f), 0);
+	assert_string_equal(text, "version 7\n2001:db8::/48 9\n10.1.0.0/16 10\n");
+	free(text);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -449,6 +505,7 @@ int main(void)
 		cmocka_unit_test(test_load_file),
 		cmocka_unit_test(test_load_time_100k),
 		cmocka_unit_test(test_example_map),
+		cmocka_unit_test(test_writer_round_trip),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,6 +1,6 @@
 /*
- * prefix_map.c — reads and validates the tenant prefix-map file (format in
- * prefix_map.h and config/prefixes.map). One pass over the lines collects the
+ * prefix_map.c — reads, validates and writes the tenant prefix-map file
+ * (format in prefix_map.h and config/prefixes.map). One pass over the lines collects the
  * prefixes; a sort finds duplicates and a hash set counts distinct tenants,
  * so a map of a million prefixes loads in a fraction of a second. Every
  * refusal names the file and line.
@@ -11,6 +11,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -34,7 +35,6 @@ struct map_parser {
 	uint32_t version_line;       /* 0 until 'version N' is seen */
 	struct bs_prefix_map map;
 	uint32_t cap_v4, cap_v6;
-	uint32_t *line_v4, *line_v6; /* file line of each prefix */
 };
 
 __attribute__((format(printf, 2, 3)))
@@ -167,12 +167,12 @@ static int add_v4(struct map_parser *p, const char *prefix, const char *addr_s,
 		return fail_at(p, "too many IPv4 prefixes (limit %u)",
 			       BS_MAP_MAX_V4);
 	if (p->map.n_v4 == p->cap_v4 &&
-	    grow(p, (void **)&p->map.v4, sizeof(*p->map.v4), &p->line_v4,
+	    grow(p, (void **)&p->map.v4, sizeof(*p->map.v4), &p->map.line_v4,
 		 &p->cap_v4, BS_MAP_MAX_V4) != 0)
 		return -1;
 	p->map.v4[p->map.n_v4] = (struct bs_prefix_v4){
 		.addr = addr, .depth = (uint8_t)depth, .tenant_id = tenant };
-	p->line_v4[p->map.n_v4] = p->line;
+	p->map.line_v4[p->map.n_v4] = p->line;
 	p->map.n_v4++;
 	return 0;
 }
@@ -207,14 +207,14 @@ static int add_v6(struct map_parser *p, const char *prefix, const char *addr_s,
 		return fail_at(p, "too many IPv6 prefixes (limit %u)",
 			       BS_MAP_MAX_V6);
 	if (p->map.n_v6 == p->cap_v6 &&
-	    grow(p, (void **)&p->map.v6, sizeof(*p->map.v6), &p->line_v6,
+	    grow(p, (void **)&p->map.v6, sizeof(*p->map.v6), &p->map.line_v6,
 		 &p->cap_v6, BS_MAP_MAX_V6) != 0)
 		return -1;
 	struct bs_prefix_v6 *e = &p->map.v6[p->map.n_v6];
 	memcpy(e->addr, addr, sizeof(e->addr));
 	e->depth = (uint8_t)depth;
 	e->tenant_id = tenant;
-	p->line_v6[p->map.n_v6] = p->line;
+	p->map.line_v6[p->map.n_v6] = p->line;
 	p->map.n_v6++;
 	return 0;
 }
@@ -331,8 +331,8 @@ static int check_duplicates_v4(struct map_parser *p)
 	char addr[INET_ADDRSTRLEN];
 	inet_ntop(AF_INET, &a, addr, sizeof(addr));
 	snprintf(text, sizeof(text), "%s/%u", addr, p->map.v4[best_dup].depth);
-	return report_duplicate(p, p->line_v4[best_first],
-				p->line_v4[best_dup], text);
+	return report_duplicate(p, p->map.line_v4[best_first],
+				p->map.line_v4[best_dup], text);
 }
 
 static int check_duplicates_v6(struct map_parser *p)
@@ -370,8 +370,8 @@ static int check_duplicates_v6(struct map_parser *p)
 	char addr[INET6_ADDRSTRLEN], text[INET6_ADDRSTRLEN + 5];
 	inet_ntop(AF_INET6, p->map.v6[best_dup].addr, addr, sizeof(addr));
 	snprintf(text, sizeof(text), "%s/%u", addr, p->map.v6[best_dup].depth);
-	return report_duplicate(p, p->line_v6[best_first],
-				p->line_v6[best_dup], text);
+	return report_duplicate(p, p->map.line_v6[best_first],
+				p->map.line_v6[best_dup], text);
 }
 
 /* Distinct tenant ids, by an open-addressing set (0 never occurs). */
@@ -446,8 +446,6 @@ int bs_prefix_map_parse(const char *text, size_t len, const char *name,
 		rc = check_duplicates_v6(&p);
 	if (rc == 0)
 		rc = count_tenants(&p);
-	free(p.line_v4);
-	free(p.line_v6);
 	if (rc != 0) {
 		bs_prefix_map_free(&p.map);
 		return -1;
@@ -527,5 +525,94 @@ void bs_prefix_map_free(struct bs_prefix_map *map)
 {
 	free(map->v4);
 	free(map->v6);
+	free(map->line_v4);
+	free(map->line_v6);
 	memset(map, 0, sizeof(*map));
+}
+
+/* ---- writer ---------------------------------------------------------- */
+
+void bs_prefix_map_write_head(FILE *f, const char *comment, uint64_t version)
+{
+	while (comment != NULL && *comment != '\0') {
+		size_t n = strcspn(comment, "\n");
+		fprintf(f, "# %.*s\n", (int)n, comment);
+		comment += n;
+		if (*comment == '\n')
+			comment++;
+	}
+	fprintf(f, "version %" PRIu64 "\n", version);
+}
+
+void bs_prefix_map_write_v4(FILE *f, uint32_t addr, uint8_t depth,
+			    uint32_t tenant_id)
+{
+	assert(depth <= 32 && tenant_id != 0);
+	char text[INET_ADDRSTRLEN];
+	struct in_addr a = { .s_addr = htonl(addr) };
+	inet_ntop(AF_INET, &a, text, sizeof(text));
+	fprintf(f, "%s/%u %" PRIu32 "\n", text, depth, tenant_id);
+}
+
+void bs_prefix_map_write_v6(FILE *f, const uint8_t addr[16], uint8_t depth,
+			    uint32_t tenant_id)
+{
+	assert(depth <= 128 && tenant_id != 0);
+	char text[INET6_ADDRSTRLEN];
+	inet_ntop(AF_INET6, addr, text, sizeof(text));
+	fprintf(f, "%s/%u %" PRIu32 "\n", text, depth, tenant_id);
+}
+
+int bs_prefix_map_write_text(FILE *f, const char *prefix, uint32_t tenant_id,
+			     char *err, size_t err_size)
+{
+	char addr_s[INET6_ADDRSTRLEN + 1];
+	const char *slash = strchr(prefix, '/');
+	uint64_t depth;
+	size_t n = slash != NULL ? (size_t)(slash - prefix) : 0;
+	if (slash == NULL || n >= sizeof(addr_s) ||
+	    !parse_decimal(slash + 1, 255, &depth) || tenant_id == 0) {
+		snprintf(err, err_size, "'%s %" PRIu32 "' is not '<prefix>/<len> "
+			 "<tenant>'", prefix, tenant_id);
+		return -1;
+	}
+	memcpy(addr_s, prefix, n);
+	addr_s[n] = '\0';
+	/* The same checks as the parser's, through its own functions. */
+	struct map_parser p = { .name = "prefix", .line = 1 };
+	char why[256];
+	p.err = why;
+	p.err_size = sizeof(why);
+	struct bs_prefix_v4 v4[1];
+	struct bs_prefix_v6 v6[1];
+	uint32_t line[1];
+	p.map.v4 = v4;
+	p.map.v6 = v6;
+	p.map.line_v4 = line;
+	p.map.line_v6 = line;
+	p.cap_v4 = p.cap_v6 = 1;
+	int rc = strchr(addr_s, ':') != NULL
+		? add_v6(&p, prefix, addr_s, depth, tenant_id)
+		: add_v4(&p, prefix, addr_s, depth, tenant_id);
+	if (rc != 0) {
+		snprintf(err, err_size, "%s", why + strlen("prefix:1: "));
+		return -1;
+	}
+	if (p.map.n_v4 == 1)
+		bs_prefix_map_write_v4(f, v4[0].addr, v4[0].depth, tenant_id);
+	else
+		bs_prefix_map_write_v6(f, v6[0].addr, v6[0].depth, tenant_id);
+	return 0;
+}
+
+void bs_prefix_map_write(FILE *f, const struct bs_prefix_map *map,
+			 const char *comment)
+{
+	bs_prefix_map_write_head(f, comment, map->version);
+	for (uint32_t i = 0; i < map->n_v4; i++)
+		bs_prefix_map_write_v4(f, map->v4[i].addr, map->v4[i].depth,
+				       map->v4[i].tenant_id);
+	for (uint32_t i = 0; i < map->n_v6; i++)
+		bs_prefix_map_write_v6(f, map->v6[i].addr, map->v6[i].depth,
+				       map->v6[i].tenant_id);
 }
