@@ -231,11 +231,13 @@ static int setup_port(const struct bs_port_config *pc, struct rte_mempool *pool,
 	/* The MTU: the device must take it, and a frame of it must fit in one
 	 * mbuf or be scattered over several (the pool's data room was sized
 	 * by mbuf_data_room() for devices that cannot scatter). */
+	const uint32_t overhead = RTE_ETHER_HDR_LEN + RTE_ETHER_CRC_LEN;   /* as ethdev counts */
 	uint32_t max_frame = BS_FRAME_OF_MTU(pc->mtu);
-	if (pc->mtu > info.max_mtu || (uint32_t)pc->mtu + 18u > info.max_rx_pktlen) {
+	if (pc->mtu > info.max_mtu || (uint32_t)pc->mtu + overhead > info.max_rx_pktlen) {
 		BS_ERROR("%s:%u: [port %s] mtu = %u, but the device takes at most %u",
 			 cfg.source, pc->line, pc->name, pc->mtu,
-			 RTE_MIN((uint32_t)info.max_mtu, info.max_rx_pktlen > 18u ? info.max_rx_pktlen - 18u : 0u));
+			 RTE_MIN((uint32_t)info.max_mtu,
+				 info.max_rx_pktlen > overhead ? info.max_rx_pktlen - overhead : 0u));
 		return SETUP_BAD_CONFIG;
 	}
 	struct rte_eth_conf conf;
