@@ -591,6 +591,48 @@ static void test_sliced(void **state)
 	assert_int_equal(fr.reason, BS_MAL_SHORT_IP);
 }
 
+/* Random header bytes on random frame lengths: sliced and not sliced agree
+ * except where the IP length runs past the frame (not sliced: bad_length;
+ * sliced: counted, the missing bytes exactly what the IP length says). */
+static void test_sliced_random(void **state)
+{
+	(void)state;
+	uint8_t f[BS_PARSE_HDR_MAX + 40];
+	unsigned counted = 0;
+	for (int iter = 0; iter < 200000; iter++) {
+		uint32_t len = rng() % sizeof(f);
+		for (uint32_t i = 0; i < len; i++)
+			f[i] = (uint8_t)rng();
+		if (len >= 14 && rng() % 2) {   /* a plausible IPv4 or IPv6 header */
+			int v6 = rng() % 2;
+			f[12] = v6 ? 0x86 : 0x08;
+			f[13] = v6 ? 0xdd : 0x00;
+			if (len > 14)
+				f[14] = (uint8_t)(v6 ? 0x60 : 0x45 + rng() % 3);
+		}
+		/* the contract: every byte given, or at least BS_PARSE_HDR_MAX */
+		uint32_t frame_len = len >= BS_PARSE_HDR_MAX ? len + rng() % 9000 : len;
+		struct bs_frame plain, sliced;
+		enum bs_frame_kind kp = bs_parse_headers(f, len, frame_len, false, &plain);
+		enum bs_frame_kind ks = bs_parse_headers(f, len, frame_len, true, &sliced);
+		assert_int_equal(plain.missing, 0);
+		if (kp == BS_FRAME_MALFORMED && plain.reason == BS_MAL_BAD_LENGTH &&
+		    ks != BS_FRAME_MALFORMED) {
+			assert_true(ks == BS_FRAME_IPV4 || ks == BS_FRAME_IPV6);
+			uint32_t l3 = 14u + 4u * sliced.vlan_count;
+			assert_true(sliced.missing > 0);
+			assert_int_equal(frame_len + sliced.missing, l3 + sliced.ip_len);
+			counted++;
+			continue;
+		}
+		assert_int_equal(ks, kp);
+		assert_int_equal(sliced.reason, plain.reason);
+		assert_int_equal(sliced.missing, 0);
+		assert_int_equal(sliced.ip_len, plain.ip_len);
+	}
+	assert_true(counted > 1000);
+}
+
 static void test_reason_names(void **state)
 {
 	(void)state;
@@ -621,6 +663,7 @@ int main(void)
 		cmocka_unit_test(test_random_bytes),
 		cmocka_unit_test(test_headers_straddle_segments),
 		cmocka_unit_test(test_sliced),
+		cmocka_unit_test(test_sliced_random),
 		cmocka_unit_test(test_reason_names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
