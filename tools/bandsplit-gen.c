@@ -22,7 +22,10 @@
  *   --pool. "frame" bytes = captured length (frames padded to 60 bytes);
  *   "ip" bytes = IPv4 total length / IPv6 40 + payload length. Interval =
  *   floor(ts / interval) * interval. Malformed and non-IP frames go only to
- *   the node's buckets (reported in the header comments).
+ *   the node's buckets (reported in the header comments). --slice (a sliced
+ *   port): IP frames are cut after their L4 header, "frame" bytes = L2
+ *   header + IP length of a frame cut short, the node's rx bytes what was
+ *   captured.
  */
 #include <arpa/inet.h>
 #include <assert.h>
