@@ -41,6 +41,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gen_records.h"
 #include "names.h"
 #include "prefix_map.h"
 
@@ -1956,6 +1957,9 @@ static void write_truth(const char *path, const struct gen *g,
 
 int main(int argc, char **argv)
 {
+	/* A simulated month of usage records instead of a capture. */
+	if (argc > 1 && strcmp(argv[1], "--records") == 0)
+		return gen_records_main(argc - 1, argv + 1);
 	static struct options o;
 	parse_args(argc, argv, &o);
 

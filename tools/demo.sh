@@ -13,7 +13,15 @@
 #      map and streams interval usage records to Kafka;
 #   6. bandsplit-settle consumes them exactly once into PostgreSQL;
 #   7. per-tenant 5-minute peaks and totals, pool capacity and completeness
-#      from the database — checked against the capture's ground truth.
+#      from the database — checked against the capture's ground truth;
+#   8. finance: a SIMULATED month (2026-11) of a second node's usage records
+#      (bandsplit-gen --records, node sim-node-2: diurnal load, tenants from
+#      tens to hundreds of Mbps, some bursting over their commit, a few
+#      missing intervals), into Kafka, settled by bandsplit-settle; a plan
+#      change and an allocation change (a new allocation) mid-month;
+#   9. bandsplit close of that month: the invoices, the carrier bills, the
+#      trial balance and the reconciliation, ending with the byte chain;
+#  10. a late record for the closed month, then close --adjust: a note.
 # Options: --packets N (default 1000000), --keep (leave the work dir).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,7 +31,7 @@ while [ $# -gt 0 ]; do
 	case $1 in
 	--packets) PACKETS=$2; shift 2 ;;
 	--keep) KEEP=1; shift ;;
-	-h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+	-h|--help) sed -n '2,27p' "$0"; exit 0 ;;
 	*) echo "demo.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
 	esac
 done
@@ -59,9 +67,11 @@ bs pool add --id 2 --carrier "China Unicom" --name cu-bj-1 --capacity 5G --limit
 	--flat-fee 120000 --from 2026-01-01
 bs pool add --id 3 --carrier "China Mobile" --name cm-bj-1 --capacity 5G --limit 1.2 \
 	--flat-fee 95000 --from 2026-01-01
+bs park set --seller-name "Demo Park Bandwidth Co" --seller-tax-id 91110000PARK01 \
+	--seller-address "1 Data Park Road, Beijing" --seller-bank "ICBC 0200 0000 0000" --payment-terms 30
 bs plan add --id 1 --name std-95 --kind burstable95 --price 32.00 --overage 48.00 --from 2026-01-01
 for t in $(grep -v -e '^#' -e '^version' "$WORK/tenants.map" | awk 'NF == 2 { print $2 }' | sort -un); do
-	bs tenant add --id "$t" --name "tenant-$t"
+	bs tenant add --id "$t" --name "tenant-$t" --tax-id "91110000DEMO$t"
 	bs alloc add --tenant "$t" --pool 1 --plan 1 --committed 200M --burst 500M --from 2026-01-01
 	bs alloc add --tenant "$t" --pool 2 --plan 1 --committed 100M --burst 200M --from 2026-01-01
 	bs alloc add --tenant "$t" --pool 3 --plan 1 --committed 100M --burst 200M --from 2026-01-01
@@ -133,3 +143,77 @@ else
 	echo "   MISMATCH against the ground truth" >&2
 	exit 1
 fi
+
+step "8. Finance: a SIMULATED month (2026-11) of a second node, sim-node-2 (bandsplit-gen --records)"
+# Five tenants of their own: 901 and 905 on the 95th (905 bursts over its
+# commit), 902 on a plan whose price changes mid-month, 903 whose
+# allocation changes mid-month (a new allocation from then), 904 on volume.
+bs plan add --id 2 --name flat-50 --kind flat --price 50.00 --from 2026-01-01
+bs plan add --id 3 --name volume --kind volume --tier 0:0.60 --tier 10000:0.45 --direction sum --from 2026-01-01
+bs plan add --id 4 --name std-95-b --kind burstable95 --price 30.00 --overage 45.00 --from 2026-01-01
+for t in 901 902 903 904 905; do bs tenant add --id $t --name "sim-tenant-$t" --tax-id "91110000SIM$t"; done
+bs alloc add --tenant 901 --pool 1 --plan 1 --committed 100M --burst 300M --from 2026-10-01
+bs alloc add --tenant 902 --pool 1 --plan 4 --committed 200M --burst 400M --from 2026-10-01
+bs alloc add --tenant 903 --pool 2 --plan 2 --committed 50M --burst 100M --from 2026-10-01
+bs alloc add --tenant 904 --pool 3 --plan 3 --committed 20M --burst 100M --from 2026-10-01
+bs alloc add --tenant 905 --pool 1 --plan 1 --committed 300M --burst 800M --from 2026-10-01
+bs plan change 4 --from 2026-11-16T10:02:30 --overage 55.00
+A903=$(pg_psql -At -c "SELECT alloc_id FROM allocation WHERE tenant_id = 903")
+bs alloc change "$A903" --at 2026-11-20T00:00 --committed 80M
+echo "   plan 4 (tenant 902): overage 45.00 → 55.00 from 2026-11-16T10:02:30; tenant 903: 50M → 80M from 2026-11-20"
+# the simulated month is settled as it is produced (live: not "late"); the
+# embedded Kafka keeps ~5 MiB per partition, so bandsplit-settle consumes
+# while bandsplit-gen produces
+"$BUILD/settlement/bandsplit-settle" --set "kafka.brokers=$KAFKA_BOOTSTRAP" \
+	--set settle.metrics_listen=127.0.0.1:0 --set settle.late_after_s=31536000 \
+	>"$WORK/settle-month.log" 2>&1 &
+SETTLE=$!
+bs_at_exit "kill $SETTLE 2>/dev/null"
+for _ in $(seq 600); do
+	grep -q "assigned 16 partition" "$WORK/settle-month.log" && break
+	sleep 0.1
+done
+"$BUILD/tools/bandsplit-gen" --records --brokers "$KAFKA_BOOTSTRAP" --month 2026-11 --seed 11 --rate 3000 \
+	--tenant 901:1:100:160 --tenant 902:1:200:180 --tenant 903:2:50:70 --tenant 904:3:20:60 \
+	--tenant 905:1:300:520 --truth "$WORK/month-truth.csv" >"$WORK/gen-month.log" 2>&1 \
+	|| { cat "$WORK/gen-month.log" >&2; exit 1; }
+sed 's/^/   /' "$WORK/gen-month.log" | tail -4
+WANT=$(sed -n 's/.* \([0-9]*\) usage records, \([0-9]*\) summaries.*/\1 \2/p' "$WORK/gen-month.log")
+for _ in $(seq 600); do
+	GOT=$(pg_psql -At -c "SELECT (SELECT count(*) FROM usage_raw WHERE node_id = 'sim-node-2') || ' ' ||
+	      (SELECT count(*) FROM node_interval WHERE node_id = 'sim-node-2')")
+	[ "$GOT" = "$WANT" ] && break
+	sleep 0.5
+done
+[ "$GOT" = "$WANT" ] || { echo "demo: settled $GOT of $WANT simulated records" >&2; exit 1; }
+kill "$SETTLE"; wait "$SETTLE" 2>/dev/null || true
+echo "   settled: $GOT usage records and summaries of sim-node-2"
+
+step "9. bandsplit close --period 2026-11: invoices, carrier bills, ledger (one transaction)"
+"$CLI" close --period 2026-11 >"$WORK/close.txt"
+grep -E "^DOCUMENT|^invoice .* 90[1-5] |^carrier|document" "$WORK/close.txt"
+echo "   (and $(grep -c "^invoice .* 10[0-9][0-9] " "$WORK/close.txt") invoices of the demo hour's tenants: November's commit charges; 'bandsplit invoice list')"
+echo; echo "-- bandsplit invoice show (tenant 902: two segments, the plan change)"
+N902=$(pg_psql -At -c "SELECT number FROM invoice WHERE tenant_id = 902")
+"$CLI" invoice show --number "$N902" >"$WORK/inv902.txt"
+sed -n '/^lines:/,$p' "$WORK/inv902.txt" | cut -c1-200
+echo; echo "-- carrier bills"
+pg_psql -c "SELECT pool_id, carrier, cost_model, bs_yuan(amount_fen) AS amount, buckets, billed_rank,
+	round(billed_mbps, 3) AS billed_mbps FROM carrier_bill ORDER BY pool_id"
+echo "-- bandsplit ledger trial-balance --period 2026-11"
+"$CLI" ledger trial-balance --period 2026-11 >"$WORK/tb.txt"
+grep -E "^(ACCOUNT|vat|payable|cost|revenue|TOTAL)" "$WORK/tb.txt"
+echo; echo "-- bandsplit reconcile --period 2026-11"
+"$CLI" reconcile --period 2026-11 >"$WORK/reconcile.txt" || { cat "$WORK/reconcile.txt"; echo "demo: reconciliation failed" >&2; exit 1; }
+cat "$WORK/reconcile.txt"
+
+step "10. A late record for 2026-11 arrives after the close: close --adjust issues a note"
+"$BUILD/tools/bandsplit-gen" --records --brokers "$KAFKA_BOOTSTRAP" --node sim-node-3 \
+	--start "$(date -d '2026-11-21T20:00:00+08:00' +%s)" --end "$(date -d '2026-11-21T20:05:00+08:00' +%s)" \
+	--seed 12 --missing 0 --tenant 904:3:20:5000 >"$WORK/gen-late.log" 2>&1 || { cat "$WORK/gen-late.log" >&2; exit 1; }
+"$BUILD/settlement/bandsplit-settle" --set "kafka.brokers=$KAFKA_BOOTSTRAP" \
+	--set settle.metrics_listen=127.0.0.1:0 --drain >"$WORK/settle-late.log" 2>&1
+"$CLI" close --period 2026-11 | sed 's/^/   /'
+"$CLI" close --period 2026-11 --adjust | grep -E "note|adjust|document" | sed 's/^/   /'
+"$CLI" reconcile --period 2026-11 >"$WORK/reconcile.txt" || { cat "$WORK/reconcile.txt"; exit 1; }
+grep -E "byte chain|reconciliation" "$WORK/reconcile.txt" | sed 's/^/   /'

@@ -6,7 +6,7 @@ set -eu
 PACKAGES="gcc pkg-config meson ninja-build
 libdpdk-dev librdkafka-dev libpq-dev postgresql libcmocka-dev
 libjson-c-dev libinih-dev libpcap-dev libmicrohttpd-dev
-kcat jq socat python3 procps valgrind"
+kcat jq socat python3 tzdata procps valgrind"
 
 missing=""
 for p in $PACKAGES; do

@@ -168,7 +168,8 @@ static int add(const struct bs_cli *cli, int argc, char **argv)
 "               GB, 10^9 bytes) applies to the GB inside it; the first tier\n"
 "               starts at 0, e.g. --tier 0:0.50 --tier 1000:0.40\n"
 "Amounts are exact to the fen. --direction: which bytes are billed per\n"
-"sample (default max of in and out). --vat default 6%.\n",
+"sample (default max of in and out). --vat default: the park's\n"
+"(bandsplit park set --vat; 6% unless changed).\n",
 		.required = "name kind", .required_msg = "--name and --kind are required",
 		.check = check_add };
 
@@ -190,7 +191,7 @@ static int add(const struct bs_cli *cli, int argc, char **argv)
 		snprintf(plan_id, sizeof(plan_id), "%s", PQgetvalue(res, 0, 0));
 	PQclear(res);
 	const char *vp[9] = { plan_id, a.kind, a.from ? a.from_v : "now",
-		a.direction ? a.direction : "max", a.vat ? a.vat_v : "600",
+		a.direction ? a.direction : "max", a.vat ? a.vat_v : NULL,
 		a.price ? a.price_v : NULL, a.overage ? a.overage_v : NULL,
 		a.ntier ? a.tier_from : NULL, a.ntier ? a.tier_fen : NULL };
 	PQclear(bs_op_query(&op, "INSERT INTO plan_version (plan_id, version, kind,"

@@ -12,7 +12,8 @@
 #include "verb.h"
 
 #define TENANT_COLS \
-	"t.tenant_id AS id, t.name, t.tax_id, t.contact, t.status," \
+	"t.tenant_id AS id, t.name, t.tax_id, t.contact, t.address," \
+	" t.bank_account, t.status," \
 	" bs_iso(t.closed_at) AS closed_at," \
 	" (SELECT count(*) FROM prefix p WHERE p.tenant_id = t.tenant_id" \
 	"    AND p.valid @> now())::integer AS prefixes_now," \
@@ -23,7 +24,7 @@ static const char *const STATUS_SET[] = { "active", "suspended", NULL };
 static const char *const STATUS_ALL[] = { "active", "suspended", "closed", NULL };
 
 struct tenant_args {
-	const char *id, *name, *tax_id, *contact, *status, *at;
+	const char *id, *name, *tax_id, *contact, *status, *at, *address, *bank;
 	char id_v[BS_OP_VALUE_MAX], at_v[BS_OP_VALUE_MAX];
 };
 
@@ -47,6 +48,8 @@ static const struct bs_verb_opt OPTS[] = {
 	{ "contact", BS_OPT_TEXT, A(contact), .max = 200 },
 	{ "status", BS_OPT_TEXT, A(status) },
 	{ "at", BS_OPT_TIME, A(at), A(at_v) },
+	{ "address", BS_OPT_TEXT, A(address), .max = 400 },
+	{ "bank-account", BS_OPT_TEXT, A(bank), .max = 200 },
 };
 #undef A
 
@@ -70,13 +73,17 @@ static int check_status_settable(const struct bs_op *op, void *args)
 
 static int add(const struct bs_cli *cli, int argc, char **argv)
 {
-	static const struct bs_verb verb = { "add", "id name tax-id contact", NULL,
+	static const struct bs_verb verb = { "add",
+		"id name tax-id contact address bank-account", NULL,
 "Usage: bandsplit tenant add --name NAME [--id ID] [--tax-id TAXID]\n"
-"                            [--contact TEXT] [--json]\n"
+"                            [--contact TEXT] [--address TEXT]\n"
+"                            [--bank-account TEXT] [--json]\n"
 "\n"
 "Adds an active tenant. ID (1..4294967295) is the tenant id the dataplane\n"
 "counts under; without --id the next free id after the highest is used.\n"
-"TAXID (letters, digits, '-') goes on invoices. Names are unique.\n",
+"TAXID (letters, digits, '-'), the address and the bank account go on\n"
+"invoices (copied when issued; the month close needs the tax id).\n"
+"Names are unique.\n",
 		.required = "name", .required_msg = "--name is required" };
 
 	struct bs_op op;
@@ -87,13 +94,14 @@ static int add(const struct bs_cli *cli, int argc, char **argv)
 	if (a.id == NULL)
 		PQclear(bs_op_query(&op, "LOCK TABLE tenant IN SHARE ROW EXCLUSIVE MODE",
 				    0, NULL));
-	const char *params[4] = { a.id != NULL ? a.id_v : NULL, a.name, a.tax_id,
-				  a.contact };
+	const char *params[6] = { a.id != NULL ? a.id_v : NULL, a.name, a.tax_id,
+				  a.contact, a.address, a.bank };
 	PGresult *res = bs_op_query(&op,
-		"WITH t AS (INSERT INTO tenant (tenant_id, name, tax_id, contact)"
+		"WITH t AS (INSERT INTO tenant (tenant_id, name, tax_id, contact,"
+		" address, bank_account)"
 		" VALUES (coalesce($1::bigint, (SELECT coalesce(max(tenant_id), 0) + 1"
-		"         FROM tenant)), $2, $3, $4) RETURNING *)"
-		" SELECT " TENANT_COLS " FROM t", 4, params);
+		"         FROM tenant)), $2, $3, $4, $5, $6) RETURNING *)"
+		" SELECT " TENANT_COLS " FROM t", 6, params);
 	return bs_verb_finish(&op, res, true);
 }
 
@@ -131,15 +139,16 @@ static int show(const struct bs_cli *cli, int argc, char **argv)
 static int change(const struct bs_cli *cli, int argc, char **argv)
 {
 	static const struct bs_verb verb = { "change",
-		"name tax-id contact status", "TENANT_ID",
+		"name tax-id contact status address bank-account", "TENANT_ID",
 "Usage: bandsplit tenant change TENANT_ID [--name NAME] [--tax-id TAXID]\n"
-"                               [--contact TEXT]\n"
+"                               [--contact TEXT] [--address TEXT]\n"
+"                               [--bank-account TEXT]\n"
 "                               [--status active|suspended] [--json]\n"
 "\n"
 "Changes a tenant's details or suspends / reactivates it (suspension does\n"
 "not stop metering or billing). Closing is 'bandsplit tenant end'.\n",
-		.some_of = "name tax-id contact status",
-		.some_of_msg = "nothing to change: give --name, --tax-id, --contact or --status",
+		.some_of = "name tax-id contact status address bank-account",
+		.some_of_msg = "nothing to change: give --name, --tax-id, --contact, --address, --bank-account or --status",
 		.check = check_status_settable };
 
 	struct bs_op op;
@@ -148,12 +157,14 @@ static int change(const struct bs_cli *cli, int argc, char **argv)
 	int rc = bs_verb_start(&op, cli, &TENANT, &verb, argc, argv, &a, id);
 	if (rc != BS_VERB_GO)
 		return rc;
-	const char *params[5] = { id, a.name, a.tax_id, a.contact, a.status };
+	const char *params[7] = { id, a.name, a.tax_id, a.contact, a.status,
+				  a.address, a.bank };
 	PGresult *res = bs_op_query_one(&op, "tenant",
 		"WITH t AS (UPDATE tenant SET name = coalesce($2, name),"
 		" tax_id = coalesce($3, tax_id), contact = coalesce($4, contact),"
-		" status = coalesce($5, status) WHERE tenant_id = $1::bigint"
-		" RETURNING *) SELECT " TENANT_COLS " FROM t", 5, params);
+		" status = coalesce($5, status), address = coalesce($6, address),"
+		" bank_account = coalesce($7, bank_account) WHERE tenant_id = $1::bigint"
+		" RETURNING *) SELECT " TENANT_COLS " FROM t", 7, params);
 	return bs_verb_finish(&op, res, true);
 }
 

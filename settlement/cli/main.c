@@ -13,6 +13,7 @@
 #include "cli.h"
 #include "log.h"
 #include "ops.h"
+#include "finance_cmds.h"
 
 #ifndef BS_VERSION
 #define BS_VERSION "0"
@@ -30,6 +31,11 @@ static const struct bs_cli_command *const commands[] = {
 	&bs_cmd_capacity,
 	&bs_cmd_audit,
 	&bs_cmd_prefixes,
+	&bs_cmd_park,
+	&bs_cmd_close,
+	&bs_cmd_invoice,
+	&bs_cmd_ledger,
+	&bs_cmd_reconcile,
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 

@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# run_close_bench.sh — the month close against its floor.
+#
+# For each tenant count (default 1000 2000 4000): a fresh schema in a private
+# PostgreSQL 15 (tests/lib/pg.sh), four p95 pools, the tenants with tax ids,
+# a burstable95, a flat and a volume plan, one allocation per tenant, and a
+# full 30-day month (2026-11, Asia/Shanghai: 8,640 buckets) of 5-minute
+# rollups in both directions for every tenant (1,000 tenants: 17,280,000
+# rows), loaded, indexed, VACUUM ANALYZEd. Then, in the same run:
+#   scan    the floor: one sequential aggregate scan over the same rows
+#           (SELECT count(*), sum(frame_bytes) over the month; best of 2),
+#           as PostgreSQL runs it (a parallel seq scan, 2 workers here), and
+#           scan1: the same with max_parallel_workers_per_gather = 0 (one
+#           process, as the close's single COPY stream reads)
+#   close   bandsplit close --period 2026-11 (rating, invoices, carrier
+#           bills, ledger, one transaction)
+#   export  bandsplit invoice export --period 2026-11 --format csv
+# Targets (1,000 tenants): close ≤ 3 × scan and ≤ 20 s; export ≤ 2 s;
+# growth linear in the tenants.
+#   usage: bench/run_close_bench.sh [BUILD_DIR] [TENANTS...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+BUILD=$(cd "${1:-build}" && pwd)
+shift || true
+COUNTS=("$@")
+[ ${#COUNTS[@]} -gt 0 ] || COUNTS=(1000 2000 4000)
+BS=$BUILD/settlement/bandsplit
+. "$ROOT/tests/lib/pg.sh"
+pg_start
+export BANDSPLIT_ACTOR=close-bench BANDSPLIT_SQL_DIR=$ROOT/schemas/sql
+
+now() { date +%s.%N; }
+secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
+
+echo "CPU: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores; PostgreSQL $(pg_psql -Atc 'SHOW server_version')"
+printf "%-8s %-11s %-9s %-9s %-9s %-9s %-7s %-7s %-8s\n" tenants rows load_s scan_s scan1_s close_s ratio ratio1 export_s
+for n in "${COUNTS[@]}"; do
+	pg_psql -c "DROP SCHEMA public CASCADE; CREATE SCHEMA public;" >/dev/null 2>&1
+	"$BS" migrate >/dev/null
+	t0=$(now)
+	pg_psql >/dev/null <<-EOF
+	UPDATE park_settings SET seller_name = 'Bench Park', seller_tax_id = 'B1',
+	    seller_address = 'Bench Road 1';
+	INSERT INTO pool (pool_id, carrier, name, capacity_bps, valid, cost_model,
+	    price_fen_per_mbps, commit_floor_bps, oversub_limit)
+	SELECT p, 'carrier ' || p, 'pool-' || p, 400000000000,
+	       tstzrange('2026-01-01', NULL), 'p95', 1850, 2000000000, 100
+	  FROM generate_series(1, 4) p;
+	INSERT INTO tenant (tenant_id, name, tax_id)
+	SELECT t, 'tenant ' || t, 'TAX' || t FROM generate_series(1, $n) t;
+	INSERT INTO plan (plan_id, name, kind) VALUES (1, 'b95', 'burstable95'),
+	    (2, 'flat', 'flat'), (3, 'vol', 'volume');
+	INSERT INTO plan_version (plan_id, version, kind, valid, price_fen_per_mbps,
+	    overage_fen_per_mbps, tier_from_gb, tier_fen_per_gb) VALUES
+	    (1, 1, 'burstable95', tstzrange('2026-01-01', NULL), 3200, 4800, NULL, NULL),
+	    (2, 1, 'flat', tstzrange('2026-01-01', NULL), 3000, NULL, NULL, NULL),
+	    (3, 1, 'volume', tstzrange('2026-01-01', NULL), NULL, NULL, '{0,1000}', '{50,40}');
+	INSERT INTO allocation (tenant_id, pool_id, plan_id, committed_bps, burst_bps, valid)
+	SELECT t, t % 4 + 1, t % 3 + 1, 100000000, 100000000, tstzrange('2026-01-01', NULL)
+	  FROM generate_series(1, $n) t;
+	ALTER TABLE usage_5m DROP CONSTRAINT usage_5m_pkey;
+	DROP INDEX usage_5m_bucket;
+	INSERT INTO usage_5m (tenant_id, pool_id, direction, bucket_start, frame_packets,
+	    frame_bytes, records)
+	SELECT t, t % 4 + 1, d, b, 1000,
+	       (t % 97 + 1) * 20000000 + (extract(epoch FROM b)::bigint / 300 * 7919 + t) % 1000003 * 100,
+	       1
+	  FROM generate_series(timestamptz '2026-11-01 00:00+08',
+	                       timestamptz '2026-11-30 23:55+08', interval '5 min') b,
+	       generate_series(1, $n) t, (VALUES ('in'), ('out')) dd(d);
+	ALTER TABLE usage_5m ADD PRIMARY KEY (tenant_id, pool_id, direction, bucket_start);
+	CREATE INDEX usage_5m_bucket ON usage_5m (bucket_start);
+	VACUUM ANALYZE usage_5m;
+	EOF
+	t1=$(now)
+	rows=$(pg_psql -Atc "SELECT count(*) FROM usage_5m")
+	best=
+	for i in 1 2; do
+		s0=$(now)
+		pg_psql -Atc "SELECT count(*), sum(frame_bytes) FROM usage_5m
+		  WHERE bucket_start >= timestamptz '2026-11-01 00:00+08'
+		    AND bucket_start < timestamptz '2026-12-01 00:00+08'" >/dev/null
+		s1=$(now)
+		d=$(secs "$s0" "$s1")
+		if [ -z "$best" ] || awk -v a="$d" -v b="$best" 'BEGIN { exit !(a < b) }'; then best=$d; fi
+	done
+	s0=$(now)
+	pg_psql -Atc "SET max_parallel_workers_per_gather = 0; SELECT count(*), sum(frame_bytes)
+	  FROM usage_5m WHERE bucket_start >= timestamptz '2026-11-01 00:00+08'
+	    AND bucket_start < timestamptz '2026-12-01 00:00+08'" >/dev/null
+	s1=$(now)
+	scan1=$(secs "$s0" "$s1")
+	c0=$(now)
+	"$BS" close --period 2026-11 >/dev/null
+	c1=$(now)
+	e0=$(now)
+	"$BS" invoice export --period 2026-11 --format csv >/dev/null
+	e1=$(now)
+	close_s=$(secs "$c0" "$c1")
+	printf "%-8s %-11s %-9s %-9s %-9s %-9s %-7s %-7s %-8s\n" "$n" "$rows" "$(secs "$t0" "$t1")" \
+		"$best" "$scan1" "$close_s" "$(awk -v a="$close_s" -v b="$best" 'BEGIN { printf "%.2f", a / b }')" \
+		"$(awk -v a="$close_s" -v b="$scan1" 'BEGIN { printf "%.2f", a / b }')" "$(secs "$e0" "$e1")"
+	[ "$(pg_psql -Atc "SELECT count(*) FROM invoice")" = "$n" ] || { echo "expected $n invoices" >&2; exit 1; }
+done

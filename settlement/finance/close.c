@@ -1,0 +1,974 @@
+/*
+ * close.c — `bandsplit close`: one month of rating and issuing, in one
+ * transaction. See close.h.
+ *
+ * Flow: one close at a time (a transaction advisory lock; a second close
+ * says it waits, then finds the period closed); the park's time zone and
+ * billing measure give the period [start, end) as epoch seconds; a closed
+ * period is not closed again (only --adjust goes on). Then the pools,
+ * allocations and plan versions of the period are read, and the period's
+ * rollups streamed once (COPY) into dense per-(tenant, pool) and per-pool
+ * arrays of 5-minute samples — usage_5m is already summed over nodes. Each
+ * allocation is rated by bs_rating_rate_allocation, each pool's carrier cost
+ * by bs_rating_carrier_cost; the lines and bills are copied into the
+ * session's staging tables, and bs_close_issue() (0024) writes the
+ * documents and the ledger. --dry-run does all of it and rolls back.
+ */
+#include "close.h"
+
+#include <assert.h>
+#include <ctype.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "rating.h"
+
+/* Limits of one close (refused above, with the figure). */
+#define MAX_ALLOCS    200000
+#define MAX_POOLS     4096
+#define MAX_VERSIONS  100000
+#define MAX_TENANTS   1000000
+#define NAME_MAX_LEN  100
+
+struct pool_row {
+	int64_t pool_id;
+	char name[NAME_MAX_LEN + 1];
+	char carrier[NAME_MAX_LEN + 1];
+	char currency[4];
+	struct bs_pool_contract contract;
+	size_t cube;                  /* its row of samples in the pool cube */
+	int64_t unattributed;         /* bytes of tenant 0, both directions */
+};
+
+struct alloc_row {
+	struct bs_rating_alloc a;
+	int64_t plan_id;
+	char currency[4];
+	char plan_name[NAME_MAX_LEN + 1];
+	size_t pool;                  /* index in pools */
+	size_t pair;                  /* its row in the pair cube */
+	size_t first_version, n_versions;
+};
+
+/* Dense samples: rows × n buckets of in, out and presence. */
+struct cube {
+	size_t rows, n;
+	int64_t *in, *out;
+	uint8_t *present;
+};
+
+/* (tenant, pool) → pair row, open addressing. */
+struct pair_map {
+	size_t cap;                   /* a power of two */
+	uint64_t *keys;               /* tenant << 32 | pool, +1; 0 = empty */
+	size_t *rows;
+};
+
+struct close_state {
+	struct bs_op *op;
+	struct bs_close_report *report;
+	const struct bs_close_request *req;
+	char period_date[16];         /* "2026-11-01" */
+	char time_zone[80];
+	char measure[8];
+	enum bs_byte_measure bmeasure;
+	struct bs_interval period;
+	int64_t first_bucket, n_buckets;
+	struct pool_row *pools;
+	size_t n_pools;
+	struct alloc_row *allocs;
+	size_t n_allocs;
+	struct bs_plan_version *versions;
+	int64_t *version_plan;        /* plan id per version */
+	size_t n_versions;
+	int64_t *tenants;             /* every tenant id, ascending */
+	size_t n_tenants;
+	struct pair_map map;
+	struct cube pairs, pool_cube;
+	struct bs_sample *samples;    /* one row's present buckets */
+	struct bs_rating_scratch *scratch;
+	char *copybuf;
+	size_t copylen;
+};
+
+int bs_close_parse_period(const char *s, char *why, size_t why_len)
+{
+	bool shape = strlen(s) == 7 && s[4] == '-';
+	for (int i = 0; shape && i < 7; i++)
+		shape = i == 4 || isdigit((unsigned char)s[i]);
+	if (!shape) {
+		snprintf(why, why_len, "expected YYYY-MM, like 2026-11");
+		return -1;
+	}
+	int year = atoi(s), month = atoi(s + 5);
+	if (year < 2000 || year > 9999) {
+		snprintf(why, why_len, "year %d outside 2000..9999", year);
+		return -1;
+	}
+	if (month < 1 || month > 12) {
+		snprintf(why, why_len, "month %02d does not exist (01..12)", month);
+		return -1;
+	}
+	return 0;
+}
+
+static int64_t to_i64(const PGresult *res, int r, int c)
+{
+	return strtoll(PQgetvalue(res, r, c), NULL, 10);
+}
+
+static void copy_name(char *dst, const PGresult *res, int r, int c)
+{
+	snprintf(dst, NAME_MAX_LEN + 1, "%s", PQgetvalue(res, r, c));
+}
+
+static void *xcalloc(struct bs_op *op, size_t n, size_t size)
+{
+	void *p = n > 0 ? calloc(n, size) : NULL;
+	if (n > 0 && p == NULL)
+		bs_op_fail(op, BS_EXIT_FAILURE, "out of memory (%zu × %zu bytes)",
+			   n, size);
+	return p;
+}
+
+/* "{0,1000}" → values; returns the count or -1. */
+static int parse_array(const char *s, int64_t *out, int cap)
+{
+	int n = 0;
+	if (*s++ != '{')
+		return -1;
+	while (*s && *s != '}') {
+		if (n == cap)
+			return -1;
+		char *end;
+		out[n++] = strtoll(s, &end, 10);
+		s = *end == ',' ? end + 1 : end;
+	}
+	return n;
+}
+
+/* ---- the period and the model ------------------------------------------ */
+
+static int load_settings(struct close_state *st)
+{
+	const char *params[1] = { st->period_date };
+	PGresult *res = bs_op_query(st->op,
+		"SELECT s.time_zone, s.billing_measure,"
+		" date_part('epoch', ($1::date)::timestamp AT TIME ZONE s.time_zone)::bigint,"
+		" date_part('epoch', ($1::date + 1 * interval '1 month')::timestamp"
+		"   AT TIME ZONE s.time_zone)::bigint"
+		" FROM park_settings s", 1, params);
+	if (res == NULL)
+		return st->op->rc;
+	snprintf(st->time_zone, sizeof(st->time_zone), "%s", PQgetvalue(res, 0, 0));
+	snprintf(st->measure, sizeof(st->measure), "%s", PQgetvalue(res, 0, 1));
+	st->bmeasure = strcmp(st->measure, "ip") == 0 ? BS_MEASURE_IP
+						      : BS_MEASURE_FRAME;
+	st->period.from = to_i64(res, 0, 2);
+	st->period.to = to_i64(res, 0, 3);
+	PQclear(res);
+	bs_rating_bucket_span(st->period, &st->first_bucket, &st->n_buckets);
+	assert(st->n_buckets > 0 && st->n_buckets <= BS_RATING_MAX_BUCKETS);
+	return 0;
+}
+
+#define PERIOD_RANGE "tstzrange(timestamptz 'epoch' + $1::bigint * interval '1 second'," \
+		     " timestamptz 'epoch' + $2::bigint * interval '1 second')"
+#define EPOCH(x) "date_part('epoch', " x ")::bigint"
+#define EPOCH_OR_OPEN(x) "coalesce(" EPOCH(x) ", 9223372036854775807)"
+
+static int load_pools(struct close_state *st, const char *const *pp)
+{
+	PGresult *res = bs_op_query(st->op,
+		"SELECT pool_id, name, carrier, currency, cost_model,"
+		" coalesce(monthly_fee_fen, 0), coalesce(price_fen_per_mbps, 0),"
+		" coalesce(commit_floor_bps, 0), " EPOCH("lower(valid)") ", "
+		EPOCH_OR_OPEN("upper(valid)")
+		" FROM pool WHERE valid && " PERIOD_RANGE " ORDER BY pool_id", 2, pp);
+	if (res == NULL)
+		return st->op->rc;
+	st->n_pools = (size_t)PQntuples(res);
+	if (st->n_pools > MAX_POOLS) {
+		bs_op_fail(st->op, BS_EXIT_REFUSED, "%zu pools in the period; at "
+			   "most %d", st->n_pools, MAX_POOLS);
+		PQclear(res);
+		return st->op->rc;
+	}
+	st->pools = xcalloc(st->op, st->n_pools, sizeof(*st->pools));
+	for (size_t i = 0; st->pools != NULL && i < st->n_pools; i++) {
+		struct pool_row *p = &st->pools[i];
+		int r = (int)i;
+		p->pool_id = to_i64(res, r, 0);
+		copy_name(p->name, res, r, 1);
+		copy_name(p->carrier, res, r, 2);
+		snprintf(p->currency, sizeof(p->currency), "%s", PQgetvalue(res, r, 3));
+		p->contract.pool_id = p->pool_id;
+		bs_cost_model_parse(PQgetvalue(res, r, 4), &p->contract.model);
+		p->contract.direction = BS_RULE_MAX;
+		p->contract.monthly_fee_fen = to_i64(res, r, 5);
+		p->contract.price_fen_per_mbps = to_i64(res, r, 6);
+		p->contract.commit_floor_bps = to_i64(res, r, 7);
+		p->contract.valid.from = to_i64(res, r, 8);
+		p->contract.valid.to = to_i64(res, r, 9);
+		p->cube = i;
+	}
+	PQclear(res);
+	return st->op->rc;
+}
+
+static size_t pool_index(const struct close_state *st, int64_t pool_id)
+{
+	size_t lo = 0, hi = st->n_pools;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (st->pools[mid].pool_id < pool_id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < st->n_pools && st->pools[lo].pool_id == pool_id ? lo : SIZE_MAX;
+}
+
+static int load_versions(struct close_state *st, const char *const *pp)
+{
+	PGresult *res = bs_op_query(st->op,
+		"SELECT v.plan_id, v.version, v.kind, v.direction, v.vat_bp, "
+		EPOCH("lower(v.valid)") ", " EPOCH_OR_OPEN("upper(v.valid)") ","
+		" coalesce(v.price_fen_per_mbps, 0), coalesce(v.overage_fen_per_mbps, 0),"
+		" coalesce(v.tier_from_gb, '{}'), coalesce(v.tier_fen_per_gb, '{}')"
+		" FROM plan_version v WHERE v.plan_id IN (SELECT a.plan_id FROM"
+		" allocation a WHERE a.valid && " PERIOD_RANGE ")"
+		" ORDER BY v.plan_id, lower(v.valid)", 2, pp);
+	if (res == NULL)
+		return st->op->rc;
+	st->n_versions = (size_t)PQntuples(res);
+	if (st->n_versions > MAX_VERSIONS) {
+		bs_op_fail(st->op, BS_EXIT_REFUSED, "%zu plan versions; at most %d",
+			   st->n_versions, MAX_VERSIONS);
+		PQclear(res);
+		return st->op->rc;
+	}
+	st->versions = xcalloc(st->op, st->n_versions, sizeof(*st->versions));
+	st->version_plan = xcalloc(st->op, st->n_versions, sizeof(int64_t));
+	for (size_t i = 0; st->op->rc == 0 && i < st->n_versions; i++) {
+		struct bs_plan_version *v = &st->versions[i];
+		int r = (int)i;
+		v->plan_id = st->version_plan[i] = to_i64(res, r, 0);
+		v->version = (int32_t)to_i64(res, r, 1);
+		bs_plan_kind_parse(PQgetvalue(res, r, 2), &v->kind);
+		bs_dir_rule_parse(PQgetvalue(res, r, 3), &v->direction);
+		v->vat_bp = (int32_t)to_i64(res, r, 4);
+		v->valid.from = to_i64(res, r, 5);
+		v->valid.to = to_i64(res, r, 6);
+		v->price_fen_per_mbps = to_i64(res, r, 7);
+		v->overage_fen_per_mbps = to_i64(res, r, 8);
+		int nf = parse_array(PQgetvalue(res, r, 9), v->tier_from_gb,
+				     BS_RATING_MAX_TIERS);
+		int np = parse_array(PQgetvalue(res, r, 10), v->tier_fen_per_gb,
+				     BS_RATING_MAX_TIERS);
+		if (nf < 0 || nf != np)
+			bs_op_fail(st->op, BS_EXIT_FAILURE, "plan %" PRId64 " version"
+				   " %d: unreadable tiers", v->plan_id, v->version);
+		v->n_tiers = (uint32_t)(nf < 0 ? 0 : nf);
+	}
+	PQclear(res);
+	return st->op->rc;
+}
+
+static int pair_find(const struct pair_map *m, uint64_t key, size_t *slot)
+{
+	size_t i = (size_t)((key * 0x9E3779B97F4A7C15ULL) >> 20) & (m->cap - 1);
+	while (m->keys[i] != 0 && m->keys[i] != key)
+		i = (i + 1) & (m->cap - 1);
+	*slot = i;
+	return m->keys[i] == key;
+}
+
+static uint64_t pair_key(int64_t tenant, int64_t pool)
+{
+	return ((uint64_t)tenant << 32 | (uint64_t)pool) + 1;
+}
+
+static int cube_alloc(struct close_state *st, struct cube *c, size_t rows)
+{
+	c->rows = rows;
+	c->n = (size_t)st->n_buckets;
+	c->in = xcalloc(st->op, rows * c->n, sizeof(int64_t));
+	c->out = xcalloc(st->op, rows * c->n, sizeof(int64_t));
+	c->present = xcalloc(st->op, rows * c->n, 1);
+	return st->op->rc;
+}
+
+static int load_allocations(struct close_state *st, const char *const *pp)
+{
+	PGresult *res = bs_op_query(st->op,
+		"SELECT a.alloc_id, a.tenant_id, a.pool_id, a.plan_id, a.committed_bps, "
+		EPOCH("lower(a.valid)") ", " EPOCH_OR_OPEN("upper(a.valid)") ","
+		" pl.currency, pl.name"
+		" FROM allocation a JOIN plan pl ON pl.plan_id = a.plan_id"
+		" WHERE a.valid && " PERIOD_RANGE
+		" ORDER BY a.tenant_id, pl.currency, a.pool_id, lower(a.valid), a.alloc_id",
+		2, pp);
+	if (res == NULL)
+		return st->op->rc;
+	st->n_allocs = (size_t)PQntuples(res);
+	if (st->n_allocs > MAX_ALLOCS) {
+		bs_op_fail(st->op, BS_EXIT_REFUSED, "%zu allocations in the period; "
+			   "at most %d", st->n_allocs, MAX_ALLOCS);
+		PQclear(res);
+		return st->op->rc;
+	}
+	st->allocs = xcalloc(st->op, st->n_allocs, sizeof(*st->allocs));
+	st->map.cap = 16;
+	while (st->map.cap < 2 * st->n_allocs + 16)
+		st->map.cap *= 2;
+	st->map.keys = xcalloc(st->op, st->map.cap, sizeof(uint64_t));
+	st->map.rows = xcalloc(st->op, st->map.cap, sizeof(size_t));
+	size_t n_pairs = 0;
+	for (size_t i = 0; st->op->rc == 0 && i < st->n_allocs; i++) {
+		struct alloc_row *a = &st->allocs[i];
+		int r = (int)i;
+		a->a.alloc_id = to_i64(res, r, 0);
+		a->a.tenant_id = to_i64(res, r, 1);
+		a->a.pool_id = to_i64(res, r, 2);
+		a->plan_id = to_i64(res, r, 3);
+		a->a.committed_bps = to_i64(res, r, 4);
+		a->a.valid.from = to_i64(res, r, 5);
+		a->a.valid.to = to_i64(res, r, 6);
+		snprintf(a->currency, sizeof(a->currency), "%s", PQgetvalue(res, r, 7));
+		copy_name(a->plan_name, res, r, 8);
+		a->pool = pool_index(st, a->a.pool_id);
+		assert(a->pool != SIZE_MAX);   /* allocations lie inside their pool */
+		size_t slot;
+		uint64_t key = pair_key(a->a.tenant_id, a->a.pool_id);
+		if (!pair_find(&st->map, key, &slot)) {
+			st->map.keys[slot] = key;
+			st->map.rows[slot] = n_pairs++;
+		}
+		a->pair = st->map.rows[slot];
+		/* its plan's versions: a slice of the sorted array */
+		size_t lo = 0, hi = st->n_versions;
+		while (lo < hi) {
+			size_t mid = (lo + hi) / 2;
+			if (st->version_plan[mid] < a->plan_id)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		a->first_version = lo;
+		while (lo < st->n_versions && st->version_plan[lo] == a->plan_id)
+			lo++;
+		a->n_versions = lo - a->first_version;
+	}
+	PQclear(res);
+	/* an `alloc change` mid-bucket: the bucket straddling it counts once,
+	 * for the row in force at its start */
+	struct bs_rating_alloc *plain = st->op->rc == 0
+		? xcalloc(st->op, st->n_allocs, sizeof(*plain)) : NULL;
+	if (plain != NULL) {
+		for (size_t i = 0; i < st->n_allocs; i++)
+			plain[i] = st->allocs[i].a;
+		bs_rating_mark_changes(plain, st->n_allocs);
+		for (size_t i = 0; i < st->n_allocs; i++)
+			st->allocs[i].a.first_bucket_elsewhere =
+				plain[i].first_bucket_elsewhere;
+		free(plain);
+	}
+	if (st->op->rc == 0)
+		cube_alloc(st, &st->pairs, n_pairs);
+	if (st->op->rc == 0)
+		cube_alloc(st, &st->pool_cube, st->n_pools);
+	return st->op->rc;
+}
+
+static int load_tenants(struct close_state *st)
+{
+	PGresult *res = bs_op_query(st->op, "SELECT tenant_id FROM tenant"
+				    " ORDER BY tenant_id", 0, NULL);
+	if (res == NULL)
+		return st->op->rc;
+	st->n_tenants = (size_t)PQntuples(res);
+	if (st->n_tenants > MAX_TENANTS) {
+		bs_op_fail(st->op, BS_EXIT_REFUSED, "%zu tenants; at most %d",
+			   st->n_tenants, MAX_TENANTS);
+		PQclear(res);
+		return st->op->rc;
+	}
+	st->tenants = xcalloc(st->op, st->n_tenants, sizeof(int64_t));
+	for (size_t i = 0; st->tenants != NULL && i < st->n_tenants; i++)
+		st->tenants[i] = to_i64(res, (int)i, 0);
+	PQclear(res);
+	return st->op->rc;
+}
+
+static bool tenant_known(const struct close_state *st, int64_t t)
+{
+	size_t lo = 0, hi = st->n_tenants;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (st->tenants[mid] < t)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < st->n_tenants && st->tenants[lo] == t;
+}
+
+/* ---- the usage ------------------------------------------------------------ */
+
+static bool add_sample(struct cube *c, size_t row, int64_t b, bool in,
+		       int64_t bytes)
+{
+	size_t i = row * c->n + (size_t)b;
+	int64_t *v = in ? &c->in[i] : &c->out[i];
+	c->present[i] = 1;
+	return !__builtin_add_overflow(*v, bytes, v);
+}
+
+/* One COPY row: "tenant\tpool\tbucket_index\tdirection\tbytes\n". */
+static int take_row(struct close_state *st, const char *p, const char *end)
+{
+	int64_t f[5] = { 0 };
+	bool in = false;
+	for (int k = 0; k < 5; k++) {
+		if (k == 3) {
+			in = p < end && p[0] == 'i' && p[1] == 'n';
+			while (p < end && *p != '\t')
+				p++;
+		} else {
+			while (p < end && *p >= '0' && *p <= '9')
+				f[k] = f[k] * 10 + (*p++ - '0');
+		}
+		p++;
+	}
+	int64_t tenant = f[0], pool = f[1], b = f[2], bytes = f[4];
+	if (b < 0 || b >= st->n_buckets) {
+		bs_op_fail(st->op, BS_EXIT_FAILURE, "rollup bucket %" PRId64
+			   " outside the period", b);
+		return st->op->rc;
+	}
+	size_t pi = pool_index(st, pool);
+	if (pi == SIZE_MAX) {
+		bs_op_fail(st->op, BS_EXIT_REFUSED, "pool %" PRId64 ": usage in %s "
+			   "but no pool contract valid in the period (tenant %" PRId64
+			   ", bucket %" PRId64 " of the period)", pool, st->req->period,
+			   tenant, b);
+		return st->op->rc;
+	}
+	size_t slot;
+	bool ok = true;
+	if (pair_find(&st->map, pair_key(tenant, pool), &slot)) {
+		ok = add_sample(&st->pairs, st->map.rows[slot], b, in, bytes);
+	} else if (tenant != 0 && !tenant_known(st, tenant)) {
+		bs_op_fail(st->op, BS_EXIT_REFUSED, "tenant %" PRId64 ": usage in %s "
+			   "on pool %" PRId64 " but no such tenant", tenant,
+			   st->req->period, pool);
+		return st->op->rc;
+	}
+	ok = ok && add_sample(&st->pool_cube, pi, b, in, bytes);
+	if (tenant == 0)
+		ok = ok && !__builtin_add_overflow(st->pools[pi].unattributed, bytes,
+						   &st->pools[pi].unattributed);
+	if (!ok)
+		bs_op_fail(st->op, BS_EXIT_REFUSED, "pool %" PRId64 ": bytes of a "
+			   "bucket exceed 2^63-1", pool);
+	return st->op->rc;
+}
+
+static int load_usage(struct close_state *st)
+{
+	char sql[512];
+	/* COPY takes no parameters: the values are integers formatted here,
+	 * the column one of two names. */
+	snprintf(sql, sizeof(sql),
+		 "COPY (SELECT tenant_id, pool_id,"
+		 " (date_part('epoch', bucket_start)::bigint - %" PRId64 ") / 300,"
+		 " direction, %s FROM usage_5m"
+		 " WHERE bucket_start >= timestamptz 'epoch' + %" PRId64
+		 " * interval '1 second' AND bucket_start < timestamptz 'epoch' + %"
+		 PRId64 " * interval '1 second') TO STDOUT",
+		 st->first_bucket,
+		 st->bmeasure == BS_MEASURE_IP ? "ip_bytes" : "frame_bytes",
+		 st->first_bucket, st->first_bucket + st->n_buckets * 300);
+	PGresult *res = PQexec(st->op->conn, sql);
+	bool copying = PQresultStatus(res) == PGRES_COPY_OUT;
+	if (!copying)
+		bs_op_fail(st->op, BS_EXIT_FAILURE, "reading the rollups: %s",
+			   PQresultErrorMessage(res));
+	PQclear(res);
+	if (!copying)
+		return st->op->rc;
+	char *buf;
+	int len;
+	while ((len = PQgetCopyData(st->op->conn, &buf, 0)) > 0) {
+		if (st->op->rc == 0)
+			take_row(st, buf, buf + len);
+		PQfreemem(buf);
+	}
+	if (len == -2)
+		bs_op_fail(st->op, BS_EXIT_FAILURE, "reading the rollups: %s",
+			   PQerrorMessage(st->op->conn));
+	while ((res = PQgetResult(st->op->conn)) != NULL) {
+		if (PQresultStatus(res) != PGRES_COMMAND_OK)
+			bs_op_fail(st->op, BS_EXIT_FAILURE, "reading the rollups: %s",
+				   PQresultErrorMessage(res));
+		PQclear(res);
+	}
+	return st->op->rc;
+}
+
+/* A cube row's present buckets as rating samples. */
+static size_t row_samples(const struct close_state *st, const struct cube *c,
+			  size_t row)
+{
+	size_t n = 0;
+	const size_t base = row * c->n;
+	for (size_t b = 0; b < c->n; b++) {
+		if (!c->present[base + b])
+			continue;
+		st->samples[n++] = (struct bs_sample){
+			.bucket = st->first_bucket + (int64_t)b * 300,
+			.in_bytes = c->in[base + b], .out_bytes = c->out[base + b] };
+	}
+	return n;
+}
+
+/* ---- staging ------------------------------------------------------------ */
+
+static void put(struct close_state *st, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static int flush_copy(struct close_state *st)
+{
+	if (st->copylen > 0 && st->op->rc == 0 &&
+	    PQputCopyData(st->op->conn, st->copybuf, (int)st->copylen) != 1)
+		bs_op_fail(st->op, BS_EXIT_FAILURE, "staging: %s",
+			   PQerrorMessage(st->op->conn));
+	st->copylen = 0;
+	return st->op->rc;
+}
+
+#define COPYBUF_SIZE (1 << 20)
+static void put(struct close_state *st, const char *fmt, ...)
+{
+	if (st->copylen > COPYBUF_SIZE - 4096)
+		flush_copy(st);
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(st->copybuf + st->copylen, COPYBUF_SIZE - st->copylen,
+			  fmt, ap);
+	va_end(ap);
+	assert(n > 0 && (size_t)n < COPYBUF_SIZE - st->copylen);
+	st->copylen += (size_t)n;
+}
+
+/* Text for COPY's text format: \, tab, newline, CR escaped. */
+static void put_text(struct close_state *st, const char *s)
+{
+	char out[4 * NAME_MAX_LEN + 256];
+	size_t o = 0;
+	for (; *s && o < sizeof(out) - 3; s++) {
+		if (*s == '\\' || *s == '\t' || *s == '\n' || *s == '\r') {
+			out[o++] = '\\';
+			out[o++] = *s == '\t' ? 't' : *s == '\n' ? 'n'
+				 : *s == '\r' ? 'r' : '\\';
+		} else {
+			out[o++] = *s;
+		}
+	}
+	out[o] = '\0';
+	put(st, "%s", out);
+}
+
+static void put_time(struct close_state *st, int64_t t)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+	gmtime_r(&tt, &tm);
+	put(st, "%04d-%02d-%02d %02d:%02d:%02d+00", tm.tm_year + 1900,
+	    tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
+/* num / den to `places` decimals, half-up (num, den ≥ 0). */
+static void put_decimal(struct close_state *st, unsigned __int128 num,
+			unsigned __int128 den, int places)
+{
+	unsigned __int128 scale = 1;
+	for (int i = 0; i < places; i++)
+		scale *= 10;
+	unsigned __int128 q = (num * scale * 2 + den) / (den * 2);
+	char digits[64];
+	int n = 0;
+	do {
+		digits[n++] = (char)('0' + (int)(q % 10));
+		q /= 10;
+	} while (q > 0 || n <= places);
+	char out[72];
+	int o = 0;
+	for (int i = n - 1; i >= 0; i--) {
+		out[o++] = digits[i];
+		if (i == places && places > 0)
+			out[o++] = '.';
+	}
+	out[o] = '\0';
+	put(st, "%s", out);
+}
+
+static int copy_begin(struct close_state *st, const char *sql)
+{
+	PGresult *res = PQexec(st->op->conn, sql);
+	if (PQresultStatus(res) != PGRES_COPY_IN)
+		bs_op_fail(st->op, BS_EXIT_FAILURE, "staging: %s",
+			   PQresultErrorMessage(res));
+	PQclear(res);
+	return st->op->rc;
+}
+
+static int copy_end(struct close_state *st)
+{
+	flush_copy(st);
+	if (PQputCopyEnd(st->op->conn, st->op->rc == 0 ? NULL : "failed") != 1)
+		bs_op_fail(st->op, BS_EXIT_FAILURE, "staging: %s",
+			   PQerrorMessage(st->op->conn));
+	PGresult *res;
+	while ((res = PQgetResult(st->op->conn)) != NULL) {
+		if (PQresultStatus(res) != PGRES_COMMAND_OK && st->op->rc == 0)
+			bs_op_fail(st->op, BS_EXIT_FAILURE, "staging: %s",
+				   PQresultErrorMessage(res));
+		PQclear(res);
+	}
+	return st->op->rc;
+}
+
+static void put_line(struct close_state *st, const struct alloc_row *a,
+		     const struct bs_charge_line *l, int segment_no)
+{
+	const struct pool_row *p = &st->pools[a->pool];
+	const struct bs_p95 *e = &l->p95;
+	put(st, "%" PRId64 "\t%s\t%d\t%" PRId64 "\t%" PRId64 "\t%" PRId64 "\t%d\t%s\t%s\t",
+	    a->a.tenant_id, a->currency, segment_no, a->a.alloc_id, a->a.pool_id,
+	    l->plan_id, l->plan_version, bs_plan_kind_name(l->plan_kind),
+	    bs_charge_name(l->charge));
+	put_time(st, l->window.from);
+	put(st, "\t");
+	put_time(st, l->window.to);
+	put(st, "\t%" PRId64 "\t%" PRId64 "\t%s\t%s\t%" PRId64 "\t%" PRId64 "\t",
+	    l->window_s, l->period_s, bs_dir_rule_name(l->direction), st->measure,
+	    e->n_buckets, e->gaps);
+	if (e->has_billed)
+		put(st, "%" PRId64 "\t", e->billed_rank);
+	else
+		put(st, "\\N\t");
+	put(st, "%" PRId64 "\t", e->dropped);
+	if (e->has_billed) {
+		put_time(st, e->billed_bucket);
+		put(st, "\t%" PRId64 "\t", e->billed_bytes);
+	} else {
+		put(st, "\\N\t\\N\t");
+	}
+	put(st, "%" PRId64 "\t%" PRId64 "\t%" PRId64 "\t", l->commit_bps,
+	    e->bytes_in, e->bytes_out);
+	/* quantity: Mbps committed, Mbps of the 95th above it, or GB */
+	const char *unit = "Mbps";
+	switch (l->charge) {
+	case BS_CHARGE_COMMIT:
+		put_decimal(st, (unsigned __int128)l->commit_bps, 1000000, 6);
+		break;
+	case BS_CHARGE_OVERAGE: {
+		unsigned __int128 bits = (unsigned __int128)e->billed_bytes * 8;
+		unsigned __int128 commit = (unsigned __int128)l->commit_bps * 300;
+		put_decimal(st, bits > commit ? bits - commit : 0, 300000000, 6);
+		unit = "Mbps above the commit";
+		break;
+	}
+	case BS_CHARGE_VOLUME:
+		put_decimal(st, (unsigned __int128)l->quantity, 1000000000, 9);
+		unit = "GB";
+		break;
+	}
+	if (l->charge == BS_CHARGE_VOLUME)
+		put(st, "\t\\N\t");
+	else
+		put(st, "\t%" PRId64 "\t", l->unit_price_fen);
+	put(st, "%" PRId64 "\t%d\t", l->amount_fen, l->vat_bp);
+	char desc[4 * NAME_MAX_LEN + 128];
+	snprintf(desc, sizeof(desc), "%s v%d %s (%s), allocation %" PRId64
+		 " on pool %s", a->plan_name, l->plan_version,
+		 bs_charge_name(l->charge), unit, a->a.alloc_id, p->name);
+	put_text(st, desc);
+	put(st, "\n");
+}
+
+static int rate_allocations(struct close_state *st)
+{
+	if (copy_begin(st, "COPY pg_temp.bs_close_line FROM STDIN") != 0)
+		return st->op->rc;
+	size_t cached_pair = SIZE_MAX, n_samples = 0;
+	int segment_no = 0;
+	struct bs_charge_line lines[2 * BS_RATING_MAX_SEGMENTS];
+	for (size_t i = 0; st->op->rc == 0 && i < st->n_allocs; i++) {
+		const struct alloc_row *a = &st->allocs[i];
+		if (i == 0 || a->a.tenant_id != st->allocs[i - 1].a.tenant_id ||
+		    strcmp(a->currency, st->allocs[i - 1].currency) != 0)
+			segment_no = 0;
+		if (a->pair != cached_pair) {
+			n_samples = row_samples(st, &st->pairs, a->pair);
+			cached_pair = a->pair;
+		}
+		struct bs_rating_error err;
+		size_t n = 0;
+		int rc = bs_rating_rate_allocation(st->period, &a->a,
+			&st->versions[a->first_version], a->n_versions, st->samples,
+			n_samples, st->bmeasure, st->scratch, lines,
+			sizeof(lines) / sizeof(lines[0]), &n, &err);
+		if (rc != 0) {
+			bs_op_fail(st->op, rc == BS_RATING_ENOVERSION ||
+				   rc == BS_RATING_ERANGE ? BS_EXIT_REFUSED
+							  : BS_EXIT_FAILURE,
+				   "allocation %" PRId64 " (tenant %" PRId64 ", pool %"
+				   PRId64 ", plan %" PRId64 " '%s'): %s", a->a.alloc_id,
+				   a->a.tenant_id, a->a.pool_id, a->plan_id,
+				   a->plan_name, err.msg);
+			break;
+		}
+		for (size_t k = 0; k < n; k++) {
+			if (k == 0 || lines[k].window.from != lines[k - 1].window.from)
+				segment_no++;
+			put_line(st, a, &lines[k], segment_no);
+		}
+	}
+	return copy_end(st);
+}
+
+static int rate_carriers(struct close_state *st)
+{
+	if (copy_begin(st, "COPY pg_temp.bs_close_carrier FROM STDIN") != 0)
+		return st->op->rc;
+	for (size_t i = 0; st->op->rc == 0 && i < st->n_pools; i++) {
+		const struct pool_row *p = &st->pools[i];
+		size_t n_samples = row_samples(st, &st->pool_cube, p->cube);
+		struct bs_carrier_cost c;
+		struct bs_rating_error err;
+		if (bs_rating_carrier_cost(st->period, &p->contract, st->samples,
+					   n_samples, st->scratch, &c, &err) != 0) {
+			bs_op_fail(st->op, BS_EXIT_REFUSED, "pool %" PRId64 " (%s): "
+				   "carrier cost: %s", p->pool_id, p->name, err.msg);
+			break;
+		}
+		if (c.window_s <= 0)
+			continue;
+		bool p95 = c.model == BS_COST_P95;
+		put(st, "%" PRId64 "\t", p->pool_id);
+		put_text(st, p->carrier);
+		put(st, "\t%s\t%s\t", p->currency, bs_cost_model_name(c.model));
+		put_time(st, c.window.from);
+		put(st, "\t");
+		put_time(st, c.window.to);
+		put(st, "\t%" PRId64 "\t%" PRId64 "\t", c.window_s, c.period_s);
+		if (p95)
+			put(st, "\\N\t%" PRId64 "\t%" PRId64 "\t",
+			    p->contract.price_fen_per_mbps, p->contract.commit_floor_bps);
+		else
+			put(st, "%" PRId64 "\t\\N\t\\N\t", p->contract.monthly_fee_fen);
+		put(st, "%s\t%" PRId64 "\t%" PRId64 "\t", st->measure,
+		    c.p95.n_buckets, c.p95.gaps);
+		if (c.p95.has_billed) {
+			put(st, "%" PRId64 "\t", c.p95.billed_rank);
+			put_time(st, c.p95.billed_bucket);
+			put(st, "\t%" PRId64 "\t", c.p95.billed_bytes);
+		} else {
+			put(st, "\\N\t\\N\t\\N\t");
+		}
+		if (p95) {
+			unsigned __int128 bits = (unsigned __int128)c.p95.billed_bytes * 8;
+			unsigned __int128 floor = (unsigned __int128)c.commit_floor_bps * 300;
+			put_decimal(st, bits > floor ? bits : floor, 300000000, 6);
+			put(st, "\t");
+		} else {
+			put(st, "\\N\t");
+		}
+		put(st, "%" PRId64 "\t%" PRId64 "\t%" PRId64 "\t%" PRId64 "\n",
+		    c.p95.bytes_in, c.p95.bytes_out, p->unattributed, c.amount_fen);
+	}
+	return copy_end(st);
+}
+
+/* ---- the run --------------------------------------------------------------- */
+
+static int take_lock(struct close_state *st)
+{
+	PGresult *res = bs_op_query(st->op, "SELECT pg_try_advisory_xact_lock("
+		"hashtext('bandsplit.close'))", 0, NULL);
+	if (res == NULL)
+		return st->op->rc;
+	bool got = PQgetvalue(res, 0, 0)[0] == 't';
+	PQclear(res);
+	if (got)
+		return 0;
+	fprintf(stderr, "%s %s: another close is running; waiting for it to "
+		"finish\n", st->op->cli->prog, st->op->cmd);
+	PQclear(bs_op_query(st->op, "SELECT pg_advisory_xact_lock("
+			    "hashtext('bandsplit.close'))", 0, NULL));
+	return st->op->rc;
+}
+
+/* The period closed already: say so, and whether usage settled since. */
+static int report_closed(struct close_state *st, const char *run_id,
+			 const char *ran_at)
+{
+	const char *pp[2] = { st->period_date, NULL };
+	PGresult *res = bs_op_query(st->op,
+		"SELECT count(*), coalesce(sum(u.frame_bytes + u.ip_bytes), 0)"
+		" FROM usage_5m u, park_settings s"
+		" WHERE u.bucket_start >= ($1::date)::timestamp AT TIME ZONE s.time_zone"
+		" AND u.bucket_start < ($1::date + interval '1 month')::timestamp"
+		"     AT TIME ZONE s.time_zone"
+		" AND u.updated_at >= (SELECT max(r.ran_at) FROM close_run r"
+		"                       WHERE r.period = $1::date)", 1, pp);
+	if (res == NULL)
+		return st->op->rc;
+	int n = snprintf(st->report->message, sizeof(st->report->message),
+		"period %s is closed already (run %s at %s): nothing changed",
+		st->req->period, run_id, ran_at);
+	if (strcmp(PQgetvalue(res, 0, 0), "0") != 0 && n > 0 &&
+	    (size_t)n < sizeof(st->report->message))
+		snprintf(st->report->message + n, sizeof(st->report->message) - (size_t)n,
+		       "\npending late usage: %s rollup row(s) of the period settled "
+		       "after its last close (%s bytes): run '%s close --period %s "
+		       "--adjust' to issue the notes", PQgetvalue(res, 0, 0),
+		       PQgetvalue(res, 0, 1), st->op->cli->prog, st->req->period);
+	PQclear(res);
+	return 0;
+}
+
+static void warn_completeness(struct close_state *st, const char *const *pp)
+{
+	PGresult *res = bs_op_query(st->op,
+		"SELECT count(*) FROM completeness_gaps g WHERE g.resolved_at IS NULL"
+		" AND g.interval_start >= timestamptz 'epoch' + $1::bigint * interval '1 second'"
+		" AND g.interval_start < timestamptz 'epoch' + $2::bigint * interval '1 second'",
+		2, pp);
+	if (res != NULL && strcmp(PQgetvalue(res, 0, 0), "0") != 0)
+		fprintf(stderr, "%s %s: warning: %s open completeness gap(s) in %s "
+			"(see '%s gaps'): records still missing will arrive late and "
+			"need '--adjust'\n", st->op->cli->prog, st->op->cmd,
+			PQgetvalue(res, 0, 0), st->req->period, st->op->cli->prog);
+	PQclear(res);
+}
+
+static int issue(struct close_state *st, bool *commit)
+{
+	char from[24], to[24];
+	snprintf(from, sizeof(from), "%" PRId64, st->period.from);
+	snprintf(to, sizeof(to), "%" PRId64, st->period.to);
+	const char *ip[6] = { st->period_date, st->req->adjust ? "adjust" : "close",
+			      st->time_zone, st->measure, from, to };
+	PGresult *run = bs_op_query(st->op,
+		"INSERT INTO close_run (period, kind, time_zone, billing_measure,"
+		" period_start, period_end, actor) VALUES ($1::date, $2, $3, $4,"
+		" timestamptz 'epoch' + $5::bigint * interval '1 second',"
+		" timestamptz 'epoch' + $6::bigint * interval '1 second',"
+		" coalesce(nullif(current_setting('bandsplit.actor', true), ''),"
+		"          session_user::text)) RETURNING run_id::text", 6, ip);
+	if (run == NULL)
+		return st->op->rc;
+	const char *pp[1] = { PQgetvalue(run, 0, 0) };
+	PGresult *res = bs_op_query(st->op,
+		"SELECT replace(r_doc, '_', ' ') AS document, r_number AS number,"
+		" r_tenant AS tenant_id, r_pool AS pool_id, r_currency AS currency,"
+		" bs_yuan(r_subtotal) AS subtotal, bs_yuan(r_vat) AS vat,"
+		" bs_yuan(r_total) AS total FROM bs_close_issue($1::bigint)", 1, pp);
+	if (res != NULL) {
+		int n = PQntuples(res);
+		if (n == 0 && st->req->adjust) {
+			snprintf(st->report->message, sizeof(st->report->message),
+				 "period %s: no change since its close; nothing issued",
+				 st->req->period);
+			PQclear(res);
+		} else {
+			st->report->documents = res;
+			snprintf(st->report->message, sizeof(st->report->message),
+				 "period %s: %d document(s) %s (run %s)",
+				 st->req->period, n, st->req->dry_run
+				 ? "would be issued; dry run, nothing written"
+				 : "issued", PQgetvalue(run, 0, 0));
+			*commit = !st->req->dry_run;
+		}
+	}
+	PQclear(run);
+	return st->op->rc;
+}
+
+static void free_state(struct close_state *st)
+{
+	free(st->pools);
+	free(st->allocs);
+	free(st->versions);
+	free(st->version_plan);
+	free(st->tenants);
+	free(st->map.keys);
+	free(st->map.rows);
+	free(st->pairs.in);
+	free(st->pairs.out);
+	free(st->pairs.present);
+	free(st->pool_cube.in);
+	free(st->pool_cube.out);
+	free(st->pool_cube.present);
+	free(st->samples);
+	free(st->scratch);
+	free(st->copybuf);
+}
+
+int bs_close_run(struct bs_op *op, const struct bs_close_request *req,
+		 bool *commit, struct bs_close_report *report)
+{
+	struct close_state st = { .op = op, .req = req, .report = report };
+	*commit = false;
+	report->documents = NULL;
+	report->message[0] = '\0';
+	snprintf(st.period_date, sizeof(st.period_date), "%s-01", req->period);
+	if (take_lock(&st) != 0 || load_settings(&st) != 0)
+		return op->rc;
+
+	const char *cp[1] = { st.period_date };
+	PGresult *closed = bs_op_query(op, "SELECT run_id::text, bs_iso(ran_at)"
+		" FROM close_run WHERE period = $1::date AND kind = 'close'", 1, cp);
+	if (closed == NULL)
+		return op->rc;
+	bool is_closed = PQntuples(closed) == 1;
+	if (is_closed && !req->adjust) {
+		report_closed(&st, PQgetvalue(closed, 0, 0), PQgetvalue(closed, 0, 1));
+		PQclear(closed);
+		return op->rc;
+	}
+	PQclear(closed);
+	if (!is_closed && req->adjust) {
+		bs_op_fail(op, BS_EXIT_REFUSED, "period %s is not closed yet: "
+			   "--adjust only issues notes after a close", req->period);
+		return op->rc;
+	}
+
+	char from[24], to[24];
+	snprintf(from, sizeof(from), "%" PRId64, st.period.from);
+	snprintf(to, sizeof(to), "%" PRId64, st.period.to);
+	const char *pp[2] = { from, to };
+	st.samples = xcalloc(op, BS_RATING_MAX_BUCKETS, sizeof(*st.samples));
+	st.scratch = xcalloc(op, 1, sizeof(*st.scratch));
+	st.copybuf = xcalloc(op, COPYBUF_SIZE, 1);
+	if (op->rc == 0)
+		warn_completeness(&st, pp);
+	if (op->rc == 0 && load_pools(&st, pp) == 0 && load_versions(&st, pp) == 0 &&
+	    load_allocations(&st, pp) == 0 && load_tenants(&st) == 0 &&
+	    load_usage(&st) == 0) {
+		PQclear(bs_op_query(op, "SELECT bs_close_stage()", 0, NULL));
+		if (op->rc == 0 && rate_allocations(&st) == 0 &&
+		    rate_carriers(&st) == 0)
+			issue(&st, commit);
+	}
+	free_state(&st);
+	return op->rc;
+}
