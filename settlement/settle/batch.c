@@ -784,6 +784,16 @@ static int add_summary(struct settle_batch *b, const struct bs_record *rec, bool
 					 (int64_t)counts[i]->bytes);
 	}
 	rc |= bs_pgarray_add_bool(&c[SUM_LATE], late);
+	/* v1 summaries do not say: NULL, not 0 */
+	bool v1 = h->version == 1;
+	rc |= v1 ? bs_pgarray_add_null(&c[SUM_LATE_PACKETS])
+		 : bs_pgarray_add_i64(&c[SUM_LATE_PACKETS], (int64_t)s->late.packets);
+	rc |= v1 ? bs_pgarray_add_null(&c[SUM_LATE_BYTES])
+		 : bs_pgarray_add_i64(&c[SUM_LATE_BYTES], (int64_t)s->late.bytes);
+	for (int i = 0; i < BS_RECORD_MAL_REASONS; i++)
+		rc |= v1 ? bs_pgarray_add_null(&c[SUM_MAL_REASON + i])
+			 : bs_pgarray_add_i64(&c[SUM_MAL_REASON + i],
+					      (int64_t)s->malformed_reason[i]);
 	b->summary_count++;
 	return rc;
 }

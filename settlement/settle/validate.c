@@ -83,7 +83,8 @@ static int check_all_counts(const struct bs_record *rec, const char **reason,
 	       check_counts("unattributed_", &s->unattributed, len, reason, err, err_size) ||
 	       check_counts("malformed_", &s->malformed, len, reason, err, err_size) ||
 	       check_counts("non_ip_", &s->non_ip, len, reason, err, err_size) ||
-	       check_counts("rx_", &s->rx, len, reason, err, err_size) ? -1 : 0;
+	       check_counts("rx_", &s->rx, len, reason, err, err_size) ||
+	       check_counts("late_", &s->late, len, reason, err, err_size) ? -1 : 0;
 }
 
 /* Fewer bytes than packets × the smallest packet of the measure, or bytes

@@ -143,7 +143,7 @@ static const char *malform(char *json, size_t size, unsigned n,
 		json[strlen(json) / 2] = '\0';
 		return "parse";
 	case 1:
-		replace(json, size, "bandsplit.usage.v1", "bandsplit.usage.v2");
+		replace(json, size, "bandsplit.usage.v2", "bandsplit.usage.v3");
 		return "schema_version";
 	case 2:
 		replace(json, size, "\"map_version\":1,", "");

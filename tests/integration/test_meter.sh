@@ -503,10 +503,142 @@ t_bad_config() {
 	"$METER" --help | grep -q "Usage: bandsplit-meter" || fail "--help"
 }
 
+# ---- jumbo and multi-segment frames, sliced ports (issue 9 §1-2) ----------
+
+# jumbo_exact NAME MEASURE [extra "[port]" lines...]: frames of 60, 1,519,
+# 2,049 and 9,014 bytes, IPv4 and IPv6, a quarter VLAN-tagged, exact in
+# MEASURE. With the default MTU the mbufs hold 2,048 bytes and net_pcap
+# chains the longer frames over several mbufs; with "mtu = 9000" the data
+# room is sized for them (net_pcap cannot scatter) and each is one mbuf.
+jumbo_exact() {
+	local name=$1 measure=$2; shift 2
+	local d=$WORK/$name; mkdir -p "$d"
+	"$GEN" --out "$d/cap.pcap" --map "$d/map" --truth "$d/truth" --packets 20000 --duration 30 \
+		--size-mix jumbo --vlan-share 25 --malformed-share 0 --seed 31 >/dev/null
+	awk '$1 == "#" && $2 ~ /^(ipv4|ipv6)_packets$/ && $3 < 5000 { bad = 1 } END { exit bad }' "$d/truth" ||
+		fail "the capture lacks IPv4 or IPv6 frames"
+	kafka_start "$d/kafka"
+	write_conf "$d/meter.conf" "$d/map" "$d/spool" upstream "$measure" "$@"
+	sed -i '/^\[meter\]/a mbufs = 2047' "$d/meter.conf"   # 9 KB mbufs in -m 256
+	start_meter "$d/meter.conf" "$d/cap.pcap" "$d/meter.log"
+	wait_meter || { cat "$d/meter.log" >&2; fail "meter exited non-zero"; }
+	usage_tsv "$d/usage.tsv"
+	summary_tsv "$d/summary.tsv"
+	expect_exact "$d/truth" "$measure" "$d/usage.tsv"
+	expect_summaries "$d/truth" "$d/summary.tsv"
+	expect_consistent
+	kafka_stop
+}
+t_jumbo_frame()      { jumbo_exact jumbo-frame frame; }
+t_jumbo_ip()         { jumbo_exact jumbo-ip ip; }
+t_jumbo_mtu9000()    { jumbo_exact jumbo-mtu frame "mtu = 9000"; }
+
+# sliced_capture DIR: a mirror capture whose every IP frame is cut after
+# its L4 header (pcap caplen < len); the truth counts the IP headers'
+# lengths ("frame": L2 header + IP length).
+sliced_capture() {
+	"$GEN" --out "$1/cap.pcap" --map "$1/map" --truth "$1/truth" --role mirror --intra-share 10 \
+		--packets 40000 --duration 30 --vlan-share 20 --size-mix imix --malformed-share 0 \
+		--slice --seed 41 >/dev/null
+}
+
+# A sliced mirror port counts each frame with the length its IP header
+# claims: exact against the truth, in both measures.
+sliced_exact() {
+	local measure=$1
+	local d=$WORK/sliced-$measure; mkdir -p "$d"
+	sliced_capture "$d"
+	local cut; cut=$(awk '$2 == "sliced_ip_packets" { print $3 }' "$d/truth")
+	[ "${cut:-0}" -gt 10000 ] || fail "the capture has only ${cut:-0} frames cut short"
+	kafka_start "$d/kafka"
+	write_conf "$d/meter.conf" "$d/map" "$d/spool" mirror "$measure" "sliced = true"
+	start_meter "$d/meter.conf" "$d/cap.pcap" "$d/meter.log"
+	wait_meter || { cat "$d/meter.log" >&2; fail "meter exited non-zero"; }
+	usage_tsv "$d/usage.tsv"
+	summary_tsv "$d/summary.tsv"
+	expect_exact "$d/truth" "$measure" "$d/usage.tsv"
+	expect_summaries "$d/truth" "$d/summary.tsv"
+	expect_consistent
+	kafka_stop
+}
+t_sliced_frame() { sliced_exact frame; }
+t_sliced_ip()    { sliced_exact ip; }
+
+# The same capture on a port without "sliced": every frame cut short is
+# malformed (bad_length), as documented; nothing of it is billed.
+t_sliced_off() {
+	local d=$WORK/sliced-off; mkdir -p "$d"
+	sliced_capture "$d"
+	local cut; cut=$(awk '$2 == "sliced_ip_packets" { print $3 }' "$d/truth")
+	kafka_start "$d/kafka"
+	write_conf "$d/meter.conf" "$d/map" "$d/spool" mirror frame
+	start_meter "$d/meter.conf" "$d/cap.pcap" "$d/meter.log"
+	wait_meter || { cat "$d/meter.log" >&2; fail "meter exited non-zero"; }
+	local got
+	got=$(kcat -C -b "$KAFKA_BOOTSTRAP" -t bandsplit.usage.v1 -e -q -f '%s\n' |
+		jq -s '[.[] | select(.type == "summary")] | unique_by(.interval_start) |
+			map(.malformed_packets) | add')
+	[ "$got" = "$cut" ] || fail "malformed_packets $got, expected the $cut frames cut short"
+	expect_consistent
+	kafka_stop
+}
+
+# [port] mtu out of range: exit 2, naming the place.
+t_mtu_bad() {
+	local d=$WORK/mtu; mkdir -p "$d"
+	printf 'version 1\n203.0.113.0/24 1001\n' >"$d/map"
+	KAFKA_BOOTSTRAP=127.0.0.1:1 write_conf "$d/m.conf" "$d/map" "$d/spool" upstream frame "mtu = 9601"
+	local rc=0 out
+	out=$("$METER" -l 0-1 --no-huge --no-pci -m 128 --no-shconf --log-level=error -- --config "$d/m.conf" 2>&1) || rc=$?
+	[ "$rc" -eq 2 ] && grep -q "m.conf:16: \[port net_pcap0\] mtu: '9601' is not an MTU from 68 to 9600" <<<"$out" ||
+		fail "mtu 9601: exit $rc: $out"
+	KAFKA_BOOTSTRAP=127.0.0.1:1 write_conf "$d/s.conf" "$d/map" "$d/spool" upstream frame "sliced = maybe"
+	rc=0; out=$("$METER" -l 0-1 --no-huge --no-pci -m 128 --no-shconf --log-level=error -- --config "$d/s.conf" 2>&1) || rc=$?
+	[ "$rc" -eq 2 ] && grep -q "s.conf:16: \[port net_pcap0\] sliced: 'maybe'" <<<"$out" ||
+		fail "sliced maybe: exit $rc: $out"
+}
+
+# ---- late packets and malformed reasons in the summaries (issue 9 §3) -----
+
+# A capture with 30 s of traffic, then 1,000 frames of its first 10 s again
+# (a reordered capture): those are counted in the interval open when they
+# come, as late. Every summary is v2; Σ late_packets/late_bytes = the
+# appended frames, Σ malformed per reason = both truths' reasons.
+t_late_and_reasons() {
+	local d=$WORK/late; mkdir -p "$d"
+	"$GEN" --out "$d/a.pcap" --map "$d/map" --truth "$d/a.truth" --packets 30000 --duration 30 \
+		--malformed-share 2 --seed 51 >/dev/null
+	"$GEN" --out "$d/b.pcap" --reuse-map "$d/map" --truth "$d/b.truth" --packets 1000 --duration 10 \
+		--malformed-share 5 --seed 52 >/dev/null
+	{ cat "$d/a.pcap"; tail -c +25 "$d/b.pcap"; } >"$d/cap.pcap"   # one pcap header
+	kafka_start "$d/kafka"
+	write_conf "$d/meter.conf" "$d/map" "$d/spool" upstream frame
+	start_meter "$d/meter.conf" "$d/cap.pcap" "$d/meter.log"
+	wait_meter || { cat "$d/meter.log" >&2; fail "meter exited non-zero"; }
+	kcat -C -b "$KAFKA_BOOTSTRAP" -t bandsplit.usage.v1 -e -q -f '%s\n' |
+		jq -s -c '[.[] | select(.type == "summary")] | unique_by(.boot_id, .interval_start)' >"$d/sum.json"
+	[ "$(jq '[.[] | select(.schema != "bandsplit.usage.v2")] | length' "$d/sum.json")" = 0 ] ||
+		fail "a summary is not v2"
+	local want got
+	want="$(awk '$2 == "packets" { print $3 }' "$d/b.truth") $(awk '$2 == "bytes" { print $3 }' "$d/b.truth")"
+	got=$(jq -r '"\(map(.late_packets) | add) \(map(.late_bytes) | add)"' "$d/sum.json")
+	[ "$got" = "$want" ] || fail "late packets/bytes: got $got, want $want (the appended frames)"
+	want=$(cat "$d/a.truth" "$d/b.truth" | awk '$2 == "malformed_reason" { n[$3] += $4 }
+		END { for (r in n) print r, n[r] }' | sort)
+	got=$(jq -r '.[0] | keys[] | select(startswith("malformed_") and . != "malformed_packets" and
+		. != "malformed_bytes")' "$d/sum.json" | while read -r k; do
+		echo "${k#malformed_} $(jq "map(.$k) | add" "$d/sum.json")"; done | sort)
+	[ "$got" = "$want" ] || fail "malformed reasons: got $(echo $got), want $(echo $want)"
+	[ "$(awk '{ s += $2 } END { print s }' <<<"$want")" -gt 600 ] || fail "too few malformed frames"
+	expect_consistent
+	kafka_stop
+}
+
 ALL="upstream_frame upstream_ip downstream_frame mirror_ip mirror_frame long_sparse_replay
      replay_deterministic two_workers stdin_pipe
      broker_down request_errors kill9_spooled kill9_random reload_moves_prefix reload_bad_map
      sigterm_live bad_config"
+ALL="$ALL jumbo_frame jumbo_ip jumbo_mtu9000 sliced_frame sliced_ip sliced_off mtu_bad late_and_reasons"
 for name in ${@:-$ALL}; do
 	CASE=$name
 	rm -f "$WORK/.kafka.$CASE" "$WORK/.checked.$CASE"

@@ -109,7 +109,7 @@ static void test_decoder_reasons(void **state)
 	check("[1,2,3]", "parse", NULL);
 
 	strcpy(json, base);
-	edit(json, "bandsplit.usage.v1", "bandsplit.usage.v2");
+	edit(json, "bandsplit.usage.v2", "bandsplit.usage.v3");
 	check(json, "schema_version", "schema");
 
 	strcpy(json, base);
