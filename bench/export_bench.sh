@@ -17,7 +17,7 @@ WORK=$(mktemp -d /tmp/bandsplit-export-bench.XXXXXX)
 bs_at_exit "rm -rf '$WORK'"
 
 pg_start
-"$BS" migrate >/dev/null
+pg_migrate "$BS" >/dev/null
 t0=$(date +%s.%N)
 pg_psql -q <<'SQL'
 BEGIN;

@@ -37,7 +37,7 @@ echo "CPU: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores; PostgreSQL $
 printf "%-8s %-11s %-9s %-9s %-9s %-9s %-7s %-7s %-8s\n" tenants rows load_s scan_s scan1_s close_s ratio ratio1 export_s
 for n in "${COUNTS[@]}"; do
 	pg_psql -c "DROP SCHEMA public CASCADE; CREATE SCHEMA public;" >/dev/null 2>&1
-	"$BS" migrate >/dev/null
+	pg_migrate "$BS" >/dev/null
 	t0=$(now)
 	pg_psql >/dev/null <<-EOF
 	UPDATE park_settings SET seller_name = 'Bench Park', seller_tax_id = 'B1',

@@ -43,7 +43,7 @@ if [[ -n ${BENCH_PG_SETTINGS:-} ]]; then
 	for s in $BENCH_PG_SETTINGS; do PGUSER=root psql -X -q -c "ALTER SYSTEM SET ${s%%=*} = '${s#*=}'"; done
 	PGUSER=root psql -X -q -c "SELECT pg_reload_conf()" >/dev/null
 fi
-"$BUILD/settlement/bandsplit" migrate >"$T/migrate.log" 2>&1 || fail "migrate"
+pg_migrate "$BUILD/settlement/bandsplit" >"$T/migrate.log" 2>&1 || fail "migrate"
 "$BUILD/tools/bandsplit-kafka" --partitions "$PARTITIONS" --bootstrap-file "$T/boot" \
 	>"$T/kafka.log" 2>&1 &
 kpid=$!
@@ -62,7 +62,7 @@ echo "in Kafka: $messages messages ($RECORDS usage records + summaries), $PARTIT
 settle() { # NAME
 	local extra=()
 	[[ -n ${BENCH_BATCH:-} ]] && extra+=(--set "settle.batch_records=$BENCH_BATCH")
-	"$BUILD/settlement/bandsplit-settle" --set "kafka.bootstrap_file=$T/boot" \
+	"$BUILD/settlement/bandsplit-settle" --set "postgres.conninfo=$BS_DB_SETTLE" --set "kafka.bootstrap_file=$T/boot" \
 		--set settle.metrics_listen= --set settle.gap_check_s=0 \
 		--set kafka.session.timeout.ms=6000 "${extra[@]}" \
 		${BENCH_SETTLE_ARGS:-} --drain --stats "$T/$1.json" >"$T/$1.log" 2>&1 || fail "bandsplit-settle ($1)"

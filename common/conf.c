@@ -4,6 +4,7 @@
  */
 #include "conf.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <ini.h>
 #include <stdarg.h>
@@ -14,9 +15,15 @@
 _Static_assert(INI_MAX_LINE == BS_CONF_MAX_LINE + 2,
 	       "BS_CONF_MAX_LINE must follow inih's INI_MAX_LINE");
 
+/* inih's MAX_SECTION (50) less the NUL: the longest section name it keeps */
+#define SECTION_NAME_MAX 49
+
 /* A key already given: where, so that a second one can name both lines. */
 struct seen_key {
-	char section[64], key[64];   /* inih's MAX_SECTION / MAX_NAME are 50 */
+	/* whole names: inih bounds section names (MAX_SECTION) but not key
+	 * names, which may fill the line; a shortened copy never matched the
+	 * second occurrence of a long key (found by tests/fuzz/fuzz_conf) */
+	char section[BS_CONF_MAX_LINE + 1], key[BS_CONF_MAX_LINE + 1];
 	int line;
 };
 
@@ -28,6 +35,8 @@ struct loader {
 	bool indented;              /* it starts with a space or a tab */
 	bool key_in_section;        /* a key since the last header (inih's
 				     * "prev_name": indented lines continue it) */
+	char last_key[BS_CONF_MAX_LINE + 1];   /* that key, and its line */
+	int last_key_line;
 	bool failed;
 	char *err;
 	size_t err_size;
@@ -76,8 +85,12 @@ static char *read_line(char *str, int num, void *stream)
 	const char *p = line;
 	if (l->lineno == 1 && !strncmp(p, "\xEF\xBB\xBF", 3))
 		p += 3;     /* a UTF-8 BOM, which inih skips too */
+	/* inih skips what isspace() says is space (a '\r', '\v' or '\f'
+	 * too) and calls a line so indented a continuation: the same here
+	 * (found by fuzz_conf: a line led by '\r' reached the program as a
+	 * new key) */
 	const char *start = p;
-	while (*p == ' ' || *p == '\t')
+	while (*p != '\0' && isspace((unsigned char)*p))
 		p++;
 	l->indented = p != start;
 	/* inih takes an indented line after a key as that key's continuation,
@@ -91,7 +104,13 @@ static char *read_line(char *str, int num, void *stream)
 	}
 	const char *end = *p == '[' ? strchr(p, ']') : NULL;
 	if (end != NULL && !continuation) {
-		char name[128];
+		/* inih cuts a longer name short (MAX_SECTION) for the keys that
+		 * follow, which would then carry another section's name */
+		if (end - p - 1 > SECTION_NAME_MAX) {
+			fail(l, "section name longer than %d bytes", SECTION_NAME_MAX);
+			return NULL;
+		}
+		char name[SECTION_NAME_MAX + 1];
 		snprintf(name, sizeof(name), "%.*s", (int)(end - p - 1), p + 1);
 		on_section(l, name);
 		if (l->failed)
@@ -144,11 +163,15 @@ static int on_key(void *user, const char *section, const char *key,
 	if (l->failed)
 		return 0;
 	const struct seen_key *first = find_key(l, section, key);
-	if (first != NULL && l->indented && l->key_in_section) {
+	/* Every indented line after a key is inih's continuation of it, and
+	 * comes with the key's name cut to inih's MAX_NAME (50): so it is
+	 * recognised by the line, not by the name (a long key's continuation
+	 * once reached the program as a new key; found by fuzz_conf). */
+	if (l->indented && l->key_in_section) {
 		fail(l, "[%s] %s: indented line continues the value of '%s' "
 		     "from line %d (multi-line values are not supported; remove "
-		     "the indentation)", section[0] ? section : "-", key, key,
-		     first->line);
+		     "the indentation)", section[0] ? section : "-", l->last_key,
+		     l->last_key, l->last_key_line);
 		return 0;
 	}
 	if (section[0] == '\0') {
@@ -161,6 +184,8 @@ static int on_key(void *user, const char *section, const char *key,
 		return 0;
 	}
 	l->key_in_section = true;
+	snprintf(l->last_key, sizeof(l->last_key), "%s", key);
+	l->last_key_line = l->lineno;
 	if (first == NULL && remember_key(l, section, key) < 0)
 		return 0;
 	char msg[512] = "";

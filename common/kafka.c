@@ -80,6 +80,9 @@ static int conf_set(rd_kafka_conf_t *conf, const char *key, const char *value,
 	char errstr[KAFKA_ERRSTR_MAX];
 	if (rd_kafka_conf_set(conf, key, value, errstr, sizeof(errstr)) !=
 	    RD_KAFKA_CONF_OK) {
+		/* librdkafka quotes the value back ("Invalid value "..." for
+		 * ..."): it is never shown (it may be a secret, or a PEM) */
+		bs_log_scrub(errstr, sizeof(errstr), value);
 		snprintf(err, err_size, "kafka property '%s': %s", key, errstr);
 		return -1;
 	}
@@ -120,17 +123,54 @@ static enum bs_log_level level_from_syslog(int level)
 	return BS_LOG_DEBUG;
 }
 
+/* A configuration dump line, "[thrd:x]:   key = value" (the value runs to the end
+ * of the line and may hold spaces): its value hidden unless the key is
+ * allowed. False if buf is not such a line. */
+static bool redact_conf_dump(const char *buf, char *dst, size_t dst_size)
+{
+	size_t i = 0;
+	if (strncmp(buf, "[thrd:", 6) == 0) {    /* librdkafka's thread prefix */
+		const char *close = strstr(buf, "]: ");
+		if (close == NULL)
+			return false;
+		i = (size_t)(close - buf) + 2;
+	}
+	i += strspn(buf + i, " ");
+	size_t k = i + strspn(buf + i, "abcdefghijklmnopqrstuvwxyz"
+			      "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-");
+	if (k == i || strncmp(buf + k, " = ", 3) != 0)
+		return false;
+	/* bs_log_redact on "key=" alone tells whether the key is allowed */
+	char probe[256], shown[256 + 8];
+	snprintf(probe, sizeof(probe), "%.*s=x", (int)(k - i), buf + i);
+	bs_log_redact(probe, shown, sizeof(shown));
+	bool allowed = strcmp(probe, shown) == 0;
+	snprintf(dst, dst_size, "%.*s = %s", (int)k, buf, allowed ? buf + k + 3 : "***");
+	if (allowed) {
+		/* an allowed key's value still goes through the redaction */
+		char tmp[KAFKA_LOG_MAX];
+		bs_log_redact(dst, tmp, sizeof(tmp));
+		snprintf(dst, dst_size, "%s", tmp);
+	}
+	return true;
+}
+
 static void log_cb(const rd_kafka_t *rk, int level, const char *fac,
 		   const char *buf)
 {
 	enum bs_log_level l = level_from_syslog(level);
 	if (l < bs_log_get_level())
 		return;
-	/* Configuration dumps (debug=conf) would show secrets. */
-	char clean[KAFKA_LOG_MAX];
-	bs_log_redact(buf, clean, sizeof(clean));
-	bs_log(l, "kafka %s %s: %s", rk != NULL ? rd_kafka_name(rk) : "-",
-	       fac, clean);
+	/* Configuration dumps (debug=conf) would show secrets: librdkafka
+	 * hides the properties it knows to be sensitive, not a client.id or
+	 * a kinit command holding one. A dump line "  key = value" keeps its
+	 * value only for an allowed key; every other line, and the client's
+	 * name (the client.id), go through bs_log_redact. */
+	char clean[KAFKA_LOG_MAX], name[KAFKA_LOG_MAX];
+	if (!redact_conf_dump(buf, clean, sizeof(clean)))
+		bs_log_redact(buf, clean, sizeof(clean));
+	bs_log_redact(rk != NULL ? rd_kafka_name(rk) : "-", name, sizeof(name));
+	bs_log(l, "kafka %s %s: %s", name, fac, clean);
 }
 
 void bs_kafka_conf_use_bs_log(rd_kafka_conf_t *conf)

@@ -125,21 +125,39 @@ static bool is_key_char(char c)
 	return isalnum((unsigned char)c) || c == '.' || c == '_' || c == '-';
 }
 
-static bool key_is_secret(const char *key, size_t len)
+/* The keys whose values may be logged: what an operator needs to tell one
+ * connection or client from another and that is never a secret. Every
+ * other key's value is replaced by "***" — an allowlist, not a list of
+ * secret-looking words, so a key nobody thought of (ssl.key.pem, a JSON
+ * "password", a new librdkafka property) is hidden too. */
+static bool key_allowed(const char *key, size_t len)
 {
-	static const char *const words[] = { "password", "passwd", "secret" };
-	for (size_t w = 0; w < sizeof(words) / sizeof(words[0]); w++) {
-		size_t wl = strlen(words[w]);
-		for (size_t i = 0; i + wl <= len; i++)
-			if (strncasecmp(key + i, words[w], wl) == 0)
-				return true;
-	}
+	static const char *const keys[] = {
+		/* libpq */
+		"host", "hostaddr", "port", "dbname", "user", "application_name",
+		"fallback_application_name", "connect_timeout", "sslmode",
+		"target_session_attrs", "client_encoding", "keepalives",
+		"keepalives_idle", "keepalives_interval", "keepalives_count",
+		/* librdkafka */
+		"bootstrap.servers", "metadata.broker.list", "client.id", "group.id",
+		"debug", "acks", "security.protocol", "sasl.mechanism",
+		"sasl.mechanisms", "sasl.username", "enable.idempotence",
+		"compression.type", "linger.ms", "batch.num.messages",
+		"session.timeout.ms", "heartbeat.interval.ms", "auto.offset.reset",
+		"enable.auto.commit", "enable.partition.eof", "isolation.level",
+		"partition.assignment.strategy", "message.max.bytes",
+		"message.timeout.ms", "request.timeout.ms", "topic", "partition",
+		"offset",
+	};
+	for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++)
+		if (strlen(keys[k]) == len && strncasecmp(key, keys[k], len) == 0)
+			return true;
 	return false;
 }
 
 /* src[eq] is '='. Is the key in front of it (spaces allowed, as libpq
- * permits "password = x") a secret one? */
-static bool secret_key_before(const char *src, size_t eq)
+ * permits "password = x") one whose value must be hidden? */
+static bool hidden_key_before(const char *src, size_t eq)
 {
 	size_t end = eq;
 	while (end > 0 && src[end - 1] == ' ')
@@ -147,7 +165,7 @@ static bool secret_key_before(const char *src, size_t eq)
 	size_t start = end;
 	while (start > 0 && is_key_char(src[start - 1]))
 		start--;
-	return end > start && key_is_secret(src + start, end - start);
+	return end > start && !key_allowed(src + start, end - start);
 }
 
 /* Skips a value starting at src[i]: a quoted one ('a b', with backslash
@@ -194,6 +212,48 @@ static bool uri_password(const char *src, size_t i, size_t *colon, size_t *at)
 	return false;
 }
 
+/* src[q] is '"': does a JSON object member start here (after '{' or ',')? */
+static bool json_member_start(const char *src, size_t q)
+{
+	size_t k = q;
+	while (k > 0 && isspace((unsigned char)src[k - 1]))
+		k--;
+	return k > 0 && (src[k - 1] == '{' || src[k - 1] == ',');
+}
+
+/* At src[q] == '"' starting a JSON member: copies its key, and its value
+ * when the key is allowed; a hidden scalar value becomes "***" (an
+ * object or array value is left to the caller, member by member).
+ * Returns the index after what was consumed. */
+static size_t json_member(struct out *o, const char *src, size_t q)
+{
+	size_t end = skip_value(src, q, false);    /* the key, quotes included */
+	size_t colon = end;
+	while (src[colon] == ' ')
+		colon++;
+	for (size_t k = q; k < end; k++)
+		out_char(o, src[k]);
+	if (src[colon] != ':')
+		return end;                             /* a string, not a key */
+	bool hidden = end >= q + 2 && !key_allowed(src + q + 1, end - q - 2);
+	size_t v = colon + 1;
+	while (src[v] == ' ')
+		v++;
+	for (size_t k = end; k < v; k++)
+		out_char(o, src[k]);
+	if (!hidden || src[v] == '{' || src[v] == '[' || src[v] == '\0')
+		return v;
+	if (src[v] == '"') {
+		out_str(o, "\"***\"");
+		return skip_value(src, v, false);
+	}
+	out_str(o, "***");
+	while (src[v] != '\0' && src[v] != ',' && src[v] != '}' && src[v] != ']' &&
+	       !isspace((unsigned char)src[v]))
+		v++;
+	return v;
+}
+
 void bs_log_redact(const char *src, char *dst, size_t dst_size)
 {
 	if (dst_size == 0)
@@ -217,7 +277,7 @@ void bs_log_redact(const char *src, char *dst, size_t dst_size)
 			}
 			continue;
 		}
-		if (src[i] == '=' && secret_key_before(src, i)) {
+		if (src[i] == '=' && hidden_key_before(src, i)) {
 			out_char(&o, src[i++]);
 			while (src[i] == ' ')
 				out_char(&o, src[i++]);
@@ -225,9 +285,32 @@ void bs_log_redact(const char *src, char *dst, size_t dst_size)
 			i = skip_value(src, i, in_uri);
 			continue;
 		}
+		if (src[i] == '"' && json_member_start(src, i)) {
+			i = json_member(&o, src, i);
+			continue;
+		}
 		if (isspace((unsigned char)src[i]))
 			in_uri = false;
 		out_char(&o, src[i++]);
 	}
 	o.dst[o.len] = '\0';
+}
+
+void bs_log_scrub(char *msg, size_t msg_size, const char *secret)
+{
+	size_t n = secret != NULL ? strlen(secret) : 0;
+	if (n == 0 || msg_size == 0)
+		return;
+	char out[LOG_LINE_MAX];
+	struct out o = { out, sizeof(out), 0 };
+	for (const char *p = msg; *p != '\0'; ) {
+		if (strncmp(p, secret, n) == 0) {
+			out_str(&o, "***");
+			p += n;
+		} else {
+			out_char(&o, *p++);
+		}
+	}
+	out[o.len] = '\0';
+	snprintf(msg, msg_size, "%s", out);
 }

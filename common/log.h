@@ -19,9 +19,18 @@ enum bs_log_level bs_log_get_level(void);
 void bs_log(enum bs_log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
-/* Copies src into dst replacing the values of password=/secret= style
- * key=value pairs (libpq conninfo, librdkafka properties) by "***". */
+/* Copies src into dst hiding every value that is not known to be safe:
+ * in key=value pairs (libpq conninfo, librdkafka properties and their
+ * dumps, "key = value" too) and JSON members ("key": value) the value is
+ * kept only for an allowlist of keys (host, port, dbname, user,
+ * bootstrap.servers, client.id, acks, ...) and replaced by "***" for every
+ * other; a URI's "user:password@" loses its password. */
 void bs_log_redact(const char *src, char *dst, size_t dst_size);
+
+/* Replaces, in place, every occurrence of secret (when not empty) in msg
+ * by "***": for messages that quote a value back (libpq's conninfo
+ * parser, librdkafka's property errors). */
+void bs_log_scrub(char *msg, size_t msg_size, const char *secret);
 
 #define BS_DEBUG(...) bs_log(BS_LOG_DEBUG, __VA_ARGS__)
 #define BS_INFO(...)  bs_log(BS_LOG_INFO, __VA_ARGS__)

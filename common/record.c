@@ -25,6 +25,16 @@ const char *bs_direction_name(enum bs_direction dir)
 	return dir == BS_DIR_IN ? "in" : dir == BS_DIR_OUT ? "out" : "?";
 }
 
+static const char *const mal_reason_names[BS_RECORD_MAL_REASONS] = {
+	"short_ether", "too_many_tags", "short_ip", "bad_version", "bad_ihl",
+	"bad_length",
+};
+
+const char *bs_record_malformed_reason_name(unsigned i)
+{
+	return i < BS_RECORD_MAL_REASONS ? mal_reason_names[i] : "?";
+}
+
 static bool node_id_valid_n(const char *s, size_t len)
 {
 	if (len == 0 || len > BS_NODE_ID_MAX)
@@ -119,7 +129,10 @@ static inline void put_field_u64(struct out *o, const char *name_colon, size_t l
 
 static void put_head(struct out *o, const struct bs_record_head *h, const char *type)
 {
-	PUT_LIT(o, "{\"schema\":\"" BS_SCHEMA_NAME "\",\"type\":\"");
+	if (h->version == 1)
+		PUT_LIT(o, "{\"schema\":\"" BS_SCHEMA_NAME_V1 "\",\"type\":\"");
+	else
+		PUT_LIT(o, "{\"schema\":\"" BS_SCHEMA_NAME "\",\"type\":\"");
 	put_str(o, type);
 	PUT_LIT(o, "\",\"node_id\":\"");
 	put_str(o, h->node_id);
@@ -146,6 +159,7 @@ int bs_record_encode(const struct bs_record *rec, char *buf, size_t buf_size)
 	assert(bs_node_id_valid(h->node_id));
 	assert(boot_id_valid_n(h->boot_id, strnlen(h->boot_id, BS_BOOT_ID_LEN + 1)));
 	assert(h->measure == BS_MEASURE_FRAME || h->measure == BS_MEASURE_IP);
+	assert(h->version <= BS_SCHEMA_VERSION);
 	if (buf_size == 0)
 		return -1;
 	/* one byte is kept for the terminating NUL */
@@ -181,7 +195,19 @@ int bs_record_encode(const struct bs_record *rec, char *buf, size_t buf_size)
 		FIELD_U64(&o, "non_ip_packets", s->non_ip.packets);
 		FIELD_U64(&o, "non_ip_bytes", s->non_ip.bytes);
 		FIELD_U64(&o, "rx_packets", s->rx.packets);
-		LAST_U64(&o, "rx_bytes", s->rx.bytes);
+		if (h->version == 1) {
+			LAST_U64(&o, "rx_bytes", s->rx.bytes);
+		} else {
+			FIELD_U64(&o, "rx_bytes", s->rx.bytes);
+			FIELD_U64(&o, "late_packets", s->late.packets);
+			FIELD_U64(&o, "late_bytes", s->late.bytes);
+			FIELD_U64(&o, "malformed_short_ether", s->malformed_reason[0]);
+			FIELD_U64(&o, "malformed_too_many_tags", s->malformed_reason[1]);
+			FIELD_U64(&o, "malformed_short_ip", s->malformed_reason[2]);
+			FIELD_U64(&o, "malformed_bad_version", s->malformed_reason[3]);
+			FIELD_U64(&o, "malformed_bad_ihl", s->malformed_reason[4]);
+			LAST_U64(&o, "malformed_bad_length", s->malformed_reason[5]);
+		}
 	}
 	if (o.full)
 		return -1;
@@ -256,17 +282,34 @@ static const struct field usage_fields[] = {
 	COUNTS("policed_", usage.policed),
 };
 
+#define SUMMARY_V1_FIELDS \
+	HEAD_FIELDS, \
+	{ "record_count", F_U32, OFF(summary.record_count), 0, \
+	  SUMMARY_RECORD_COUNT_MAX }, \
+	{ "first_seq", F_U64, OFF(summary.first_seq), 0, COUNT_MAX }, \
+	COUNTS("in_", summary.dir[BS_DIR_IN]), \
+	COUNTS("out_", summary.dir[BS_DIR_OUT]), \
+	COUNTS("unattributed_", summary.unattributed), \
+	COUNTS("malformed_", summary.malformed), \
+	COUNTS("non_ip_", summary.non_ip), \
+	COUNTS("rx_", summary.rx)
+
+#define MAL_REASON(name, i) \
+	{ "malformed_" name, F_U64, OFF(summary.malformed_reason[i]), 0, COUNT_MAX }
+
+static const struct field summary_fields_v1[] = {
+	SUMMARY_V1_FIELDS,
+};
+
 static const struct field summary_fields[] = {
-	HEAD_FIELDS,
-	{ "record_count", F_U32, OFF(summary.record_count), 0,
-	  SUMMARY_RECORD_COUNT_MAX },
-	{ "first_seq", F_U64, OFF(summary.first_seq), 0, COUNT_MAX },
-	COUNTS("in_", summary.dir[BS_DIR_IN]),
-	COUNTS("out_", summary.dir[BS_DIR_OUT]),
-	COUNTS("unattributed_", summary.unattributed),
-	COUNTS("malformed_", summary.malformed),
-	COUNTS("non_ip_", summary.non_ip),
-	COUNTS("rx_", summary.rx),
+	SUMMARY_V1_FIELDS,
+	COUNTS("late_", summary.late),
+	MAL_REASON("short_ether", 0),
+	MAL_REASON("too_many_tags", 1),
+	MAL_REASON("short_ip", 2),
+	MAL_REASON("bad_version", 3),
+	MAL_REASON("bad_ihl", 4),
+	MAL_REASON("bad_length", 5),
 };
 
 #define NFIELDS(a) (sizeof(a) / sizeof((a)[0]))
@@ -430,7 +473,8 @@ static int unknown_field(struct decode_ctx *c, json_object *obj,
 	return 0;
 }
 
-static int check_summary(struct decode_ctx *c, const struct bs_summary *s)
+static int check_summary(struct decode_ctx *c, const struct bs_summary *s,
+			 unsigned version)
 {
 	uint64_t pk = s->dir[BS_DIR_IN].packets + s->dir[BS_DIR_OUT].packets;
 	uint64_t by = s->dir[BS_DIR_IN].bytes + s->dir[BS_DIR_OUT].bytes;
@@ -447,6 +491,20 @@ static int check_summary(struct decode_ctx *c, const struct bs_summary *s)
 	if (s->record_count == 0 && s->first_seq != 0)
 		return fail(c, "range", "field 'first_seq': must be 0 when "
 			    "record_count is 0");
+	if (version == 1)
+		return 0;
+	if (s->late.packets > s->rx.packets)
+		return fail(c, "range", "field 'late_packets': exceeds rx_packets");
+	if (s->late.bytes > s->rx.bytes)
+		return fail(c, "range", "field 'late_bytes': exceeds rx_bytes");
+	uint64_t reasons = 0;   /* each < 2^62: six cannot overflow */
+	for (unsigned i = 0; i < BS_RECORD_MAL_REASONS; i++)
+		reasons += s->malformed_reason[i];
+	if (reasons != s->malformed.packets)
+		return fail(c, "range", "fields 'malformed_short_ether'.."
+			    "'malformed_bad_length': sum to %" PRIu64
+			    ", malformed_packets is %" PRIu64, reasons,
+			    s->malformed.packets);
 	return 0;
 }
 
@@ -457,10 +515,16 @@ static int decode_object(struct decode_ctx *c, json_object *obj, int members,
 
 	if (!json_object_object_get_ex(obj, "schema", &v))
 		return fail(c, "missing_field", "field 'schema': missing");
-	if (json_object_get_type(v) != json_type_string ||
-	    strcmp(json_object_get_string(v), BS_SCHEMA_NAME) != 0)
+	if (json_object_get_type(v) != json_type_string)
 		return fail(c, "schema_version", "field 'schema': expected \"%s\"",
 			    BS_SCHEMA_NAME);
+	if (strcmp(json_object_get_string(v), BS_SCHEMA_NAME) == 0)
+		rec->head.version = 2;
+	else if (strcmp(json_object_get_string(v), BS_SCHEMA_NAME_V1) == 0)
+		rec->head.version = 1;
+	else
+		return fail(c, "schema_version", "field 'schema': expected \"%s\" "
+			    "(or \"%s\")", BS_SCHEMA_NAME, BS_SCHEMA_NAME_V1);
 
 	if (!json_object_object_get_ex(obj, "type", &v))
 		return fail(c, "missing_field", "field 'type': missing");
@@ -475,8 +539,9 @@ static int decode_object(struct decode_ctx *c, json_object *obj, int members,
 		nfields = NFIELDS(usage_fields);
 	} else if (strcmp(type, "summary") == 0) {
 		rec->head.type = BS_RECORD_SUMMARY;
-		fields = summary_fields;
-		nfields = NFIELDS(summary_fields);
+		fields = rec->head.version == 1 ? summary_fields_v1 : summary_fields;
+		nfields = rec->head.version == 1 ? NFIELDS(summary_fields_v1)
+						 : NFIELDS(summary_fields);
 	} else {
 		return fail(c, "range", "field 'type': must be \"usage\" or "
 			    "\"summary\"");
@@ -499,7 +564,7 @@ static int decode_object(struct decode_ctx *c, json_object *obj, int members,
 			    " is not a multiple of interval_len %" PRIu32,
 			    rec->head.interval_start, rec->head.interval_len);
 	if (rec->head.type == BS_RECORD_SUMMARY)
-		return check_summary(c, &rec->summary);
+		return check_summary(c, &rec->summary, rec->head.version);
 	return 0;
 }
 

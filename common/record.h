@@ -23,8 +23,9 @@
 
 #include "names.h"
 
-#define BS_SCHEMA_NAME      "bandsplit.usage.v1"
-#define BS_SCHEMA_VERSION   1
+#define BS_SCHEMA_NAME      "bandsplit.usage.v2"   /* what producers write */
+#define BS_SCHEMA_NAME_V1   "bandsplit.usage.v1"   /* still accepted */
+#define BS_SCHEMA_VERSION   2
 #define BS_NODE_ID_MAX      63      /* bytes, [A-Za-z0-9._-] */
 #define BS_BOOT_ID_LEN      32      /* lowercase hex of 128 random bits */
 #define BS_RECORD_MAX_BYTES 2048    /* encoded size limit, both types */
@@ -42,6 +43,8 @@ struct bs_counts {
 /* Fields common to both record types: identity of the interval. */
 struct bs_record_head {
 	enum bs_record_type type;
+	uint8_t version;           /* schema version: 1 or 2 (0 = BS_SCHEMA_VERSION
+				    * when encoding) */
 	char node_id[BS_NODE_ID_MAX + 1];
 	char boot_id[BS_BOOT_ID_LEN + 1];
 	uint64_t seq;              /* per (node, boot), contiguous from 1 */
@@ -59,6 +62,10 @@ struct bs_usage {
 	struct bs_counts policed;  /* dropped by policing; 0 when it is off */
 };
 
+/* Why frames were malformed (v2), in the dataplane parser's order
+ * (dataplane/parse.h, BS_MAL_SHORT_ETHER.. BS_MAL_BAD_LENGTH). */
+enum { BS_RECORD_MAL_REASONS = 6 };
+
 struct bs_summary {
 	uint32_t record_count;     /* usage records of this interval */
 	uint64_t first_seq;        /* seq of its first usage record (0 if none) */
@@ -67,6 +74,10 @@ struct bs_summary {
 	struct bs_counts malformed;         /* frames that failed to parse */
 	struct bs_counts non_ip;            /* well-formed frames, not IP */
 	struct bs_counts rx;                /* every frame received */
+	/* v2 only (0 in a v1 record): */
+	struct bs_counts late;              /* part of rx older than the interval
+					     * (packet clock), counted in it */
+	uint64_t malformed_reason[BS_RECORD_MAL_REASONS]; /* Σ = malformed.packets */
 };
 
 struct bs_record {
@@ -90,6 +101,9 @@ int bs_record_decode(const char *buf, size_t len, struct bs_record *rec,
 		     const char **reason, char *err, size_t err_size);
 
 const char *bs_direction_name(enum bs_direction dir);   /* "in" / "out" */
+/* "short_ether", ... "bad_length" for 0..BS_RECORD_MAL_REASONS-1: the
+ * summary field is "malformed_" + this name. */
+const char *bs_record_malformed_reason_name(unsigned i);
 bool bs_node_id_valid(const char *node_id);
 
 /* Kafka message key: the tenant id in decimal for usage records,

@@ -231,6 +231,17 @@ static int port_key(struct load_state *st, const char *section, const char *key,
 		port->rx_queues = (uint16_t)v;
 		return 1;
 	}
+	if (!strcmp(key, "mtu")) {
+		if (bs_conf_parse_u64(value, BS_MTU_MIN, BS_MTU_MAX, &v) < 0)
+			return fail(st, section, key, "'%s' is not an MTU from 68 to 9600 bytes", value);
+		port->mtu = (uint16_t)v;
+		return 1;
+	}
+	if (!strcmp(key, "sliced")) {
+		if (parse_bool(value, &port->sliced) < 0)
+			return fail(st, section, key, "'%s' is not true or false", value);
+		return 1;
+	}
 	if (!strcmp(key, "vlan_pool")) {
 		char msg[256];
 		if (parse_vlan_pools(port, value, msg, sizeof(msg)) < 0)
@@ -258,6 +269,8 @@ static int start_port(struct load_state *st, const char *section)
 	port->role = BS_ROLE_UPSTREAM;
 	port->pool_id = 0;
 	port->rx_queues = 1;
+	port->mtu = BS_MTU_DEFAULT;
+	port->sliced = false;
 	port->line = (unsigned)st->section_line;
 	st->port = port;
 	return 1;

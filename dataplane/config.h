@@ -23,6 +23,12 @@
 #define BS_PORT_NAME_MAX    63
 #define BS_VLAN_COUNT       4096
 #define BS_NO_POOL          0xffffu
+#define BS_MTU_DEFAULT      1500
+#define BS_MTU_MIN          68      /* IPv4's minimum */
+#define BS_MTU_MAX          9600
+/* The longest frame of an MTU: Ethernet header and two VLAN tags on top
+ * (the NIC strips the FCS). */
+#define BS_FRAME_OF_MTU(mtu) ((uint32_t)(mtu) + 14u + 2u * 4u)
 
 enum bs_clock { BS_CLOCK_SYSTEM = 0, BS_CLOCK_PACKET };
 
@@ -31,6 +37,8 @@ struct bs_port_config {
 	enum bs_port_role role;
 	uint32_t pool_id;                 /* default pool of the port */
 	uint16_t rx_queues;
+	uint16_t mtu;                     /* IP MTU of the link, BS_MTU_MIN..BS_MTU_MAX */
+	bool sliced;                      /* frames cut short by a broker or snaplen */
 	uint16_t n_vlan_pools;
 	uint16_t vlan_vid[BS_MAX_POOLS];  /* outer VLAN id → pool id */
 	uint32_t vlan_pool_id[BS_MAX_POOLS];

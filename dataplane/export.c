@@ -1,5 +1,6 @@
 /*
- * export.c — interval close → usage records → spool → Kafka (see export.h).
+ * export.c — delivery of closed intervals: the records close.c builds →
+ * spool → Kafka (see export.h).
  *
  * Runs on the control thread only. Memory for the per-interval totals is
  * allocated at start-up; a closed interval's segment (its encoded records)
@@ -21,6 +22,7 @@
 
 #include <librdkafka/rdkafka_mock.h>
 
+#include "close.h"
 #include "kafka.h"
 #include "log.h"
 #include "record.h"
@@ -28,15 +30,6 @@
 
 #define RESEND_DELAY_MS 1000
 #define MAX_LINE (BS_RECORD_MAX_BYTES + 1)
-
-/* Totals of one interval, summed over the workers' banks. */
-struct interval_totals {
-	bool used;
-	int64_t start;
-	uint64_t map_version;
-	struct bs_cell malformed, non_ip, rx, late;
-	struct bs_cell *cells;
-};
 
 struct segment;
 
@@ -67,10 +60,10 @@ struct bs_exporter {
 	const struct bs_tenant_index *tidx;
 	char boot_id[BS_BOOT_ID_LEN + 1];
 	uint64_t next_seq;
-	int64_t closed_upto;
 	uint32_t read_bank[RTE_MAX_LCORE];  /* next bank to take, per worker */
-	unsigned n_open;                     /* size of open[] */
-	struct interval_totals *open;        /* intervals not yet closed */
+	struct bs_interval_table tab;        /* intervals not yet closed */
+	struct bs_interval_totals *open;     /* its totals (tab.t) */
+	unsigned n_open;
 	rd_kafka_t *rk;
 	rd_kafka_topic_t *rkt;
 	struct bs_spool *spool;
@@ -240,7 +233,6 @@ struct bs_exporter *bs_exporter_open(const struct bs_meter_config *cfg,
 	exp->layout = *layout;
 	exp->tidx = tidx;
 	exp->next_seq = 1;
-	exp->closed_upto = BS_INTERVAL_NONE;
 	/* Each worker holds at most BS_BANKS_PER_LCORE banks of intervals not
 	 * yet closed, and late banks join the oldest open interval. */
 	exp->n_open = n_workers * BS_BANKS_PER_LCORE + 2;
@@ -262,6 +254,7 @@ struct bs_exporter *bs_exporter_open(const struct bs_meter_config *cfg,
 			goto fail;
 		}
 	}
+	bs_interval_table_init(&exp->tab, layout, exp->open, exp->n_open);
 	exp->spool = bs_spool_open(cfg->spool_dir, err, err_size);
 	if (!exp->spool)
 		goto fail;
@@ -367,77 +360,19 @@ int bs_exporter_recover(struct bs_exporter *exp, char *err, size_t err_size)
 
 /* ---- interval close ---------------------------------------------------- */
 
-static struct interval_totals *totals_for(struct bs_exporter *exp, int64_t start)
-{
-	struct interval_totals *free_slot = NULL;
-	for (unsigned i = 0; i < exp->n_open; i++) {
-		struct interval_totals *t = &exp->open[i];
-		if (t->used && t->start == start)
-			return t;
-		if (!t->used && !free_slot)
-			free_slot = t;
-	}
-	/* Workers hold at most BS_BANKS_PER_LCORE banks each, all of
-	 * intervals not yet closed; the table is sized well above that. */
-	RTE_VERIFY(free_slot != NULL);
-	free_slot->used = true;
-	free_slot->start = start;
-	return free_slot;
-}
+/* A segment being written: its text grows as records are appended. */
+struct seg_writer {
+	struct segment *seg;
+	size_t cap;
+};
 
-static void add_cell(struct bs_cell *dst, const struct bs_cell *src)
+/* Appends one encoded record and its line break to the segment text (a
+ * bs_record_sink). */
+static int append_record(void *arg, const struct bs_record *r)
 {
-	dst->packets += src->packets;
-	dst->bytes += src->bytes;
-}
-
-static void merge_bank(struct bs_exporter *exp, struct bs_bank *bank)
-{
-	int64_t start = bank->interval_start;
-	RTE_VERIFY(start != BS_INTERVAL_NONE);
-	bool late = start < exp->closed_upto;
-	if (late)   /* its interval is already out: count it in the next one */
-		start = exp->closed_upto;
-	struct interval_totals *t = totals_for(exp, start);
-	const struct bs_cell *src = bank->cells;
-	struct bs_cell *dst = t->cells;
-	for (uint32_t c = 0; c < exp->layout.n_cells; c++) {
-		dst[c].packets += src[c].packets;
-		dst[c].bytes += src[c].bytes;
-	}
-	add_cell(&t->malformed, &bank->malformed);
-	add_cell(&t->non_ip, &bank->non_ip);
-	add_cell(&t->rx, &bank->rx);
-	add_cell(&t->late, &bank->late);
-	if (late) {
-		t->late.packets += bank->rx.packets;
-		t->late.bytes += bank->rx.bytes;
-	}
-	if (bank->map_version > t->map_version)
-		t->map_version = bank->map_version;
-	exp->st.late_packets += late ? bank->rx.packets : bank->late.packets;
-	exp->st.rx_packets += bank->rx.packets;
-	exp->st.rx_bytes += bank->rx.bytes;
-	exp->st.malformed_packets += bank->malformed.packets;
-	exp->st.non_ip_packets += bank->non_ip.packets;
-}
-
-static void head_for(const struct bs_exporter *exp, const struct interval_totals *t,
-		     enum bs_record_type type, struct bs_record *r)
-{
-	memset(r, 0, sizeof(*r));
-	r->head.type = type;
-	snprintf(r->head.node_id, sizeof(r->head.node_id), "%s", exp->cfg->node_id);
-	memcpy(r->head.boot_id, exp->boot_id, sizeof(r->head.boot_id));
-	r->head.interval_start = t->start;
-	r->head.interval_len = exp->cfg->interval_s;
-	r->head.measure = exp->cfg->measure;
-	r->head.map_version = t->map_version;
-}
-
-/* Appends one encoded record and its line break to the segment text. */
-static int append_record(struct segment *seg, size_t *cap, const struct bs_record *r)
-{
+	struct seg_writer *w = arg;
+	struct segment *seg = w->seg;
+	size_t *cap = &w->cap;
 	if (seg->len + MAX_LINE + 1 > *cap) {
 		size_t new_cap = *cap * 2 + MAX_LINE * 16;
 		char *p = realloc(seg->data, new_cap);
@@ -455,57 +390,29 @@ static int append_record(struct segment *seg, size_t *cap, const struct bs_recor
 }
 
 /* Turns the totals of one interval into a durable segment, then produces it. */
-static int close_interval(struct bs_exporter *exp, struct interval_totals *t)
+static int close_interval(struct bs_exporter *exp, struct bs_interval_totals *t)
 {
 	const struct bs_counter_layout *layout = &exp->layout;
-	uint32_t n_usage = 0;
-	for (uint32_t c = 0; c < layout->n_cells; c++)
-		n_usage += t->cells[c].packets != 0;
-	/* The summary's totals are the sums of the records it vouches for:
-	 * a consumer missing a record sees the difference. */
-	const struct bs_cell in = bs_cells_direction_total(t->cells, layout, BS_DIR_IN);
-	const struct bs_cell out = bs_cells_direction_total(t->cells, layout, BS_DIR_OUT);
-	const struct bs_cell unattributed = bs_cells_unattributed(t->cells, layout);
+	uint32_t n_usage = bs_interval_usage_count(t, layout);
+	const struct bs_close_identity id = {
+		.node_id = exp->cfg->node_id, .boot_id = exp->boot_id,
+		.interval_s = exp->cfg->interval_s, .measure = exp->cfg->measure,
+		.tidx = exp->tidx, .pool_id = exp->cfg->pool_id,
+	};
 
 	struct segment *seg = calloc(1, sizeof(*seg));
 	if (!seg)
 		return -1;
+	struct seg_writer w = { seg, 0 };
 	seg->rec = calloc(n_usage + 1, sizeof(*seg->rec));
-	size_t cap = 0;
 	if (!seg->rec)
 		goto oom;
 	snprintf(seg->node_id, sizeof(seg->node_id), "%s", exp->cfg->node_id);
 	uint64_t first_seq = exp->next_seq;
-
-	struct bs_record r;
-	head_for(exp, t, BS_RECORD_USAGE, &r);
-	for (uint32_t c = 0; c < layout->n_cells; c++) {
-		if (!t->cells[c].packets)
-			continue;
-		uint32_t tenant_idx = c / (layout->n_pools * 2u);
-		uint32_t pool_idx = (c / 2u) % layout->n_pools;
-		RTE_VERIFY(tenant_idx < exp->tidx->count);
-		r.head.seq = first_seq + seg->n_records;
-		r.usage.tenant_id = exp->tidx->tenant_id[tenant_idx];
-		r.usage.pool_id = exp->cfg->pool_id[pool_idx];
-		r.usage.direction = (enum bs_direction)(c & 1u);
-		r.usage.counts.packets = t->cells[c].packets;
-		r.usage.counts.bytes = t->cells[c].bytes;
-		if (append_record(seg, &cap, &r) < 0)
-			goto oom;
-	}
-	head_for(exp, t, BS_RECORD_SUMMARY, &r);
-	r.head.seq = first_seq + n_usage;
-	r.summary.record_count = n_usage;
-	r.summary.first_seq = n_usage ? first_seq : 0;
-	r.summary.dir[BS_DIR_IN] = (struct bs_counts){ in.packets, in.bytes };
-	r.summary.dir[BS_DIR_OUT] = (struct bs_counts){ out.packets, out.bytes };
-	r.summary.unattributed = (struct bs_counts){ unattributed.packets, unattributed.bytes };
-	r.summary.malformed = (struct bs_counts){ t->malformed.packets, t->malformed.bytes };
-	r.summary.non_ip = (struct bs_counts){ t->non_ip.packets, t->non_ip.bytes };
-	r.summary.rx = (struct bs_counts){ t->rx.packets, t->rx.bytes };
-	if (append_record(seg, &cap, &r) < 0)
+	struct bs_record sum;
+	if (bs_interval_build(t, layout, &id, first_seq, append_record, &w, &sum) != 0)
 		goto oom;
+	RTE_VERIFY(seg->n_records == n_usage + 1);
 	seg->n_unacked = seg->n_records;
 
 	char err[512];
@@ -519,18 +426,19 @@ static int close_interval(struct bs_exporter *exp, struct interval_totals *t)
 		return -1;
 	}
 	exp->next_seq = first_seq + seg->n_records;
+	const struct bs_summary *s = &sum.summary;
 	BS_INFO("interval %" PRId64 " closed: %" PRIu32 " records, in %" PRIu64 " packets %" PRIu64
-		" bytes, out %" PRIu64 " packets %" PRIu64 " bytes, map version %" PRIu64,
-		t->start, n_usage, in.packets, in.bytes, out.packets, out.bytes, t->map_version);
-	exp->st.unattributed_packets += unattributed.packets;
-	exp->st.unattributed_bytes += unattributed.bytes;
+		" bytes, out %" PRIu64 " packets %" PRIu64 " bytes, late %" PRIu64
+		" packets, malformed %" PRIu64 " packets, map version %" PRIu64,
+		t->start, n_usage, s->dir[BS_DIR_IN].packets, s->dir[BS_DIR_IN].bytes,
+		s->dir[BS_DIR_OUT].packets, s->dir[BS_DIR_OUT].bytes, s->late.packets,
+		s->malformed.packets, t->map_version);
+	exp->st.unattributed_packets += s->unattributed.packets;
+	exp->st.unattributed_bytes += s->unattributed.bytes;
 	produce_segment(exp, seg);
 
 	/* The interval is out: forget it, and let no worker count into it. */
-	memset(t->cells, 0, (size_t)layout->n_cells * sizeof(struct bs_cell));
-	struct bs_cell *cells = t->cells;
-	memset(t, 0, sizeof(*t));
-	t->cells = cells;
+	bs_interval_forget(&exp->tab, t, exp->cfg->interval_s);
 	exp->st.intervals_closed++;
 	return 0;
 oom:
@@ -539,17 +447,6 @@ oom:
 	free(seg);
 	BS_ERROR("out of memory closing interval %" PRId64, t->start);
 	return -1;
-}
-
-static struct interval_totals *oldest_open(struct bs_exporter *exp)
-{
-	struct interval_totals *oldest = NULL;
-	for (unsigned i = 0; i < exp->n_open; i++) {
-		struct interval_totals *t = &exp->open[i];
-		if (t->used && (!oldest || t->start < oldest->start))
-			oldest = t;
-	}
-	return oldest;
 }
 
 int bs_exporter_collect(struct bs_exporter *exp, struct bs_lcore_counters **ctrs,
@@ -580,7 +477,13 @@ int bs_exporter_collect(struct bs_exporter *exp, struct bs_lcore_counters **ctrs
 			if (bs_bank_state_load(bank) != BS_BANK_CLOSED ||
 			    bank->interval_start >= watermark)
 				break;
-			merge_bank(exp, bank);
+			struct bs_merge_stats ms = { 0 };
+			bs_interval_merge(&exp->tab, bank, &ms);
+			exp->st.late_packets += ms.late_packets;
+			exp->st.rx_packets += ms.rx_packets;
+			exp->st.rx_bytes += ms.rx_bytes;
+			exp->st.malformed_packets += ms.malformed_packets;
+			exp->st.non_ip_packets += ms.non_ip_packets;
 			bs_bank_clear(bank, &exp->layout);
 			exp->read_bank[w] = (exp->read_bank[w] + 1) % BS_BANKS_PER_LCORE;
 		}
@@ -588,13 +491,10 @@ int bs_exporter_collect(struct bs_exporter *exp, struct bs_lcore_counters **ctrs
 
 	/* 3. Close, oldest first, what no worker can still count into. */
 	int closed = 0;
-	struct interval_totals *t;
-	while ((t = oldest_open(exp)) != NULL && t->start < watermark) {
-		int64_t start = t->start;
+	struct bs_interval_totals *t;
+	while ((t = bs_interval_oldest(&exp->tab)) != NULL && t->start < watermark) {
 		if (close_interval(exp, t) < 0)
 			return -1;
-		__atomic_store_n(&exp->closed_upto, start + (int64_t)exp->cfg->interval_s,
-				 __ATOMIC_RELEASE);
 		closed++;
 	}
 	return closed;
@@ -644,7 +544,7 @@ static void after_poll(struct bs_exporter *exp)
 
 const int64_t *bs_exporter_closed_upto(const struct bs_exporter *exp)
 {
-	return &exp->closed_upto;
+	return &exp->tab.closed_upto;
 }
 
 const char *bs_exporter_boot_id(const struct bs_exporter *exp)

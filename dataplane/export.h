@@ -1,6 +1,7 @@
 /*
  * export.h — the control thread's side of metering: interval close, records,
- * spool, Kafka.
+ * spool, Kafka. The close itself (totals, records, summary) is close.c's;
+ * this is its driver and the delivery.
  *
  * bs_exporter_collect() takes the banks the workers have closed, adds them
  * into per-interval totals, and closes every interval that no worker can

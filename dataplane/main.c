@@ -228,8 +228,31 @@ static int setup_port(const struct bs_port_config *pc, struct rte_mempool *pool,
 			 cfg.source, pc->line, pc->name, pc->rx_queues, info.max_rx_queues);
 		return SETUP_BAD_CONFIG;
 	}
+	/* The MTU: the device must take it, and a frame of it must fit in one
+	 * mbuf or be scattered over several (the pool's data room was sized
+	 * by mbuf_data_room() for devices that cannot scatter). */
+	const uint32_t overhead = RTE_ETHER_HDR_LEN + RTE_ETHER_CRC_LEN;   /* as ethdev counts */
+	uint32_t max_frame = BS_FRAME_OF_MTU(pc->mtu);
+	if (pc->mtu > info.max_mtu || (uint32_t)pc->mtu + overhead > info.max_rx_pktlen) {
+		BS_ERROR("%s:%u: [port %s] mtu = %u, but the device takes at most %u",
+			 cfg.source, pc->line, pc->name, pc->mtu,
+			 RTE_MIN((uint32_t)info.max_mtu,
+				 info.max_rx_pktlen > overhead ? info.max_rx_pktlen - overhead : 0u));
+		return SETUP_BAD_CONFIG;
+	}
 	struct rte_eth_conf conf;
 	memset(&conf, 0, sizeof(conf));
+	conf.rxmode.mtu = pc->mtu;
+	bool scatter = max_frame > (uint32_t)rte_pktmbuf_data_room_size(pool) - RTE_PKTMBUF_HEADROOM;
+	if (scatter) {
+		if (!(info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_SCATTER)) {
+			BS_ERROR("%s:%u: [port %s] mtu = %u needs %u-byte mbufs or Rx scatter, "
+				 "and the device cannot scatter", cfg.source, pc->line, pc->name,
+				 pc->mtu, max_frame);
+			return SETUP_BAD_CONFIG;
+		}
+		conf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_SCATTER;
+	}
 	if (pc->rx_queues > 1) {
 		conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
 		conf.rx_adv_conf.rss_conf.rss_hf = RTE_ETH_RSS_IP & info.flow_type_rss_offloads;
@@ -255,10 +278,32 @@ static int setup_port(const struct bs_port_config *pc, struct rte_mempool *pool,
 	}
 	rte_eth_promiscuous_enable(port_id);   /* not every vdev supports it */
 	*port_id_out = port_id;
-	BS_INFO("port %s (id %u): role %s, pool %u, %u VLAN pool mappings, %u rx queues",
-		pc->name, port_id, bs_port_role_name(pc->role), pc->pool_id,
-		pc->n_vlan_pools, pc->rx_queues);
+	BS_INFO("port %s (id %u): role %s, pool %u, %u VLAN pool mappings, %u rx queues, "
+		"mtu %u%s%s", pc->name, port_id, bs_port_role_name(pc->role), pc->pool_id,
+		pc->n_vlan_pools, pc->rx_queues, pc->mtu, scatter ? ", rx scatter" : "",
+		pc->sliced ? ", sliced" : "");
 	return 0;
+}
+
+/* The mbufs' data room: the default (2,048 bytes), or room for a whole
+ * frame of the largest MTU of a port whose device cannot scatter a frame
+ * over several mbufs. Ports that are missing are reported by setup_port. */
+static uint16_t mbuf_data_room(void)
+{
+	uint32_t room = RTE_MBUF_DEFAULT_BUF_SIZE;
+	for (uint32_t p = 0; p < cfg.n_ports; p++) {
+		const struct bs_port_config *pc = &cfg.port[p];
+		uint16_t port_id;
+		struct rte_eth_dev_info info;
+		if (rte_eth_dev_get_port_by_name(pc->name, &port_id) != 0 ||
+		    rte_eth_dev_info_get(port_id, &info) != 0)
+			continue;
+		uint32_t need = BS_FRAME_OF_MTU(pc->mtu) + RTE_PKTMBUF_HEADROOM;
+		if (need > room && !(info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_SCATTER))
+			room = need;
+	}
+	RTE_VERIFY(room <= UINT16_MAX);
+	return (uint16_t)room;
 }
 
 /* The workers, their counters and the ports' queues: 0, -1 on a runtime
@@ -408,6 +453,17 @@ static void reload_map(struct map_state *ms)
 		ms->failures++;
 		BS_ERROR("prefix map reload failed, version %" PRIu64 " stays in force: %s",
 			 old->version, err);
+		return;
+	}
+	/* Versions only grow ('bandsplit prefixes export'): a lower one is an
+	 * old copy (a stale file, a slow exporter) and never replaces the map
+	 * in force. */
+	if (cls->version < old->version) {
+		ms->failures++;
+		BS_ERROR("prefix map reload refused: %s holds version %" PRIu64 ", lower "
+			 "than version %" PRIu64 " in force, which stays", cfg.prefix_map,
+			 cls->version, old->version);
+		bs_classifier_free(cls);
 		return;
 	}
 	__atomic_store_n(&active_map, cls, __ATOMIC_RELEASE);
@@ -623,10 +679,12 @@ int main(int argc, char **argv)
 
 	struct bs_counter_layout layout;
 	bs_counter_layout_init(&layout, ms.tenant_slots, cfg.n_pools);
+	uint16_t data_room = mbuf_data_room();
 	struct rte_mempool *pool = rte_pktmbuf_pool_create("bs_mbufs", cfg.mbufs, 256, 0,
-		RTE_MBUF_DEFAULT_BUF_SIZE, (int)rte_socket_id());
+		data_room, (int)rte_socket_id());
 	if (!pool) {
-		BS_ERROR("mbuf pool of %u: %s", cfg.mbufs, rte_strerror(rte_errno));
+		BS_ERROR("mbuf pool of %u x %u bytes: %s", cfg.mbufs, data_room,
+			 rte_strerror(rte_errno));
 		goto out;
 	}
 	/* The exporter needs the worker count; workers need its closed_upto. */
@@ -670,6 +728,7 @@ out:
 		rte_eth_dev_stop(mports[p].port_id);
 		rte_eth_dev_close(mports[p].port_id);
 	}
+	bs_tenant_index_free(&ms.tidx);
 	rte_eal_cleanup();
 	return status;
 }

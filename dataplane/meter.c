@@ -26,6 +26,7 @@ void bs_meter_port_init(struct bs_meter_port *mport,
 	RTE_VERIFY(def >= 0);
 	mport->role = port->role;
 	mport->port_id = port_id;
+	mport->sliced = port->sliced;
 	for (unsigned v = 0; v < BS_VLAN_COUNT; v++)
 		mport->pool_of_vlan[v] = (uint16_t)def;
 	for (unsigned i = 0; i < port->n_vlan_pools; i++) {
@@ -177,7 +178,7 @@ count_frames(struct bs_meter *meter, uint64_t map_version,
 				bank->malformed_reason[f->reason & 7]++;
 			continue;
 		}
-		const uint32_t bytes = ip_measure ? f->ip_len : m->pkt_len;
+		const uint32_t bytes = ip_measure ? f->ip_len : m->pkt_len + f->missing;
 		const uint32_t pool = mport->pool_of_vlan[f->vlan_outer];
 		if (role == BS_ROLE_UPSTREAM) {
 			count(bank, layout, lookup_result(idx, idx6, slot[i].in), pool, BS_DIR_IN, bytes);
@@ -208,9 +209,11 @@ void bs_meter_burst(struct bs_meter *meter, const struct bs_classifier *cls,
 	uint8_t ip6[2 * BS_MAX_BURST][16];
 	uint64_t idx[2 * BS_MAX_BURST];   /* IPv4 lookup results */
 	uint64_t idx6[2 * BS_MAX_BURST];  /* IPv6 lookup results */
+	uint8_t chain_hdr[BS_PARSE_HDR_MAX];  /* headers of a multi-segment frame */
 	unsigned n4 = 0, n6 = 0;
 	const int want_in = mport->role != BS_ROLE_DOWNSTREAM;
 	const int want_out = mport->role != BS_ROLE_UPSTREAM;
+	const bool sliced = mport->sliced;
 
 	RTE_ASSERT(n <= BS_MAX_BURST);
 
@@ -227,7 +230,12 @@ void bs_meter_burst(struct bs_meter *meter, const struct bs_classifier *cls,
 		if (i + PREFETCH_AHEAD < n)
 			rte_prefetch0(rte_pktmbuf_mtod(pkts[i + PREFETCH_AHEAD], const void *));
 		struct bs_frame *f = &frame[i];
-		bs_parse_frame(rte_pktmbuf_mtod(m, const uint8_t *), m->data_len, f);
+		/* chain_hdr is reused by the next frame: the addresses
+		 * are copied out below. */
+		uint32_t hdr_len;
+		const uint8_t *hdr = bs_meter_frame_headers(m, chain_hdr, &hdr_len);
+		RTE_ASSERT(hdr_len == m->pkt_len || hdr_len >= BS_PARSE_HDR_MAX);
+		bs_parse_headers(hdr, hdr_len, m->pkt_len, sliced, f);
 		slot[i].in = NO_SLOT;
 		slot[i].out = NO_SLOT;
 		if (f->kind == BS_FRAME_IPV4) {

@@ -1,7 +1,9 @@
 /*
  * meter.h — the metering fast path: a burst of frames → per-lcore counters.
  *
- * bs_meter_burst() parses every frame, looks the tenant-side addresses up in
+ * bs_meter_burst() parses every frame (a frame of several segments by its
+ * headers wherever they lie, counted with the length of the whole chain),
+ * looks the tenant-side addresses up in
  * bulk, and adds each frame to the cell of (tenant, pool, direction) of the
  * bank of its interval. The worker loop (main.c) and the benchmark (bench/)
  * call the same function. It allocates nothing, takes no locks and does no
@@ -17,13 +19,16 @@
 #ifndef BS_METER_H
 #define BS_METER_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
+#include <rte_branch_prediction.h>
 #include <rte_mbuf.h>
 
 #include "classify.h"
 #include "config.h"
 #include "counters.h"
+#include "parse.h"
 
 #define BS_MAX_BURST 256
 
@@ -31,6 +36,7 @@
 struct bs_meter_port {
 	enum bs_port_role role;
 	uint16_t port_id;
+	bool sliced;          /* frames may be cut short: trust the IP length */
 	uint16_t pool_of_vlan[BS_VLAN_COUNT];  /* dense pool index; [0] = untagged */
 };
 
@@ -46,6 +52,30 @@ struct bs_meter {
 	uint64_t bank_start_ns;       /* open bank as [start, end) in ns */
 	uint64_t bank_end_ns;
 };
+
+/* The headers of frame m for bs_parse_headers(): its first segment when
+ * the frame is one segment or that segment holds every header; else
+ * (headers may straddle segments) up to BS_PARSE_HDR_MAX bytes copied out
+ * of the chain into buf. Sets *hdr_len; the frame's length is m->pkt_len. */
+static __rte_noinline const uint8_t *bs_meter_chain_headers(const struct rte_mbuf *m,
+							      uint8_t buf[BS_PARSE_HDR_MAX],
+							      uint32_t *hdr_len)
+{
+	uint32_t len = RTE_MIN(m->pkt_len, BS_PARSE_HDR_MAX);
+	*hdr_len = len;
+	return rte_pktmbuf_read(m, 0, len, buf);
+}
+
+static inline const uint8_t *bs_meter_frame_headers(const struct rte_mbuf *m,
+						    uint8_t buf[BS_PARSE_HDR_MAX],
+						    uint32_t *hdr_len)
+{
+	uint32_t len = m->data_len;
+	if (unlikely(len != m->pkt_len) && len < BS_PARSE_HDR_MAX)
+		return bs_meter_chain_headers(m, buf, hdr_len);   /* out of line: rare */
+	*hdr_len = len;
+	return rte_pktmbuf_mtod(m, const uint8_t *);
+}
 
 /* Builds a port's VLAN → pool table from its configuration. */
 void bs_meter_port_init(struct bs_meter_port *mport,

@@ -1,8 +1,8 @@
 /*
  * parse.c — the per-packet frame parser: Ethernet II (up to two VLAN tags),
  * IPv4 and IPv6 → addresses and IP length. Pure and branch-lean, since it
- * runs once per received packet; every read is bounds-checked against `len`
- * before it happens. See parse.h for the contract.
+ * runs once per received packet; every read is bounds-checked against the
+ * header bytes given before it happens, every length against the frame's. See parse.h for the contract.
  */
 #include "parse.h"
 
@@ -21,6 +21,8 @@
 #define VLAN_VID_MASK     0x0fffu
 #define IPV4_MIN_HDR_LEN  20u
 #define IPV6_HDR_LEN      40u
+
+#define likely(x) __builtin_expect(!!(x), 1)
 
 static inline uint16_t load_be16(const uint8_t *p)
 {
@@ -52,9 +54,25 @@ static inline enum bs_frame_kind malformed(struct bs_frame *out,
 	return BS_FRAME_MALFORMED;
 }
 
-/* IPv4 header at ip, `avail` bytes of frame from there on. */
+/* An IP packet of ip_len bytes starting l3_off bytes into a frame of
+ * frame_len: within the frame, or (sliced) beyond it, when the bytes cut
+ * off are noted for the frame measure. */
+static inline int ip_len_fits(uint32_t l3_off, uint32_t ip_len, uint32_t frame_len,
+			      bool sliced, struct bs_frame *out)
+{
+	uint32_t end = l3_off + ip_len;
+	if (likely(end <= frame_len))
+		return 1;
+	if (!sliced)
+		return 0;
+	out->missing = end - frame_len;
+	return 1;
+}
+
+/* IPv4 header at ip = frame + l3_off, `avail` header bytes from there on. */
 static inline enum bs_frame_kind parse_ipv4(const uint8_t *ip, uint32_t avail,
-					    struct bs_frame *out)
+					    uint32_t l3_off, uint32_t frame_len,
+					    bool sliced, struct bs_frame *out)
 {
 	if (avail < IPV4_MIN_HDR_LEN)
 		return malformed(out, BS_MAL_SHORT_IP);
@@ -67,7 +85,7 @@ static inline enum bs_frame_kind parse_ipv4(const uint8_t *ip, uint32_t avail,
 
 	/* Bytes after total_len are Ethernet padding, which is fine. */
 	uint32_t total_len = load_be16(ip + 2);
-	if (total_len < hdr_len || total_len > avail)
+	if (total_len < hdr_len || !ip_len_fits(l3_off, total_len, frame_len, sliced, out))
 		return malformed(out, BS_MAL_BAD_LENGTH);
 
 	out->kind = BS_FRAME_IPV4;
@@ -77,11 +95,10 @@ static inline enum bs_frame_kind parse_ipv4(const uint8_t *ip, uint32_t avail,
 	return BS_FRAME_IPV4;
 }
 
-/* IPv6 header at ip, `avail` bytes of frame from there on; frame_len is the
- * whole frame's length (to tell Ethernet padding from a jumbogram). */
+/* IPv6 header at ip = frame + l3_off, `avail` header bytes from there on. */
 static inline enum bs_frame_kind parse_ipv6(const uint8_t *ip, uint32_t avail,
-					    uint32_t frame_len,
-					    struct bs_frame *out)
+					    uint32_t l3_off, uint32_t frame_len,
+					    bool sliced, struct bs_frame *out)
 {
 	if (avail < IPV6_HDR_LEN)
 		return malformed(out, BS_MAL_SHORT_IP);
@@ -89,13 +106,13 @@ static inline enum bs_frame_kind parse_ipv6(const uint8_t *ip, uint32_t avail,
 		return malformed(out, BS_MAL_BAD_VERSION);
 
 	uint32_t payload_len = load_be16(ip + 4);
-	if (IPV6_HDR_LEN + payload_len > avail)
+	if (!ip_len_fits(l3_off, IPV6_HDR_LEN + payload_len, frame_len, sliced, out))
 		return malformed(out, BS_MAL_BAD_LENGTH);
 	/* Payload length 0 is an empty packet, possibly padded up to the
 	 * Ethernet minimum; with more bytes than padding explains it is a
 	 * jumbogram, whose length lives in an extension header we do not
 	 * walk. */
-	if (payload_len == 0 && avail > IPV6_HDR_LEN &&
+	if (payload_len == 0 && frame_len - l3_off > IPV6_HDR_LEN &&
 	    frame_len > ETHER_MIN_LEN)
 		return malformed(out, BS_MAL_BAD_LENGTH);
 
@@ -106,8 +123,12 @@ static inline enum bs_frame_kind parse_ipv6(const uint8_t *ip, uint32_t avail,
 	return BS_FRAME_IPV6;
 }
 
-enum bs_frame_kind bs_parse_frame(const uint8_t *frame, uint32_t len,
-				  struct bs_frame *out)
+/* len header bytes of a frame of frame_len: either every byte is there
+ * (len == frame_len), or at least all that headers can take; with fewer,
+ * a header cut off is reported as missing (never read past len). */
+enum bs_frame_kind bs_parse_headers(const uint8_t *frame, uint32_t len,
+				    uint32_t frame_len, bool sliced,
+				    struct bs_frame *out)
 {
 	*out = (struct bs_frame){ .kind = BS_FRAME_MALFORMED };
 
@@ -138,9 +159,9 @@ enum bs_frame_kind bs_parse_frame(const uint8_t *frame, uint32_t len,
 	uint32_t avail = len - l3_off;
 
 	if (type == ETHERTYPE_IPV4)
-		return parse_ipv4(ip, avail, out);
+		return parse_ipv4(ip, avail, l3_off, frame_len, sliced, out);
 	if (type == ETHERTYPE_IPV6)
-		return parse_ipv6(ip, avail, len, out);
+		return parse_ipv6(ip, avail, l3_off, frame_len, sliced, out);
 	out->kind = BS_FRAME_NON_IP;
 	return BS_FRAME_NON_IP;
 }

@@ -5,7 +5,9 @@
 #include "db.h"
 
 #include <assert.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
@@ -19,9 +21,72 @@ static void chomp_copy(char *dst, size_t dst_size, const char *src)
 		dst[--n] = '\0';
 }
 
+/* libpq's message about a conninfo it could not parse quotes pieces of it
+ * ("missing "=" after "hunter2" ..."): every quoted piece is hidden. */
+static void hide_quoted(char *msg)
+{
+	char out[BS_DB_ERR_MAX];
+	size_t n = 0;
+	bool quoted = false;
+	for (const char *p = msg; *p != '\0' && n + 4 < sizeof(out); p++) {
+		if (*p == '"') {
+			quoted = !quoted;
+			out[n++] = '"';
+			if (quoted) {
+				memcpy(out + n, "***", 3);
+				n += 3;
+			}
+		} else if (!quoted) {
+			out[n++] = *p;
+		}
+	}
+	out[n] = '\0';
+	snprintf(msg, BS_DB_ERR_MAX, "%s", out);
+}
+
+/* Hides, in a libpq message about conninfo, the values of every parameter
+ * that is not known to be safe (password, sslpassword, sslkey, ...) and of
+ * PGPASSWORD, then any conninfo or URI secrets left (bs_log_redact). */
+static void scrub_message(char *msg, const char *conninfo)
+{
+	PQconninfoOption *opts = NULL;
+	if (conninfo != NULL && conninfo[0] != '\0')
+		opts = PQconninfoParse(conninfo, NULL);
+	static const char *const safe[] = { "host", "hostaddr", "port", "dbname",
+		"user", "application_name", "fallback_application_name",
+		"connect_timeout", "sslmode", "target_session_attrs" };
+	for (PQconninfoOption *o = opts; o != NULL && o->keyword != NULL; o++) {
+		bool is_safe = false;
+		for (size_t i = 0; i < sizeof(safe) / sizeof(safe[0]); i++)
+			is_safe = is_safe || strcmp(o->keyword, safe[i]) == 0;
+		if (!is_safe && o->val != NULL && o->val[0] != '\0')
+			bs_log_scrub(msg, BS_DB_ERR_MAX, o->val);
+	}
+	PQconninfoFree(opts);
+	bs_log_scrub(msg, BS_DB_ERR_MAX, getenv("PGPASSWORD"));
+	char clean[BS_DB_ERR_MAX];
+	bs_log_redact(msg, clean, sizeof(clean));
+	snprintf(msg, BS_DB_ERR_MAX, "%s", clean);
+}
+
 PGconn *bs_db_connect(const char *conninfo, const char *app, char *err,
 		      size_t err_size)
 {
+	if (conninfo != NULL && conninfo[0] != '\0') {
+		char *why = NULL;
+		PQconninfoOption *opts = PQconninfoParse(conninfo, &why);
+		if (opts == NULL) {
+			char msg[BS_DB_ERR_MAX];
+			chomp_copy(msg, sizeof(msg), why != NULL ? why : "out of memory");
+			PQfreemem(why);
+			hide_quoted(msg);
+			snprintf(err, err_size, "postgres connect: malformed conninfo "
+				 "(its text is not shown): %s", msg);
+			return NULL;
+		}
+		PQconninfoFree(opts);
+	}
+
 	const char *keys[3];
 	const char *vals[3];
 	int n = 0;
@@ -45,6 +110,7 @@ PGconn *bs_db_connect(const char *conninfo, const char *app, char *err,
 		bs_log_redact(conninfo != NULL && conninfo[0] != '\0'
 			      ? conninfo : "(PG* environment)", where, sizeof(where));
 		chomp_copy(msg, sizeof(msg), PQerrorMessage(conn));
+		scrub_message(msg, conninfo);
 		snprintf(err, err_size, "postgres connect %s: %s", where, msg);
 		PQfinish(conn);
 		return NULL;
@@ -72,9 +138,13 @@ void bs_db_format_error(PGconn *conn, const PGresult *res, const char *what,
 		chomp_copy(msg, sizeof(msg), primary);
 	else if (res != NULL && PQresultErrorMessage(res)[0] != '\0')
 		chomp_copy(msg, sizeof(msg), PQresultErrorMessage(res));
-	else
-		chomp_copy(msg, sizeof(msg), conn != NULL ? PQerrorMessage(conn)
+	else {
+		/* a connection-level message: may quote connection strings */
+		char raw[BS_DB_ERR_MAX];
+		chomp_copy(raw, sizeof(raw), conn != NULL ? PQerrorMessage(conn)
 			   : "no connection");
+		bs_log_redact(raw, msg, sizeof(msg));
+	}
 	if (msg[0] == '\0' && res != NULL)
 		snprintf(msg, sizeof(msg), "unexpected result %s",
 			 PQresStatus(PQresultStatus(res)));

@@ -4,7 +4,9 @@
  *
  * The checksum is the SHA-256 of the file's bytes, computed by the server
  * (sha256() of a binary bytea parameter) so that the CLI links no crypto.
- * Concurrent runs are serialised by a session advisory lock.
+ * Concurrent runs are serialised by a session advisory lock. The
+ * migrations run as bandsplit_owner (roles.h), and after them, on every
+ * run, the roles' rights: GRANTS_FILE of the same directory.
  */
 #include "migrate.h"
 
@@ -17,6 +19,7 @@
 
 #include "db.h"
 #include "log.h"
+#include "roles.h"
 
 #ifndef BS_SQL_DIR_SOURCE
 #define BS_SQL_DIR_SOURCE ""
@@ -26,6 +29,7 @@
 #endif
 
 #define NAME_MAX_LEN 120
+#define GRANTS_FILE "grants.sql"
 #define CHECKSUM_LEN 64
 
 struct migration {
@@ -156,7 +160,8 @@ static int load_dir(const char *dir, struct migration_set *set, char *err,
 	int rc = 0;
 	while (rc == 0 && (e = readdir(d)) != NULL) {
 		size_t len = strlen(e->d_name);
-		if (len < 4 || strcmp(e->d_name + len - 4, ".sql") != 0)
+		if (len < 4 || strcmp(e->d_name + len - 4, ".sql") != 0 ||
+		    strcmp(e->d_name, GRANTS_FILE) == 0)
 			continue;
 		struct migration *m = &set->m[set->count];
 		if (!parse_file_name(e->d_name, &m->version, m->name)) {
@@ -323,6 +328,38 @@ static enum bs_migrate_result apply_one(PGconn *conn, const struct migration *m,
 	return BS_MIGRATE_OK;
 }
 
+/* The roles' rights (GRANTS_FILE), in one transaction: idempotent, run
+ * after the migrations on every run. */
+static enum bs_migrate_result apply_grants(PGconn *conn, const char *sql_dir,
+					   char *err, size_t err_size)
+{
+	char path[4096];
+	char *text;
+	size_t len;
+	snprintf(path, sizeof(path), "%s/%s", sql_dir, GRANTS_FILE);
+	if (read_file(path, &text, &len, err, err_size) < 0)
+		return BS_MIGRATE_FAILED;
+	enum bs_migrate_result rc = BS_MIGRATE_OK;
+	if (bs_db_exec(conn, GRANTS_FILE, "BEGIN", 0, NULL, err, err_size) < 0) {
+		free(text);
+		return BS_MIGRATE_FAILED;
+	}
+	PGresult *res = PQexec(conn, text);
+	ExecStatusType st = PQresultStatus(res);
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+		bs_db_format_error(conn, res, path, err, err_size);
+		rc = BS_MIGRATE_FAILED;
+	}
+	PQclear(res);
+	free(text);
+	if (rc != BS_MIGRATE_OK ||
+	    bs_db_exec(conn, GRANTS_FILE, "COMMIT", 0, NULL, err, err_size) < 0) {
+		bs_db_rollback_quiet(conn);
+		return BS_MIGRATE_FAILED;
+	}
+	return BS_MIGRATE_OK;
+}
+
 static int lock(PGconn *conn, bool take, char *err, size_t err_size)
 {
 	return bs_db_exec(conn, "migration lock", take
@@ -356,7 +393,14 @@ enum bs_migrate_result bs_migrate(PGconn *conn, const char *sql_dir,
 
 	if (lock(conn, true, err, err_size) < 0)
 		return BS_MIGRATE_FAILED;
-	rc = prepare(conn, sql_dir, &set, &has_table, err, err_size);
+	rc = BS_MIGRATE_OK;
+	if (!dry_run) {
+		int r = bs_roles_assume_owner(conn, out, err, err_size);
+		rc = r == 0 ? BS_MIGRATE_OK : r == 1 ? BS_MIGRATE_REFUSED
+			: BS_MIGRATE_FAILED;
+	}
+	if (rc == BS_MIGRATE_OK)
+		rc = prepare(conn, sql_dir, &set, &has_table, err, err_size);
 	if (rc == BS_MIGRATE_OK && !has_table && !dry_run &&
 	    bs_db_exec(conn, "create schema_migrations", CREATE_TABLE, 0, NULL,
 		       err, err_size) < 0)
@@ -378,6 +422,8 @@ enum bs_migrate_result bs_migrate(PGconn *conn, const char *sql_dir,
 	}
 	if (rc == BS_MIGRATE_OK && applied == 0 && out != NULL)
 		fprintf(out, "schema up to date (%zu migrations)\n", set.count);
+	if (rc == BS_MIGRATE_OK && !dry_run)
+		rc = apply_grants(conn, sql_dir, err, err_size);
 	/* Raw-usage partitions ahead of need: idempotent, outside the
 	 * migrations so that a re-run keeps creating the coming days. */
 	if (rc == BS_MIGRATE_OK && !dry_run &&
@@ -387,6 +433,8 @@ enum bs_migrate_result bs_migrate(PGconn *conn, const char *sql_dir,
 		       err_size) < 0)
 		rc = BS_MIGRATE_FAILED;
 
+	if (!dry_run)
+		bs_roles_reset(conn);
 	char unlock_err[BS_DB_ERR_MAX];
 	if (lock(conn, false, unlock_err, sizeof(unlock_err)) < 0 &&
 	    rc == BS_MIGRATE_OK) {

@@ -123,24 +123,43 @@ int bs_parse_rate(const char *s, uint64_t *bps, char *err, size_t err_size)
 	case 't': case 'T': e = 12; p++; break;
 	default: break;
 	}
-	static const char *const units[] = { "", "bit", "bit/s", "bits",
-		"bits/s", "bps", "b/s", "b" };
-	bool unit_ok = false;
-	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
-		if (strcasecmp(p, units[i]) == 0)
-			unit_ok = true;
-	if (!unit_ok) {
-		snprintf(err, err_size, "unknown unit '%s' (use e.g. 100M, 1G, "
-			 "2.5Gbit, 10 Mbps)", p);
+	/* 'b' is a bit and 'B' a byte (8 bits): the abbreviations are matched
+	 * exactly; only the spelled-out words ignore case. */
+	static const struct { const char *name; bool any_case; unsigned bits; }
+	units[] = {
+		{ "", false, 1 }, { "b", false, 1 }, { "b/s", false, 1 },
+		{ "bps", false, 1 }, { "bit", true, 1 }, { "bits", true, 1 },
+		{ "bit/s", true, 1 }, { "bits/s", true, 1 },
+		{ "B", false, 8 }, { "B/s", false, 8 }, { "Bps", false, 8 },
+		{ "byte", true, 8 }, { "bytes", true, 8 }, { "byte/s", true, 8 },
+		{ "bytes/s", true, 8 },
+	};
+	unsigned bits = 0;
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]) && bits == 0; i++)
+		if (units[i].any_case ? strcasecmp(p, units[i].name) == 0
+				      : strcmp(p, units[i].name) == 0)
+			bits = units[i].bits;
+	if (bits == 0) {
+		bool ambiguous = strcasecmp(p, "b") == 0 || strcasecmp(p, "b/s") == 0 ||
+				 strcasecmp(p, "bps") == 0;
+		if (ambiguous)
+			snprintf(err, err_size, "ambiguous unit '%s': 'b' is a bit, "
+				 "'B' a byte (write e.g. 10Mbps or 10Mbit/s for "
+				 "megabits, 10MB/s for megabytes = 80 Mbit/s)", p);
+		else
+			snprintf(err, err_size, "unknown unit '%s' (use e.g. 100M, "
+				 "1G, 2.5Gbit, 10 Mbps, 10 MB/s)", p);
 		return -1;
 	}
 	uint64_t v;
-	if (scale_decimal(&d, e, BS_RATE_MAX_BPS, &v, "not a whole number of "
-			  "bit/s", err, err_size) < 0) {
+	if (scale_decimal(&d, e, BS_RATE_MAX_BPS / bits, &v, bits == 1
+			  ? "not a whole number of bit/s"
+			  : "not a whole number of byte/s", err, err_size) < 0) {
 		if (strcmp(err, "too large") == 0)
 			snprintf(err, err_size, "above the limit of 1 Pbit/s");
 		return -1;
 	}
+	v *= bits;
 	if (v == 0) {
 		snprintf(err, err_size, "must be above zero");
 		return -1;

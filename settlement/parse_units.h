@@ -20,9 +20,13 @@
 
 /* A rate in bit/s: digits with an optional fraction, an optional SI prefix
  * k/K, M, G, T (powers of 1000; a lower-case m also means mega — there are
- * no millibits), and an optional unit "bit", "bit/s", "bps", "b/s" (any
- * case), with optional spaces before the prefix. No suffix means bit/s.
- * The result must be a whole number of bit/s in 1..BS_RATE_MAX_BPS. */
+ * no millibits), and an optional unit, with optional spaces before the
+ * prefix. No unit means bit/s. Bits: "b", "b/s", "bps" (exactly so) or
+ * "bit", "bits", "bit/s", "bits/s" (any case); bytes, 8 bits each: "B",
+ * "B/s", "Bps" (exactly so) or "byte", "bytes", "byte/s", "bytes/s" (any
+ * case): "10MB/s" is 80 Mbit/s. Other spellings of b/B ("BPS", "bPs") are
+ * refused as ambiguous. The result must be a whole number of bit/s (of
+ * byte/s for a byte unit) in 1..BS_RATE_MAX_BPS. */
 int bs_parse_rate(const char *s, uint64_t *bps, char *err, size_t err_size);
 
 /* Money in yuan ("12.34", "12", "0.5", "1,234.56" is refused): at most 2

@@ -22,7 +22,10 @@
  *   --pool. "frame" bytes = captured length (frames padded to 60 bytes);
  *   "ip" bytes = IPv4 total length / IPv6 40 + payload length. Interval =
  *   floor(ts / interval) * interval. Malformed and non-IP frames go only to
- *   the node's buckets (reported in the header comments).
+ *   the node's buckets (reported in the header comments). --slice (a sliced
+ *   port): IP frames are cut after their L4 header, "frame" bytes = L2
+ *   header + IP length of a frame cut short, the node's rx bytes what was
+ *   captured.
  */
 #include <arpa/inet.h>
 #include <assert.h>
@@ -59,7 +62,7 @@
 #define GEN_SNAPLEN          65535
 #define GEN_MIN_FRAME        60            /* Ethernet minimum without FCS */
 #define GEN_MAX_IP_LEN       1500
-#define GEN_FRAME_BUF        2048
+#define GEN_FRAME_BUF        9216          /* up to 9,014-byte jumbo frames */
 #define PPM                  1000000u
 #define NS_PER_S             1000000000ull
 
@@ -72,7 +75,7 @@
 #define TPID_QINQ   0x9100
 
 enum dir { DIR_IN = 0, DIR_OUT = 1 };
-enum size_mix { MIX_IMIX, MIX_64, MIX_RANDOM };
+enum size_mix { MIX_IMIX, MIX_64, MIX_RANDOM, MIX_JUMBO };
 enum truth_by { BY_INTERVAL, BY_TENANT };
 
 enum mal_reason {
@@ -205,6 +208,7 @@ struct options {
 	uint32_t vlan_ppm, v4_ppm, unattributed_ppm, malformed_ppm, non_ip_ppm,
 		 intra_ppm;
 	bool boundary;
+	bool slice;                 /* cut IP frames after their L4 header */
 	enum size_mix size_mix;
 	bool move_prefix;
 };
@@ -252,8 +256,13 @@ static const char help_text[] =
 "  --non-ip-share PCT    ARP/LLDP frames (default 0.2)\n"
 "  --intra-share PCT     mirror only: frames between two tenants (default 5)\n"
 "  --boundary-packets    also put frames at k*interval s and 1 ns before\n"
-"  --size-mix imix|64|random   IP sizes 40/576/1500 7:4:1, 60-byte frames,\n"
-"                        or uniform up to 1500 (default imix)\n"
+"  --size-mix imix|64|random|jumbo   IP sizes 40/576/1500 7:4:1, 60-byte\n"
+"                        frames, uniform up to 1500, or frames of 60 (IP 40),\n"
+"                        1519, 2049 and 9014 bytes 1:1:1:1 (default imix)\n"
+"  --slice               cut every IP frame after its L4 header, as a packet\n"
+"                        broker's slicing or a snaplen does (pcap caplen <\n"
+"                        len); the truth counts the IP length ('frame': L2\n"
+"                        header + IP length); needs --malformed-share 0\n"
 "  --help                this text\n"
 "\n"
 "Truth file: '#' lines are metadata (totals, malformed and non-IP counts,\n"
@@ -326,7 +335,7 @@ enum {
 	OPT_TRUTH, OPT_TRUTH_BY, OPT_SEED, OPT_TENANTS, OPT_SPARSE, OPT_NO_NESTED, OPT_V4PP,
 	OPT_V6PP, OPT_PACKETS, OPT_START, OPT_DURATION, OPT_INTERVAL, OPT_ROLE,
 	OPT_POOL, OPT_VLAN_POOL, OPT_VLAN_SHARE, OPT_V4_SHARE, OPT_UNATTR,
-	OPT_MALFORMED, OPT_NON_IP, OPT_INTRA, OPT_BOUNDARY, OPT_SIZE_MIX,
+	OPT_MALFORMED, OPT_NON_IP, OPT_INTRA, OPT_BOUNDARY, OPT_SIZE_MIX, OPT_SLICE,
 	OPT_HELP,
 };
 
@@ -359,6 +368,7 @@ static const struct option long_opts[] = {
 	{ "intra-share", required_argument, NULL, OPT_INTRA },
 	{ "boundary-packets", no_argument, NULL, OPT_BOUNDARY },
 	{ "size-mix", required_argument, NULL, OPT_SIZE_MIX },
+	{ "slice", no_argument, NULL, OPT_SLICE },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ NULL, 0, NULL, 0 },
 };
@@ -484,10 +494,13 @@ static void parse_args(int argc, char **argv, struct options *o)
 				o->size_mix = MIX_64;
 			else if (!strcmp(optarg, "random"))
 				o->size_mix = MIX_RANDOM;
+			else if (!strcmp(optarg, "jumbo"))
+				o->size_mix = MIX_JUMBO;
 			else
-				usage_error("--size-mix: '%s' is not imix, 64 "
-					    "or random", optarg);
+				usage_error("--size-mix: '%s' is not imix, 64, "
+					    "random or jumbo", optarg);
 			break;
+		case OPT_SLICE: o->slice = true; break;
 		case OPT_HELP:
 			fputs(help_text, stdout);
 			exit(0);
@@ -524,6 +537,9 @@ static void parse_args(int argc, char **argv, struct options *o)
 		usage_error("--intra-share only applies to --role mirror");
 	if (o->role != BS_ROLE_MIRROR)
 		o->intra_ppm = 0;
+	/* A frame whose IP length lies is what a sliced frame looks like. */
+	if (o->slice && o->malformed_ppm > 0)
+		usage_error("--slice needs --malformed-share 0");
 	if ((uint64_t)o->malformed_ppm + o->non_ip_ppm > PPM)
 		usage_error("--malformed-share + --non-ip-share exceed 100");
 	if ((uint64_t)o->unattributed_ppm + o->intra_ppm > PPM)
@@ -1274,6 +1290,7 @@ struct stats {
 	uint32_t n_iv;
 	uint64_t ip_packets, ipv4_packets, ipv6_packets, tagged, qinq;
 	uint64_t boundary_packets, moved_packets;
+	uint64_t sliced_ip_packets;    /* --slice: frames shorter than their IP length */
 	uint64_t mal_reason[MAL_COUNT];
 };
 
@@ -1372,6 +1389,12 @@ static uint32_t choose_ip_len(struct rng *r, const struct options *o,
 	case MIX_RANDOM:
 		len = min_ip + (uint32_t)rng_below(r, GEN_MAX_IP_LEN - min_ip + 1);
 		break;
+	case MIX_JUMBO: {
+		static const uint32_t frames[] = { 0, 1519, 2049, 9014 };
+		uint32_t k = (uint32_t)rng_below(r, 4);
+		len = k == 0 ? 40 : frames[k] - l2;
+		break;
+	}
 	case MIX_IMIX:
 	default: {
 		uint64_t k = rng_below(r, 12);
@@ -1408,11 +1431,13 @@ static uint8_t put_l4(struct rng *r, uint8_t *b, uint32_t room, bool v6)
 }
 
 /* Writes a well-formed IP frame; returns its length, *ip_len its IP
- * length. */
+ * length, *l2_ip_len its L2 header + IP length (the frame unpadded),
+ * *hdr_end where its L4 header ends. */
 static uint32_t build_ip_frame(struct rng *r, const struct options *o,
 			       uint8_t *b, const struct tags *t,
 			       const struct endpoint *src,
-			       const struct endpoint *dst, uint32_t *ip_len)
+			       const struct endpoint *dst, uint32_t *ip_len,
+			       uint32_t *l2_ip_len, uint32_t *hdr_end)
 {
 	bool v6 = src->family == 6;
 	assert(src->family == dst->family);
@@ -1443,6 +1468,8 @@ static uint32_t build_ip_frame(struct rng *r, const struct options *o,
 		put16(ip + 10, ipv4_checksum(ip, 20));
 	}
 	*ip_len = len;
+	*l2_ip_len = l2 + len;
+	*hdr_end = l2 + hdr + (proto == 6 ? 20u : proto == 17 ? 8u : 0u);
 	return frame_len;
 }
 
@@ -1706,7 +1733,7 @@ static void write_capture(struct gen *g)
 		uint32_t iv = (uint32_t)(ts / g->iv_ns -
 					 g->first_iv_start / o->interval);
 		assert(iv < g->st.n_iv);
-		uint32_t frame_len, ip_len = 0;
+		uint32_t frame_len, ip_len = 0, caplen;
 		int kind;                /* 0 IP, 1 malformed, 2 non-IP */
 		uint64_t u = rng_below(&g->rng, PPM);
 		if (u < o->malformed_ppm) {
@@ -1724,14 +1751,25 @@ static void write_capture(struct gen *g)
 			const struct endpoint *src, *dst;
 			choose_tags(&g->rng, o, &t);
 			choose_flow(g, &src, &dst);
+			uint32_t l2_ip_len, hdr_end;
 			frame_len = build_ip_frame(&g->rng, o, frame, &t, src,
-						   dst, &ip_len);
+						   dst, &ip_len, &l2_ip_len, &hdr_end);
+			/* Sliced: the capture keeps the headers, the meter
+			 * counts what the IP header says ("frame": L2 header
+			 * + IP length, without the padding it cannot see). */
+			uint32_t counted = frame_len;
+			caplen = frame_len;
+			if (o->slice && hdr_end < frame_len) {
+				caplen = hdr_end;
+				counted = l2_ip_len;
+				g->st.sliced_ip_packets += hdr_end < l2_ip_len;
+			}
 			uint32_t pool = pool_of(o, &t);
 			count_ip(&g->t1, o->role, iv, pool, src->tenant,
-				 dst->tenant, frame_len, ip_len);
+				 dst->tenant, counted, ip_len);
 			if (g->eps->moved >= 0)
 				count_ip(&g->t2, o->role, iv, pool, src->tenant2,
-					 dst->tenant2, frame_len, ip_len);
+					 dst->tenant2, counted, ip_len);
 			g->st.ip_packets++;
 			g->st.ipv4_packets += src->family == 4;
 			g->st.ipv6_packets += src->family == 6;
@@ -1742,12 +1780,14 @@ static void write_capture(struct gen *g)
 			g->st.moved_packets += moved;
 			kind = 0;
 		}
-		count_node(&g->st.total, frame_len, kind);
-		count_node(&g->st.iv[iv], frame_len, kind);
+		if (kind != 0)
+			caplen = frame_len;
+		count_node(&g->st.total, caplen, kind);
+		count_node(&g->st.iv[iv], caplen, kind);
 		struct pcap_pkthdr h = {
 			.ts = { .tv_sec = (time_t)(ts / NS_PER_S),
 				.tv_usec = (suseconds_t)(ts % NS_PER_S) },
-			.caplen = frame_len, .len = frame_len,
+			.caplen = caplen, .len = frame_len,
 		};
 		pcap_dump((u_char *)d, &h, frame);
 	}
@@ -1789,7 +1829,7 @@ static void write_header(FILE *f, const struct gen *g, uint64_t map_version)
 {
 	const struct options *o = g->o;
 	const struct stats *s = &g->st;
-	static const char *const mixes[] = { "imix", "64", "random" };
+	static const char *const mixes[] = { "imix", "64", "random", "jumbo" };
 	fprintf(f, "# bandsplit-gen ground truth\n");
 	fprintf(f, "# seed %" PRIu64 "\n", o->seed);
 	fprintf(f, "# role %s\n", bs_port_role_name(o->role));
@@ -1820,6 +1860,8 @@ static void write_header(FILE *f, const struct gen *g, uint64_t map_version)
 	fprintf(f, "# non_ip_packets %" PRIu64 "\n# non_ip_bytes %" PRIu64
 		"\n", s->total.non_ip_packets, s->total.non_ip_bytes);
 	fprintf(f, "# boundary_packets %" PRIu64 "\n", s->boundary_packets);
+	if (o->slice)
+		fprintf(f, "# sliced_ip_packets %" PRIu64 "\n", s->sliced_ip_packets);
 	if (g->eps->moved >= 0) {
 		char buf[64];
 		const struct prefix *p = &g->map->p[g->eps->moved];

@@ -563,10 +563,11 @@ static uint64_t usage_fingerprint(const struct bs_record *rec)
 static bool summary_equal(const struct bs_summary *a, const struct bs_summary *b)
 {
 	const struct bs_counts *ca[] = { &a->dir[0], &a->dir[1], &a->unattributed,
-					 &a->malformed, &a->non_ip, &a->rx };
+					 &a->malformed, &a->non_ip, &a->rx, &a->late };
 	const struct bs_counts *cb[] = { &b->dir[0], &b->dir[1], &b->unattributed,
-					 &b->malformed, &b->non_ip, &b->rx };
-	if (a->record_count != b->record_count || a->first_seq != b->first_seq)
+					 &b->malformed, &b->non_ip, &b->rx, &b->late };
+	if (a->record_count != b->record_count || a->first_seq != b->first_seq ||
+	    memcmp(a->malformed_reason, b->malformed_reason, sizeof(a->malformed_reason)) != 0)
 		return false;
 	for (size_t i = 0; i < sizeof(ca) / sizeof(ca[0]); i++)
 		if (ca[i]->packets != cb[i]->packets || ca[i]->bytes != cb[i]->bytes)

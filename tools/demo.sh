@@ -52,7 +52,7 @@ bs() { "$CLI" "$@" >>"$WORK/cli.log" 2>&1 || { tail -5 "$WORK/cli.log" >&2; echo
 
 step "1. PostgreSQL (private cluster) and the schema"
 pg_start
-"$CLI" migrate | sed 's/^/   /'
+pg_migrate "$CLI" | sed 's/^/   /'
 
 step "2. The operator's setup: pools, tenants, prefixes, plan, allocations (bandsplit CLI)"
 # The sample traffic is the last whole hour's, so nothing arrives "late".
@@ -116,7 +116,7 @@ grep -E "boot|worker lcore|done:" "$WORK/meter.log" | sed 's/^[^ ]* [^ ]* [A-Z]*
 
 step "6. bandsplit-settle: Kafka → PostgreSQL, exactly once, with 5-minute rollups"
 # (a replay of the last hour: records count as late only after 2 hours)
-"$BUILD/settlement/bandsplit-settle" --set "kafka.brokers=$KAFKA_BOOTSTRAP" \
+"$BUILD/settlement/bandsplit-settle" --set "postgres.conninfo=$BS_DB_SETTLE" --set "kafka.brokers=$KAFKA_BOOTSTRAP" \
 	--set settle.metrics_listen=127.0.0.1:0 --set settle.late_after_s=7200 --drain --stats "$WORK/settle.json" 2>"$WORK/settle.log"
 jq -r '"   \(.messages) messages settled in \(.seconds) s"' "$WORK/settle.json" 2>/dev/null || true
 
@@ -157,14 +157,14 @@ bs alloc add --tenant 902 --pool 1 --plan 4 --committed 200M --burst 400M --from
 bs alloc add --tenant 903 --pool 2 --plan 2 --committed 50M --burst 100M --from 2026-10-01
 bs alloc add --tenant 904 --pool 3 --plan 3 --committed 20M --burst 100M --from 2026-10-01
 bs alloc add --tenant 905 --pool 1 --plan 1 --committed 300M --burst 800M --from 2026-10-01
-bs plan change 4 --from 2026-11-16T10:02:30 --overage 55.00
+bs plan change 4 --from 2026-11-16T10:02:30 --overage 55.00 --force   # in the past: forced, audited
 A903=$(pg_psql -At -c "SELECT alloc_id FROM allocation WHERE tenant_id = 903")
-bs alloc change "$A903" --at 2026-11-20T00:00 --committed 80M
+bs alloc change "$A903" --at 2026-11-20T00:00 --committed 80M --force
 echo "   plan 4 (tenant 902): overage 45.00 → 55.00 from 2026-11-16T10:02:30; tenant 903: 50M → 80M from 2026-11-20"
 # the simulated month is settled as it is produced (live: not "late"); the
 # embedded Kafka keeps ~5 MiB per partition, so bandsplit-settle consumes
 # while bandsplit-gen produces
-"$BUILD/settlement/bandsplit-settle" --set "kafka.brokers=$KAFKA_BOOTSTRAP" \
+"$BUILD/settlement/bandsplit-settle" --set "postgres.conninfo=$BS_DB_SETTLE" --set "kafka.brokers=$KAFKA_BOOTSTRAP" \
 	--set settle.metrics_listen=127.0.0.1:0 --set settle.late_after_s=31536000 \
 	>"$WORK/settle-month.log" 2>&1 &
 SETTLE=$!
@@ -211,7 +211,7 @@ step "10. A late record for 2026-11 arrives after the close: close --adjust issu
 "$BUILD/tools/bandsplit-gen" --records --brokers "$KAFKA_BOOTSTRAP" --node sim-node-3 \
 	--start "$(date -d '2026-11-21T20:00:00+08:00' +%s)" --end "$(date -d '2026-11-21T20:05:00+08:00' +%s)" \
 	--seed 12 --missing 0 --tenant 904:3:20:5000 >"$WORK/gen-late.log" 2>&1 || { cat "$WORK/gen-late.log" >&2; exit 1; }
-"$BUILD/settlement/bandsplit-settle" --set "kafka.brokers=$KAFKA_BOOTSTRAP" \
+"$BUILD/settlement/bandsplit-settle" --set "postgres.conninfo=$BS_DB_SETTLE" --set "kafka.brokers=$KAFKA_BOOTSTRAP" \
 	--set settle.metrics_listen=127.0.0.1:0 --drain >"$WORK/settle-late.log" 2>&1
 "$CLI" close --period 2026-11 | sed 's/^/   /'
 "$CLI" close --period 2026-11 --adjust | grep -E "note|adjust|document" | sed 's/^/   /'

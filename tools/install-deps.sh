@@ -5,8 +5,8 @@ set -eu
 
 PACKAGES="gcc pkg-config meson ninja-build
 libdpdk-dev librdkafka-dev libpq-dev postgresql libcmocka-dev
-libjson-c-dev libinih-dev libpcap-dev libmicrohttpd-dev
-kcat jq socat python3 tzdata procps valgrind"
+libjson-c-dev libinih-dev libpcap-dev libmicrohttpd-dev libssl-dev
+kcat jq socat python3 tzdata procps valgrind clang libclang-rt-14-dev"
 
 missing=""
 for p in $PACKAGES; do

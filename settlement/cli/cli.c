@@ -79,3 +79,71 @@ int bs_cli_check_time(const struct bs_cli *cli, PGconn *conn, const char *cmd,
 					  value, msg);
 	return bs_cli_fail(cli, cmd, BS_EXIT_FAILURE, "%s: %s", option, msg);
 }
+
+int bs_cli_check_range(const struct bs_cli *cli, PGconn *conn, const char *cmd,
+		       const char *from, const char *to)
+{
+	if (from == NULL || to == NULL)
+		return 0;
+	const char *params[2] = { from, to };
+	PGresult *res = PQexecParams(conn, "SELECT $2::timestamptz >"
+				     " $1::timestamptz", 2, NULL, params, NULL,
+				     NULL, 0);
+	bool ok = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1;
+	bool after = ok && PQgetvalue(res, 0, 0)[0] == 't';
+	char msg[512];
+	snprintf(msg, sizeof(msg), "%s", ok ? "" : PQerrorMessage(conn));
+	PQclear(res);
+	if (!ok)
+		return bs_cli_fail(cli, cmd, BS_EXIT_FAILURE, "--from/--to: %s", msg);
+	if (!after)
+		return bs_cli_usage_error(cli, cmd, "--from '%s' and --to '%s': --to "
+					  "must be after --from", from, to);
+	return 0;
+}
+
+long bs_cli_utf8_error(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	const unsigned char *start = p;
+	while (*p) {
+		unsigned c = *p;
+		int n;
+		unsigned min, cp;
+		if (c < 0x80) {
+			p++;
+			continue;
+		} else if ((c & 0xe0) == 0xc0) {
+			n = 1; min = 0x80; cp = c & 0x1f;
+		} else if ((c & 0xf0) == 0xe0) {
+			n = 2; min = 0x800; cp = c & 0x0f;
+		} else if ((c & 0xf8) == 0xf0) {
+			n = 3; min = 0x10000; cp = c & 0x07;
+		} else {
+			return (long)(p - start);
+		}
+		for (int i = 1; i <= n; i++) {
+			if ((p[i] & 0xc0) != 0x80)
+				return (long)(p - start);
+			cp = (cp << 6) | (p[i] & 0x3f);
+		}
+		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			return (long)(p - start);
+		p += n + 1;
+	}
+	return -1;
+}
+
+int bs_cli_once(const struct bs_cli *cli, const char *cmd, const char *option,
+		const char **slot, const char *value)
+{
+	if (*slot != NULL)
+		return bs_cli_usage_error(cli, cmd, "%s given more than once "
+					  "('%s', then '%s')", option, *slot, value);
+	long bad = bs_cli_utf8_error(value);
+	if (bad >= 0)
+		return bs_cli_usage_error(cli, cmd, "%s: not valid UTF-8 (byte %ld)",
+					  option, bad + 1);
+	*slot = value;
+	return 0;
+}

@@ -54,6 +54,23 @@ int bs_cli_usage_error(const struct bs_cli *cli, const char *cmd,
 int bs_cli_fail(const struct bs_cli *cli, const char *cmd, int code,
 		const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
+/* An option's value stored once: a second --option, or a value that is
+ * not valid UTF-8, is a usage error naming the option (printed; returns
+ * BS_EXIT_USAGE); else *slot = value and 0. */
+int bs_cli_once(const struct bs_cli *cli, const char *cmd, const char *option,
+		const char **slot, const char *value);
+
+/* The byte offset of the first invalid UTF-8 sequence of s (overlong forms,
+ * surrogates and code points above U+10FFFF are invalid), or -1. */
+long bs_cli_utf8_error(const char *s);
+
+/* A --from/--to pair (either may be NULL: nothing to check): --to must be
+ * after --from, compared in the session's (the park's) time zone. Prints
+ * "<cmd>: --from 'F' and --to 'T': --to must be after --from" and returns
+ * BS_EXIT_USAGE, or 0; BS_EXIT_FAILURE if the comparison failed. */
+int bs_cli_check_range(const struct bs_cli *cli, PGconn *conn, const char *cmd,
+		       const char *from, const char *to);
+
 /* Validates a time argument with the server (timestamptz input) and
  * returns 0, or prints a usage error and returns BS_EXIT_USAGE. */
 int bs_cli_check_time(const struct bs_cli *cli, PGconn *conn, const char *cmd,

@@ -145,7 +145,8 @@ static int change(const struct bs_cli *cli, int argc, char **argv)
 "Changes an allocation from TIME (default now): the allocation ends at\n"
 "TIME and a new one (printed) carries on from there to its end with the\n"
 "changes. An allocation that has not begun at TIME is changed in place.\n"
-"The capacity guard applies to the new figures (--force as for add).\n",
+"The capacity guard applies to the new figures (--force as for add). A\n"
+"TIME in the past rewrites history: it needs --force too (audited).\n",
 		.some_of = "committed burst plan",
 		.some_of_msg = "nothing to change: give --committed, --burst or --plan" };
 
@@ -198,13 +199,19 @@ static int change(const struct bs_cli *cli, int argc, char **argv)
 
 static int end(const struct bs_cli *cli, int argc, char **argv)
 {
-	static const struct bs_verb verb = { "end", "at", "ALLOC_ID",
-"Usage: bandsplit alloc end ALLOC_ID [--at TIME] [--json]\n"
+	static const struct bs_verb verb = { "end", "at force purge", "ALLOC_ID",
+"Usage: bandsplit alloc end ALLOC_ID [--at TIME] [--force] [--purge] [--json]\n"
 "\n"
-"Ends an allocation at TIME (default now).\n" };
+"Ends an allocation at TIME (default now). A TIME in the past needs\n"
+"--force (audited); an allocation that has not taken effect yet and starts\n"
+"at or after TIME is removed only with --purge (audited). History is never\n"
+"deleted.\n" };
 	return bs_verb_end(cli, argc, argv, &ALLOC, &verb, "allocation",
 		"WITH x AS (UPDATE allocation SET valid = tstzrange(lower(valid),"
 		" $2::timestamptz) WHERE alloc_id = $1::bigint RETURNING *)"
+		" SELECT " ALLOC_COLS " FROM x",
+		"WITH x AS (DELETE FROM allocation WHERE alloc_id = $1::bigint"
+		" AND lower(valid) >= $2::timestamptz RETURNING *)"
 		" SELECT " ALLOC_COLS " FROM x");
 }
 

@@ -96,17 +96,21 @@ static int run(const struct bs_cli *cli, int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct bs_op op;
-	const char *pool = NULL, *from = NULL, *to = NULL, *measure = BS_MEASURE_FRAME_NAME;
+	const char *pool = NULL, *from = NULL, *to = NULL, *measure = NULL;
 	char pool_v[BS_OP_VALUE_MAX], from_v[BS_OP_VALUE_MAX], to_v[BS_OP_VALUE_MAX];
 	int c, rc = 0;
 
 	bs_op_init(&op, cli, "capacity");
 	while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
 		switch (c) {
-		case OPT_POOL: pool = optarg; break;
-		case OPT_FROM: from = optarg; break;
-		case OPT_TO: to = optarg; break;
-		case OPT_MEASURE: measure = optarg; break;
+		case OPT_POOL: { int once = bs_cli_once(cli, "capacity", "--pool", &pool, optarg);
+			if (once != 0) return once; } break;
+		case OPT_FROM: { int once = bs_cli_once(cli, "capacity", "--from", &from, optarg);
+			if (once != 0) return once; } break;
+		case OPT_TO: { int once = bs_cli_once(cli, "capacity", "--to", &to, optarg);
+			if (once != 0) return once; } break;
+		case OPT_MEASURE: { int once = bs_cli_once(cli, "capacity", "--measure", &measure, optarg);
+			if (once != 0) return once; } break;
 		case OPT_JSON: op.json = true; break;
 		case OPT_HELP:
 			printf(
@@ -132,6 +136,8 @@ static int run(const struct bs_cli *cli, int argc, char **argv)
 			return bs_op_bad_option(&op, argv);
 		}
 	}
+	if (measure == NULL)
+		measure = BS_MEASURE_FRAME_NAME;
 	if (optind < argc)
 		return bs_op_usage(&op, "unexpected argument '%s'", argv[optind]);
 	if (pool) rc = bs_op_parse_id(&op, "--pool", pool, pool_v);
@@ -155,7 +161,9 @@ static int run(const struct bs_cli *cli, int argc, char **argv)
 		PQclear(chk);
 		bs_op_close(&op, false);
 		if (empty)
-			return bs_op_usage(&op, "--to must be after --from");
+			return bs_op_usage(&op, "--from '%s' and --to '%s': --to must "
+					   "be after --from", from ? from : "(this month)",
+					   to ? to : "(a month later)");
 		return bs_op_usage(&op, "the range is longer than %d days",
 				   MAX_RANGE_DAYS);
 	}

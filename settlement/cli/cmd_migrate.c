@@ -20,6 +20,14 @@ static void help(FILE *out)
 "does not have, or one whose text changed. Running it again applies\n"
 "nothing; it also creates the raw-usage partitions of the coming week.\n"
 "\n"
+"The migrations run as the role bandsplit_owner, which owns every object;\n"
+"then schemas/sql/grants.sql gives bandsplit_settle, bandsplit_cli (and\n"
+"later bandsplit_api) their rights, on every run. Run by a role that may\n"
+"create roles (CREATEROLE, e.g. the database's owner), it creates the\n"
+"missing roles and hands the owner the schema's objects; run by\n"
+"bandsplit_owner or a member of it, it checks that they exist; anyone\n"
+"else is refused (exit 1).\n"
+"\n"
 "Options:\n"
 "  --sql-dir DIR   the migrations (default: $BANDSPLIT_SQL_DIR, else the\n"
 "                  schemas/sql this program was built from, else the\n"
@@ -45,7 +53,8 @@ static int run(const struct bs_cli *cli, int argc, char **argv)
 
 	while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
 		switch (c) {
-		case OPT_SQL_DIR: sql_dir = optarg; break;
+		case OPT_SQL_DIR: { int once = bs_cli_once(cli, "migrate", "--sql-dir", &sql_dir, optarg);
+			if (once != 0) return once; } break;
 		case OPT_DRY_RUN: dry_run = true; break;
 		case OPT_CHECK: check = true; break;
 		case OPT_HELP: help(stdout); return BS_EXIT_OK;

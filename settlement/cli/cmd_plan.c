@@ -31,6 +31,7 @@ static const char *const DIRECTIONS[] = { "max", "in", "out", "sum", NULL };
 struct plan_args {
 	const char *id, *name, *kind, *from, *direction, *vat, *currency;
 	const char *price, *overage, *at;
+	bool force;
 	const char *tier[MAX_TIERS];
 	int ntier;
 	char id_v[BS_OP_VALUE_MAX], from_v[BS_OP_VALUE_MAX];
@@ -96,6 +97,7 @@ static const struct bs_verb_opt OPTS[] = {
 	{ "tier", BS_OPT_LIST, A(tier), A(ntier), MAX_TIERS,
 	  .too_many = "at most " BS_STR(MAX_TIERS) " --tier", .check = parse_tiers },
 	{ "at", BS_OPT_TIME, A(at), A(at_v) },
+	{ "force", BS_OPT_FLAG, A(force) },
 };
 #undef A
 
@@ -280,15 +282,16 @@ static PGresult *version_at(struct bs_op *op, const char *plan_id,
 static int change(const struct bs_cli *cli, int argc, char **argv)
 {
 	static const struct bs_verb verb = { "change",
-		"from direction vat price overage tier", "PLAN_ID",
+		"from direction vat price overage tier force", "PLAN_ID",
 "Usage: bandsplit plan change PLAN_ID --from TIME [--price YUAN]\n"
 "                             [--overage YUAN] [--tier FROM_GB:YUAN ...]\n"
 "                             [--direction max|in|out|sum] [--vat PERCENT]\n"
-"                             [--json]\n"
+"                             [--force] [--json]\n"
 "\n"
 "Creates the plan's next version from TIME: the version in force at TIME\n"
 "ends there, the new one copies it with the given changes (--tier replaces\n"
-"all tiers). Earlier periods keep their version.\n",
+"all tiers). Earlier periods keep their version. A TIME in the past\n"
+"rewrites history: it needs --force (audited).\n",
 		.required = "from",
 		.required_msg = "--from is required (when the new prices apply)",
 		.some_of = "price overage tier direction vat", .some_of_msg = "nothing to change" };
@@ -336,11 +339,12 @@ static int change(const struct bs_cli *cli, int argc, char **argv)
 
 static int end(const struct bs_cli *cli, int argc, char **argv)
 {
-	static const struct bs_verb verb = { "end", "at", "PLAN_ID",
-"Usage: bandsplit plan end PLAN_ID [--at TIME] [--json]\n"
+	static const struct bs_verb verb = { "end", "at force", "PLAN_ID",
+"Usage: bandsplit plan end PLAN_ID [--at TIME] [--force] [--json]\n"
 "\n"
 "Withdraws a plan at TIME (default now): its version in force ends there.\n"
-"Refused while allocations on the plan run past TIME.\n" };
+"Refused while allocations on the plan run past TIME. A TIME in the past\n"
+"needs --force (audited).\n" };
 
 	struct bs_op op;
 	static struct plan_args a;

@@ -188,8 +188,12 @@ static int change(const struct bs_cli *cli, int argc, char **argv)
 	int rc = bs_verb_start(&op, cli, &POOL, &verb, argc, argv, &a, id);
 	if (rc != BS_VERB_GO)
 		return rc;
-	if (a.force)
-		bs_op_set_local(&op, "bandsplit.force", "on");
+	/* The pool's capacity lock before its row (the guard takes the lock
+	 * after the row lock; allocations take it before the pool row's key
+	 * share lock): one order, so concurrent allocations and pool changes
+	 * queue rather than deadlock. */
+	const char *lock[1] = { id };
+	PQclear(bs_op_query(&op, "SELECT bs_pool_lock($1::bigint)", 1, lock));
 	const char *model = a.flat_fee ? "flat" : a.p95_price ? "p95" : NULL;
 	const char *params[9] = {
 		id, a.carrier, a.name, a.capacity ? a.capacity_v : NULL,
@@ -220,15 +224,16 @@ static int change(const struct bs_cli *cli, int argc, char **argv)
 
 static int end(const struct bs_cli *cli, int argc, char **argv)
 {
-	static const struct bs_verb verb = { "end", "at", "POOL_ID",
-"Usage: bandsplit pool end POOL_ID [--at TIME] [--json]\n"
+	static const struct bs_verb verb = { "end", "at force", "POOL_ID",
+"Usage: bandsplit pool end POOL_ID [--at TIME] [--force] [--json]\n"
 "\n"
 "Ends a pool's validity at TIME (default now). Refused while allocations\n"
-"on it run past TIME: end or move them first.\n" };
+"on it run past TIME: end or move them first. A TIME in the past needs\n"
+"--force (audited).\n" };
 	return bs_verb_end(cli, argc, argv, &POOL, &verb, "pool",
 		"WITH p AS (UPDATE pool SET valid = tstzrange(lower(valid),"
 		" $2::timestamptz) WHERE pool_id = $1::bigint RETURNING *)"
-		" SELECT " POOL_COLS " FROM p");
+		" SELECT " POOL_COLS " FROM p", NULL);
 }
 
 static const struct bs_op_verb VERBS[] = {

@@ -22,7 +22,7 @@ struct prefix_args {
 	const char *tenant, *from, *to, *at;
 	const char *prefix[MAX_PREFIXES_PER_ADD];
 	int nprefix;
-	bool all;
+	bool all, force, purge;
 	char tenant_v[BS_OP_VALUE_MAX], from_v[BS_OP_VALUE_MAX];
 	char to_v[BS_OP_VALUE_MAX], at_v[BS_OP_VALUE_MAX];
 	char prefix_v[MAX_PREFIXES_PER_ADD][BS_OP_VALUE_MAX];
@@ -51,6 +51,8 @@ static const struct bs_verb_opt OPTS[] = {
 	{ "to", BS_OPT_TIME, A(to), A(to_v) },
 	{ "at", BS_OPT_TIME, A(at), A(at_v) },
 	{ "all", BS_OPT_FLAG, A(all) },
+	{ "force", BS_OPT_FLAG, A(force) },
+	{ "purge", BS_OPT_FLAG, A(purge) },
 };
 #undef A
 
@@ -125,12 +127,14 @@ static int show(const struct bs_cli *cli, int argc, char **argv)
 
 static int change(const struct bs_cli *cli, int argc, char **argv)
 {
-	static const struct bs_verb verb = { "change", "tenant at", "PREFIX_ID",
-"Usage: bandsplit prefix change PREFIX_ID --tenant ID [--at TIME] [--json]\n"
+	static const struct bs_verb verb = { "change", "tenant at force", "PREFIX_ID",
+"Usage: bandsplit prefix change PREFIX_ID --tenant ID [--at TIME] [--force]\n"
+"                               [--json]\n"
 "\n"
 "Moves a prefix to another tenant from TIME (default now): the record\n"
 "ends at TIME and a new one starts there for the new tenant, so the old\n"
-"owner's usage before TIME stays its own.\n",
+"owner's usage before TIME stays its own. A TIME in the past rewrites\n"
+"history: it needs --force (audited).\n",
 		.required = "tenant", .required_msg = "--tenant is required (the new owner)" };
 
 	struct bs_op op;
@@ -165,14 +169,20 @@ static int change(const struct bs_cli *cli, int argc, char **argv)
 
 static int end(const struct bs_cli *cli, int argc, char **argv)
 {
-	static const struct bs_verb verb = { "end", "at", "PREFIX_ID",
-"Usage: bandsplit prefix end PREFIX_ID [--at TIME] [--json]\n"
+	static const struct bs_verb verb = { "end", "at force purge", "PREFIX_ID",
+"Usage: bandsplit prefix end PREFIX_ID [--at TIME] [--force] [--purge] [--json]\n"
 "\n"
 "Ends a prefix record at TIME (default now); its addresses count as\n"
-"unattributed after that, once the map is exported.\n" };
+"unattributed after that, once the map is exported. A TIME in the past\n"
+"needs --force (audited); a record that has not taken effect yet and\n"
+"starts at or after TIME is removed only with --purge (audited). History\n"
+"is never deleted.\n" };
 	return bs_verb_end(cli, argc, argv, &PREFIX, &verb, "prefix",
 		"WITH x AS (UPDATE prefix SET valid = tstzrange(lower(valid),"
 		" $2::timestamptz) WHERE prefix_id = $1::bigint RETURNING *)"
+		" SELECT " PREFIX_COLS " FROM x",
+		"WITH x AS (DELETE FROM prefix WHERE prefix_id = $1::bigint"
+		" AND lower(valid) >= $2::timestamptz RETURNING *)"
 		" SELECT " PREFIX_COLS " FROM x");
 }
 

@@ -11,6 +11,14 @@
  * the target and fsync the directory. A failure before the rename leaves
  * the old file and the database as they were; --notify sends SIGHUP to the
  * pid in PIDFILE (bandsplit-meter's [meter] pidfile) after the rename.
+ *
+ * Exports are serialised by a session advisory lock taken before the
+ * version and held until after the rename, so the file's version only
+ * grows; a target file holding a higher version than ours (written some
+ * other way) is never replaced: the export is refused before it commits.
+ * --notify's pid must be a running bandsplit-meter (/proc/PID/exe or
+ * /proc/PID/comm), checked before anything is installed and again before
+ * the signal.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -100,14 +108,73 @@ static int fsync_dir_of(const char *path)
 	return rc;
 }
 
-/* Sends SIGHUP to the pid in pidfile. Returns 0 or -1 with why set. */
-static int notify(const char *pidfile, char *why, size_t why_size)
+/* The version line of an existing map file: 0 if the file does not
+ * exist, -1 (why set) if it cannot be read or has none in its first lines. */
+static long long file_version(const char *path, char *why, size_t why_size)
+{
+	FILE *f = fopen(path, "r");
+	if (f == NULL) {
+		if (errno == ENOENT)
+			return 0;
+		snprintf(why, why_size, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	char line[256];
+	long long v = -1;
+	for (int i = 0; i < 32 && v < 0 && fgets(line, sizeof(line), f) != NULL; i++)
+		if (strncmp(line, "version ", 8) == 0)
+			v = strtoll(line + 8, NULL, 10);
+	fclose(f);
+	if (v < 0)
+		snprintf(why, why_size, "%s: no 'version' line: not a prefix map "
+			 "(refusing to replace it)", path);
+	return v;
+}
+
+/* Is pid a running bandsplit-meter? Its executable's name (/proc/PID/exe,
+ * "(deleted)" allowed after an upgrade), else its command name
+ * (/proc/PID/comm) when the executable cannot be read. why says what it
+ * is otherwise. */
+static bool is_meter(pid_t pid, char *why, size_t why_size)
+{
+	static const char NAME[] = "bandsplit-meter";
+	char path[64], exe[PATH_MAX], comm[64] = "";
+	snprintf(path, sizeof(path), "/proc/%ld/exe", (long)pid);
+	ssize_t n = readlink(path, exe, sizeof(exe) - 1);
+	if (n >= 0) {
+		exe[n] = '\0';
+		const char *slash = strrchr(exe, '/');
+		const char *base = slash != NULL ? slash + 1 : exe;
+		if (strncmp(base, NAME, sizeof(NAME) - 1) == 0 &&
+		    (base[sizeof(NAME) - 1] == '\0' || base[sizeof(NAME) - 1] == ' '))
+			return true;
+	}
+	snprintf(path, sizeof(path), "/proc/%ld/comm", (long)pid);
+	FILE *f = fopen(path, "r");
+	if (f == NULL) {
+		snprintf(why, why_size, "pid %ld is not running", (long)pid);
+		return false;
+	}
+	if (fgets(comm, sizeof(comm), f) == NULL)
+		comm[0] = '\0';
+	fclose(f);
+	comm[strcspn(comm, "\n")] = '\0';
+	if (strcmp(comm, NAME) == 0)
+		return true;
+	snprintf(why, why_size, "pid %ld is '%s' (%s), not a running %s",
+		 (long)pid, comm, n >= 0 ? exe : "executable unknown", NAME);
+	return false;
+}
+
+/* The pid in pidfile, checked to be a running bandsplit-meter. Returns it,
+ * or 0 with why set. */
+static pid_t meter_pid(const char *pidfile, char *why, size_t why_size)
 {
 	char text[PIDFILE_MAX + 1];
 	FILE *f = fopen(pidfile, "r");
 	if (f == NULL) {
 		snprintf(why, why_size, "%s: %s", pidfile, strerror(errno));
-		return -1;
+		return 0;
 	}
 	size_t n = fread(text, 1, PIDFILE_MAX, f);
 	fclose(f);
@@ -119,14 +186,47 @@ static int notify(const char *pidfile, char *why, size_t why_size)
 	if (bs_parse_uint(text, 2, INT_MAX, &pid, err, sizeof(err)) < 0) {
 		snprintf(why, why_size, "%s: '%s' is not a process id (%s)", pidfile,
 			 text, err);
+		return 0;
+	}
+	char what[PATH_MAX + 128];
+	if (!is_meter((pid_t)pid, what, sizeof(what))) {
+		snprintf(why, why_size, "%s: %s", pidfile, what);
+		return 0;
+	}
+	return (pid_t)pid;
+}
+
+/* Sends SIGHUP to the pid in pidfile, a running bandsplit-meter. Returns 0
+ * or -1 with why set. */
+static int notify(const char *pidfile, char *why, size_t why_size)
+{
+	pid_t pid = meter_pid(pidfile, why, why_size);
+	if (pid == 0)
+		return -1;
+	if (kill(pid, SIGHUP) != 0) {
+		snprintf(why, why_size, "SIGHUP to pid %ld (from %s): %s",
+			 (long)pid, pidfile, strerror(errno));
 		return -1;
 	}
-	if (kill((pid_t)pid, SIGHUP) != 0) {
-		snprintf(why, why_size, "SIGHUP to pid %llu (from %s): %s",
-			 (unsigned long long)pid, pidfile, strerror(errno));
+	snprintf(why, why_size, "SIGHUP sent to pid %ld", (long)pid);
+	return 0;
+}
+
+/* Refuses (op failed, -1) when the file at out holds a higher version
+ * than ours, or is not a map. */
+static int older_than_file(struct bs_op *op, const char *out, const char *ours)
+{
+	char why[PATH_MAX + 128];
+	long long theirs = file_version(out, why, sizeof(why));
+	if (theirs < 0) {
+		bs_op_fail(op, BS_EXIT_REFUSED, "%s", why);
 		return -1;
 	}
-	snprintf(why, why_size, "SIGHUP sent to pid %llu", (unsigned long long)pid);
+	if (theirs > strtoll(ours, NULL, 10)) {
+		bs_op_fail(op, BS_EXIT_REFUSED, "%s holds map version %lld, newer than "
+			   "this export's %s: not replaced", out, theirs, ours);
+		return -1;
+	}
 	return 0;
 }
 
@@ -149,9 +249,12 @@ static int export_map(const struct bs_cli *cli, int argc, char **argv)
 	bs_op_init(&op, cli, "prefixes export");
 	while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
 		switch (c) {
-		case OPT_OUT: out = optarg; break;
-		case OPT_AT: at = optarg; break;
-		case OPT_NOTIFY: pidfile = optarg; break;
+		case OPT_OUT: { int once = bs_cli_once(cli, "prefixes export", "--out", &out, optarg);
+			if (once != 0) return once; } break;
+		case OPT_AT: { int once = bs_cli_once(cli, "prefixes export", "--at", &at, optarg);
+			if (once != 0) return once; } break;
+		case OPT_NOTIFY: { int once = bs_cli_once(cli, "prefixes export", "--notify", &pidfile, optarg);
+			if (once != 0) return once; } break;
 		case OPT_JSON: op.json = true; break;
 		case OPT_HELP:
 			printf(
@@ -162,9 +265,12 @@ static int export_map(const struct bs_cli *cli, int argc, char **argv)
 "prefixes in force at TIME (default now) to FILE, atomically: a temporary\n"
 "file beside it, fsync, rename. The map's version is the next of the\n"
 "database's map versions, so versions only grow; the export is recorded\n"
-"(bandsplit prefixes exports) and audited. --notify sends SIGHUP to the\n"
-"process whose id PIDFILE holds (bandsplit-meter's pidfile) so that it\n"
-"reloads the map. Usage records carry the map version they were counted\n"
+"(bandsplit prefixes exports) and audited. Concurrent exports run one\n"
+"after the other; a FILE holding a higher version is never replaced (exit\n"
+"1). --notify sends SIGHUP to the process whose id PIDFILE holds\n"
+"(bandsplit-meter's pidfile) so that it reloads the map; that process must\n"
+"be a running bandsplit-meter, else nothing is exported (exit 1). Usage\n"
+"records carry the map version they were counted\n"
 "with; 'bandsplit prefixes stale' lists records counted with a map older\n"
 "than the one in force.\n");
 			return BS_EXIT_OK;
@@ -185,12 +291,19 @@ static int export_map(const struct bs_cli *cli, int argc, char **argv)
 		return BS_EXIT_USAGE;
 	if (pidfile != NULL && access(pidfile, R_OK) != 0)
 		return bs_op_usage(&op, "--notify '%s': %s", pidfile, strerror(errno));
+	char why_not[PATH_MAX + 256];
+	if (pidfile != NULL && meter_pid(pidfile, why_not, sizeof(why_not)) == 0)
+		return bs_cli_fail(cli, "prefixes export", BS_EXIT_REFUSED, "--notify "
+				   "'%s': %s: nothing exported", pidfile, why_not);
 
 	double t0 = now_ms();
 	if (bs_op_open(&op) != 0)
 		return bs_op_close(&op, false);
+	/* held until the connection closes, after the rename */
+	PQclear(bs_op_query(&op, "SELECT pg_advisory_lock(hashtext("
+			    "'bandsplit.prefix_map.export'))", 0, NULL));
 	const char *p_at[1] = { at != NULL ? at_v : "now" };
-	PGresult *head = bs_op_query(&op, "SELECT nextval('prefix_map_version_seq')"
+	PGresult *head = op.rc != 0 ? NULL : bs_op_query(&op, "SELECT nextval('prefix_map_version_seq')"
 		"::text, bs_iso($1::timestamptz), bs_iso(clock_timestamp()),"
 		" $1::timestamptz::text", 1, p_at);
 	PGresult *rows = head != NULL ? bs_op_query(&op, "SELECT prefix::text,"
@@ -214,7 +327,8 @@ static int export_map(const struct bs_cli *cli, int argc, char **argv)
 			bs_op_fail(&op, BS_EXIT_REFUSED, "%d IPv4 / %d IPv6 prefixes "
 				   "exceed the dataplane's limits (%u / %u)", v4, v6,
 				   BS_MAP_MAX_V4, BS_MAP_MAX_V6);
-		else if (write_map(&op, tmp_path, PQgetvalue(head, 0, 0),
+		else if (older_than_file(&op, out, PQgetvalue(head, 0, 0)) == 0 &&
+			 write_map(&op, tmp_path, PQgetvalue(head, 0, 0),
 				   PQgetvalue(head, 0, 1), PQgetvalue(head, 0, 2),
 				   rows, v4, v6, tenants) == 0)
 			written = true;
@@ -239,7 +353,7 @@ static int export_map(const struct bs_cli *cli, int argc, char **argv)
 			" ($1::bigint, $2::timestamptz, $3, $4::integer, $5::integer,"
 			" $6::integer)", 6, rec));
 	}
-	int rc = bs_op_close(&op, true);
+	int rc = bs_op_commit(&op);
 	if (written && rc != 0)
 		unlink(tmp_path);
 	if (rc == 0 && written && rename(tmp_path, out) != 0) {
@@ -259,6 +373,7 @@ static int export_map(const struct bs_cli *cli, int argc, char **argv)
 			   "--notify failed: %s", PQgetvalue(head, 0, 0), out, why);
 		rc = op.rc;
 	}
+	bs_op_close(&op, false);   /* releases the export lock */
 	if (rc == 0 && op.json)
 		printf("{\"version\": %s, \"path\": \"%s\", \"map_at\": \"%s\", "
 		       "\"v4_prefixes\": %d, \"v6_prefixes\": %d, \"tenants\": %d, "
@@ -286,13 +401,16 @@ static int exports(const struct bs_cli *cli, int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *limit = "20";
+	const char *limit = NULL;
 	uint64_t n;
 	char err[128];
 	int c;
 	while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
 		if (c == 'l') {
-			limit = optarg;
+			int once = bs_cli_once(cli, "prefixes exports", "--limit",
+					       &limit, optarg);
+			if (once != 0)
+				return once;
 		} else if (c == 'j') {
 			op.json = true;
 		} else if (c == 'h') {
@@ -303,6 +421,8 @@ static int exports(const struct bs_cli *cli, int argc, char **argv)
 			return bs_op_bad_option(&op, argv);
 		}
 	}
+	if (limit == NULL)
+		limit = "20";
 	if (optind < argc)
 		return bs_op_usage(&op, "unexpected argument '%s'", argv[optind]);
 	if (bs_parse_uint(limit, 1, 100000, &n, err, sizeof(err)) < 0)
@@ -338,8 +458,10 @@ static int stale(const struct bs_cli *cli, int argc, char **argv)
 	int c, rc = 0;
 	while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
 		switch (c) {
-		case OPT_FROM: from = optarg; break;
-		case OPT_TO: to = optarg; break;
+		case OPT_FROM: { int once = bs_cli_once(cli, "prefixes stale", "--from", &from, optarg);
+			if (once != 0) return once; } break;
+		case OPT_TO: { int once = bs_cli_once(cli, "prefixes stale", "--to", &to, optarg);
+			if (once != 0) return once; } break;
 		case OPT_JSON: op.json = true; break;
 		case OPT_HELP:
 			printf(
@@ -362,6 +484,12 @@ static int stale(const struct bs_cli *cli, int argc, char **argv)
 		return rc;
 	if (bs_op_open(&op) != 0)
 		return bs_op_close(&op, false);
+	rc = bs_cli_check_range(cli, op.conn, op.cmd, from ? from_v : NULL,
+				to ? to_v : NULL);
+	if (rc != 0) {
+		bs_op_close(&op, false);
+		return rc;
+	}
 	const char *params[2] = { from ? from_v : NULL, to ? to_v : NULL };
 	PGresult *res = bs_op_query(&op, "SELECT node_id AS node, map_version,"
 		" max(version_in_force) AS version_in_force, count(*) AS records,"

@@ -25,6 +25,7 @@ static const char *const STATUS_ALL[] = { "active", "suspended", "closed", NULL 
 
 struct tenant_args {
 	const char *id, *name, *tax_id, *contact, *status, *at, *address, *bank;
+	bool force, purge;
 	char id_v[BS_OP_VALUE_MAX], at_v[BS_OP_VALUE_MAX];
 };
 
@@ -50,6 +51,8 @@ static const struct bs_verb_opt OPTS[] = {
 	{ "at", BS_OPT_TIME, A(at), A(at_v) },
 	{ "address", BS_OPT_TEXT, A(address), .max = 400 },
 	{ "bank-account", BS_OPT_TEXT, A(bank), .max = 200 },
+	{ "force", BS_OPT_FLAG, A(force) },
+	{ "purge", BS_OPT_FLAG, A(purge) },
 };
 #undef A
 
@@ -170,12 +173,15 @@ static int change(const struct bs_cli *cli, int argc, char **argv)
 
 static int end(const struct bs_cli *cli, int argc, char **argv)
 {
-	static const struct bs_verb verb = { "end", "at", "TENANT_ID",
-"Usage: bandsplit tenant end TENANT_ID [--at TIME] [--json]\n"
+	static const struct bs_verb verb = { "end", "at force purge", "TENANT_ID",
+"Usage: bandsplit tenant end TENANT_ID [--at TIME] [--force] [--purge] [--json]\n"
 "\n"
 "Closes a tenant at TIME (default now): its prefixes and allocations end\n"
-"there (those starting later are removed), its status becomes closed.\n"
-"Closing is final; the tenant's history is kept.\n" };
+"there, its status becomes closed. Closing is final; the tenant's history\n"
+"is kept: a TIME in the past needs --force (audited); a prefix or\n"
+"allocation that took effect after TIME refuses it (history is never\n"
+"erased); one that starts after TIME and has not taken effect yet is\n"
+"removed only with --purge (audited).\n" };
 
 	struct bs_op op;
 	struct tenant_args a;

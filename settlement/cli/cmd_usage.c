@@ -123,16 +123,20 @@ static int run(const struct bs_cli *cli, int argc, char **argv)
 		{ "help", no_argument, NULL, OPT_HELP },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *from = NULL, *to = NULL, *tenant = NULL, *measure = BS_MEASURE_FRAME_NAME;
+	const char *from = NULL, *to = NULL, *tenant = NULL, *measure = NULL;
 	bool json = false;
 	int c;
 
 	while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
 		switch (c) {
-		case OPT_FROM: from = optarg; break;
-		case OPT_TO: to = optarg; break;
-		case OPT_TENANT: tenant = optarg; break;
-		case OPT_MEASURE: measure = optarg; break;
+		case OPT_FROM: { int once = bs_cli_once(cli, "usage", "--from", &from, optarg);
+			if (once != 0) return once; } break;
+		case OPT_TO: { int once = bs_cli_once(cli, "usage", "--to", &to, optarg);
+			if (once != 0) return once; } break;
+		case OPT_TENANT: { int once = bs_cli_once(cli, "usage", "--tenant", &tenant, optarg);
+			if (once != 0) return once; } break;
+		case OPT_MEASURE: { int once = bs_cli_once(cli, "usage", "--measure", &measure, optarg);
+			if (once != 0) return once; } break;
 		case OPT_JSON: json = true; break;
 		case OPT_HELP: help(stdout); return BS_EXIT_OK;
 		default:
@@ -140,6 +144,8 @@ static int run(const struct bs_cli *cli, int argc, char **argv)
 				"incomplete option '%s'", argv[optind - 1]);
 		}
 	}
+	if (measure == NULL)
+		measure = BS_MEASURE_FRAME_NAME;
 	if (optind < argc)
 		return bs_cli_usage_error(cli, "usage", "unexpected argument '%s'",
 					  argv[optind]);
@@ -157,6 +163,8 @@ static int run(const struct bs_cli *cli, int argc, char **argv)
 	int rc = from != NULL ? bs_cli_check_time(cli, conn, "usage", "--from", from) : 0;
 	if (rc == 0 && to != NULL)
 		rc = bs_cli_check_time(cli, conn, "usage", "--to", to);
+	if (rc == 0)
+		rc = bs_cli_check_range(cli, conn, "usage", from, to);
 	if (rc != 0) {
 		PQfinish(conn);
 		return rc;

@@ -5,10 +5,13 @@
  *
  * Exit codes: 0 ok, 1 refused, 2 usage error, 3 failure.
  */
+#include <assert.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "log.h"
@@ -64,6 +67,28 @@ static void usage(FILE *out, const char *prog)
 "Exit status: 0 ok, 1 refused, 2 usage error, 3 failure.\n", prog);
 }
 
+/* Runs a command; one that failed with a serialisation failure or a
+ * deadlock (ops.h: nothing committed, nothing printed) runs again after a
+ * random pause that grows with the attempts (5 ms .. ~0.6 s). */
+static int run_with_retries(const struct bs_cli *cli,
+			    const struct bs_cli_command *cmd, int argc,
+			    char **argv)
+{
+	srandom((unsigned)getpid() ^ (unsigned)time(NULL));
+	for (int attempt = 1;; attempt++) {
+		bs_op_retry_begin(attempt);
+		optind = 0;   /* glibc: re-initialise for the subcommand */
+		opterr = 0;
+		int rc = cmd->run == NULL ? bs_op_dispatch(cli, cmd, argc, argv)
+					  : cmd->run(cli, argc, argv);
+		if (!bs_op_retry_wanted())
+			return rc;
+		assert(attempt < BS_OP_ATTEMPTS);
+		long max_us = 5000L << (attempt < 7 ? attempt : 7);
+		usleep((useconds_t)(max_us / 2 + random() % (max_us / 2)));
+	}
+}
+
 int main(int argc, char **argv)
 {
 	struct bs_cli cli = { .prog = "bandsplit", .conninfo = getenv("BANDSPLIT_DB") };
@@ -104,12 +129,7 @@ int main(int argc, char **argv)
 		if (strcmp(commands[i]->name, name) == 0) {
 			int sub_argc = argc - optind;
 			char **sub_argv = argv + optind;
-			optind = 0;   /* glibc: re-initialise for the subcommand */
-			opterr = 0;
-			if (commands[i]->run == NULL)
-				return bs_op_dispatch(&cli, commands[i], sub_argc,
-						      sub_argv);
-			return commands[i]->run(&cli, sub_argc, sub_argv);
+			return run_with_retries(&cli, commands[i], sub_argc, sub_argv);
 		}
 	}
 	fprintf(stderr, "%s: unknown command '%s'\nTry '%s --help'.\n", cli.prog,

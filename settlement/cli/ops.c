@@ -22,6 +22,23 @@ enum { OID_BOOL = 16, OID_INT8 = 20, OID_INT2 = 21, OID_INT4 = 23,
 
 #define TABLE_MAX_COLS 40
 
+/* The command's attempt (see BS_OP_ATTEMPTS) and whether it asked for
+ * another. */
+static int g_attempt = 1;
+static bool g_retry;
+
+void bs_op_retry_begin(int attempt)
+{
+	assert(attempt >= 1 && attempt <= BS_OP_ATTEMPTS);
+	g_attempt = attempt;
+	g_retry = false;
+}
+
+bool bs_op_retry_wanted(void)
+{
+	return g_retry;
+}
+
 int bs_op_dispatch(const struct bs_cli *cli,
 		   const struct bs_cli_command *cmd, int argc, char **argv)
 {
@@ -136,6 +153,8 @@ static const char *constraint_words(const char *name)
 		  "on this pool during that time" },
 		{ "plan_version_no_overlap", "the plan already has a version in "
 		  "force during that time" },
+		{ "tenant_name_fold_unique", "another tenant has this name, up to "
+		  "case, compatibility forms and invisible characters" },
 	};
 	for (size_t i = 0; name != NULL && i < sizeof(table) / sizeof(table[0]); i++)
 		if (strcmp(name, table[i].name) == 0)
@@ -146,6 +165,14 @@ static const char *constraint_words(const char *name)
 static void report_sql_error(struct bs_op *op, const PGresult *res)
 {
 	const char *state = bs_db_sqlstate(res);
+	bool transient = strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0;
+	if (transient && g_attempt < BS_OP_ATTEMPTS) {
+		/* the whole transaction runs again (main.c) */
+		g_retry = true;
+		if (op->rc == 0)
+			op->rc = BS_EXIT_FAILURE;
+		return;
+	}
 	const char *primary = res != NULL
 		? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
 	const char *detail = res != NULL
@@ -170,12 +197,15 @@ static void report_sql_error(struct bs_op *op, const PGresult *res)
 		bs_db_format_error(op->conn, res, "postgres", msg, sizeof(msg));
 		primary = msg;
 	}
-	bs_op_fail(op, code, "%s: %s%s%s%s%s%s [SQLSTATE %s]", kind,
+	char tries[48] = "";
+	if (transient)
+		snprintf(tries, sizeof(tries), " (after %d attempts)", g_attempt);
+	bs_op_fail(op, code, "%s: %s%s%s%s%s%s [SQLSTATE %s]%s", kind,
 		   words != NULL ? words : primary,
 		   words != NULL ? " (" : "", words != NULL ? primary : "",
 		   words != NULL ? ")" : "",
 		   detail != NULL ? "; " : "", detail != NULL ? detail : "",
-		   state[0] ? state : "none");
+		   state[0] ? state : "none", tries);
 	if (hint != NULL)
 		fprintf(stderr, "hint: %s\n", hint);
 }
@@ -214,6 +244,19 @@ int bs_op_set_local(struct bs_op *op, const char *name, const char *value)
 	PGresult *res = bs_op_query(op, "SELECT set_config($1, $2, true)", 2,
 				    params);
 	PQclear(res);
+	return op->rc;
+}
+
+int bs_op_commit(struct bs_op *op)
+{
+	assert(op->conn != NULL && op->in_tx);
+	if (op->rc == 0) {
+		PGresult *res = bs_op_query(op, "COMMIT", 0, NULL);
+		PQclear(res);
+	} else {
+		bs_db_rollback_quiet(op->conn);
+	}
+	op->in_tx = false;
 	return op->rc;
 }
 

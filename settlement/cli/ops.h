@@ -44,6 +44,20 @@ struct bs_op_verb {
 int bs_op_dispatch(const struct bs_cli *cli,
 		   const struct bs_cli_command *object, int argc, char **argv);
 
+/* Serialisation failures and deadlocks (SQLSTATE 40001, 40P01) are
+ * retried: the whole command (its one transaction) runs again, up to
+ * BS_OP_ATTEMPTS times, with a growing random pause between attempts
+ * (main.c). Until the last attempt such a failure is not printed:
+ * bs_op_retry_wanted() tells main.c to run the command again. */
+#define BS_OP_ATTEMPTS 10
+
+/* Starts attempt n (1..BS_OP_ATTEMPTS) of a command. */
+void bs_op_retry_begin(int attempt);
+
+/* Did the attempt fail with 40001/40P01 (not printed) and may it be
+ * retried? */
+bool bs_op_retry_wanted(void);
+
 /* Sets op up for cmd; nothing is opened yet. */
 void bs_op_init(struct bs_op *op, const struct bs_cli *cli, const char *cmd);
 
@@ -67,6 +81,11 @@ PGresult *bs_op_query_one(struct bs_op *op, const char *what, const char *sql,
 
 /* Sets a transaction-local setting (bandsplit.force, ...). */
 int bs_op_set_local(struct bs_op *op, const char *name, const char *value);
+
+/* Commits the command's transaction (if no failure so far) and keeps the
+ * connection (session locks stay held); bs_op_close ends it. Returns
+ * op->rc. */
+int bs_op_commit(struct bs_op *op);
 
 /* Commits (commit true and no failure so far) or rolls back, and closes the
  * connection. Returns op->rc (0 when committed); once closed, just that. */

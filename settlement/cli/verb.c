@@ -107,6 +107,16 @@ static int parse_options(struct bs_op *op, const struct bs_object *obj,
 		const struct bs_verb_opt *o = &obj->opts[c - OPT_FIRST];
 		if (!bs_op_word_in(allowed, o->name))
 			return bs_op_usage(op, "--%s does not apply here", o->name);
+		if (o->kind != BS_OPT_FLAG) {
+			long bad = bs_cli_utf8_error(optarg);
+			if (bad >= 0)
+				return bs_op_usage(op, "--%s: not valid UTF-8 (byte "
+						   "%ld)", o->name, bad + 1);
+		}
+		/* a repeated option is an error, not "the last one wins"
+		 * (LIST options are the repeatable ones) */
+		if (o->kind != BS_OPT_LIST && given(o, args))
+			return bs_op_usage(op, "--%s given more than once", o->name);
 		if (o->kind == BS_OPT_FLAG) {
 			*AT(args, o->given, bool) = true;
 		} else if (o->kind == BS_OPT_LIST) {
@@ -125,6 +135,36 @@ static int parse_options(struct bs_op *op, const struct bs_object *obj,
 			return rc;
 	}
 	return obj->check != NULL ? obj->check(op, args) : 0;
+}
+
+/* Is the flag option `name` of the object given? (false if it has none) */
+static bool flag_given(const struct bs_object *obj, const void *args,
+		       const char *name)
+{
+	for (size_t i = 0; i < obj->nopts; i++)
+		if (obj->opts[i].kind == BS_OPT_FLAG &&
+		    strcmp(obj->opts[i].name, name) == 0)
+			return given(&obj->opts[i], args);
+	return false;
+}
+
+/* --from and --to, when the object has both and both are given: --to
+ * after --from (in the session's time zone: the database compares). */
+static int check_range(const struct bs_op *op, const struct bs_object *obj,
+		       const void *args)
+{
+	const struct bs_verb_opt *from = NULL, *to = NULL;
+	for (size_t i = 0; i < obj->nopts; i++) {
+		if (strcmp(obj->opts[i].name, "from") == 0)
+			from = &obj->opts[i];
+		else if (strcmp(obj->opts[i].name, "to") == 0)
+			to = &obj->opts[i];
+	}
+	if (from == NULL || to == NULL || !given(from, args) || !given(to, args))
+		return 0;
+	return bs_cli_check_range(op->cli, op->conn, op->cmd,
+				  CAT(args, from->value, char),
+				  CAT(args, to->value, char));
 }
 
 /* Is every option of `names` given (all) or one of them (!all)? */
@@ -175,6 +215,16 @@ int bs_verb_start(struct bs_op *op, const struct bs_cli *cli,
 		rc = check_verb(op, obj, verb, args);
 	if (rc == 0 && bs_op_open(op) != 0)
 		rc = bs_op_close(op, false);
+	/* --force and --purge are transaction settings the schema's rules
+	 * read (capacity guard, history guard: 0011, 0018). */
+	if (rc == 0)
+		rc = check_range(op, obj, args);
+	if (rc == 0 && flag_given(obj, args, "force"))
+		rc = bs_op_set_local(op, "bandsplit.force", "on");
+	if (rc == 0 && flag_given(obj, args, "purge"))
+		rc = bs_op_set_local(op, "bandsplit.purge", "on");
+	if (rc != 0)
+		bs_op_close(op, false);
 	return rc != 0 ? rc : BS_VERB_GO;
 }
 
@@ -235,7 +285,7 @@ int bs_verb_show(const struct bs_cli *cli, int argc, char **argv,
 
 int bs_verb_end(const struct bs_cli *cli, int argc, char **argv,
 		const struct bs_object *obj, const struct bs_verb *verb,
-		const char *what, const char *sql)
+		const char *what, const char *sql, const char *purge_sql)
 {
 	struct bs_op op;
 	char id[BS_OP_VALUE_MAX], at[BS_OP_VALUE_MAX];
@@ -243,10 +293,21 @@ int bs_verb_end(const struct bs_cli *cli, int argc, char **argv,
 	int rc = bs_verb_start(&op, cli, obj, verb, argc, argv, args, id);
 	const char *at_v = rc == BS_VERB_GO ? bs_verb_param(obj, args, "at") : NULL;
 	snprintf(at, sizeof(at), "%s", at_v != NULL ? at_v : "now");
+	bool purge = rc == BS_VERB_GO && purge_sql != NULL &&
+		     flag_given(obj, args, "purge");
 	free(args);
 	if (rc != BS_VERB_GO)
 		return rc;
 	const char *params[2] = { id, at };
+	if (purge) {
+		/* a row starting at or after --at: removed (the schema allows it
+		 * only if it never took effect) */
+		PGresult *gone = bs_op_query(&op, purge_sql, 2, params);
+		bool removed = gone != NULL && PQntuples(gone) == 1;
+		if (removed)
+			return bs_verb_finish(&op, gone, true);
+		PQclear(gone);
+	}
 	return bs_verb_finish(&op, bs_op_query_one(&op, what, sql, 2, params),
 			      true);
 }

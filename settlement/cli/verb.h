@@ -87,8 +87,9 @@ struct bs_verb {
 /* Starts a verb: op for "<object> <verb>", options into args (cleared
  * first; one not in verb->allowed is a usage error), --help answered, the
  * id argument parsed into id (or any argument refused), --at with --all
- * refused, the verb's required / some_of / check applied, and op's
- * connection opened. Returns BS_VERB_GO or the exit code to return
+ * refused, the verb's required / some_of / check applied, op's
+ * connection opened, and the flags --force / --purge (when the object has
+ * them and they are given) set as bandsplit.force / bandsplit.purge. Returns BS_VERB_GO or the exit code to return
  * (printed; 0 after --help). */
 int bs_verb_start(struct bs_op *op, const struct bs_cli *cli,
 		  const struct bs_object *obj, const struct bs_verb *verb,
@@ -110,11 +111,15 @@ int bs_verb_show(const struct bs_cli *cli, int argc, char **argv,
 		 const struct bs_object *obj, const struct bs_verb *verb,
 		 const char *what, const char *sql);
 
-/* `OBJECT end ID [--at TIME]`: sql ($1 the id, $2 --at or "now") must
- * return the one row ended; none is "<what> not found". */
+/* `OBJECT end ID [--at TIME] [--force] [--purge]`: sql ($1 the id, $2
+ * --at or "now") must return the one row ended; none is "<what> not
+ * found". With --purge (purge_sql not NULL), purge_sql ($1, $2) first
+ * deletes the row if it starts at or after $2 (returning it); the schema
+ * (0018) refuses that for a row that took effect. --force and --purge set
+ * bandsplit.force / bandsplit.purge (bs_verb_start). */
 int bs_verb_end(const struct bs_cli *cli, int argc, char **argv,
 		const struct bs_object *obj, const struct bs_verb *verb,
-		const char *what, const char *sql);
+		const char *what, const char *sql, const char *purge_sql);
 
 /* `OBJECT list [filters] [--at TIME | --all]`: sql gets the NULL-terminated
  * filters' parameters as $1..$n (NULL when not given), then --at as

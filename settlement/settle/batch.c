@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/sha.h>
+
 #define ARRAY_HEADER 20
 #define PG_EPOCH_UNIX INT64_C(946684800)   /* 2000-01-01T00:00:00Z */
 
@@ -280,6 +282,7 @@ struct settle_id_key {
 	const char *node;
 	uint64_t tenant_pool;
 	unsigned dir_bit;
+	int64_t counts[4];   /* packets, bytes, policed packets, policed bytes */
 };
 
 static uint32_t summary_oid(int col)
@@ -298,7 +301,7 @@ static const uint32_t reject_oids[REJ_NCOLS] = {
 	[REJ_PARTITION] = PG_OID_INT4, [REJ_OFFSET] = PG_OID_INT8,
 	[REJ_KEY] = PG_OID_BYTEA, [REJ_PAYLOAD] = PG_OID_BYTEA,
 	[REJ_PAYLOAD_BYTES] = PG_OID_INT4, [REJ_REASON] = PG_OID_TEXT,
-	[REJ_ERROR] = PG_OID_TEXT,
+	[REJ_ERROR] = PG_OID_TEXT, [REJ_SHA256] = PG_OID_BYTEA,
 };
 
 /* Planned bytes per element: the 4-byte length plus the typical value. */
@@ -338,6 +341,10 @@ void settle_batch_free(struct settle_batch *b)
 		bs_pgarray_free(&b->summary[i]);
 	for (int i = 0; i < REJ_NCOLS; i++)
 		bs_pgarray_free(&b->reject[i]);
+	for (int i = 0; i < 2; i++) {
+		bs_pgarray_free(&b->usage_src[i]);
+		bs_pgarray_free(&b->summary_src[i]);
+	}
 	free(b);
 }
 
@@ -376,10 +383,20 @@ struct settle_batch *settle_batch_new(uint32_t max_records)
 	static const uint32_t id_oids[SETTLE_ID_NCOLS] = {
 		PG_OID_TEXT, PG_OID_UUID, PG_OID_TIMESTAMPTZ, PG_OID_INT4,
 		PG_OID_INT4, PG_OID_INT8, PG_OID_INT2,
+		PG_OID_INT8, PG_OID_INT8, PG_OID_INT8, PG_OID_INT8,
+		PG_OID_INT8, PG_OID_INT8, PG_OID_INT8, PG_OID_INT8,
 	};
 	static const size_t id_elem[SETTLE_ID_NCOLS] = {
 		4 + BS_NODE_ID_MAX, 4 + 16, 4 + 8, 4 + 4, 4 + 4, 4 + 8, 4 + 2,
+		12, 12, 12, 12, 12, 12, 12, 12,
 	};
+	for (int i = 0; i < 2; i++) {
+		uint32_t oid = i == 0 ? PG_OID_INT4 : PG_OID_INT8;
+		rc |= bs_pgarray_init(&b->usage_src[i], oid, ARRAY_HEADER +
+				      (size_t)max_records * planned(oid));
+		rc |= bs_pgarray_init(&b->summary_src[i], oid, ARRAY_HEADER +
+				      (max_records / 8 + 1) * planned(oid));
+	}
 	for (int i = 0; i < SETTLE_ID_NCOLS; i++)   /* room for one row a record */
 		rc |= bs_pgarray_init(&b->idcol[i], id_oids[i],
 				      ARRAY_HEADER + (size_t)max_records * id_elem[i]);
@@ -401,6 +418,11 @@ void settle_batch_reset(struct settle_batch *b)
 		bs_pgarray_reset(&b->summary[i]);
 	for (int i = 0; i < REJ_NCOLS; i++)
 		bs_pgarray_reset(&b->reject[i]);
+	for (int i = 0; i < 2; i++) {
+		bs_pgarray_reset(&b->usage_src[i]);
+		bs_pgarray_reset(&b->summary_src[i]);
+	}
+	b->id_conflict = false;
 	for (uint32_t i = 0; i < b->nparts; i++)
 		b->part_slot[b->parts[i].partition] = 0;
 	b->nparts = 0;
@@ -590,7 +612,8 @@ const char *settle_batch_copy_data(struct settle_batch *b, size_t *len)
 
 /* The fields of a COPY row (SETTLE_COPY_COLUMNS) that make up its
  * identity. */
-enum { F_NODE = 0, F_BOOT = 1, F_START = 3, F_TENANT = 7, F_POOL = 8, F_DIR = 9 };
+enum { F_NODE = 0, F_BOOT = 1, F_START = 3, F_TENANT = 7, F_POOL = 8, F_DIR = 9,
+       F_PACKETS = 10, F_POLICED_BYTES = 13 };
 
 /* a text field (int32 length, bytes) against another, as COLLATE "C" */
 static int cmp_text_field(const char *a, const char *b)
@@ -631,8 +654,22 @@ static bool same_interval(const struct settle_id_key *a, const struct settle_id_
 	       cmp_text_field(a->node, b->node) == 0;
 }
 
+/* The last element's counts of x's direction (an int8 element is its
+ * 4-byte length and 8 bytes). */
+static void set_counts(struct bs_pgarray *c, const struct settle_id_key *x)
+{
+	int first = x->dir_bit == SETTLE_DIR_BIT_OUT ? SETTLE_ID_OUT_COUNTS
+						     : SETTLE_ID_IN_COUNTS;
+	for (int i = 0; i < 4; i++) {
+		struct bs_pgarray *a = &c[first + i];
+		assert(a->count > 0 && a->len >= 12);
+		put_be64(a->buf + a->len - 8, (uint64_t)x->counts[i]);
+	}
+}
+
 int64_t settle_batch_identity_arrays(struct settle_batch *b)
 {
+	b->id_conflict = false;
 	size_t len;
 	const char *in = settle_batch_copy_data(b, &len);
 	const char *p = in + sizeof(COPY_HEADER);
@@ -651,7 +688,12 @@ int64_t settle_batch_identity_arrays(struct settle_batch *b)
 			case F_TENANT: assert(n == 8); tenant = get_be64(p + 4); break;
 			case F_POOL: assert(n == 8); pool = get_be64(p + 4); break;
 			case F_DIR: k->dir_bit = dir_bit(p); break;
-			default: break;
+			default:
+				if (f >= F_PACKETS && f <= F_POLICED_BYTES) {
+					assert(n == 8);
+					k->counts[f - F_PACKETS] = (int64_t)get_be64(p + 4);
+				}
+				break;
 			}
 			p += 4 + n;
 		}
@@ -676,7 +718,10 @@ int64_t settle_batch_identity_arrays(struct settle_batch *b)
 			if (x->dir_bit != x[-1].dir_bit) {
 				char *last = c[SETTLE_ID_DIRS].buf + c[SETTLE_ID_DIRS].len - 1;
 				*last = (char)(*last | (char)x->dir_bit);
+				set_counts(c, x);
 				n++;
+			} else if (memcmp(x->counts, x[-1].counts, sizeof(x->counts)) != 0) {
+				b->id_conflict = true;
 			}
 			continue;
 		}
@@ -697,6 +742,10 @@ int64_t settle_batch_identity_arrays(struct settle_batch *b)
 		}
 		rc |= bs_pgarray_add_i64(&c[SETTLE_ID_PAIR], (int64_t)x->tenant_pool);
 		rc |= bs_pgarray_add_i16(&c[SETTLE_ID_DIRS], (int16_t)x->dir_bit);
+		for (int i = 0; i < 8; i++)
+			rc |= bs_pgarray_add_i64(&c[SETTLE_ID_IN_COUNTS + i], 0);
+		if (rc == 0)
+			set_counts(c, x);
 		n++;
 	}
 	if (b->usage_count > 0)
@@ -735,6 +784,16 @@ static int add_summary(struct settle_batch *b, const struct bs_record *rec, bool
 					 (int64_t)counts[i]->bytes);
 	}
 	rc |= bs_pgarray_add_bool(&c[SUM_LATE], late);
+	/* v1 summaries do not say: NULL, not 0 */
+	bool v1 = h->version == 1;
+	rc |= v1 ? bs_pgarray_add_null(&c[SUM_LATE_PACKETS])
+		 : bs_pgarray_add_i64(&c[SUM_LATE_PACKETS], (int64_t)s->late.packets);
+	rc |= v1 ? bs_pgarray_add_null(&c[SUM_LATE_BYTES])
+		 : bs_pgarray_add_i64(&c[SUM_LATE_BYTES], (int64_t)s->late.bytes);
+	for (int i = 0; i < BS_RECORD_MAL_REASONS; i++)
+		rc |= v1 ? bs_pgarray_add_null(&c[SUM_MAL_REASON + i])
+			 : bs_pgarray_add_i64(&c[SUM_MAL_REASON + i],
+					      (int64_t)s->malformed_reason[i]);
 	b->summary_count++;
 	return rc;
 }
@@ -746,8 +805,11 @@ enum settle_batch_add settle_batch_add_record(struct settle_batch *b,
 	enum settle_batch_add f = fits(b, partition, true, day);
 	if (f != BATCH_ADDED)
 		return f;
-	int rc = rec->head.type == BS_RECORD_USAGE ? add_usage(b, rec, late)
-						   : add_summary(b, rec, late);
+	bool usage = rec->head.type == BS_RECORD_USAGE;
+	int rc = usage ? add_usage(b, rec, late) : add_summary(b, rec, late);
+	struct bs_pgarray *src = usage ? b->usage_src : b->summary_src;
+	rc |= bs_pgarray_add_i32(&src[0], partition);
+	rc |= bs_pgarray_add_i64(&src[1], offset);
 	if (rc != 0)
 		return BATCH_ERROR;
 	note(b, partition, offset, true, day);
@@ -779,6 +841,9 @@ enum settle_batch_add settle_batch_add_reject(struct settle_batch *b,
 				 : (int32_t)len);
 	rc |= bs_pgarray_add_bytes(&c[REJ_REASON], reason, strlen(reason));
 	rc |= bs_pgarray_add_bytes(&c[REJ_ERROR], clean, error_len);
+	unsigned char digest[SHA256_DIGEST_LENGTH];
+	SHA256(payload != NULL ? payload : (const void *)"", len, digest);
+	rc |= bs_pgarray_add_bytes(&c[REJ_SHA256], digest, sizeof(digest));
 	if (rc != 0)
 		return BATCH_ERROR;
 	b->reject_count++;

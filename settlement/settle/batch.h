@@ -96,10 +96,17 @@ const char *bs_pgarray_finish(struct bs_pgarray *a, int *len);
  * element a (tenant_id, pool_id) pair as tenant_id << 32 | pool_id (both
  * are uint32) and the set of its directions as a bit mask
  * (SETTLE_DIR_BIT_*). */
+/* Per element too, the counts of its 'in' and of its 'out' record
+ * (packets, bytes, policed packets, policed bytes; 0 for a direction not
+ * in the batch): a stored row counts only if its counts are equal, so a
+ * record stored with other counts (an identity conflict) keeps the batch
+ * off the replay's fast path. */
 enum {
 	SETTLE_ID_NODE, SETTLE_ID_BOOT, SETTLE_ID_START, SETTLE_ID_FIRST,
 	SETTLE_ID_LAST, SETTLE_ID_PAIR, SETTLE_ID_DIRS,
-	SETTLE_ID_NCOLS
+	SETTLE_ID_IN_COUNTS,                          /* 4 arrays */
+	SETTLE_ID_OUT_COUNTS = SETTLE_ID_IN_COUNTS + 4, /* 4 arrays */
+	SETTLE_ID_NCOLS = SETTLE_ID_OUT_COUNTS + 4
 };
 #define SETTLE_DIR_BIT_IN  1   /* direction 'in' */
 #define SETTLE_DIR_BIT_OUT 2   /* direction 'out' */
@@ -111,12 +118,14 @@ enum {
 	SUM_UNATTR_PACKETS, SUM_UNATTR_BYTES, SUM_MALFORMED_PACKETS,
 	SUM_MALFORMED_BYTES, SUM_NON_IP_PACKETS, SUM_NON_IP_BYTES,
 	SUM_RX_PACKETS, SUM_RX_BYTES, SUM_LATE,
-	SUM_NCOLS
+	/* v2 summaries only; NULL for v1 */
+	SUM_LATE_PACKETS, SUM_LATE_BYTES, SUM_MAL_REASON,
+	SUM_NCOLS = SUM_MAL_REASON + BS_RECORD_MAL_REASONS
 };
 
 enum {
 	REJ_PARTITION, REJ_OFFSET, REJ_KEY, REJ_PAYLOAD, REJ_PAYLOAD_BYTES,
-	REJ_REASON, REJ_ERROR,
+	REJ_REASON, REJ_ERROR, REJ_SHA256,
 	REJ_NCOLS
 };
 
@@ -165,6 +174,10 @@ struct settle_batch {
 	struct settle_agg *agg;      /* max_records of them */
 	struct settle_id_key *id_keys; /* max_records: settle_batch_identity_arrays' */
 	struct bs_pgarray idcol[SETTLE_ID_NCOLS];
+	bool id_conflict;            /* two copies of an identity, other counts */
+	/* where each usage row and summary was read (Kafka partition, offset),
+	 * in batch order: names the message of an identity conflict */
+	struct bs_pgarray usage_src[2], summary_src[2];
 	uint32_t nagg;
 	uint32_t *agg_index;         /* open addressing: agg[] + 1, 0 = free */
 	uint32_t agg_mask;
@@ -184,7 +197,8 @@ void settle_batch_reset(struct settle_batch *b);
 enum settle_batch_add settle_batch_add_record(struct settle_batch *b,
 	int32_t partition, int64_t offset, const struct bs_record *rec, bool late);
 
-/* Adds a rejected message (payload cut to SETTLE_REJECT_PAYLOAD_MAX). */
+/* Adds a rejected message (payload cut to SETTLE_REJECT_PAYLOAD_MAX; the
+ * SHA-256 of the whole of it kept too). */
 enum settle_batch_add settle_batch_add_reject(struct settle_batch *b,
 	int32_t partition, int64_t offset, const void *key, size_t key_len,
 	const void *payload, size_t len, const char *reason, const char *error);
@@ -201,7 +215,8 @@ const char *settle_batch_copy_data(struct settle_batch *b, size_t *len);
  * that order, one descent finds the pages of the next in the CPU's
  * caches. For checking a replayed batch with one index descent per
  * (node, boot, interval, tenant, pool) instead of one per record
- * (store.c). */
+ * (store.c). Sets id_conflict when two copies of an identity in the batch
+ * have other counts. */
 int64_t settle_batch_identity_arrays(struct settle_batch *b);
 
 /* Writes the sums into aggcol[]; false when they cannot be used (a sum

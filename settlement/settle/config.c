@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +42,9 @@ void settle_config_defaults(struct settle_config *cfg)
 	cfg->gap_window_s = 2 * 86400;
 	cfg->retry_max_s = 30;
 	snprintf(cfg->metrics_listen, sizeof(cfg->metrics_listen), "127.0.0.1:9471");
+	cfg->lock_timeout_ms = 10000;
+	cfg->statement_timeout_ms = 300000;
+	cfg->idle_in_transaction_timeout_ms = 60000;
 }
 
 void settle_config_free(struct settle_config *cfg)
@@ -155,6 +159,29 @@ static int postgres_key(struct load_state *st, const char *key, const char *valu
 		if (bs_conf_copy_str(st->cfg->conninfo, sizeof(st->cfg->conninfo), value) < 0)
 			return fail(st, "postgres", key, "longer than %zu bytes",
 				    sizeof(st->cfg->conninfo) - 1);
+		/* refused here, once, rather than at every connection attempt;
+		 * libpq's message quotes the text, so it is not shown */
+		PQconninfoOption *opts = value[0] != '\0'
+			? PQconninfoParse(value, NULL) : NULL;
+		if (value[0] != '\0' && opts == NULL)
+			return fail(st, "postgres", key, "not a libpq connection "
+				    "string or postgresql:// URI (its text is not "
+				    "shown: it may hold a password)");
+		PQconninfoFree(opts);
+		return 1;
+	}
+	struct { const char *name; uint32_t *dst; } timeouts[] = {
+		{ "lock_timeout_ms", &st->cfg->lock_timeout_ms },
+		{ "statement_timeout_ms", &st->cfg->statement_timeout_ms },
+		{ "idle_in_transaction_timeout_ms",
+		  &st->cfg->idle_in_transaction_timeout_ms },
+	};
+	for (size_t i = 0; i < sizeof(timeouts) / sizeof(timeouts[0]); i++) {
+		if (strcmp(key, timeouts[i].name) != 0)
+			continue;
+		if (parse_u32(value, 0, 86400000, timeouts[i].dst) < 0)
+			return fail(st, "postgres", key, "'%s' is not a whole number "
+				    "of milliseconds from 0 (off) to 86400000", value);
 		return 1;
 	}
 	return fail(st, "postgres", key, "unknown key (libpq parameters go in "
@@ -253,8 +280,12 @@ int settle_config_set(struct settle_config *cfg, const char *assignment,
 	char *eq = strchr(buf, '=');
 	char *dot = strchr(buf, '.');
 	if (eq == NULL || dot == NULL || dot > eq) {
-		snprintf(err, err_size, "--set '%s': expected SECTION.KEY=VALUE",
-			 assignment);
+		/* never echoed: what follows the key may be a secret
+		 * ('kafka.sasl.password:hunter2') */
+		size_t k = strspn(buf, "abcdefghijklmnopqrstuvwxyz"
+				  "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-");
+		snprintf(err, err_size, "'%.*s...': expected SECTION.KEY=VALUE "
+			 "(the value is not shown)", (int)(k < 64 ? k : 64), buf);
 		return -1;
 	}
 	*dot = '\0';

@@ -39,6 +39,12 @@ struct settle_config {
 	uint32_t retry_max_s;            /* backoff cap for PostgreSQL / Kafka */
 	char metrics_listen[128];        /* "ADDR:PORT", "" = no endpoint */
 	char conninfo[2048];             /* "" = PG* environment */
+	/* per session of the consumer (SET at connect), milliseconds, 0 = off:
+	 * a frozen instance cannot hold its batch's row locks for ever, and
+	 * its successor does not wait for them for ever */
+	uint32_t lock_timeout_ms;
+	uint32_t statement_timeout_ms;
+	uint32_t idle_in_transaction_timeout_ms;
 	char brokers[2048];
 	char bootstrap_file[4096];
 	struct bs_kafka_props kafka;     /* other [kafka] keys */

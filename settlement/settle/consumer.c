@@ -41,6 +41,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <pthread.h>
 
@@ -60,6 +61,9 @@
 #define WATERMARK_CONFIRMATIONS 4     /* answers before a partition stops */
 #define POISON_MAX         64        /* messages PostgreSQL refused, remembered */
 #define IDLE_WAIT_MS       100
+#define DLQ_ROUND          256       /* outbox rows published per round */
+#define DLQ_RECHECK_S      60        /* the outbox looked at anyway */
+#define DLQ_MESSAGE_TIMEOUT "30000"  /* DLQ producer's message.timeout.ms */
 
 struct part {
 	bool assigned;
@@ -107,6 +111,14 @@ struct lane {
 	char err[ERR_MAX];
 };
 
+/* One DLQ message of a publishing round: its delivery report. */
+enum ack_state { ACK_WAITING, ACK_STORED, ACK_FAILED };
+struct dlq_ack {
+	enum ack_state state;
+	int32_t partition;
+	int64_t offset;
+};
+
 struct poison {
 	int32_t partition;
 	int64_t offset;
@@ -125,7 +137,10 @@ struct consumer {
 	struct part *parts;                    /* [SETTLE_PARTITION_MAX + 1] */
 	int32_t *assigned;                     /* ids, nassigned of them */
 	size_t nassigned;
+	int32_t *pos_ids;                      /* position()'s, [SETTLE_PARTITION_MAX + 1] */
+	int64_t *pos_next;
 	bool resync_needed;
+	bool assign_pending;                   /* rd_kafka_assign failed: resync assigns */
 	bool connected_once;
 	bool eof_seen;                         /* a partition reached its end */
 	int fatal;                             /* exit code if != 0 */
@@ -137,6 +152,16 @@ struct consumer {
 	struct settle_limits limits;
 	int64_t horizon;
 	uint64_t dlq_failures;                 /* delivery reports since flush */
+	bool dlq_due;                          /* the outbox may hold rows to publish */
+	double dlq_next_t;                     /* not before (after a failure) */
+	unsigned dlq_backoff_ms;
+	rd_kafka_t *dlq_reader;                /* looks for handed-over rows */
+	int32_t dlq_nparts;                    /* partitions of the DLQ topic */
+	struct dlq_ack dlq_acks[DLQ_ROUND];
+	int32_t dlq_to[DLQ_ROUND];             /* each row's DLQ partition */
+	int64_t dlq_ids[DLQ_ROUND];
+	int32_t dlq_parts[DLQ_ROUND];
+	int64_t dlq_offs[DLQ_ROUND];
 	unsigned backoff_ms;
 	/* statistics */
 	uint64_t settled_records;              /* usage + summaries + rejects */
@@ -183,11 +208,20 @@ static void dlq_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg,
 {
 	(void)rk;
 	struct consumer *c = opaque;
+	struct dlq_ack *ack = msg->_private;
 	if (msg->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
 		c->dlq_failures++;
 		atomic_fetch_add(&c->m->dlq_failed, 1);
 		BS_ERROR("DLQ %s: delivery failed: %s", c->cfg->dlq_topic,
 			 rd_kafka_err2str(msg->err));
+		if (ack != NULL)
+			ack->state = ACK_FAILED;
+		return;
+	}
+	if (ack != NULL) {
+		ack->state = ACK_STORED;
+		ack->partition = msg->partition;
+		ack->offset = msg->offset;
 	}
 }
 
@@ -300,8 +334,14 @@ static int open_kafka(struct consumer *c, char *err, size_t err_size)
 	conf = base_conf(c->cfg, true, err, err_size);
 	if (conf == NULL)
 		return -1;
+	bool timeout_set = false;
+	for (size_t i = 0; i < c->cfg->kafka.count; i++)
+		timeout_set = timeout_set ||
+			strcmp(c->cfg->kafka.key[i], "message.timeout.ms") == 0;
 	if (conf_set(conf, "acks", "all", err, err_size) < 0 ||
-	    conf_set(conf, "enable.idempotence", "true", err, err_size) < 0) {
+	    conf_set(conf, "enable.idempotence", "true", err, err_size) < 0 ||
+	    (!timeout_set && conf_set(conf, "message.timeout.ms",
+				      DLQ_MESSAGE_TIMEOUT, err, err_size) < 0)) {
 		rd_kafka_conf_destroy(conf);
 		return -1;
 	}
@@ -384,6 +424,24 @@ static void backoff(struct consumer *c)
 	}
 }
 
+/* After a lock timeout (SQLSTATE 55P03 in err): the lock may be held by
+ * a frozen instance no server timeout ends (store.c); end it. */
+static void after_lock_timeout(struct consumer *c, struct settle_store *st,
+			       const char *err)
+{
+	if (strstr(err, "SQLSTATE 55P03") == NULL || !settle_store_connected(st))
+		return;
+	char why[ERR_MAX];
+	int n = settle_store_end_frozen(st, why, sizeof(why));
+	if (n > 0)
+		BS_WARN("ended %d frozen bandsplit-settle session(s) (in a transaction, "
+			"unchanged for longer than statement_timeout) holding the "
+			"locks this instance waited for", n);
+	else if (n < 0)
+		BS_WARN("%s", why);
+	(void)c;
+}
+
 /* Connects every lane that is not connected. */
 static int ensure_connected(struct consumer *c, char *err, size_t err_size)
 {
@@ -451,16 +509,17 @@ static int position(struct consumer *c, rd_kafka_topic_partition_list_t *list,
 {
 	if (ensure_connected(c, err, err_size) < 0)
 		return -1;
-	int32_t ids[SETTLE_BATCH_MAX_PARTS];
-	int64_t next[SETTLE_BATCH_MAX_PARTS];
-	size_t n = 0;
-	for (int i = 0; i < list->cnt && n < SETTLE_BATCH_MAX_PARTS; i++)
-		ids[n++] = list->elems[i].partition;
-	if (settle_store_load_offsets(c->lanes[0].store, ids, n, next, err,
+	/* every partition of the list (Kafka allows far more than a batch
+	 * touches), read from PostgreSQL in one statement */
+	size_t n = (size_t)list->cnt;
+	for (size_t i = 0; i < n; i++)
+		c->pos_ids[i] = list->elems[i].partition;
+	int64_t *next = c->pos_next;
+	if (settle_store_load_offsets(c->lanes[0].store, c->pos_ids, n, next, err,
 				      err_size) != STORE_OK)
 		return -1;
 	for (size_t i = 0; i < n; i++) {
-		int32_t p = ids[i];
+		int32_t p = c->pos_ids[i];
 		int64_t lo = -1, hi = -1;
 		if (watermarks(c, p, next[i], &lo, &hi, err, err_size) < 0)
 			return -1;
@@ -480,6 +539,24 @@ static int position(struct consumer *c, rd_kafka_topic_partition_list_t *list,
 		list->elems[i].offset = start;
 	}
 	return 0;
+}
+
+/* rd_kafka_assign, which the test hook BANDSPLIT_SETTLE_FAIL_ASSIGN=N
+ * makes fail N times (a failed assignment cannot be provoked from outside
+ * on demand). */
+static rd_kafka_resp_err_t assign(struct consumer *c,
+				  rd_kafka_topic_partition_list_t *run)
+{
+	static int fail_left = -1;
+	if (fail_left < 0) {
+		const char *v = getenv("BANDSPLIT_SETTLE_FAIL_ASSIGN");
+		fail_left = v != NULL ? atoi(v) : 0;
+	}
+	if (fail_left > 0) {
+		fail_left--;
+		return RD_KAFKA_RESP_ERR__FAIL;
+	}
+	return rd_kafka_assign(c->rk, run);
 }
 
 /* Re-positions every assigned partition from PostgreSQL after a failure. */
@@ -504,8 +581,23 @@ static int resync(struct consumer *c)
 				rd_kafka_topic_partition_list_add(run, c->cfg->topic,
 					list->elems[i].partition)->offset =
 					list->elems[i].offset;
-		rd_kafka_error_t *e = run->cnt > 0
-			? rd_kafka_seek_partitions(c->rk, run, KAFKA_QUERY_MS) : NULL;
+		rd_kafka_error_t *e = NULL;
+		if (c->assign_pending) {
+			/* the rebalance's assign failed: assign, at these
+			 * positions, instead of seeking */
+			rd_kafka_resp_err_t ae = assign(c, run);
+			if (ae != RD_KAFKA_RESP_ERR_NO_ERROR) {
+				snprintf(err, sizeof(err), "kafka assign: %s",
+					 rd_kafka_err2str(ae));
+				rc = -1;
+			} else {
+				c->assign_pending = false;
+				BS_INFO("assigned %d partition(s) of %s after a "
+					"failed assignment", run->cnt, c->cfg->topic);
+			}
+		} else if (run->cnt > 0) {
+			e = rd_kafka_seek_partitions(c->rk, run, KAFKA_QUERY_MS);
+		}
 		if (e != NULL) {
 			snprintf(err, sizeof(err), "kafka seek: %s",
 				 rd_kafka_error_string(e));
@@ -529,6 +621,7 @@ static int resync(struct consumer *c)
 		if (!stopping(c))
 			BS_WARN("resync: %s; retrying in %u ms", err,
 				c->backoff_ms == 0 ? 100 : c->backoff_ms * 2);
+		after_lock_timeout(c, c->lanes[0].store, err);
 		return -1;
 	}
 	c->resync_needed = false;
@@ -578,6 +671,7 @@ static void rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 		if (stopping(c))
 			break;
 		BS_WARN("assignment: %s; retrying", why);
+		after_lock_timeout(c, c->lanes[0].store, why);
 		unsigned cap = c->cfg->retry_max_s * 1000;
 		c->backoff_ms = c->backoff_ms == 0 ? 100
 			: (c->backoff_ms * 2 > cap ? cap : c->backoff_ms * 2);
@@ -597,52 +691,26 @@ static void rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 			rd_kafka_topic_partition_list_add(run, list->elems[i].topic,
 				p)->offset = list->elems[i].offset;
 	}
-	rd_kafka_resp_err_t e = rd_kafka_assign(rk, run);
+	rd_kafka_resp_err_t e = assign(c, run);
 	if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
-		BS_ERROR("kafka assign: %s", rd_kafka_err2str(e));
+		/* remembered: the main loop's resync assigns them again */
+		BS_ERROR("kafka assign of %d partition(s): %s; retrying", run->cnt,
+			 rd_kafka_err2str(e));
+		c->assign_pending = true;
 		c->resync_needed = true;
+	} else {
+		BS_INFO("assigned %d partition(s) of %s, positions from PostgreSQL",
+			run->cnt, c->cfg->topic);
+		c->assign_pending = false;
+		c->resync_needed = false;
+		c->dlq_due = true;   /* a previous owner may have left rows */
 	}
-	BS_INFO("assigned %d partition(s) of %s, positions from PostgreSQL",
-		run->cnt, c->cfg->topic);
 	rd_kafka_topic_partition_list_destroy(run);
-	c->resync_needed = false;
 }
 
 /* ---- one message ------------------------------------------------------ */
 
 enum handled { H_NEXT, H_FULL, H_SEND_NOW };
-
-static void produce_dlq(struct consumer *c, const rd_kafka_message_t *msg,
-			const char *reason, const char *error)
-{
-	char partition[16], offset[32];
-	snprintf(partition, sizeof(partition), "%" PRId32, msg->partition);
-	snprintf(offset, sizeof(offset), "%" PRId64, msg->offset);
-	rd_kafka_headers_t *h = rd_kafka_headers_new(5);
-	rd_kafka_header_add(h, "bandsplit-reject-reason", -1, reason, -1);
-	rd_kafka_header_add(h, "bandsplit-reject-error", -1, error, -1);
-	rd_kafka_header_add(h, "bandsplit-source-topic", -1, c->cfg->topic, -1);
-	rd_kafka_header_add(h, "bandsplit-source-partition", -1, partition, -1);
-	rd_kafka_header_add(h, "bandsplit-source-offset", -1, offset, -1);
-	for (;;) {
-		rd_kafka_resp_err_t e = rd_kafka_producev(c->dlq,
-			RD_KAFKA_V_TOPIC(c->cfg->dlq_topic),
-			RD_KAFKA_V_VALUE(msg->payload, msg->len),
-			RD_KAFKA_V_KEY(msg->key, msg->key_len),
-			RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-			RD_KAFKA_V_HEADERS(h),
-			RD_KAFKA_V_END);
-		if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
-			return;   /* h now belongs to the message */
-		if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL || stopping(c)) {
-			BS_ERROR("DLQ %s: %s", c->cfg->dlq_topic, rd_kafka_err2str(e));
-			c->dlq_failures++;
-			rd_kafka_headers_destroy(h);
-			return;
-		}
-		rd_kafka_poll(c->dlq, 100);
-	}
-}
 
 static enum settle_batch_add add_reject(struct consumer *c, struct lane *l,
 	const rd_kafka_message_t *msg, const char *reason, const char *error)
@@ -651,8 +719,8 @@ static enum settle_batch_add add_reject(struct consumer *c, struct lane *l,
 		msg->offset, msg->key, msg->key_len, msg->payload, msg->len,
 		reason, error);
 	if (a == BATCH_ADDED) {
+		/* to the DLQ once the batch is committed (publish_dlq) */
 		l->batch_rejects[settle_reason_index(reason)]++;
-		produce_dlq(c, msg, reason, error);
 		BS_DEBUG("%s [%" PRId32 "] offset %" PRId64 ": rejected (%s): %s",
 			 c->cfg->topic, msg->partition, msg->offset, reason, error);
 	}
@@ -758,19 +826,6 @@ static enum handled take(struct consumer *c, rd_kafka_message_t *msg)
 
 /* ---- one batch -------------------------------------------------------- */
 
-/* Waits for the DLQ deliveries; 0, or -1 if one failed. */
-static int flush_dlq(struct consumer *c)
-{
-	while (rd_kafka_outq_len(c->dlq) > 0 && !*c->opt->stop)
-		rd_kafka_flush(c->dlq, DLQ_FLUSH_STEP_MS);
-	rd_kafka_poll(c->dlq, 0);
-	if (rd_kafka_outq_len(c->dlq) > 0 || c->dlq_failures > 0) {
-		c->dlq_failures = 0;
-		return -1;
-	}
-	return 0;
-}
-
 static void committed(struct consumer *c, struct lane *l,
 		      const struct store_result *r)
 {
@@ -786,9 +841,22 @@ static void committed(struct consumer *c, struct lane *l,
 	atomic_fetch_add(&m->usage_late, r->usage_late);
 	atomic_fetch_add(&m->summaries_inserted, r->summaries_inserted);
 	atomic_fetch_add(&m->summaries_duplicate, f->summary_count - r->summaries_inserted);
-	for (int i = 0; i < SETTLE_R_COUNT; i++)
+	uint64_t rejects = 0;
+	for (int i = 0; i < SETTLE_R_COUNT; i++) {
+		rejects += f->rejects[i];
 		if (f->rejects[i] > 0)
 			atomic_fetch_add(&m->rejects[i], f->rejects[i]);
+	}
+	if (r->conflicts > 0) {
+		atomic_fetch_add(&m->rejects[SETTLE_R_IDENTITY_CONFLICT], r->conflicts);
+		BS_ERROR("ALARM %s: %" PRIu64 " identity conflict(s): a record or "
+			 "summary whose identity is stored with other counts, e.g. %s. "
+			 "Kept in rejected_records (reason identity_conflict, both "
+			 "values); the stored row stays. `bandsplit gaps` lists them.",
+			 c->cfg->topic, r->conflicts, r->conflict_example);
+	}
+	if (rejects > 0 || r->conflicts > 0)
+		c->dlq_due = true;   /* committed: the outbox has rows to publish */
 	double t = now_s();
 	settle_metrics_observe_batch(m, (uint64_t)((t - f->t0) * 1e6));
 	c->settled_records += f->messages;
@@ -882,6 +950,7 @@ static void finish_lane(struct consumer *c, struct lane *l)
 	case STORE_RETRY:
 		atomic_fetch_add(&c->m->batch_retries, 1);
 		BS_ERROR("%s; rolled back, retrying from the stored offsets", err);
+		after_lock_timeout(c, l->store, err);
 		if (!settle_store_connected(l->store))
 			atomic_store(&c->m->db_up, 0);
 		break;
@@ -918,11 +987,6 @@ static void send_lane(struct consumer *c, struct lane *l)
 	finish_lane(c, l);
 	if (c->resync_needed || settle_batch_empty(b))
 		return;
-	if (b->reject_count > 0 && flush_dlq(c) < 0) {
-		BS_WARN("DLQ deliveries failed; the batch is read again");
-		c->resync_needed = true;
-		return;
-	}
 	struct flight *f = &l->flight;
 	f->t0 = now_s();
 	enum store_rc rc = settle_store_ensure_days(l->store, b, err, sizeof(err));
@@ -1050,6 +1114,293 @@ static void collect(struct consumer *c)
 	}
 }
 
+/* ---- the DLQ ---------------------------------------------------------- */
+
+/* An outbox row's DLQ key: "topic/partition/offset" of the rejected
+ * message. */
+static void row_key(const struct consumer *c, const struct store_dlq_row *r,
+		    char *key, size_t size)
+{
+	snprintf(key, size, "%s/%" PRId32 "/%" PRId64, c->cfg->topic, r->partition,
+		 r->offset);
+}
+
+/* Produces one outbox row to the DLQ: key "topic/partition/offset" (the
+ * same on every attempt: a reader, or a compacted topic, keeps one), the
+ * kept payload (at most 64 KiB: a message too large for the DLQ goes
+ * truncated), the reject's reason, error, source, whole length and
+ * SHA-256 in headers. Returns 0, or -1 (the ack will never come). */
+static int produce_row(struct consumer *c, const struct store_dlq_row *r,
+		       int32_t to, struct dlq_ack *ack)
+{
+	char key[SETTLE_TOPIC_MAX + 48], partition[16], offset[32], bytes[16];
+	char digest[65] = "";
+	row_key(c, r, key, sizeof(key));
+	snprintf(partition, sizeof(partition), "%" PRId32, r->partition);
+	snprintf(offset, sizeof(offset), "%" PRId64, r->offset);
+	snprintf(bytes, sizeof(bytes), "%" PRId32, r->payload_bytes);
+	for (int i = 0; r->sha256 != NULL && i < 32; i++)
+		snprintf(digest + 2 * i, 3, "%02x", r->sha256[i]);
+	bool truncated = (size_t)r->payload_bytes > r->payload_len;
+	rd_kafka_headers_t *h = rd_kafka_headers_new(10);
+	rd_kafka_header_add(h, "bandsplit-reject-reason", -1, r->reason, -1);
+	rd_kafka_header_add(h, "bandsplit-reject-error", -1, r->error, -1);
+	rd_kafka_header_add(h, "bandsplit-source-topic", -1, c->cfg->topic, -1);
+	rd_kafka_header_add(h, "bandsplit-source-partition", -1, partition, -1);
+	rd_kafka_header_add(h, "bandsplit-source-offset", -1, offset, -1);
+	if (r->key != NULL)
+		rd_kafka_header_add(h, "bandsplit-source-key", -1, r->key,
+				    (ssize_t)r->key_len);
+	rd_kafka_header_add(h, "bandsplit-payload-bytes", -1, bytes, -1);
+	if (digest[0] != '\0')
+		rd_kafka_header_add(h, "bandsplit-payload-sha256", -1, digest, -1);
+	rd_kafka_header_add(h, "bandsplit-payload-truncated", -1,
+			    truncated ? "true" : "false", -1);
+	ack->state = ACK_WAITING;
+	for (;;) {
+		rd_kafka_resp_err_t e = rd_kafka_producev(c->dlq,
+			RD_KAFKA_V_TOPIC(c->cfg->dlq_topic),
+			RD_KAFKA_V_PARTITION(to),
+			RD_KAFKA_V_VALUE((void *)r->payload, r->payload_len),
+			RD_KAFKA_V_KEY(key, strlen(key)),
+			RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+			RD_KAFKA_V_HEADERS(h),
+			RD_KAFKA_V_OPAQUE(ack),
+			RD_KAFKA_V_END);
+		if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
+			return 0;   /* h now belongs to the message */
+		if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL || *c->opt->stop) {
+			BS_ERROR("DLQ %s: %s", c->cfg->dlq_topic, rd_kafka_err2str(e));
+			rd_kafka_headers_destroy(h);
+			ack->state = ACK_FAILED;
+			return -1;
+		}
+		rd_kafka_poll(c->dlq, 100);
+	}
+}
+
+/* The DLQ topic's partition count (metadata), 0 if unknown. */
+static int32_t dlq_partitions(struct consumer *c)
+{
+	if (c->dlq_nparts > 0)
+		return c->dlq_nparts;
+	const struct rd_kafka_metadata *md = NULL;
+	rd_kafka_topic_t *t = rd_kafka_topic_new(c->dlq, c->cfg->dlq_topic, NULL);
+	if (t == NULL)
+		return 0;
+	if (rd_kafka_metadata(c->dlq, 0, t, &md, KAFKA_QUERY_MS) ==
+	    RD_KAFKA_RESP_ERR_NO_ERROR && md->topic_cnt == 1 &&
+	    md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR)
+		c->dlq_nparts = md->topics[0].partition_cnt;
+	if (md != NULL)
+		rd_kafka_metadata_destroy(md);
+	rd_kafka_topic_destroy(t);
+	return c->dlq_nparts;
+}
+
+/* Rows handed over to the DLQ and never confirmed (a crash came in
+ * between): each is looked for in its DLQ partition from the offset
+ * recorded at the hand-over to the partition's end; found, its ack is set
+ * (it is not produced again). Returns 0, or -1 (try again later). */
+static int find_handed_over(struct consumer *c, const struct store_dlq_row *rows,
+			    size_t n)
+{
+	char why[512];
+	if (c->dlq_reader == NULL) {
+		rd_kafka_conf_t *conf = base_conf(c->cfg, false, why, sizeof(why));
+		char group[SETTLE_GROUP_MAX + 16];
+		snprintf(group, sizeof(group), "%s.dlq-check", c->cfg->group);
+		if (conf == NULL ||
+		    conf_set(conf, "group.id", group, why, sizeof(why)) < 0 ||
+		    conf_set(conf, "enable.auto.commit", "false", why, sizeof(why)) < 0 ||
+		    conf_set(conf, "enable.partition.eof", "true", why, sizeof(why)) < 0) {
+			if (conf != NULL)
+				rd_kafka_conf_destroy(conf);
+			BS_WARN("DLQ check: %s", why);
+			return -1;
+		}
+		c->dlq_reader = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof(why));
+		if (c->dlq_reader == NULL) {
+			rd_kafka_conf_destroy(conf);
+			BS_WARN("DLQ check: %s", why);
+			return -1;
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (rows[i].dlq_partition < 0 || c->dlq_acks[i].state == ACK_STORED)
+			continue;
+		/* one partition at a time, every handed-over row of it */
+		int32_t p = rows[i].dlq_partition;
+		int64_t from = rows[i].dlq_scan_from, lo = -1, hi = -1;
+		for (size_t j = i + 1; j < n; j++)
+			if (rows[j].dlq_partition == p && rows[j].dlq_scan_from < from)
+				from = rows[j].dlq_scan_from;
+		if (rd_kafka_query_watermark_offsets(c->dlq_reader, c->cfg->dlq_topic, p,
+				&lo, &hi, KAFKA_QUERY_MS) != RD_KAFKA_RESP_ERR_NO_ERROR)
+			return -1;
+		if (from < lo) {
+			BS_WARN("DLQ %s [%" PRId32 "]: offsets %" PRId64 "..%" PRId64
+				" are gone; rows handed over then are produced again",
+				c->cfg->dlq_topic, p, from, lo - 1);
+			from = lo;
+		}
+		rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+		rd_kafka_topic_partition_list_add(l, c->cfg->dlq_topic, p)->offset = from;
+		rd_kafka_resp_err_t e = from < hi ? rd_kafka_assign(c->dlq_reader, l)
+						  : RD_KAFKA_RESP_ERR_NO_ERROR;
+		rd_kafka_topic_partition_list_destroy(l);
+		if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
+			return -1;
+		int64_t next = from;
+		double until = now_s() + KAFKA_QUERY_MS / 1000.0;
+		while (next < hi && now_s() < until) {
+			rd_kafka_message_t *m = rd_kafka_consumer_poll(c->dlq_reader, 200);
+			if (m == NULL)
+				continue;
+			if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR && m->partition == p) {
+				next = m->offset + 1;
+				for (size_t j = i; j < n; j++) {
+					char key[SETTLE_TOPIC_MAX + 48];
+					row_key(c, &rows[j], key, sizeof(key));
+					if (rows[j].dlq_partition == p && m->key_len == strlen(key) &&
+					    memcmp(m->key, key, m->key_len) == 0) {
+						c->dlq_acks[j].state = ACK_STORED;
+						c->dlq_acks[j].partition = p;
+						c->dlq_acks[j].offset = m->offset;
+					}
+				}
+			}
+			rd_kafka_message_destroy(m);
+		}
+		if (from < hi)
+			rd_kafka_assign(c->dlq_reader, NULL);
+		if (next < hi)
+			return -1;   /* not read to the end: not known yet */
+		/* what is not found was never stored: produced again */
+		for (size_t j = i; j < n; j++)
+			if (rows[j].dlq_partition == p && c->dlq_acks[j].state != ACK_STORED)
+				c->dlq_acks[j].state = ACK_FAILED;
+	}
+	return 0;
+}
+
+/* Publishes the outbox: the committed rejects of the assigned partitions
+ * not yet in the DLQ, a round at a time, each round's rows locked in
+ * PostgreSQL until the DLQ's acknowledgements are recorded with them. A
+ * reject therefore reaches the DLQ only after its batch committed, and a
+ * batch read again (a retry, a restart) adds no copy. Runs on lane 0's
+ * connection, between batches; a DLQ that fails is retried later with
+ * backoff and never holds up the settlement. */
+static void publish_dlq(struct consumer *c)
+{
+	double t = now_s();
+	if (!c->dlq_due && t >= c->dlq_next_t + DLQ_RECHECK_S && c->nassigned > 0)
+		c->dlq_due = true;
+	if (!c->dlq_due || t < c->dlq_next_t || c->nassigned == 0 || c->resync_needed)
+		return;
+	struct lane *l = &c->lanes[0];
+	finish_lane(c, l);
+	if (c->resync_needed || !settle_store_connected(l->store))
+		return;
+	char err[ERR_MAX];
+	for (;;) {
+		const struct store_dlq_row *rows;
+		size_t n;
+		if (settle_store_dlq_claim(l->store, c->assigned, c->nassigned, DLQ_ROUND,
+					   &rows, &n, err, sizeof(err)) != STORE_OK) {
+			BS_WARN("%s; the DLQ outbox is published later", err);
+			break;
+		}
+		/* 1. hand-over: the DLQ partition of each new row and its end
+		 * offset, committed before anything is produced */
+		int32_t nparts = dlq_partitions(c);
+		size_t nnew = 0;
+		bool ok = nparts > 0;
+		for (size_t i = 0; ok && i < n; i++) {
+			c->dlq_acks[i].state = ACK_WAITING;
+			if (rows[i].dlq_partition >= 0) {
+				c->dlq_to[i] = rows[i].dlq_partition;
+				continue;
+			}
+			int32_t p = rows[i].partition % nparts;
+			int64_t lo = -1, hi = -1;
+			ok = rd_kafka_query_watermark_offsets(c->dlq, c->cfg->dlq_topic, p,
+				&lo, &hi, KAFKA_QUERY_MS) == RD_KAFKA_RESP_ERR_NO_ERROR;
+			c->dlq_to[i] = p;
+			c->dlq_ids[nnew] = rows[i].id;
+			c->dlq_parts[nnew] = p;
+			c->dlq_offs[nnew++] = hi;
+		}
+		if (!ok)
+			nnew = 0;   /* the transaction ends, nothing handed over */
+		if (settle_store_dlq_handover(l->store, c->dlq_ids, c->dlq_parts,
+					      c->dlq_offs, nnew, err, sizeof(err)) != STORE_OK ||
+		    !ok) {
+			BS_WARN("DLQ outbox: %s; published later", ok ? err
+				: "the DLQ topic's partitions or offsets are unknown");
+			settle_store_dlq_done(l->store, NULL, NULL, NULL, 0, err, sizeof(err));
+			break;
+		}
+		/* 2. rows handed over before and never confirmed: in the DLQ? */
+		bool redo = false;
+		for (size_t i = 0; i < n; i++)
+			redo = redo || rows[i].dlq_partition >= 0;
+		if (redo && find_handed_over(c, rows, n) < 0) {
+			BS_WARN("DLQ %s: could not look for the messages handed over "
+				"before; published later", c->cfg->dlq_topic);
+			settle_store_dlq_done(l->store, NULL, NULL, NULL, 0, err, sizeof(err));
+			break;
+		}
+		/* 3. produce what is not stored */
+		size_t produced = 0;
+		for (size_t i = 0; i < n; i++)
+			if (c->dlq_acks[i].state != ACK_STORED &&
+			    produce_row(c, &rows[i], c->dlq_to[i], &c->dlq_acks[i]) == 0)
+				produced++;
+		/* every report in (message.timeout.ms bounds the wait) */
+		while (rd_kafka_outq_len(c->dlq) > 0)
+			rd_kafka_flush(c->dlq, 500);
+		if (getenv("BANDSPLIT_SETTLE_DLQ_CRASH") != NULL && produced > 0) {
+			/* test hook: die between the DLQ's acknowledgement and
+			 * its confirmation in PostgreSQL */
+			BS_ERROR("BANDSPLIT_SETTLE_DLQ_CRASH: exiting after %zu DLQ "
+				 "message(s), before confirming them", produced);
+			_exit(9);
+		}
+		size_t done = 0;
+		for (size_t i = 0; i < n; i++) {
+			if (c->dlq_acks[i].state != ACK_STORED)
+				continue;
+			c->dlq_ids[done] = rows[i].id;
+			c->dlq_parts[done] = c->dlq_acks[i].partition;
+			c->dlq_offs[done++] = c->dlq_acks[i].offset;
+		}
+		if (settle_store_dlq_done(l->store, c->dlq_ids, c->dlq_parts,
+					  c->dlq_offs, done, err, sizeof(err)) != STORE_OK) {
+			/* delivered, not confirmed: found in the DLQ next time */
+			BS_WARN("%s; %zu DLQ message(s) confirmed later", err, done);
+			break;
+		}
+		atomic_fetch_add(&c->m->dlq_published, done);
+		if (done < n) {
+			BS_WARN("DLQ %s: %zu of %zu message(s) not delivered (%zu "
+				"produced); retried later", c->cfg->dlq_topic, n - done,
+				n, produced);
+			break;
+		}
+		if (n < DLQ_ROUND) {
+			c->dlq_due = false;
+			c->dlq_backoff_ms = 0;
+			c->dlq_next_t = now_s();
+			return;
+		}
+	}
+	unsigned cap = c->cfg->retry_max_s * 1000;
+	c->dlq_backoff_ms = c->dlq_backoff_ms == 0 ? 500
+		: (c->dlq_backoff_ms * 2 > cap ? cap : c->dlq_backoff_ms * 2);
+	c->dlq_next_t = now_s() + c->dlq_backoff_ms / 1000.0;
+}
+
 /* ---- housekeeping ----------------------------------------------------- */
 
 static void update_lag(struct consumer *c)
@@ -1119,7 +1470,8 @@ static void housekeeping(struct consumer *c)
 /* Drain mode: every assigned partition settled up to Kafka's end. */
 static bool drained(struct consumer *c)
 {
-	if (c->nassigned == 0 || c->pending_pos < c->npending || c->resync_needed)
+	if (c->nassigned == 0 || c->pending_pos < c->npending || c->resync_needed ||
+	    c->dlq_due)
 		return false;
 	for (uint32_t i = 0; i < c->nlanes; i++)
 		if (!settle_batch_empty(c->lanes[i].batch) || c->lanes[i].in_flight)
@@ -1170,6 +1522,8 @@ int settle_run(const struct settle_config *cfg, struct settle_metrics *m,
 	c.horizon = SETTLE_NO_HORIZON;
 	c.parts = calloc(SETTLE_PARTITION_MAX + 1, sizeof(*c.parts));
 	c.assigned = calloc(SETTLE_PARTITION_MAX + 1, sizeof(*c.assigned));
+	c.pos_ids = calloc(SETTLE_PARTITION_MAX + 1, sizeof(*c.pos_ids));
+	c.pos_next = calloc(SETTLE_PARTITION_MAX + 1, sizeof(*c.pos_next));
 	c.nlanes = cfg->connections;
 	bool lanes_ok = true;
 	for (uint32_t i = 0; i < c.nlanes; i++) {
@@ -1187,7 +1541,8 @@ int settle_run(const struct settle_config *cfg, struct settle_metrics *m,
 		l->started = pthread_create(&l->thread, NULL, lane_main, l) == 0;
 		lanes_ok = l->started;
 	}
-	if (c.parts == NULL || c.assigned == NULL || !lanes_ok) {
+	if (c.parts == NULL || c.assigned == NULL || c.pos_ids == NULL ||
+	    c.pos_next == NULL || !lanes_ok) {
 		BS_ERROR("out of memory");
 		rc = 3;
 		goto out;
@@ -1227,6 +1582,7 @@ int settle_run(const struct settle_config *cfg, struct settle_metrics *m,
 		if (stopping(&c))
 			break;
 		housekeeping(&c);
+		publish_dlq(&c);
 		if (opt->drain && drained(&c))
 			break;
 	}
@@ -1251,6 +1607,10 @@ out:
 		rd_kafka_consumer_close(c.rk);
 		rd_kafka_destroy(c.rk);
 	}
+	if (c.dlq_reader != NULL) {
+		rd_kafka_consumer_close(c.dlq_reader);
+		rd_kafka_destroy(c.dlq_reader);
+	}
 	if (c.dlq != NULL) {
 		rd_kafka_flush(c.dlq, 5000);
 		rd_kafka_destroy(c.dlq);
@@ -1274,5 +1634,7 @@ out:
 	}
 	free(c.parts);
 	free(c.assigned);
+	free(c.pos_ids);
+	free(c.pos_next);
 	return rc;
 }

@@ -148,7 +148,29 @@ static bool usage_body(struct scan *s, struct bs_usage *u)
 	       COUNTS(s, ",\"policed_packets\":", ",\"policed_bytes\":", &u->policed);
 }
 
-static bool summary_body(struct scan *s, struct bs_summary *m)
+/* v2's late counts and malformed reasons, and the strict decoder's checks
+ * of them. */
+static bool summary_v2_tail(struct scan *s, struct bs_summary *m)
+{
+	static const char *const keys[BS_RECORD_MAL_REASONS] = {
+		",\"malformed_short_ether\":", ",\"malformed_too_many_tags\":",
+		",\"malformed_short_ip\":", ",\"malformed_bad_version\":",
+		",\"malformed_bad_ihl\":", ",\"malformed_bad_length\":",
+	};
+	if (!COUNTS(s, ",\"late_packets\":", ",\"late_bytes\":", &m->late))
+		return false;
+	uint64_t reasons = 0;
+	for (unsigned i = 0; i < BS_RECORD_MAL_REASONS; i++) {
+		if (!lit(s, keys[i], strlen(keys[i])) ||
+		    !uint_value(s, FAST_COUNT_MAX, &m->malformed_reason[i]))
+			return false;
+		reasons += m->malformed_reason[i];
+	}
+	return m->late.packets <= m->rx.packets && m->late.bytes <= m->rx.bytes &&
+	       reasons == m->malformed.packets;
+}
+
+static bool summary_body(struct scan *s, struct bs_summary *m, unsigned version)
 {
 	uint64_t v;
 	if (!LIT(s, ",\"record_count\":") || !uint_value(s, FAST_RECORD_COUNT_MAX, &v))
@@ -161,7 +183,8 @@ static bool summary_body(struct scan *s, struct bs_summary *m)
 		    &m->unattributed) ||
 	    !COUNTS(s, ",\"malformed_packets\":", ",\"malformed_bytes\":", &m->malformed) ||
 	    !COUNTS(s, ",\"non_ip_packets\":", ",\"non_ip_bytes\":", &m->non_ip) ||
-	    !COUNTS(s, ",\"rx_packets\":", ",\"rx_bytes\":", &m->rx))
+	    !COUNTS(s, ",\"rx_packets\":", ",\"rx_bytes\":", &m->rx) ||
+	    (version == 2 && !summary_v2_tail(s, m)))
 		return false;
 	/* the strict decoder's cross-field checks; sums cannot overflow
 	 * (each term < 2^62) */
@@ -177,7 +200,11 @@ bool settle_fast_decode(const char *buf, size_t len, struct bs_record *rec)
 		return false;
 	struct scan s = { buf, buf + len };
 	memset(rec, 0, sizeof(*rec));
-	if (!LIT(&s, "{\"schema\":\"" BS_SCHEMA_NAME "\",\"type\":\""))
+	if (LIT(&s, "{\"schema\":\"" BS_SCHEMA_NAME "\",\"type\":\""))
+		rec->head.version = 2;
+	else if (LIT(&s, "{\"schema\":\"" BS_SCHEMA_NAME_V1 "\",\"type\":\""))
+		rec->head.version = 1;
+	else
 		return false;
 	bool ok;
 	if (LIT(&s, "usage\",")) {
@@ -185,7 +212,8 @@ bool settle_fast_decode(const char *buf, size_t len, struct bs_record *rec)
 		ok = head(&s, &rec->head) && usage_body(&s, &rec->usage);
 	} else if (LIT(&s, "summary\",")) {
 		rec->head.type = BS_RECORD_SUMMARY;
-		ok = head(&s, &rec->head) && summary_body(&s, &rec->summary);
+		ok = head(&s, &rec->head) &&
+		     summary_body(&s, &rec->summary, rec->head.version);
 	} else {
 		return false;
 	}

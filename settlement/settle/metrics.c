@@ -108,8 +108,11 @@ size_t settle_metrics_render(const struct settle_metrics *m, const char *group,
 		     settle_reason_name((enum settle_reason)r),
 		     (uint64_t)LOAD(m->rejects[r]));
 	counter(&o, "bandsplit_settle_dlq_failures_total",
-		"DLQ deliveries that failed (the batch was retried).",
+		"DLQ deliveries that failed (the outbox row is published later).",
 		LOAD(m->dlq_failed));
+	counter(&o, "bandsplit_settle_dlq_published_total",
+		"Rejected records published to the DLQ from the outbox.",
+		LOAD(m->dlq_published));
 
 	counter(&o, "bandsplit_settle_batch_retries_total",
 		"Batch transactions rolled back and retried.", LOAD(m->batch_retries));

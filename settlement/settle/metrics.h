@@ -24,6 +24,7 @@ struct settle_metrics {
 	atomic_uint_fast64_t summaries_inserted, summaries_duplicate;
 	atomic_uint_fast64_t rejects[SETTLE_R_COUNT];
 	atomic_uint_fast64_t dlq_failed;
+	atomic_uint_fast64_t dlq_published;
 	atomic_uint_fast64_t batches, batch_retries, fenced, db_reconnects;
 	atomic_uint_fast64_t latency_le[METRICS_LATENCY_BUCKETS + 1]; /* +Inf last */
 	atomic_uint_fast64_t latency_sum_us;

@@ -17,11 +17,12 @@
 #include "validate.h"
 
 #define KNOWN_DAYS_MAX 4096        /* days known to have a raw partition */
-#define MAX_PIPELINE 5             /* statements in one pipeline */
+#define MAX_PIPELINE 6             /* statements in one pipeline */
 #define COPY_PIECE 65536           /* bytes per CopyData message */
 
 enum stmt_kind {
-	STMT_BEGIN, STMT_OFFSETS, STMT_SUMMARY, STMT_REJECT, STMT_PROBE,
+	STMT_BEGIN, STMT_OFFSETS, STMT_SUMMARY_CONFLICT, STMT_SUMMARY, STMT_REJECT,
+	STMT_PROBE,
 	STMT_ROLLUP, STMT_STAGED, STMT_COMMIT,
 };
 
@@ -36,6 +37,9 @@ struct settle_store {
 	size_t nsent;
 	/* offset arrays of the batch */
 	struct bs_pgarray off_part, off_expected, off_next;
+	/* the DLQ rows claimed (settle_store_dlq_claim) */
+	PGresult *dlq_res;
+	struct store_dlq_row *dlq_rows;
 };
 
 const char *const store_gap_kinds[STORE_GAP_KINDS] = {
@@ -75,29 +79,77 @@ static const char COPY_STAGE_SQL[] =
 	"  updated_at = now()"
 
 /* ... and from there into usage_raw, skipping the identities stored
- * already: those found by an anti-join first (one index probe per row,
- * cheaper than ON CONFLICT's check, and all a replay costs), then ON
- * CONFLICT DO NOTHING for the rest (a second copy inside the batch, a
- * concurrent insert); the rollups add exactly the rows inserted. A record
- * belongs to the 5-minute bucket that contains its interval_start. */
+ * already: each staged row's stored twin is looked up once (one index
+ * probe per row, all a replay costs; the batch's range $1, $2 prunes the
+ * partitions when planning, OFFSET 0 keeps it a per-row probe whatever the
+ * statistics say), and the first copy of each identity not stored is
+ * inserted (ON CONFLICT DO NOTHING for a concurrent insert); the rollups
+ * add exactly the rows inserted. A record belongs to the 5-minute bucket
+ * that contains its interval_start.
+ *
+ * A staged row whose stored twin — or, when none, whose first copy in the
+ * batch — has other counts is an identity conflict: it goes to
+ * rejected_records (reason identity_conflict, both values), named by the
+ * Kafka partition and offset it was read at ($4, $5: per row in batch
+ * order; ord counts the rows as the COPY staged them). */
+#define COUNTS "packets, bytes, policed_packets, policed_bytes"
+#define IDENTITY_EQ(a, b) \
+	a ".interval_start = " b ".interval_start AND " a ".boot_id = " b ".boot_id" \
+	" AND " a ".tenant_id = " b ".tenant_id AND " a ".pool_id = " b ".pool_id" \
+	" AND " a ".direction = " b ".direction AND " a ".node_id = " b ".node_id"
+#define RECORD_JSON(t, prefix) \
+	"jsonb_build_object('node_id', " t ".node_id, 'boot_id', " t ".boot_id," \
+	" 'interval_start', " t ".interval_start, 'tenant_id', " t ".tenant_id," \
+	" 'pool_id', " t ".pool_id, 'direction', " t ".direction," \
+	" 'packets', " t "." prefix "packets, 'bytes', " t "." prefix "bytes," \
+	" 'policed_packets', " t "." prefix "policed_packets," \
+	" 'policed_bytes', " t "." prefix "policed_bytes)"
 static const char STAGED_SQL[] =
-	"WITH ins AS ("
-	"  INSERT INTO usage_raw (" SETTLE_COPY_COLUMNS ")"
-	"  SELECT " SETTLE_COPY_COLUMNS " FROM bs_usage_stage s"
-	"  WHERE NOT EXISTS (SELECT FROM usage_raw r"
-	/* the batch's range ($1, $2) prunes the partitions when planning */
+	"WITH s AS MATERIALIZED ("
+	"  SELECT s.*, s.ord - min(s.ord) OVER () + 1 AS n,"
+	"    row_number() OVER w AS copy_no,"
+	"    first_value(s.packets) OVER w AS f_packets, first_value(s.bytes) OVER w AS f_bytes,"
+	"    first_value(s.policed_packets) OVER w AS f_policed_packets,"
+	"    first_value(s.policed_bytes) OVER w AS f_policed_bytes,"
+	"    st.found, st.packets AS st_packets, st.bytes AS st_bytes,"
+	"    st.policed_packets AS st_policed_packets, st.policed_bytes AS st_policed_bytes"
+	"  FROM bs_usage_stage s"
+	"  LEFT JOIN LATERAL (SELECT true AS found, " COUNTS " FROM usage_raw r"
 	"    WHERE r.interval_start BETWEEN $1::timestamptz AND $2::timestamptz"
-	"      AND r.interval_start = s.interval_start AND r.boot_id = s.boot_id"
-	"      AND r.tenant_id = s.tenant_id AND r.pool_id = s.pool_id"
-	"      AND r.direction = s.direction AND r.node_id = s.node_id"
-	/* OFFSET 0: kept a subplan, probed row by row through the identity
-	 * index whatever the statistics say (a fresh partition has none, and
-	 * a hash anti-join would read it all for every batch) */
-	"    OFFSET 0)"
+	"      AND " IDENTITY_EQ("r", "s") " OFFSET 0) st ON true"
+	"  WINDOW w AS (PARTITION BY s.interval_start, s.boot_id, s.tenant_id,"
+	"    s.pool_id, s.direction, s.node_id ORDER BY s.ord)"
+	"), ins AS ("
+	"  INSERT INTO usage_raw (" SETTLE_COPY_COLUMNS ")"
+	"  SELECT " SETTLE_COPY_COLUMNS " FROM s WHERE s.found IS NULL AND s.copy_no = 1"
+	"  ORDER BY s.ord"
 	"  ON CONFLICT (interval_start, boot_id, tenant_id, pool_id, direction, node_id)"
 	"  DO NOTHING"
 	"  RETURNING tenant_id, pool_id, direction, interval_start, byte_measure,"
 	"    packets, bytes, policed_packets, policed_bytes, late"
+	"), conflict AS ("
+	"  SELECT s.*, CASE WHEN s.found THEN " RECORD_JSON("s", "st_")
+	"    ELSE " RECORD_JSON("s", "f_") " END AS stored"
+	"  FROM s WHERE CASE WHEN s.found"
+	"    THEN (s.st_packets, s.st_bytes, s.st_policed_packets, s.st_policed_bytes)"
+	"      IS DISTINCT FROM (s.packets, s.bytes, s.policed_packets, s.policed_bytes)"
+	"    ELSE s.copy_no > 1 AND (s.f_packets, s.f_bytes, s.f_policed_packets,"
+	"      s.f_policed_bytes) IS DISTINCT FROM (s.packets, s.bytes,"
+	"      s.policed_packets, s.policed_bytes) END"
+	"), rej AS ("
+	"  INSERT INTO rejected_records (topic, kafka_partition, kafka_offset, payload,"
+	"    payload_bytes, payload_sha256, reason, error, conflict)"
+	"  SELECT $3, ($4::int4[])[c.n::int4], ($5::int8[])[c.n::int4], p.payload,"
+	"    length(p.payload), sha256(p.payload), 'identity_conflict',"
+	"    format('identity stored with other counts: stored packets %s bytes %s,"
+	" received packets %s bytes %s', c.stored->'packets', c.stored->'bytes',"
+	"      c.packets, c.bytes),"
+	"    jsonb_build_object('stored', c.stored, 'received', " RECORD_JSON("c", "") ")"
+	"  FROM conflict c,"
+	"    LATERAL (SELECT convert_to(" RECORD_JSON("c", "") "::text, 'UTF8') AS payload) p"
+	"  ORDER BY c.ord"
+	"  ON CONFLICT (topic, kafka_partition, kafka_offset) DO NOTHING"
+	"  RETURNING error, kafka_partition, kafka_offset"
 	"), sums AS ("
 	"  SELECT tenant_id, pool_id, direction,"
 	"    date_bin('300 seconds', interval_start, timestamptz 'epoch') AS bucket_start,"
@@ -116,7 +168,60 @@ static const char STAGED_SQL[] =
 	ROLLUP_ADD
 	"  RETURNING 1"
 	") SELECT (SELECT count(*) FROM ins), (SELECT coalesce(sum(late_records), 0) FROM sums),"
-	"  (SELECT count(*) FROM up)";
+	"  (SELECT count(*) FROM up), (SELECT count(*) FROM rej),"
+	"  (SELECT format('[%s] offset %s: %s', kafka_partition, kafka_offset, error)"
+	"     FROM rej ORDER BY kafka_partition, kafka_offset LIMIT 1)";
+
+/* A summary whose (node, boot, interval) is stored with other values is
+ * an identity conflict too, and so is a second copy in the batch with
+ * other values than the first (sent before SUMMARY_SQL, which keeps the
+ * stored one, or the batch's first copy). */
+#define SUMMARY_JSON(t) \
+	"jsonb_build_object('node_id', " t ".node_id, 'boot_id', " t ".boot_id," \
+	" 'interval_start', " t ".interval_start, 'record_count', " t ".record_count," \
+	" 'in_packets', " t ".in_packets, 'in_bytes', " t ".in_bytes," \
+	" 'out_packets', " t ".out_packets, 'out_bytes', " t ".out_bytes)"
+#define SUMMARY_VALUES(t) \
+	"(" t ".record_count, " t ".in_packets, " t ".in_bytes, " t ".out_packets, " \
+	t ".out_bytes)"
+#define SUMMARY_ARRAYS \
+	"unnest($2::text[], $3::uuid[], $4::timestamptz[], $5::int4[]," \
+	"  $6::int8[], $7::int8[], $8::int8[], $9::int8[], $10::int4[], $11::int8[])" \
+	" WITH ORDINALITY"
+static const char SUMMARY_CONFLICT_SQL[] =
+	"WITH u AS MATERIALIZED ("
+	"  SELECT * FROM " SUMMARY_ARRAYS
+	"    AS u(node_id, boot_id, interval_start, record_count, in_packets, in_bytes,"
+	"      out_packets, out_bytes, kafka_partition, kafka_offset, ord)"
+	"), c AS ("
+	"  SELECT u.*, coalesce(n.v, f.v) AS stored FROM u"
+	"  LEFT JOIN LATERAL (SELECT " SUMMARY_JSON("n") " AS v, " SUMMARY_VALUES("n") " AS vals"
+	"    FROM node_interval n WHERE n.node_id = u.node_id AND n.boot_id = u.boot_id"
+	"      AND n.interval_start = u.interval_start) n ON true"
+	"  LEFT JOIN LATERAL (SELECT " SUMMARY_JSON("f") " AS v, " SUMMARY_VALUES("f") " AS vals"
+	"    FROM u f WHERE f.node_id = u.node_id AND f.boot_id = u.boot_id"
+	"      AND f.interval_start = u.interval_start AND f.ord < u.ord"
+	"    ORDER BY f.ord LIMIT 1) f ON true"
+	"  WHERE CASE WHEN n.v IS NOT NULL THEN n.vals IS DISTINCT FROM " SUMMARY_VALUES("u")
+	"    ELSE f.v IS NOT NULL AND f.vals IS DISTINCT FROM " SUMMARY_VALUES("u") " END"
+	"), rej AS ("
+	"  INSERT INTO rejected_records (topic, kafka_partition, kafka_offset, payload,"
+	"    payload_bytes, payload_sha256, reason, error, conflict)"
+	"  SELECT $1, c.kafka_partition, c.kafka_offset, p.payload, length(p.payload),"
+	"    sha256(p.payload), 'identity_conflict',"
+	"    format('summary stored with other counts: stored records %s in_bytes %s"
+	" out_bytes %s, received records %s in_bytes %s out_bytes %s',"
+	"      c.stored->'record_count', c.stored->'in_bytes', c.stored->'out_bytes',"
+	"      c.record_count, c.in_bytes, c.out_bytes),"
+	"    jsonb_build_object('stored', c.stored, 'received', " SUMMARY_JSON("c") ")"
+	"  FROM c CROSS JOIN LATERAL (SELECT convert_to(" SUMMARY_JSON("c") "::text,"
+	"    'UTF8') AS payload) p"
+	"  ORDER BY c.ord"
+	"  ON CONFLICT (topic, kafka_partition, kafka_offset) DO NOTHING"
+	"  RETURNING error, kafka_partition, kafka_offset"
+	") SELECT (SELECT count(*) FROM rej),"
+	"  (SELECT format('[%s] offset %s: %s', kafka_partition, kafka_offset, error)"
+	"     FROM rej ORDER BY kafka_partition, kafka_offset LIMIT 1)";
 
 /* Is the batch's first usage record stored already? Then the batch is
  * (part of) a replay: staged at once, without a COPY into usage_raw
@@ -140,7 +245,8 @@ static const char ROLLUP_SQL[] =
 
 /* The session's staging table (connect); emptied by every commit. */
 static const char STAGE_TABLE_SQL[] =
-	"CREATE TEMP TABLE IF NOT EXISTS bs_usage_stage (LIKE usage_raw INCLUDING DEFAULTS)"
+	"CREATE TEMP TABLE IF NOT EXISTS bs_usage_stage (LIKE usage_raw INCLUDING DEFAULTS,"
+	"  ord bigint GENERATED ALWAYS AS IDENTITY)"
 	" ON COMMIT DELETE ROWS";
 /* A replayed batch (its first record stored) is checked first by its
  * identities only, grouped (batch.h, SETTLE_ID_*): when every one is
@@ -169,7 +275,18 @@ static const char COUNT_STORED_SQL[] =
 	"    AND r.node_id = g.node_id COLLATE \"C\""
 	"    AND (CASE r.direction WHEN 'in' THEN 1 WHEN 'out' THEN 2 ELSE 0 END"
 	"      & ($9::int2[])[g.i]) <> 0"
+	/* stored with the same counts: else an identity conflict */
+	"    AND r.packets = CASE r.direction WHEN 'in' THEN ($10::int8[])[g.i]"
+	"      ELSE ($14::int8[])[g.i] END"
+	"    AND r.bytes = CASE r.direction WHEN 'in' THEN ($11::int8[])[g.i]"
+	"      ELSE ($15::int8[])[g.i] END"
+	"    AND r.policed_packets = CASE r.direction WHEN 'in' THEN ($12::int8[])[g.i]"
+	"      ELSE ($16::int8[])[g.i] END"
+	"    AND r.policed_bytes = CASE r.direction WHEN 'in' THEN ($13::int8[])[g.i]"
+	"      ELSE ($17::int8[])[g.i] END"
 	"  OFFSET 0) r";
+static_assert(SETTLE_ID_IN_COUNTS == 7 && SETTLE_ID_OUT_COUNTS == 11 &&
+	      SETTLE_ID_NCOLS == 15, "COUNT_STORED_SQL's parameters");
 static_assert(SETTLE_DIR_BIT_IN == 1 && SETTLE_DIR_BIT_OUT == 2, "COUNT_STORED_SQL");
 
 static const char SUMMARY_SQL[] =
@@ -177,27 +294,34 @@ static const char SUMMARY_SQL[] =
 	"  byte_measure, map_version, seq, record_count, first_seq,"
 	"  in_packets, in_bytes, out_packets, out_bytes,"
 	"  unattributed_packets, unattributed_bytes, malformed_packets, malformed_bytes,"
-	"  non_ip_packets, non_ip_bytes, rx_packets, rx_bytes, late)"
+	"  non_ip_packets, non_ip_bytes, rx_packets, rx_bytes, late,"
+	"  late_packets, late_bytes, malformed_short_ether, malformed_too_many_tags,"
+	"  malformed_short_ip, malformed_bad_version, malformed_bad_ihl,"
+	"  malformed_bad_length)"
 	" SELECT u.*"
 	" FROM unnest($1::text[], $2::uuid[], $3::timestamptz[], $4::int4[],"
 	"   $5::text[], $6::int8[], $7::int8[], $8::int4[], $9::int8[],"
 	"   $10::int8[], $11::int8[], $12::int8[], $13::int8[], $14::int8[],"
 	"   $15::int8[], $16::int8[], $17::int8[], $18::int8[], $19::int8[],"
-	"   $20::int8[], $21::int8[], $22::bool[])"
+	"   $20::int8[], $21::int8[], $22::bool[], $23::int8[], $24::int8[],"
+	"   $25::int8[], $26::int8[], $27::int8[], $28::int8[], $29::int8[],"
+	"   $30::int8[])"
 	"   AS u(node_id, boot_id, interval_start, interval_len, byte_measure,"
 	"     map_version, seq, record_count, first_seq, in_packets, in_bytes,"
 	"     out_packets, out_bytes, unattributed_packets, unattributed_bytes,"
 	"     malformed_packets, malformed_bytes, non_ip_packets, non_ip_bytes,"
-	"     rx_packets, rx_bytes, late)"
+	"     rx_packets, rx_bytes, late, late_packets, late_bytes,"
+	"     malformed_short_ether, malformed_too_many_tags, malformed_short_ip,"
+	"     malformed_bad_version, malformed_bad_ihl, malformed_bad_length)"
 	" ON CONFLICT (node_id, boot_id, interval_start) DO NOTHING";
 
 static const char REJECT_SQL[] =
 	"INSERT INTO rejected_records (topic, kafka_partition, kafka_offset,"
-	"  kafka_key, payload, payload_bytes, reason, error)"
+	"  kafka_key, payload, payload_bytes, reason, error, payload_sha256)"
 	" SELECT $1, u.* FROM unnest($2::int4[], $3::int8[], $4::bytea[],"
-	"   $5::bytea[], $6::int4[], $7::text[], $8::text[])"
+	"   $5::bytea[], $6::int4[], $7::text[], $8::text[], $9::bytea[])"
 	"   AS u(kafka_partition, kafka_offset, kafka_key, payload, payload_bytes,"
-	"     reason, error)"
+	"     reason, error, payload_sha256)"
 	" ON CONFLICT (topic, kafka_partition, kafka_offset) DO NOTHING";
 
 struct settle_store *settle_store_new(const struct settle_config *cfg,
@@ -222,6 +346,8 @@ void settle_store_free(struct settle_store *s)
 	if (s == NULL)
 		return;
 	settle_store_disconnect(s);
+	PQclear(s->dlq_res);
+	free(s->dlq_rows);
 	bs_pgarray_free(&s->off_part);
 	bs_pgarray_free(&s->off_expected);
 	bs_pgarray_free(&s->off_next);
@@ -251,10 +377,25 @@ int settle_store_connect(struct settle_store *s, bool check_schema, char *err,
 		return -1;
 	/* JIT would compile the batch statements again and again for
 	 * nothing; times are UTC in every message. */
+	char timeouts[3][16];
+	snprintf(timeouts[0], sizeof(timeouts[0]), "%" PRIu32, s->cfg->lock_timeout_ms);
+	snprintf(timeouts[1], sizeof(timeouts[1]), "%" PRIu32, s->cfg->statement_timeout_ms);
+	snprintf(timeouts[2], sizeof(timeouts[2]), "%" PRIu32,
+		 s->cfg->idle_in_transaction_timeout_ms);
+	const char *tv[3] = { timeouts[0], timeouts[1], timeouts[2] };
+	/* A frozen instance (SIGSTOP, a VM paused) holding its batch's row
+	 * locks is cut off by its own session's idle_in_transaction timeout
+	 * (or statement_timeout inside a COPY), and its successor's lock
+	 * waits end in lock_not_available, retried: nobody waits for ever. */
 	if (bs_db_exec(s->conn, "session settings", "SET jit = off", 0, NULL,
 		       err, err_size) < 0 ||
 	    bs_db_exec(s->conn, "session settings", "SET TimeZone = 'UTC'", 0,
-		       NULL, err, err_size) < 0) {
+		       NULL, err, err_size) < 0 ||
+	    bs_db_exec(s->conn, "session timeouts",
+		       "SELECT set_config('lock_timeout', $1, false),"
+		       " set_config('statement_timeout', $2, false),"
+		       " set_config('idle_in_transaction_session_timeout', $3, false)",
+		       3, tv, err, err_size) < 0) {
 		settle_store_disconnect(s);
 		return -1;
 	}
@@ -433,11 +574,22 @@ static uint64_t value_u64(const PGresult *res, int col)
 	return PQntuples(res) > 0 ? strtoull(PQgetvalue(res, 0, col), NULL, 10) : 0;
 }
 
+/* The count of identity conflicts in column col, an example in col + 1. */
+static void note_conflicts(struct store_result *out, const PGresult *res, int col)
+{
+	uint64_t n = value_u64(res, col);
+	if (n > 0 && out->conflicts == 0 && PQntuples(res) > 0)
+		snprintf(out->conflict_example, sizeof(out->conflict_example), "%s",
+			 PQgetvalue(res, 0, col + 1));
+	out->conflicts += n;
+}
+
 static const char *stmt_name(enum stmt_kind k)
 {
 	switch (k) {
 	case STMT_BEGIN: return "batch: begin";
 	case STMT_OFFSETS: return "batch: store offsets";
+	case STMT_SUMMARY_CONFLICT: return "batch: summary conflicts";
 	case STMT_SUMMARY: return "batch: insert summaries";
 	case STMT_REJECT: return "batch: insert rejects";
 	case STMT_PROBE: return "batch: probe";
@@ -493,14 +645,16 @@ static int queue_probe(struct settle_store *s, const struct settle_batch *b)
 }
 
 /* The staged rows into usage_raw (STAGED_SQL). */
-static int queue_staged(struct settle_store *s, const struct settle_batch *b)
+static int queue_staged(struct settle_store *s, struct settle_batch *b)
 {
 	assert(s->nsent < MAX_PIPELINE && b->usage_count > 0);
 	struct ts_param lo = ts_param(b->start_min), hi = ts_param(b->start_max);
-	const char *values[2] = { lo.be, hi.be };
-	int lengths[2] = { 8, 8 };
-	int formats[2] = { 1, 1 };
-	if (PQsendQueryParams(s->conn, STAGED_SQL, 2, NULL, values, lengths, formats,
+	const char *values[5] = { lo.be, hi.be, s->cfg->topic };
+	int lengths[5] = { 8, 8, 0 };
+	int formats[5] = { 1, 1, 0, 1, 1 };
+	for (int i = 0; i < 2; i++)
+		values[3 + i] = bs_pgarray_finish(&b->usage_src[i], &lengths[3 + i]);
+	if (PQsendQueryParams(s->conn, STAGED_SQL, 5, NULL, values, lengths, formats,
 			      0) != 1)
 		return -1;
 	s->sent[s->nsent++] = STMT_STAGED;
@@ -552,6 +706,10 @@ static enum store_rc run_pipeline(struct settle_store *s, struct store_result *o
 				out->usage_inserted = value_u64(res, 0);
 				out->usage_late = value_u64(res, 1);
 				out->buckets_touched = value_u64(res, 2);
+				note_conflicts(out, res, 3);
+				break;
+			case STMT_SUMMARY_CONFLICT:
+				note_conflicts(out, res, 0);
 				break;
 			case STMT_SUMMARY:
 				out->summaries_inserted = strtoull(PQcmdTuples(res), NULL, 10);
@@ -722,12 +880,23 @@ enum store_rc settle_store_settle(struct settle_store *s, struct settle_batch *b
 	struct bs_pgarray offs[3] = { s->off_part, s->off_expected, s->off_next };
 	const char *names[2] = { s->cfg->group, s->cfg->topic };
 	const char *topic[1] = { s->cfg->topic };
+	/* SUMMARY_CONFLICT_SQL's arrays (shallow copies) */
+	enum { SUMC_NCOLS = 10 };
+	struct bs_pgarray sumc[SUMC_NCOLS] = {
+		b->summary[SUM_NODE], b->summary[SUM_BOOT], b->summary[SUM_START],
+		b->summary[SUM_RECORD_COUNT], b->summary[SUM_IN_PACKETS],
+		b->summary[SUM_IN_BYTES], b->summary[SUM_OUT_PACKETS],
+		b->summary[SUM_OUT_BYTES], b->summary_src[0], b->summary_src[1],
+	};
 
 	/* 1. the transaction, the offsets' compare-and-set first (another
 	 * instance is fenced before any row is written), summaries, rejects */
 	s->nsent = 0;
 	if (PQenterPipelineMode(s->conn) != 1 || queue(s, STMT_BEGIN, "BEGIN") < 0 ||
 	    queue_arrays(s, STMT_OFFSETS, OFFSETS_SQL, names, 2, offs, 3) < 0 ||
+	    (b->summary_count > 0 &&
+	     queue_arrays(s, STMT_SUMMARY_CONFLICT, SUMMARY_CONFLICT_SQL, topic, 1,
+			  sumc, SUMC_NCOLS) < 0) ||
 	    (b->summary_count > 0 &&
 	     queue_arrays(s, STMT_SUMMARY, SUMMARY_SQL, NULL, 0, b->summary, SUM_NCOLS) < 0) ||
 	    (b->reject_count > 0 &&
@@ -748,7 +917,7 @@ enum store_rc settle_store_settle(struct settle_store *s, struct settle_batch *b
 		/* a replay? its identities alone answer (out of memory for
 		 * them: the rows are staged and checked one by one) */
 		int64_t identities = settle_batch_identity_arrays(b);
-		if (identities > 0) {
+		if (identities > 0 && !b->id_conflict) {
 			int64_t n = count_stored(s, b, &src, err, err_size);
 			if (n < 0)
 				return abandon(s, src);
@@ -845,4 +1014,196 @@ enum store_rc settle_store_retention(struct settle_store *s, uint32_t keep_days,
 	PQclear(res);
 	s->nknown = 0;
 	return STORE_OK;
+}
+
+/* ---- the DLQ's outbox (rejected_records, migration 0015) ---------------- */
+
+static const char DLQ_CLAIM_SQL[] =
+	"SELECT id, kafka_partition, kafka_offset, kafka_key, payload, payload_bytes,"
+	"  reason, error, payload_sha256, coalesce(dlq_partition, -1),"
+	"  coalesce(dlq_scan_from, -1)"
+	" FROM rejected_records"
+	" WHERE topic = $1 AND kafka_partition = ANY($2::int4[])"
+	"   AND (dlq_sent_at IS NULL OR (dlq_partition IS NOT NULL AND dlq_offset IS NULL))"
+	" ORDER BY topic, kafka_partition, kafka_offset LIMIT $3::int4"
+	" FOR UPDATE SKIP LOCKED";
+
+static const char DLQ_HANDOVER_SQL[] =
+	"UPDATE rejected_records r SET dlq_sent_at = now(), dlq_partition = u.p,"
+	"  dlq_scan_from = u.o"
+	" FROM unnest($1::int8[], $2::int4[], $3::int8[]) AS u(id, p, o)"
+	" WHERE r.id = u.id AND r.dlq_sent_at IS NULL";
+
+static const char DLQ_DONE_SQL[] =
+	"UPDATE rejected_records r SET dlq_partition = u.p, dlq_offset = u.o"
+	" FROM unnest($1::int8[], $2::int4[], $3::int8[]) AS u(id, p, o)"
+	" WHERE r.id = u.id AND r.dlq_offset IS NULL";
+
+static uint32_t be32_at(const char *p)
+{
+	const unsigned char *u = (const unsigned char *)p;
+	return (uint32_t)u[0] << 24 | (uint32_t)u[1] << 16 | (uint32_t)u[2] << 8 | u[3];
+}
+
+static uint64_t be64_at(const char *p)
+{
+	return (uint64_t)be32_at(p) << 32 | be32_at(p + 4);
+}
+
+static void dlq_release(struct settle_store *s)
+{
+	PQclear(s->dlq_res);
+	s->dlq_res = NULL;
+	free(s->dlq_rows);
+	s->dlq_rows = NULL;
+}
+
+enum store_rc settle_store_dlq_claim(struct settle_store *s, const int32_t *partitions,
+	size_t n, uint32_t limit, const struct store_dlq_row **rows, size_t *nrows,
+	char *err, size_t err_size)
+{
+	dlq_release(s);
+	*rows = NULL;
+	*nrows = 0;
+	bs_pgarray_reset(&s->off_part);
+	for (size_t i = 0; i < n; i++)
+		if (bs_pgarray_add_i32(&s->off_part, partitions[i]) < 0) {
+			snprintf(err, err_size, "DLQ outbox: out of memory");
+			return STORE_RETRY;
+		}
+	enum store_rc rc = run(s, "DLQ outbox: begin", "BEGIN", 0, NULL, NULL, NULL,
+			       NULL, NULL, err, err_size);
+	if (rc != STORE_OK)
+		return rc;
+	char lim[16];
+	snprintf(lim, sizeof(lim), "%" PRIu32, limit);
+	int alen;
+	const char *arr = bs_pgarray_finish(&s->off_part, &alen);
+	const char *values[3] = { s->cfg->topic, arr, lim };
+	int lengths[3] = { 0, alen, 0 };
+	int formats[3] = { 0, 1, 0 };
+	PGresult *res = PQexecParams(s->conn, DLQ_CLAIM_SQL, 3, NULL, values, lengths,
+				     formats, 1);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		rc = classify(s, res, "DLQ outbox: claim", err, err_size);
+		PQclear(res);
+		return abandon(s, rc == STORE_OK ? STORE_RETRY : rc);
+	}
+	int nt = PQntuples(res);
+	struct store_dlq_row *r = calloc(nt > 0 ? (size_t)nt : 1, sizeof(*r));
+	if (r == NULL) {
+		PQclear(res);
+		snprintf(err, err_size, "DLQ outbox: out of memory");
+		return abandon(s, STORE_RETRY);
+	}
+	for (int i = 0; i < nt; i++) {
+		r[i].id = (int64_t)be64_at(PQgetvalue(res, i, 0));
+		r[i].partition = (int32_t)be32_at(PQgetvalue(res, i, 1));
+		r[i].offset = (int64_t)be64_at(PQgetvalue(res, i, 2));
+		if (!PQgetisnull(res, i, 3)) {
+			r[i].key = PQgetvalue(res, i, 3);
+			r[i].key_len = (size_t)PQgetlength(res, i, 3);
+		}
+		r[i].payload = PQgetvalue(res, i, 4);
+		r[i].payload_len = (size_t)PQgetlength(res, i, 4);
+		r[i].payload_bytes = (int32_t)be32_at(PQgetvalue(res, i, 5));
+		r[i].reason = PQgetvalue(res, i, 6);   /* libpq ends every value with a NUL */
+		r[i].error = PQgetvalue(res, i, 7);
+		if (!PQgetisnull(res, i, 8) && PQgetlength(res, i, 8) == 32)
+			r[i].sha256 = (const unsigned char *)PQgetvalue(res, i, 8);
+		r[i].dlq_partition = (int32_t)be32_at(PQgetvalue(res, i, 9));
+		r[i].dlq_scan_from = (int64_t)be64_at(PQgetvalue(res, i, 10));
+	}
+	s->dlq_res = res;
+	s->dlq_rows = r;
+	*rows = r;
+	*nrows = (size_t)nt;
+	return STORE_OK;
+}
+
+/* One of the outbox's updates (ids[i] → p[i], o[i]). */
+static enum store_rc dlq_update(struct settle_store *s, const char *what,
+	const char *sql, const int64_t *ids, const int32_t *p, const int64_t *o,
+	size_t n, char *err, size_t err_size)
+{
+	if (n == 0)
+		return STORE_OK;
+	struct bs_pgarray a[3];
+	int rc = bs_pgarray_init(&a[0], PG_OID_INT8, 64 + n * 12);
+	rc |= bs_pgarray_init(&a[1], PG_OID_INT4, 64 + n * 8);
+	rc |= bs_pgarray_init(&a[2], PG_OID_INT8, 64 + n * 12);
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		rc |= bs_pgarray_add_i64(&a[0], ids[i]);
+		rc |= bs_pgarray_add_i32(&a[1], p[i]);
+		rc |= bs_pgarray_add_i64(&a[2], o[i]);
+	}
+	enum store_rc src;
+	if (rc != 0) {
+		snprintf(err, err_size, "%s: out of memory", what);
+		src = STORE_RETRY;
+	} else {
+		const char *values[3];
+		int lengths[3], formats[3] = { 1, 1, 1 };
+		for (int i = 0; i < 3; i++)
+			values[i] = bs_pgarray_finish(&a[i], &lengths[i]);
+		src = run(s, what, sql, 3, NULL, values, lengths, formats, NULL, err,
+			  err_size);
+	}
+	for (int i = 0; i < 3; i++)
+		bs_pgarray_free(&a[i]);
+	return src;
+}
+
+enum store_rc settle_store_dlq_handover(struct settle_store *s, const int64_t *ids,
+	const int32_t *dlq_partitions, const int64_t *scan_from, size_t n,
+	char *err, size_t err_size)
+{
+	enum store_rc rc = dlq_update(s, "DLQ outbox: hand over", DLQ_HANDOVER_SQL,
+				      ids, dlq_partitions, scan_from, n, err, err_size);
+	if (rc == STORE_OK)
+		rc = run(s, "DLQ outbox: commit", "COMMIT", 0, NULL, NULL, NULL, NULL,
+			 NULL, err, err_size);
+	if (rc != STORE_OK)
+		return abandon(s, rc);
+	return STORE_OK;
+}
+
+enum store_rc settle_store_dlq_done(struct settle_store *s, const int64_t *ids,
+	const int32_t *dlq_partitions, const int64_t *dlq_offsets, size_t n,
+	char *err, size_t err_size)
+{
+	dlq_release(s);
+	return dlq_update(s, "DLQ outbox: confirm", DLQ_DONE_SQL, ids,
+			  dlq_partitions, dlq_offsets, n, err, err_size);
+}
+
+/* A frozen instance (SIGSTOP, a paused VM) in the middle of a COPY keeps
+ * its backend waiting for data that never comes: no server timeout ends
+ * that wait (statement_timeout's cancel is only seen once data arrives),
+ * and its row locks stall whoever takes over its partitions. A session of
+ * bandsplit-settle, in a transaction, whose state has not changed for
+ * longer than statement_timeout (and 1 s) cannot be alive — a live one's
+ * statement would have been cancelled — so it is ended; its transaction
+ * rolls back and its locks go. */
+static const char END_FROZEN_SQL[] =
+	"SELECT count(pg_terminate_backend(a.pid)) FROM pg_stat_activity a"
+	" WHERE a.application_name = 'bandsplit-settle' AND a.pid <> pg_backend_pid()"
+	"   AND a.datname = current_database() AND a.usename = current_user"
+	"   AND a.xact_start IS NOT NULL"
+	"   AND a.state_change < now() - make_interval(secs => $1::int4 / 1000.0 + 1)";
+
+int settle_store_end_frozen(struct settle_store *s, char *err, size_t err_size)
+{
+	if (s->cfg->statement_timeout_ms == 0)
+		return 0;   /* no bound on a live statement: nobody can be judged */
+	char ms[16];
+	snprintf(ms, sizeof(ms), "%" PRIu32, s->cfg->statement_timeout_ms);
+	const char *values[1] = { ms };
+	PGresult *res = NULL;
+	if (run(s, "end frozen sessions", END_FROZEN_SQL, 1, NULL, values, NULL, NULL,
+		&res, err, err_size) != STORE_OK)
+		return -1;
+	int n = atoi(PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return n;
 }

@@ -52,6 +52,8 @@ struct store_result {
 	uint64_t buckets_touched;    /* usage_5m rows inserted or updated */
 	uint64_t summaries_inserted;
 	uint64_t rejects_inserted;
+	uint64_t conflicts;          /* identity conflicts found (new rejects) */
+	char conflict_example[256];  /* the first: "[partition] offset N: ..." */
 	bool first_stored;           /* (inside settle_store_settle only) */
 };
 
@@ -97,6 +99,44 @@ enum store_rc settle_store_refresh_gaps(struct settle_store *s,
 	uint32_t window_s, uint64_t open[STORE_GAP_KINDS], char *err,
 	size_t err_size);
 extern const char *const store_gap_kinds[STORE_GAP_KINDS];
+
+/* The DLQ's outbox (migration 0015): claim opens a transaction and locks
+ * up to limit rows of the given partitions (offset order; FOR UPDATE SKIP
+ * LOCKED) that are not yet handed over to the DLQ, or handed over and not
+ * confirmed (dlq_partition >= 0 then: a crash came in between); the rows
+ * stay valid until done. handover records, for the rows about to be
+ * produced for the first time, the DLQ partition and its end offset then,
+ * and commits: from then on a crash leaves them to be looked for there.
+ * done confirms where the DLQ stored each (its own statement) and
+ * releases the rows. */
+struct store_dlq_row {
+	int64_t id;
+	int32_t partition;
+	int64_t offset;
+	const char *key;             /* NULL: none */
+	size_t key_len;
+	const char *payload;         /* the kept part (at most 64 KiB) */
+	size_t payload_len;
+	int32_t payload_bytes;       /* the whole message's length */
+	const char *reason, *error;
+	const unsigned char *sha256; /* 32 bytes, NULL for rows before 0015 */
+	int32_t dlq_partition;       /* handed over to it; -1: not yet */
+	int64_t dlq_scan_from;       /* its end offset then; -1: not yet */
+};
+enum store_rc settle_store_dlq_claim(struct settle_store *s, const int32_t *partitions,
+	size_t n, uint32_t limit, const struct store_dlq_row **rows, size_t *nrows,
+	char *err, size_t err_size);
+enum store_rc settle_store_dlq_handover(struct settle_store *s, const int64_t *ids,
+	const int32_t *dlq_partitions, const int64_t *scan_from, size_t n,
+	char *err, size_t err_size);
+enum store_rc settle_store_dlq_done(struct settle_store *s, const int64_t *ids,
+	const int32_t *dlq_partitions, const int64_t *dlq_offsets, size_t n,
+	char *err, size_t err_size);
+
+/* Ends the sessions of frozen bandsplit-settle instances: in a
+ * transaction, unchanged for longer than statement_timeout (store.c).
+ * Returns how many, or -1 with err. Called after a lock timeout. */
+int settle_store_end_frozen(struct settle_store *s, char *err, size_t err_size);
 
 /* Drops raw partitions older than keep_days days; returns the count. */
 enum store_rc settle_store_retention(struct settle_store *s, uint32_t keep_days,

@@ -22,6 +22,11 @@ static const char *const reason_names[SETTLE_R_COUNT] = {
 	[SETTLE_R_FUTURE] = "future",
 	[SETTLE_R_EXPIRED] = "expired",
 	[SETTLE_R_DB_REFUSED] = "db_refused",
+	[SETTLE_R_IMPOSSIBLE_BYTES] = "impossible_bytes",
+	[SETTLE_R_INTERVAL_LEN] = "interval_len",
+	[SETTLE_R_TOO_OLD] = "too_old",
+	[SETTLE_R_NUL_ESCAPE] = "nul_escape",
+	[SETTLE_R_IDENTITY_CONFLICT] = "identity_conflict",
 	[SETTLE_R_OTHER] = "other",
 };
 
@@ -78,7 +83,56 @@ static int check_all_counts(const struct bs_record *rec, const char **reason,
 	       check_counts("unattributed_", &s->unattributed, len, reason, err, err_size) ||
 	       check_counts("malformed_", &s->malformed, len, reason, err, err_size) ||
 	       check_counts("non_ip_", &s->non_ip, len, reason, err, err_size) ||
-	       check_counts("rx_", &s->rx, len, reason, err, err_size) ? -1 : 0;
+	       check_counts("rx_", &s->rx, len, reason, err, err_size) ||
+	       check_counts("late_", &s->late, len, reason, err, err_size) ? -1 : 0;
+}
+
+/* Fewer bytes than packets × the smallest packet of the measure, or bytes
+ * without packets: no traffic looks like that. */
+static int check_sizes(const char *prefix, const struct bs_counts *c,
+		       enum bs_byte_measure measure, const char **reason,
+		       char *err, size_t err_size)
+{
+	uint64_t min = measure == BS_MEASURE_IP ? SETTLE_MIN_IP_BYTES
+						: SETTLE_MIN_FRAME_BYTES;
+	/* packets ≤ 2e10 × 86400 (check_rate): the product fits */
+	if (c->bytes >= c->packets * min && (c->packets > 0 || c->bytes == 0))
+		return 0;
+	*reason = reason_names[SETTLE_R_IMPOSSIBLE_BYTES];
+	snprintf(err, err_size, "field '%sbytes': %" PRIu64 " for %" PRIu64
+		 " packets, below %" PRIu64 " bytes a packet (measure %s)",
+		 prefix, c->bytes, c->packets, min, bs_measure_name(measure));
+	return -1;
+}
+
+static int check_all_sizes(const struct bs_record *rec, const char **reason,
+			   char *err, size_t err_size)
+{
+	enum bs_byte_measure m = rec->head.measure;
+	if (rec->head.type == BS_RECORD_USAGE)
+		return check_sizes("", &rec->usage.counts, m, reason, err, err_size) ||
+		       check_sizes("policed_", &rec->usage.policed, m, reason,
+				   err, err_size) ? -1 : 0;
+	/* malformed, non-IP and rx frames can be runts: not checked */
+	const struct bs_summary *s = &rec->summary;
+	return check_sizes("in_", &s->dir[BS_DIR_IN], m, reason, err, err_size) ||
+	       check_sizes("out_", &s->dir[BS_DIR_OUT], m, reason, err, err_size)
+	       ? -1 : 0;
+}
+
+/* A \u0000 escape anywhere in the text (json-c would cut a key or string
+ * there); escaped backslashes are stepped over. */
+static bool has_nul_escape(const char *p, size_t len)
+{
+	const char *end = p + len;
+	while ((p = memchr(p, '\\', (size_t)(end - p))) != NULL) {
+		if (end - p >= 6 && p[1] == 'u' && memcmp(p + 2, "0000", 4) == 0)
+			return true;
+		p += 2;   /* the escaped character */
+		if (p >= end)
+			break;
+	}
+	return false;
 }
 
 int settle_validate(const void *payload, size_t len,
@@ -90,6 +144,11 @@ int settle_validate(const void *payload, size_t len,
 		snprintf(err, err_size, "empty message");
 		return -1;
 	}
+	if (has_nul_escape(payload, len)) {
+		*reason = reason_names[SETTLE_R_NUL_ESCAPE];
+		snprintf(err, err_size, "a \\u0000 escape (a NUL in a key or string)");
+		return -1;
+	}
 	if (!settle_fast_decode(payload, len, rec) &&
 	    bs_record_decode(payload, len, rec, reason, err, err_size) < 0) {
 		*reason = reason_names[settle_reason_index(*reason)];
@@ -97,7 +156,22 @@ int settle_validate(const void *payload, size_t len,
 	}
 	if (check_all_counts(rec, reason, err, err_size) < 0)
 		return -1;
+	if (SETTLE_ROLLUP_S % rec->head.interval_len != 0) {
+		*reason = reason_names[SETTLE_R_INTERVAL_LEN];
+		snprintf(err, err_size, "field 'interval_len': %" PRIu32 " does not "
+			 "divide %d (the rollup's bucket)", rec->head.interval_len,
+			 SETTLE_ROLLUP_S);
+		return -1;
+	}
+	if (check_all_sizes(rec, reason, err, err_size) < 0)
+		return -1;
 	int64_t start = rec->head.interval_start;
+	if (start < SETTLE_EPOCH_MIN) {
+		*reason = reason_names[SETTLE_R_TOO_OLD];
+		snprintf(err, err_size, "field 'interval_start': %" PRId64 " is before "
+			 "2000-01-01 (%" PRId64 ")", start, SETTLE_EPOCH_MIN);
+		return -1;
+	}
 	if (start > limits->now_s + limits->max_future_s) {
 		*reason = reason_names[SETTLE_R_FUTURE];
 		snprintf(err, err_size, "field 'interval_start': %" PRId64 " is more "

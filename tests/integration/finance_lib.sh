@@ -69,7 +69,7 @@ fin_model() {
 	ok_cmd alloc add --tenant 2 --pool 1 --plan 2 --committed 200M \
 		--from 2026-11-10T12:00
 	ok_cmd alloc add --tenant 3 --pool 2 --plan 3 --committed 50M --from 2026-01-01
-	ok_cmd plan change 1 --from 2026-11-16T10:02:30 --overage 90
+	ok_cmd plan change 1 --from 2026-11-16T10:02:30 --overage 90 --force
 }
 
 # fin_usage FROM TO: a node's records, summaries and rollups for the

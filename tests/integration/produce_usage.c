@@ -57,7 +57,7 @@ static void help(void)
 "  --skip I               leave out usage record number I (0-based; repeatable)\n"
 "  --truth FILE           CSV of the usage records sent (once each):\n"
 "                         tenant,pool,direction,interval_start,packets,bytes,\n"
-"                         policed_packets,policed_bytes\n"
+"                         policed_packets,policed_bytes,node_id,boot_id,seq\n"
 "  --rejects FILE         the reason of each malformed message, one a line\n"
 "  --rate N               at most N messages per second (default: no limit)\n"
 "  --topic T              default bandsplit.usage.v1\n");
@@ -143,7 +143,7 @@ static const char *malform(char *json, size_t size, unsigned n,
 		json[strlen(json) / 2] = '\0';
 		return "parse";
 	case 1:
-		replace(json, size, "bandsplit.usage.v1", "bandsplit.usage.v2");
+		replace(json, size, "bandsplit.usage.v2", "bandsplit.usage.v3");
 		return "schema_version";
 	case 2:
 		replace(json, size, "\"map_version\":1,", "");
@@ -301,12 +301,14 @@ int main(int argc, char **argv)
 				usage++;
 				if (pass == 0 && truth != NULL)
 					fprintf(truth, "%" PRIu32 ",%" PRIu32 ",%s,%" PRId64 ",%"
-						PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 "\n",
+						PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64
+						",%s,%s,%" PRIu64 "\n",
 						rec.usage.tenant_id, rec.usage.pool_id,
 						bs_direction_name(rec.usage.direction),
 						rec.head.interval_start, rec.usage.counts.packets,
 						rec.usage.counts.bytes, rec.usage.policed.packets,
-						rec.usage.policed.bytes);
+						rec.usage.policed.bytes, rec.head.node_id,
+						rec.head.boot_id, rec.head.seq);
 			} else {
 				summaries++;
 			}

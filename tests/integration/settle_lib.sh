@@ -1,9 +1,11 @@
 # settle_lib.sh — sourced by the settlement integration tests
 # (test_settle_*.sh): a private PostgreSQL (tests/lib/pg.sh), the embedded
 # Kafka (bandsplit-kafka), the test producer with its ground truth, and the
-# assertions every test makes: exact per-(tenant, pool, direction, 5-minute
-# bucket) totals against the truth, the rollups equal to the raw rows, and
-# no duplicate record.
+# assertions every test makes: every record the producer sent stored as one
+# raw row with its own identity, seq and counts (no record lost, altered or
+# stored twice: a multiset comparison, which the UNIQUE key alone does not
+# give), exact per-(tenant, pool, direction, 5-minute bucket) totals against
+# the truth, and the rollups equal to the raw rows.
 #
 # Environment: BUILD (the build dir), SRC (the source dir); set by meson.
 # Exit 77 = skipped.
@@ -68,12 +70,13 @@ kafka_ctl() { # COMMAND...
 
 start_db() {
 	pg_start || fail "PostgreSQL did not start"
-	"$CLI" migrate >"$T/migrate.log" 2>&1 || fail "bandsplit migrate"
+	pg_migrate "$CLI" >"$T/migrate.log" 2>&1 || fail "bandsplit migrate"
 }
 
 SETTLE_ARGS=()
 settle_args() { # NAME -> SETTLE_ARGS for an instance
-	SETTLE_ARGS=(--set "kafka.bootstrap_file=$T/boot"
+	SETTLE_ARGS=(--set "postgres.conninfo=$BS_DB_SETTLE"
+		--set "kafka.bootstrap_file=$T/boot"
 		--set settle.metrics_listen=127.0.0.1:0
 		--set settle.gap_check_s=0
 		--set settle.late_after_s=31536000
@@ -149,7 +152,8 @@ assert_exact() {
 	pg_psql -q <<-EOF || fail "loading the truth"
 		DROP TABLE IF EXISTS truth;
 		CREATE TABLE truth (tenant_id bigint, pool_id bigint, direction text,
-		  interval_start bigint, packets bigint, bytes bigint, pp bigint, pb bigint);
+		  interval_start bigint, packets bigint, bytes bigint, pp bigint, pb bigint,
+		  node_id text, boot_id uuid, seq bigint);
 		\copy truth FROM '$T/truth.csv' WITH (FORMAT csv)
 	EOF
 	local got
@@ -170,16 +174,23 @@ assert_exact() {
 	           date_bin('300 seconds', interval_start, 'epoch') AS b,
 	           sum(packets) AS p, sum(bytes) AS y, sum(policed_packets) AS pp,
 	           sum(policed_bytes) AS pb, count(*) AS n
-	      FROM usage_raw GROUP BY 1, 2, 3, 4)
+	      FROM usage_raw GROUP BY 1, 2, 3, 4),
+	  sent AS (
+	    SELECT node_id, boot_id, seq, to_timestamp(interval_start), tenant_id,
+	           pool_id, direction, packets, bytes, pp, pb FROM truth),
+	  stored AS (
+	    SELECT node_id, boot_id, seq, interval_start, tenant_id, pool_id,
+	           direction, packets, bytes, policed_packets, policed_bytes
+	      FROM usage_raw)
 	  SELECT concat_ws(' ',
 	    (SELECT count(*) FROM (TABLE t EXCEPT TABLE r) x),
 	    (SELECT count(*) FROM (TABLE r EXCEPT TABLE t) x),
 	    (SELECT count(*) FROM (TABLE raw EXCEPT TABLE r) x),
 	    (SELECT count(*) FROM usage_raw) - (SELECT count(*) FROM truth),
-	    (SELECT count(*) FROM (SELECT 1 FROM usage_raw GROUP BY node_id, boot_id,
-	        interval_start, tenant_id, pool_id, direction HAVING count(*) > 1) d))")
-	expect_eq "exact totals (truth-only, rollup-only, rollup<>raw, raw-truth rows, duplicates)" \
-		"0 0 0 0 0" "$got"
+	    (SELECT count(*) FROM (TABLE sent EXCEPT ALL TABLE stored) x),
+	    (SELECT count(*) FROM (TABLE stored EXCEPT ALL TABLE sent) x))")
+	expect_eq "exact (truth-only buckets, rollup-only, rollup<>raw, raw-truth rows, records not stored, rows not sent)" \
+		"0 0 0 0 0 0" "$got"
 }
 
 metrics_url() { # NAME: from the instance's log

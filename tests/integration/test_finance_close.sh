@@ -19,7 +19,7 @@ bs_at_exit "rm -rf '$WORK'"
 
 pg_start
 export BANDSPLIT_ACTOR=finance-test
-ok_cmd migrate
+ok_cmd --db "$BS_DB_ADMIN" migrate
 fin_model
 fin_usage '2026-11-01 00:00+08' '2026-12-01 00:00+08'
 
@@ -74,7 +74,7 @@ q "UPDATE tenant SET tax_id = NULL WHERE tenant_id = 2" >/dev/null
 bad 1 "no tax id: tenant 2 (beta)" close --period 2026-11
 q "UPDATE tenant SET tax_id = '91B' WHERE tenant_id = 2" >/dev/null
 # a plan with no version in force during an allocation (a hole made by hand)
-q "UPDATE plan_version SET valid = tstzrange(lower(valid), '2026-11-20 00:00+08') WHERE plan_id = 2" >/dev/null
+q "SET bandsplit.force = on; UPDATE plan_version SET valid = tstzrange(lower(valid), '2026-11-20 00:00+08') WHERE plan_id = 2" >/dev/null
 bad 1 "allocation 2 (tenant 2, pool 1, plan 2 'flat')" close --period 2026-11
 grep -qi "version" <<<"$ERR" || fail "no-version error does not say so: $ERR"
 q "UPDATE plan_version SET valid = tstzrange(lower(valid), NULL) WHERE plan_id = 2" >/dev/null

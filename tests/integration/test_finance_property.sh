@@ -32,7 +32,7 @@ echo "seeds $SEED0 .. $((SEED0 + ROUNDS - 1)) (rerun one: $0 BUILD 1 SEED)"
 for ((i = 0; i < ROUNDS; i++)); do
 	seed=$((SEED0 + i))
 	pg_psql -c "DROP SCHEMA public CASCADE; CREATE SCHEMA public;" >/dev/null 2>&1
-	ok_cmd migrate
+	ok_cmd --db "$BS_DB_ADMIN" migrate
 	ok_cmd park set --seller-name "Park" --seller-tax-id P1 --seller-address "Road 1"
 	month=$(python3 "$HERE/finance_property.py" gen "$seed" "$WORK/case.json" "$WORK/setup.sql")
 	pg_psql -f "$WORK/setup.sql" >/dev/null

@@ -56,7 +56,7 @@ bad() {
 
 pg_start
 export BANDSPLIT_ACTOR=op-test
-ok_cmd migrate
+ok_cmd --db "$BS_DB_ADMIN" migrate
 
 # --- help at every level ----------------------------------------------------
 ok_cmd --help
@@ -103,8 +103,8 @@ bad 2 "unknown option, or option without its value: '--bogus'" pool add --bogus
 bad 2 "--at does not apply here" pool add --at 2026-01-01
 bad 2 "--id '0': out of range 1..4294967295" pool add --id 0 --carrier x --name x --capacity 1G --flat-fee 1
 bad 1 "refused: duplicate key value" pool add --carrier x --name ct-a --capacity 1G --flat-fee 1
-bad 2 "bad value: --to must not be before --from" pool add --carrier x --name x --capacity 1G --flat-fee 1 --from 2026-02-01 --to 2026-01-01
-bad 1 "refused: new row for relation \"pool\" violates check constraint" pool add --carrier x --name x --capacity 1G --flat-fee 1 --from 2026-02-01 --to 2026-02-01
+bad 2 "--to must be after --from" pool add --carrier x --name x --capacity 1G --flat-fee 1 --from 2026-02-01 --to 2026-01-01
+bad 2 "--to must be after --from" pool add --carrier x --name x --capacity 1G --flat-fee 1 --from 2026-02-01 --to 2026-02-01
 ok "pool add: every bad value named with its reason, exit 2; rule violations exit 1; nothing written"
 ok_cmd pool list
 [ "$(grep -c '^ *[12] ' <<<"$OUT")" = 2 ] || fail "pool list: $OUT"
@@ -151,7 +151,7 @@ bad 2 "--tier 'x': expected FROM_GB:YUAN" plan add --name v2 --kind volume --tie
 bad 2 "--vat '101%': above 100%" plan add --name f --kind flat --price 1 --vat 101%
 bad 2 "--kind 'fixed': must be one of: flat burstable95 volume" plan add --name f --kind fixed
 bad 2 "--direction 'both'" plan add --name f --kind flat --price 1 --direction both
-ok_cmd plan change 1 --from 2026-06-01 --overage 50
+ok_cmd plan change 1 --from 2026-06-01 --overage 50 --force
 [ "$(grep -c . <<<"$OUT")" -gt 3 ] && grep -q "overage_per_mbps *50.00" <<<"$OUT" &&
 	grep -q "price_per_mbps *30.00" <<<"$OUT" && grep -q "version *2" <<<"$OUT" || fail "plan change: $OUT"
 ok_cmd plan show 1 --json
@@ -179,7 +179,7 @@ bad 1 "refused: insert or update on table \"prefix\" violates foreign key constr
 ok "prefix add: several at once, all or none; overlaps refused naming the prefix; bad prefixes named"
 ok_cmd prefix add --tenant 1003 --prefix 192.0.2.10/32 --from 2026-01-01
 id=$(q "SELECT prefix_id FROM prefix WHERE prefix = '198.51.100.0/24'")
-ok_cmd prefix change "$id" --tenant 1003 --at 2026-04-01 --json
+ok_cmd prefix change "$id" --tenant 1003 --at 2026-04-01 --force --json
 [ "$(jq -r '.tenant, .valid_from' <<<"$OUT" | tr '\n' ' ')" = "1003 2026-04-01T00:00:00+08:00 " ] || fail "prefix change: $OUT"
 moved=$(jq -r .id <<<"$OUT")
 ok_cmd prefix show "$id" --json
@@ -216,9 +216,11 @@ grep -q "warning: allocation .* forced: pool 1 (ct-a): Σ committed would be 160
 	AND after ->> 'forced' LIKE 'forced: pool 1 (ct-a)%'")" = 1 ] || fail "forcing not audited"
 ok "alloc add --force: allowed, warned, audited"
 aid=$(q "SELECT alloc_id FROM allocation WHERE tenant_id = 1001 AND pool_id = 1")
-bad 1 "refused: pool 1 (ct-a): Σ committed would be 1700 Mbps at 2026-03-15T00:00:00+08:00" \
-	alloc change "$aid" --at 2026-03-15 --committed 1.5G
-ok_cmd alloc change "$aid" --at 2026-03-15 --committed 900M --json
+bad 1 "refused: pool 1 (ct-a): Σ committed would be 1700 Mbps at 2099-01-01T00:00:00+08:00" \
+	alloc change "$aid" --at 2099-01-01 --committed 1.5G
+bad 1 "(in the past) rewrites history: it needs --force (audited)" \
+	alloc change "$aid" --at 2026-03-15 --committed 900M
+ok_cmd alloc change "$aid" --at 2026-03-15 --committed 900M --force --json
 [ "$(jq -r '.committed_mbps, .burst_mbps, .valid_from' <<<"$OUT" | tr '\n' ' ')" = \
   "900 1000 2026-03-15T00:00:00+08:00 " ] || fail "alloc change: $OUT"
 ok_cmd alloc show "$aid" --json
@@ -243,20 +245,21 @@ ok "capacity: purchased, Σ committed / burst peaks, headroom, ratio, buckets"
 # --- ends -------------------------------------------------------------------
 bad 1 "on plan 1 runs past that time: end or change it first" plan end 1 --at 2026-08-01
 bad 1 "would leave allocation" pool end 1 --at 2026-08-01
-ok_cmd alloc end 2 --at 2026-02-15
+ok_cmd alloc end 2 --at 2026-02-15 --force
 grep -q "valid_to *2026-02-15T00:00:00+08:00" <<<"$OUT" || fail "alloc end: $OUT"
-ok_cmd tenant end 1003 --at 2026-09-01 --json
+ok_cmd tenant end 1003 --at 2026-09-01 --force --json
 [ "$(jq -r '.status, .closed_at' <<<"$OUT" | tr '\n' ' ')" = "closed 2026-09-01T00:00:00+08:00 " ] || fail "tenant end: $OUT"
 [ "$(q "SELECT count(*) FROM prefix WHERE tenant_id = 1003 AND (upper_inf(valid) OR upper(valid) > '2026-09-01+08')")" = 0 ] &&
 [ "$(q "SELECT count(*) FROM allocation WHERE tenant_id = 1003 AND (upper_inf(valid) OR upper(valid) > '2026-09-01+08')")" = 0 ] ||
 	fail "tenant end left prefixes or allocations"
 bad 1 "tenant 1003 is already closed" tenant end 1003
 bad 1 "tenant 1003 is closed since 2026-09-01T00:00:00+08:00" prefix add --tenant 1003 --prefix 10.9.0.0/16 --from 2026-10-01
-ok_cmd prefix end 1 --at 2026-12-01
-ok_cmd plan end 2 --at 2026-12-01
-ok_cmd pool end 2 --at 2026-12-01
+ok_cmd prefix end 1 --at 2026-12-01 --force
+ok_cmd plan end 2 --at 2026-12-01 --force
+ok_cmd pool end 2 --at 2026-12-01 --force
 grep -q "valid_to *2026-12-01" <<<"$OUT" || fail "pool end: $OUT"
 ok "end: allocation, tenant (closes, ends its prefixes and allocations), prefix, plan, pool"
+
 
 # --- prefixes export --------------------------------------------------------
 map=$WORK/prefixes.map
@@ -269,7 +272,16 @@ grep -q "^prefix map version 1 written to $map: 3 IPv4 and 1 IPv6 prefixes of 3 
 2001:db8:1000::/48 1001" ] || fail "map content: $(cat "$map")"
 sleep 30 & pid=$!
 trap_log=$WORK/hup
-bash -c "trap 'echo HUP >>$trap_log' HUP; echo \$\$ >$WORK/meter.pid; while :; do sleep 0.1; done" &
+mkdir -p "$WORK/bin"
+cat >"$WORK/bin/bandsplit-meter" <<EOF
+#!/bin/bash
+# stands in for the meter: its command name is bandsplit-meter
+trap 'echo HUP >>$trap_log' HUP
+echo \$\$ >$WORK/meter.pid
+while :; do sleep 0.1; done
+EOF
+chmod +x "$WORK/bin/bandsplit-meter"
+"$WORK/bin/bandsplit-meter" &
 sleeper=$!
 bs_at_exit "kill $sleeper $pid 2>/dev/null || true"
 for _ in $(seq 50); do [ -s "$WORK/meter.pid" ] && break; sleep 0.1; done
@@ -291,6 +303,65 @@ ok_cmd prefixes exports --json
 ok_cmd prefixes stale
 ok "failed exports change neither the file nor the database; export history"
 
+# --- --notify checks its pid is a meter, before installing (item 13) ---------
+echo "$pid" >"$WORK/other.pid"
+cp "$map" "$WORK/keep"
+bad 1 "--notify '$WORK/other.pid': $WORK/other.pid: pid $pid is 'sleep'" \
+	prefixes export --out "$map" --notify "$WORK/other.pid"
+grep -q "not a running bandsplit-meter: nothing exported" <<<"$ERR" || fail "notify refusal: $ERR"
+kill -0 "$pid" || fail "the unrelated process was signalled"
+cmp -s "$map" "$WORK/keep" || fail "the map was installed although --notify was refused"
+echo 999999 >"$WORK/gone.pid"
+bad 1 "pid 999999 is not running" prefixes export --out "$map" --notify "$WORK/gone.pid"
+ok "prefixes export --notify: a pid that is not a running bandsplit-meter is refused before the map is installed"
+
+# --- exports serialised, the file's version never goes back (item 4) --------
+printf '# another copy\nversion 999\n10.0.0.0/8 1\n' >"$WORK/ahead.map"
+cp "$WORK/ahead.map" "$WORK/keep"
+bad 1 "$WORK/ahead.map holds map version 999, newer than this export's" prefixes export --out "$WORK/ahead.map"
+cmp -s "$WORK/ahead.map" "$WORK/keep" || fail "a newer map was replaced"
+echo "not a map" >"$WORK/notmap"
+bad 1 "$WORK/notmap: no 'version' line: not a prefix map" prefixes export --out "$WORK/notmap"
+race=$WORK/race.map
+racers=()
+for i in $(seq 1 12); do
+	( "$BS" prefixes export --out "$race" >"$WORK/race.$i.out" 2>&1; echo $? >"$WORK/race.$i.rc" ) &
+	racers+=($!)
+done
+wait "${racers[@]}"
+[ "$(cat "$WORK"/race.*.rc | sort -u)" = 0 ] || fail "concurrent exports failed: $(cat "$WORK"/race.*.out)"
+[ "$(awk '/^version / { print $2 }' "$race")" = "$(q "SELECT max(version) FROM prefix_map_export")" ] ||
+	fail "the file holds version $(awk '/^version / { print $2 }' "$race"), the database $(q "SELECT max(version) FROM prefix_map_export")"
+ok "12 concurrent exports: the file holds the newest version; a file with a newer version is never replaced"
+
+# --- history is never erased (issue 10 item 3) --------------------------------
+ok_cmd tenant add --id 77 --name t77
+ok_cmd prefix add --tenant 77 --prefix 10.77.0.0/16 --from 2026-01-01
+ok_cmd alloc add --tenant 77 --pool 1 --plan 1 --committed 1M --from 2026-01-01 --force --json
+a77=$(jq -r .id <<<"$OUT")
+bad 1 "took effect at 2026-01-01T00:00:00+08:00: history is kept" tenant end 77 --at 1970-01-01
+bad 1 "took effect at 2026-01-01T00:00:00+08:00: history is kept" tenant end 77 --at 1970-01-01 --force
+bad 1 "(in the past) rewrites history: it needs --force (audited)" alloc end "$a77" --at 2026-06-01
+bad 1 "(in the past) rewrites history: it needs --force (audited)" tenant end 77 --at 2026-06-01
+ok_cmd alloc end "$a77" --at 2026-06-01 --force
+[ "$(q "SELECT actor || ' ' || op || ' ' || (after ->> 'valid') FROM audit_log
+	WHERE table_name = 'allocation' ORDER BY audit_id DESC LIMIT 1")" = \
+  'op-test UPDATE ["2025-12-31 16:00:00+00","2026-05-31 16:00:00+00")' ] || fail "forced past end not audited"
+ok_cmd prefix add --tenant 77 --prefix 10.78.0.0/16 --from 2099-01-01 --json
+p78=$(jq -r '.[0].id // .id' <<<"$OUT")
+bad 1 "never took effect (starts 2099-01-01T00:00:00+08:00): removing it needs --purge" tenant end 77
+bad 2 "--to must not be before --from (or --at)" prefix end "$p78" --at 2098-01-01
+ok_cmd prefix end "$p78" --at 2098-01-01 --purge
+[ "$(q "SELECT count(*) FROM prefix WHERE prefix_id = $p78")" = 0 ] &&
+[ "$(q "SELECT op FROM audit_log WHERE table_name = 'prefix' AND row_key ->> 'prefix_id' = '$p78'
+	ORDER BY audit_id DESC LIMIT 1")" = DELETE ] || fail "purge not done or not audited"
+bad 1 "took effect at 2026-01-01T00:00:00+08:00: history is kept" prefix end \
+	"$(q "SELECT prefix_id FROM prefix WHERE prefix = '10.77.0.0/16'")" --at 2025-01-01 --purge
+ok_cmd tenant end 77
+[ "$(q "SELECT count(*) FROM prefix WHERE tenant_id = 77") $(q "SELECT count(*) FROM allocation WHERE tenant_id = 77")" = "1 1" ] ||
+	fail "tenant end erased history"
+ok "history kept: tenant end before its history refused, past ends need --force, purge only of rows never in force; audited"
+
 # --- audit ------------------------------------------------------------------
 ok_cmd audit list --table allocation --limit 3 --json
 [ "$(jq length <<<"$OUT")" = 3 ] && [ "$(jq -r '.[0].actor' <<<"$OUT")" = op-test ] || fail "audit list: $OUT"
@@ -305,6 +376,50 @@ bad 1 "audit row not found" audit show 999999
 ok_cmd audit verify
 grep -q "^audit log intact: [0-9]* rows, head id [0-9]*, head hash [0-9a-f]\{64\}$" <<<"$OUT" || fail "verify: $OUT"
 ok "audit list / show / verify"
+
+# --- operator input: units, prefixes, names, options (issue 10 items 16, 17) -
+ok_cmd pool add --id 5 --carrier c --name bytes-pool --capacity 10MB/s --flat-fee 1 --from 2026-01-01 --json
+[ "$(jq -r .capacity_mbps <<<"$OUT")" = 80 ] || fail "10MB/s is not 80 Mbit/s: $OUT"
+ok_cmd pool change 5 --capacity 10MBps --json
+[ "$(jq -r .capacity_mbps <<<"$OUT")" = 80 ] || fail "10MBps is not 80 Mbit/s: $OUT"
+ok_cmd pool change 5 --capacity 10Mb --json
+[ "$(jq -r .capacity_mbps <<<"$OUT")" = 10 ] || fail "10Mb is not 10 Mbit/s: $OUT"
+bad 2 "--capacity '10MBPS': ambiguous unit 'BPS'" pool change 5 --capacity 10MBPS
+bad 2 "--committed '1MB/S': ambiguous unit 'B/S'" alloc add --tenant 1001 --pool 5 --plan 1 --committed 1MB/S
+bad 1 "::ffff:10.0.0.0/104: IPv4-mapped IPv6 (::ffff:0:0/96)" prefix add --tenant 1001 --prefix ::ffff:10.0.0.0/104
+bad 1 "multicast (224.0.0.0/4)" prefix add --tenant 1001 --prefix 224.1.0.0/16
+bad 1 "multicast (ff00::/8)" prefix add --tenant 1001 --prefix ff05::/16
+bad 1 "loopback (127.0.0.0/8)" prefix add --tenant 1001 --prefix 127.0.0.0/8
+bad 1 "loopback (::1)" prefix add --tenant 1001 --prefix ::1/128
+bad 1 "link-local (169.254.0.0/16)" prefix add --tenant 1001 --prefix 169.254.1.0/24
+bad 1 "link-local (fe80::/10)" prefix add --tenant 1001 --prefix fe80::/64
+bad 2 "--name: not valid UTF-8 (byte 3)" tenant add --id 3009 --name $'ab\xffcd'
+bad 2 "--contact: not valid UTF-8 (byte 1)" tenant add --id 3009 --name ok --contact $'\xc0\xaf'
+bad 2 "--name given more than once" tenant add --id 3009 --name a --name b
+bad 2 "--committed given more than once" alloc add --tenant 1001 --pool 1 --plan 1 --committed 1M --committed 2M
+bad 2 "--force given more than once" alloc end 1 --force --force
+bad 2 "--to given more than once ('2026-02-01', then '2026-03-01')" gaps --from 2026-01-01 --to 2026-02-01 --to 2026-03-01
+bad 2 "--out given more than once" prefixes export --out "$WORK/a.map" --out "$WORK/b.map"
+ok_cmd tenant add --id 3001 --name "Zeta Net"
+for twin in "zeta net" "ZETA NET" $'Zeta\u200b Net' $'\u200dZeta Net' $'Zeta Net\ufeff' $'\uff3a\uff45\uff54\uff41 Net' $'Ze\u00adta Net'; do
+	bad 1 "another tenant has this name, up to case, compatibility forms and invisible characters" \
+		tenant add --id 3002 --name "$twin"
+done
+bad 1 "another tenant has this name" tenant change 1001 --name "zeta net"
+ok "units (MB/s = 8 Mbit/s, b/B never confused), unusable prefixes with a reason, invalid UTF-8 named, repeated options, twin tenant names refused"
+
+# --- every --from/--to pair is checked (issue 10 item 5) --------------------
+for cmd in "gaps --fail-if-any" "usage" "prefixes stale" "capacity" \
+	   "pool add --id 9 --carrier c --name n9 --capacity 1G --flat-fee 1" \
+	   "alloc add --tenant 1001 --pool 1 --plan 1 --committed 1M" \
+	   "prefix add --tenant 1001 --prefix 10.99.0.0/16"; do
+	# shellcheck disable=SC2086
+	bad 2 "--from '2100-01-01" $cmd --from 2100-01-01 --to 2000-01-01
+	grep -q -- "--to '2000-01-01.*': --to must be after --from" <<<"$ERR" || fail "$cmd: $ERR"
+	# shellcheck disable=SC2086
+	bad 2 "--to must be after --from" $cmd --from 2026-01-01T08:00+08:00 --to 2026-01-01T00:00Z
+done
+ok "reversed and empty --from/--to ranges refused naming both (gaps, usage, prefixes stale, capacity, add)"
 
 # --- connection failures ----------------------------------------------------
 bad 3 "postgres connect" --db "host=$WORK/nosuchdir dbname=x" tenant list

@@ -33,7 +33,7 @@ as_root() { PGUSER=root pg_psql -At -c "$1"; }
 
 pg_start
 export PGTZ=Asia/Shanghai   # psql sessions read times in the park's zone
-"$BS" migrate >/dev/null
+pg_migrate "$BS" >/dev/null
 
 q "INSERT INTO pool (pool_id, carrier, name, capacity_bps, valid, cost_model,
                      monthly_fee_fen, oversub_limit)
@@ -71,9 +71,21 @@ ok "one tenant's own overlapping prefixes refused too (the map forbids duplicate
 q "INSERT INTO prefix (tenant_id, prefix, valid) VALUES
    (2, '10.0.0.0/16', '[2026-03-01,)'),
    (2, '10.1.0.0/16', '[2026-01-01,)'),
-   (2, '::ffff:10.0.0.0/104', '[2026-01-01,)')"
+   (2, '2001:db8:2000::/48', '[2026-01-01,)')"
 [ "$(q "SELECT count(*) FROM prefix")" = 6 ] || fail "prefix rows"
 ok "the same prefix at adjacent times, a disjoint prefix, another family: accepted"
+# issue 10 item 17: address space that is no tenant's, refused with the reason
+for p in '::ffff:10.0.0.0/104:IPv4-mapped' '::ffff:0:0/96:IPv4-mapped' \
+	 '::/0:IPv4-mapped' '224.0.0.0/8:multicast' '239.1.1.1/32:multicast' \
+	 'ff02::1/128:multicast' '127.0.0.1/32:loopback' '::1/128:loopback' \
+	 '169.254.0.0/16:link-local' 'fe80::/64:link-local' '0.0.0.0/0:loopback'; do
+	pfx=${p%:*}; why=${p##*:}
+	rc=0; err=$(q "INSERT INTO prefix (tenant_id, prefix, valid)
+		VALUES (3, '$pfx', '[2026-01-01,)')" 2>&1) || rc=$?
+	[[ $rc != 0 && $err == *"$why"* && $err == *"no tenant's address space"* ]] ||
+		fail "prefix $pfx: expected refusal naming '$why', got: $err"
+done
+ok "IPv4-mapped, multicast, loopback and link-local prefixes refused with their reason"
 expect_state 22P02 "INSERT INTO prefix (tenant_id, prefix, valid)
 	VALUES (3, '10.9.9.0/16', '[2026-01-01,)')"
 expect_state 23514 "INSERT INTO prefix (tenant_id, prefix, valid)
@@ -178,11 +190,38 @@ ok "an allocation forced over the limit can still be reduced"
 
 # --- closed tenants ---------------------------------------------------------
 expect_state BST01 "UPDATE tenant SET status = 'closed', closed_at = '2026-05-01' WHERE tenant_id = 2"
-q "UPDATE prefix SET valid = tstzrange(lower(valid), '2026-05-01') WHERE tenant_id = 3;
+q "SET bandsplit.force = on;
+   UPDATE prefix SET valid = tstzrange(lower(valid), '2026-05-01') WHERE tenant_id = 3;
    UPDATE tenant SET status = 'closed', closed_at = '2026-07-01' WHERE tenant_id = 3"
 expect_state BST01 "INSERT INTO prefix (tenant_id, prefix, valid) VALUES (3, '10.7.0.0/16', '[2026-06-01,)')"
 expect_state BST01 "UPDATE tenant SET status = 'active', closed_at = NULL WHERE tenant_id = 3"
 ok "closing refused while prefixes/allocations run past it; nothing new after; final"
+
+# --- history is kept (issue 10 item 3) ---------------------------------------
+expect_state BSH01 "DELETE FROM prefix WHERE tenant_id = 1"
+expect_state BSH01 "DELETE FROM allocation WHERE tenant_id = 1"
+expect_state BSH01 "SET bandsplit.purge = on; DELETE FROM pool WHERE pool_id = 1"
+expect_state BSH01 "DELETE FROM plan_version WHERE plan_id = 1"
+expect_state BSH01 "DELETE FROM tenant WHERE tenant_id = 3"
+expect_state BSH03 "UPDATE allocation SET valid = tstzrange(lower(valid), '2026-06-01')
+	WHERE tenant_id = 1 AND upper_inf(valid)"
+expect_state BSH03 "UPDATE prefix SET valid = tstzrange(lower(valid), lower(valid) + interval '1 day')
+	WHERE prefix = '2001:db8:1000::/48'"
+expect_state BSH04 "UPDATE prefix SET valid = tstzrange('2026-01-02', upper(valid))
+	WHERE prefix = '2001:db8:1000::/48'"
+q "INSERT INTO prefix (tenant_id, prefix, valid) VALUES (1, '198.51.100.0/24', '[2099-01-01,)')"
+expect_state BSH02 "DELETE FROM prefix WHERE prefix = '198.51.100.0/24'"
+q "SET bandsplit.purge = on; DELETE FROM prefix WHERE prefix = '198.51.100.0/24'"
+[ "$(q "SELECT op || ' ' || (before ->> 'prefix') FROM audit_log
+	WHERE table_name = 'prefix' ORDER BY audit_id DESC LIMIT 1")" = "DELETE 198.51.100.0/24" ] ||
+	fail "the purge is not in the audit log"
+q "SET bandsplit.force = on; UPDATE prefix SET valid = tstzrange(lower(valid), '2026-06-01')
+	WHERE prefix = '2001:db8:1000::/48'"
+[ "$(q "SELECT op || ' ' || (before -> 'valid') || ' ' || (after -> 'valid') FROM audit_log
+	WHERE table_name = 'prefix' ORDER BY audit_id DESC LIMIT 1")" = \
+  'UPDATE "[\"2025-12-31 16:00:00+00\",)" "[\"2025-12-31 16:00:00+00\",\"2026-05-31 16:00:00+00\")"' ] ||
+	fail "the forced past end is not in the audit log: $(q "SELECT after FROM audit_log ORDER BY audit_id DESC LIMIT 1")"
+ok "history kept: rows that took effect never deleted, past ends need force, purge only of rows never in force; both audited"
 
 # --- the audit log ----------------------------------------------------------
 q "SET bandsplit.actor = 'carol'; UPDATE tenant SET contact = 'noc@b' WHERE tenant_id = 2" >/dev/null
@@ -228,7 +267,7 @@ ok "hash chain detects deleted rows"
 # A clean database again, to test a deleted tail.
 as_root "SET client_min_messages = warning; DROP SCHEMA public CASCADE;
 	 CREATE SCHEMA public AUTHORIZATION bandsplit" >/dev/null
-"$BS" migrate >/dev/null
+pg_migrate "$BS" >/dev/null
 q "INSERT INTO tenant (tenant_id, name) VALUES (1, 'a'), (2, 'b'), (3, 'c')"
 "$BS" audit verify >/dev/null || fail "verify"
 as_root "ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only;

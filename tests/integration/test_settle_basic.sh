@@ -12,6 +12,8 @@
 #   - completeness: no gaps, then a stream with one record left out shows
 #     its sequence gap and count mismatch in `bandsplit gaps` and in the
 #     metrics;
+#   - v2 summaries' late and malformed-reason counts stored (v1 still
+#     accepted, NULL there), shown by `bandsplit gaps`;
 #   - a stored offset Kafka does not hold stops that partition loudly.
 source "$(dirname "$0")/settle_lib.sh"
 
@@ -19,14 +21,14 @@ start_db
 start_kafka 64
 
 # ---- migrations ------------------------------------------------------------
-"$CLI" migrate >"$T/migrate2.log" 2>&1 || fail "migrate re-run"
+pg_migrate "$CLI" >"$T/migrate2.log" 2>&1 || fail "migrate re-run"
 grep -q "schema up to date" "$T/migrate2.log" || fail "migrate re-run applied something"
 ok "migrate re-run is a no-op"
 before=$(q "SELECT count(*) FROM schema_migrations")
 q "INSERT INTO schema_migrations VALUES (999, '0999_from_the_future', repeat('0', 64))" >/dev/null
-rc=0; "$CLI" migrate >"$T/migrate3.log" 2>&1 || rc=$?
+rc=0; pg_migrate "$CLI" >"$T/migrate3.log" 2>&1 || rc=$?
 expect_eq "migrate refuses a database ahead of the code (exit 1)" 1 "$rc"
-rc=0; timeout 30 "$SETTLE" --set "kafka.bootstrap_file=$T/boot" \
+rc=0; timeout 30 "$SETTLE" --set "postgres.conninfo=$BS_DB_SETTLE" --set "kafka.bootstrap_file=$T/boot" \
 	--set settle.metrics_listen= >"$T/settle-refused.log" 2>&1 || rc=$?
 expect_eq "bandsplit-settle refuses it too (exit 1)" 1 "$rc"
 q "DELETE FROM schema_migrations WHERE version = 999" >/dev/null
@@ -109,6 +111,51 @@ grep -qF "$lag0" "$T/metrics.txt" ||
 ok "metrics: gaps, db_up, lag"
 stop_settle metrics
 ok "SIGTERM: exit 0"
+
+# ---- v2 summaries: late packets and malformed reasons kept ------------------
+# A v2 summary's late and per-reason malformed counts land in node_interval;
+# a v1 summary (an older meter) is still accepted, with those columns NULL;
+# a v2 summary whose reasons do not add up to malformed_packets is refused
+# (range). `bandsplit gaps` shows what the range metered without billing it.
+v2_at=$(( ($(date +%s) - 20 * 86400) / 10 * 10 ))   # before every stream above
+v2_head() { # SCHEMA BOOT SEQ
+	printf '{"schema":"bandsplit.usage.%s","type":"summary","node_id":"dp-v2","boot_id":"%s","seq":%s,"interval_start":%s,"interval_len":10,"byte_measure":"frame","map_version":1,"record_count":0,"first_seq":0,"in_packets":0,"in_bytes":0,"out_packets":0,"out_bytes":0,"unattributed_packets":0,"unattributed_bytes":0,"malformed_packets":%s,"malformed_bytes":%s,"non_ip_packets":0,"non_ip_bytes":0,"rx_packets":40,"rx_bytes":9000' \
+		"$1" "$2" "$3" "$v2_at" "$4" "$5"
+}
+{
+	printf 'node:dp-v2\t%s,"late_packets":5,"late_bytes":700,"malformed_short_ether":1,"malformed_too_many_tags":0,"malformed_short_ip":0,"malformed_bad_version":0,"malformed_bad_ihl":0,"malformed_bad_length":2}\n' \
+		"$(v2_head v2 aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa1 1 3 180)"
+	printf 'node:dp-v2\t%s}\n' "$(v2_head v1 aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa2 1 4 240)"
+	printf 'node:dp-v2\t%s,"late_packets":0,"late_bytes":0,"malformed_short_ether":1,"malformed_too_many_tags":0,"malformed_short_ip":0,"malformed_bad_version":0,"malformed_bad_ihl":0,"malformed_bad_length":1}\n' \
+		"$(v2_head v2 aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa3 1 3 180)"
+} | kcat -P -b "$BROKERS" -t bandsplit.usage.v1 -K $'\t' 2>"$T/kcat-v2.log" || fail "producing v2 summaries"
+drain v2
+expect_eq "v2 summary: late and malformed reasons stored" "5|700|1|0|0|0|0|2" \
+	"$(q "SELECT concat_ws('|', late_packets, late_bytes, malformed_short_ether, malformed_too_many_tags,
+		malformed_short_ip, malformed_bad_version, malformed_bad_ihl, malformed_bad_length)
+		FROM node_interval WHERE node_id = 'dp-v2' AND boot_id = 'aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaa1'")"
+expect_eq "v1 summary: accepted, its v2 columns NULL" "4|8" \
+	"$(q "SELECT malformed_packets || '|' || num_nulls(late_packets, late_bytes, malformed_short_ether,
+		malformed_too_many_tags, malformed_short_ip, malformed_bad_version, malformed_bad_ihl,
+		malformed_bad_length) FROM node_interval WHERE boot_id = 'aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaa2'")"
+expect_eq "v2 summary whose reasons do not add up: refused (range)" "range|0" \
+	"$(q "SELECT (SELECT string_agg(reason, ',') FROM rejected_records WHERE payload_bytes > 0
+		AND convert_from(payload, 'UTF8') LIKE '%aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa3%') || '|' ||
+		(SELECT count(*) FROM node_interval WHERE boot_id = 'aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaa3')")"
+rc=0; q "UPDATE node_interval SET malformed_short_ip = 1 WHERE boot_id = 'aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaa1'" >/dev/null 2>&1 || rc=$?
+[[ $rc != 0 ]] || fail "node_interval took malformed reasons that do not add up"
+rc=0; q "UPDATE node_interval SET late_packets = 41 WHERE boot_id = 'aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaa1'" \
+	>/dev/null 2>&1 || rc=$?
+[[ $rc != 0 ]] || fail "node_interval took late_packets > rx_packets"
+ok "node_interval: reasons must add up, late within rx (constraints)"
+from=$(date -u -d "@$v2_at" +%Y-%m-%dT%H:%M:%SZ); to=$(date -u -d "@$((v2_at + 10))" +%Y-%m-%dT%H:%M:%SZ)
+"$CLI" gaps --from "$from" --to "$to" --json >"$T/gaps-v2.json" || fail "bandsplit gaps (v2)"
+expect_eq "gaps --json: what the range metered without billing it" "5 7 1 2 1" \
+	"$(jq -r '.metered | "\(.late_packets) \(.malformed_packets) \(.malformed.short_ether) \(.malformed.bad_length) \(.summaries_without_reasons)"' "$T/gaps-v2.json")"
+"$CLI" gaps --from "$from" --to "$to" >"$T/gaps-v2.txt" || fail "bandsplit gaps (v2, text)"
+grep -q "metered, not billed: 5 late packet(s), 7 malformed (short_ether 1, too_many_tags 0, short_ip 0, bad_version 0, bad_ihl 0, bad_length 2); 1 summaries (schema v1) do not say" \
+	"$T/gaps-v2.txt" || fail "gaps text: $(cat "$T/gaps-v2.txt")"
+ok "gaps shows late packets and malformed reasons"
 
 # ---- Kafka no longer holds the stored offset ---------------------------------
 # Retention overran a stopped consumer: one tenant's 40,000 records (13 MB)

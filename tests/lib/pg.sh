@@ -3,9 +3,19 @@
 # Source it, then:
 #   pg_start               initdb + start a private cluster; exports PGHOST
 #                          (its socket dir), PGPORT, PGDATABASE=bandsplit,
-#                          PGUSER=bandsplit (owner of the database, not a
-#                          superuser); root can also connect as role "root"
-#                          (a superuser) with PGUSER=root.
+#                          PGUSER=bandsplit (owner of the database with
+#                          CREATEROLE, not a superuser: the administrator
+#                          who runs `bandsplit migrate`, which creates the
+#                          roles bandsplit_owner/_settle/_cli/_api and makes
+#                          it a member of bandsplit_owner; psql checks run
+#                          as it); root can also connect as role "root" (a
+#                          superuser) with PGUSER=root.
+#                          The programs run as their least-privilege roles:
+#                          BANDSPLIT_DB="user=bandsplit_cli" is exported (the
+#                          CLI's default connection), BS_DB_ADMIN and
+#                          BS_DB_SETTLE hold the conninfo of the
+#                          administrator and of the consumer's role.
+#   pg_migrate CLI [ARGS]  `CLI --db "$BS_DB_ADMIN" migrate ARGS`
 #   pg_psql ARGS...        psql -X -q -v ON_ERROR_STOP=1 on that database
 #   pg_restart_immediate   pg_ctl restart -m immediate (crash + recovery)
 #   pg_down / pg_up        stop -m immediate / start again (outage tests)
@@ -112,10 +122,18 @@ pg_start() {
 	_pg_as_postgres env PGHOST="$PGHOST" PGPORT="$PGPORT" "$PG_BIN/psql" -X -q \
 		-v ON_ERROR_STOP=1 -d postgres -U postgres <<-EOF >/dev/null || return 1
 		CREATE ROLE root SUPERUSER LOGIN;
-		CREATE ROLE bandsplit LOGIN;
+		CREATE ROLE bandsplit LOGIN CREATEROLE;
 		CREATE DATABASE bandsplit OWNER bandsplit;
 	EOF
 	export PGDATABASE=bandsplit PGUSER=bandsplit
+	export BS_DB_ADMIN="user=bandsplit" BS_DB_SETTLE="user=bandsplit_settle"
+	export BANDSPLIT_DB="user=bandsplit_cli"
+}
+
+pg_migrate() {
+	local cli=$1
+	shift
+	"$cli" --db "$BS_DB_ADMIN" migrate "$@"
 }
 
 pg_psql() {

@@ -14,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <rte_eal.h>
 
@@ -428,14 +427,9 @@ static void test_deep_prefixes(void **state)
 	bs_tenant_index_free(&tidx);
 }
 
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void test_build_time_100k(void **state)
+/* A large park's map builds and classifies (bench/map_bench times the
+ * build). */
+static void test_build_100k(void **state)
 {
 	(void)state;
 	struct bs_tenant_index tidx;
@@ -462,20 +456,13 @@ static void test_build_time_100k(void **state)
 					"2001:db8:%x::/48 %u\n", i,
 					i % 5000 + 1);
 	char err[256];
-	double t0 = now_s();
 	assert_int_equal(bs_prefix_map_parse(text, off, "big", &map, err,
 					     sizeof(err)), 0);
-	double t_parse = now_s() - t0;
 	free(text);
-	t0 = now_s();
 	struct bs_classifier *cls = build(&map, &tidx, 50);
-	double t_build = now_s() - t0;
-	printf("# 100000-prefix map: parse %.3f s, classifier build %.3f s\n",
-	       t_parse, t_build);
 	assert_int_equal(tidx.count, 5001);
 	assert_int_equal(tenant_v4(cls, &tidx, "30.0.5.1"), 6);
 	assert_int_equal(tenant_v6(cls, &tidx, "2001:db8:2a::1"), 43);
-	assert_true(t_build < 5.0);
 	bs_classifier_free(cls);
 	bs_prefix_map_free(&map);
 	bs_tenant_index_free(&tidx);
@@ -492,7 +479,7 @@ int main(void)
 		cmocka_unit_test(test_tenant_limit),
 		cmocka_unit_test(test_failed_build_changes_nothing),
 		cmocka_unit_test(test_deep_prefixes),
-		cmocka_unit_test(test_build_time_100k),
+		cmocka_unit_test(test_build_100k),
 	};
 	return cmocka_run_group_tests(tests, eal_setup, eal_teardown);
 }

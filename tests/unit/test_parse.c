@@ -3,7 +3,9 @@
  * without options, IPv6, VLAN and QinQ tags, Ethernet padding, non-IP),
  * on every malformed reason, on every truncation of valid frames (each in a
  * buffer of exactly that size, so valgrind/ASan see any over-read), and on
- * random bytes.
+ * random bytes; on frames of several mbufs whose headers straddle the
+ * segments (every split point, as the meter fetches them); and on sliced
+ * frames (cut short after their headers).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "meter.h"
 #include "parse.h"
 
 #define MAX_FRAME 2048
@@ -441,6 +444,195 @@ static void test_random_bytes(void **state)
 		assert_true(reasons[r] > 100);
 }
 
+/* ---- frames of several segments ---------------------------------------- */
+
+#define SEG_ROOM 9100
+
+/* An mbuf over buf, without a mempool: what rte_pktmbuf_read walks. */
+static void seg_init(struct rte_mbuf *m, uint8_t *buf, uint16_t len)
+{
+	memset(m, 0, sizeof(*m));
+	m->buf_addr = buf;
+	m->buf_len = SEG_ROOM;
+	m->data_off = 0;
+	m->data_len = len;
+	m->nb_segs = 1;
+}
+
+/* Splits frame (len bytes) into three segments: [0, split), the next
+ * `mid` bytes, the rest; returns the head of the chain. */
+static struct rte_mbuf *chain3(struct rte_mbuf seg[3], uint8_t bufs[3][SEG_ROOM],
+			       const uint8_t *frame, uint32_t len, uint32_t split,
+			       uint32_t mid)
+{
+	uint32_t l0 = split, l1 = mid, l2 = len - split - mid;
+	memcpy(bufs[0], frame, l0);
+	memcpy(bufs[1], frame + l0, l1);
+	memcpy(bufs[2], frame + l0 + l1, l2);
+	seg_init(&seg[0], bufs[0], (uint16_t)l0);
+	seg_init(&seg[1], bufs[1], (uint16_t)l1);
+	seg_init(&seg[2], bufs[2], (uint16_t)l2);
+	seg[0].next = &seg[1];
+	seg[1].next = &seg[2];
+	seg[0].nb_segs = 3;
+	seg[0].pkt_len = len;
+	return &seg[0];
+}
+
+/* Every split of the headers over segments parses as the whole frame does:
+ * same kind, addresses, tags and IP length, and the frame counts pkt_len. */
+static void check_every_split(const uint8_t *frame, uint32_t len, uint32_t hdr_end)
+{
+	static uint8_t bufs[3][SEG_ROOM];
+	struct rte_mbuf seg[3];
+	struct bs_frame whole, got;
+	uint8_t tmp[BS_PARSE_HDR_MAX];
+
+	enum bs_frame_kind kind = bs_parse_frame(frame, len, &whole);
+	assert_true(kind == BS_FRAME_IPV4 || kind == BS_FRAME_IPV6);
+	for (uint32_t split = 1; split <= hdr_end + 1; split++) {
+		for (uint32_t mid = 1; mid <= 9; mid += 4) {
+			struct rte_mbuf *m = chain3(seg, bufs, frame, len, split, mid);
+			uint32_t hdr_len;
+			const uint8_t *hdr = bs_meter_frame_headers(m, tmp, &hdr_len);
+			assert_true(hdr_len >= hdr_end);
+			assert_int_equal(bs_parse_headers(hdr, hdr_len, m->pkt_len, false, &got), kind);
+			assert_int_equal(got.ip_len, whole.ip_len);
+			assert_int_equal(got.missing, 0);
+			assert_int_equal(got.vlan_count, whole.vlan_count);
+			assert_int_equal(got.vlan_outer, whole.vlan_outer);
+			assert_int_equal(got.vlan_inner, whole.vlan_inner);
+			if (kind == BS_FRAME_IPV4) {
+				assert_int_equal(got.src4, whole.src4);
+				assert_int_equal(got.dst4, whole.dst4);
+			} else {
+				assert_memory_equal(got.src6, whole.src6, 16);
+				assert_memory_equal(got.dst6, whole.dst6, 16);
+			}
+		}
+	}
+}
+
+static void test_headers_straddle_segments(void **state)
+{
+	(void)state;
+	static uint8_t f[SEG_ROOM];
+
+	/* QinQ + IPv4 with 40 bytes of options (82 header bytes), a
+	 * 2,049-byte frame. */
+	memset(f, 0x5a, sizeof(f));
+	const uint16_t two[2][2] = { { 0x88a8, 300 }, { 0x8100, 400 } };
+	uint32_t l3 = (uint32_t)put_eth(f, two, 2, 0x0800);
+	put_ipv4(f + l3, 15, 2049 - l3, 0x0a000001, 0xc0a80102);
+	check_every_split(f, 2049, l3 + 60);
+
+	/* 802.1Q + IPv6, a 9,014-byte frame. */
+	memset(f, 0x5a, sizeof(f));
+	const uint16_t one[1][2] = { { 0x8100, 7 } };
+	l3 = (uint32_t)put_eth(f, one, 1, 0x86dd);
+	put_ipv6(f + l3, 9014 - l3 - 40, 6);
+	check_every_split(f, 9014, l3 + 40);
+
+	/* A chain shorter than BS_PARSE_HDR_MAX: every byte is copied. */
+	memset(f, 0x5a, sizeof(f));
+	l3 = (uint32_t)put_eth(f, NULL, 0, 0x0800);
+	put_ipv4(f + l3, 5, 46, 1, 2);
+	check_every_split(f, 60, l3 + 20);
+}
+
+/* ---- sliced frames ----------------------------------------------------- */
+
+static void test_sliced(void **state)
+{
+	(void)state;
+	uint8_t f[MAX_FRAME] = { 0 };
+	struct bs_frame fr;
+
+	/* 802.1Q + IPv4 of 1,500 bytes, cut after its TCP header. */
+	const uint16_t one[1][2] = { { 0x8100, 9 } };
+	uint32_t l3 = (uint32_t)put_eth(f, one, 1, 0x0800);
+	put_ipv4(f + l3, 5, 1500, 0x0a000001, 0x0a000002);
+	uint32_t cut = l3 + 20 + 20;
+	assert_int_equal(bs_parse_headers(f, cut, cut, true, &fr), BS_FRAME_IPV4);
+	assert_int_equal(fr.ip_len, 1500);
+	assert_int_equal(cut + fr.missing, l3 + 1500);
+	/* not sliced: the IP length lies */
+	assert_int_equal(bs_parse_headers(f, cut, cut, false, &fr), BS_FRAME_MALFORMED);
+	assert_int_equal(fr.reason, BS_MAL_BAD_LENGTH);
+	/* a whole frame on a sliced port misses nothing */
+	assert_int_equal(bs_parse_headers(f, l3 + 1500, l3 + 1500, true, &fr), BS_FRAME_IPV4);
+	assert_int_equal(fr.missing, 0);
+	/* cut inside its headers: still malformed */
+	assert_int_equal(bs_parse_headers(f, l3 + 19, l3 + 19, true, &fr), BS_FRAME_MALFORMED);
+	assert_int_equal(fr.reason, BS_MAL_SHORT_IP);
+	assert_int_equal(bs_parse_headers(f, l3 - 1, l3 - 1, true, &fr), BS_FRAME_MALFORMED);
+	assert_int_equal(fr.reason, BS_MAL_SHORT_ETHER);
+	/* options cut off */
+	put_ipv4(f + l3, 8, 1500, 0x0a000001, 0x0a000002);
+	assert_int_equal(bs_parse_headers(f, l3 + 28, l3 + 28, true, &fr), BS_FRAME_MALFORMED);
+	assert_int_equal(fr.reason, BS_MAL_BAD_IHL);
+	/* an IP length shorter than its header is inconsistent, sliced or not */
+	put_ipv4(f + l3, 8, 24, 0x0a000001, 0x0a000002);
+	assert_int_equal(bs_parse_headers(f, l3 + 32, l3 + 32, true, &fr), BS_FRAME_MALFORMED);
+	assert_int_equal(fr.reason, BS_MAL_BAD_LENGTH);
+
+	/* IPv6 with 8,000 bytes of payload, cut after the fixed header. */
+	memset(f, 0, sizeof(f));
+	l3 = (uint32_t)put_eth(f, NULL, 0, 0x86dd);
+	put_ipv6(f + l3, 8000, 17);
+	cut = l3 + 40 + 8;
+	assert_int_equal(bs_parse_headers(f, cut, cut, true, &fr), BS_FRAME_IPV6);
+	assert_int_equal(fr.ip_len, 8040);
+	assert_int_equal(cut + fr.missing, l3 + 8040);
+	assert_memory_equal(fr.src6, SRC6, 16);
+	assert_int_equal(bs_parse_headers(f, cut, cut, false, &fr), BS_FRAME_MALFORMED);
+	assert_int_equal(fr.reason, BS_MAL_BAD_LENGTH);
+	assert_int_equal(bs_parse_headers(f, l3 + 39, l3 + 39, true, &fr), BS_FRAME_MALFORMED);
+	assert_int_equal(fr.reason, BS_MAL_SHORT_IP);
+}
+
+/* Random header bytes on random frame lengths: sliced and not sliced agree
+ * except where the IP length runs past the frame (not sliced: bad_length;
+ * sliced: counted, the missing bytes exactly what the IP length says). */
+static void test_sliced_random(void **state)
+{
+	(void)state;
+	uint8_t f[BS_PARSE_HDR_MAX + 40];
+	unsigned counted = 0;
+	for (int iter = 0; iter < 200000; iter++) {
+		uint32_t len = rng() % sizeof(f);
+		for (uint32_t i = 0; i < len; i++)
+			f[i] = (uint8_t)rng();
+		if (len >= 14 && rng() % 2) {   /* a plausible IPv4 or IPv6 header */
+			int v6 = rng() % 2;
+			f[12] = v6 ? 0x86 : 0x08;
+			f[13] = v6 ? 0xdd : 0x00;
+			if (len > 14)
+				f[14] = (uint8_t)(v6 ? 0x60 : 0x45 + rng() % 3);
+		}
+		/* the contract: every byte given, or at least BS_PARSE_HDR_MAX */
+		uint32_t frame_len = len >= BS_PARSE_HDR_MAX ? len + rng() % 9000 : len;
+		struct bs_frame plain, sliced;
+		enum bs_frame_kind kp = bs_parse_headers(f, len, frame_len, false, &plain);
+		enum bs_frame_kind ks = bs_parse_headers(f, len, frame_len, true, &sliced);
+		assert_int_equal(plain.missing, 0);
+		if (kp == BS_FRAME_MALFORMED && plain.reason == BS_MAL_BAD_LENGTH &&
+		    ks != BS_FRAME_MALFORMED) {
+			assert_true(ks == BS_FRAME_IPV4 || ks == BS_FRAME_IPV6);
+			uint32_t l3 = 14u + 4u * sliced.vlan_count;
+			assert_true(sliced.missing > 0);
+			assert_int_equal(frame_len + sliced.missing, l3 + sliced.ip_len);
+			counted++;
+			continue;
+		}
+		assert_int_equal(ks, kp);
+		assert_int_equal(sliced.reason, plain.reason);
+		assert_int_equal(sliced.missing, 0);
+		assert_int_equal(sliced.ip_len, plain.ip_len);
+	}
+	assert_true(counted > 1000);
+}
+
 static void test_reason_names(void **state)
 {
 	(void)state;
@@ -469,6 +661,9 @@ int main(void)
 		cmocka_unit_test(test_malformed_reasons),
 		cmocka_unit_test(test_every_truncation),
 		cmocka_unit_test(test_random_bytes),
+		cmocka_unit_test(test_headers_straddle_segments),
+		cmocka_unit_test(test_sliced),
+		cmocka_unit_test(test_sliced_random),
 		cmocka_unit_test(test_reason_names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -60,7 +60,24 @@ static void test_rates(void **state)
 	rate_bad("1.0000001M", "whole number");
 	rate_bad("0.5", "whole number");
 	rate_bad("100X", "unknown unit");
-	rate_bad("100Mbytes", "unknown unit");
+	/* issue 10 item 16: bytes are 8 bits, b and B never confused */
+	assert_int_equal(rate_ok("10MB/s"), 80000000ULL);
+	assert_int_equal(rate_ok("10MBps"), 80000000ULL);
+	assert_int_equal(rate_ok("10 MB"), 80000000ULL);
+	assert_int_equal(rate_ok("100Mbytes"), 800000000ULL);
+	assert_int_equal(rate_ok("1.5 GByte/s"), 12000000000ULL);
+	assert_int_equal(rate_ok("10Mb"), 10000000ULL);
+	assert_int_equal(rate_ok("10Mb/s"), 10000000ULL);
+	assert_int_equal(rate_ok("10mbps"), 10000000ULL);
+	assert_int_equal(rate_ok("10 MBIT/S"), 10000000ULL);
+	assert_int_equal(rate_ok("125TB/s"),
+			 1000000000000000ULL);
+	rate_bad("126TB/s", "limit");
+	rate_bad("10MBPS", "ambiguous unit 'BPS'");
+	rate_bad("10MbPS", "ambiguous unit");
+	rate_bad("10MB/S", "ambiguous unit");
+	rate_bad("0.5B", "whole number of byte/s");
+	rate_bad("10MiB/s", "unknown unit");
 	rate_bad("1e9", "unknown unit");
 	rate_bad("99999999999999999999", "too large");
 }

@@ -1,6 +1,7 @@
 /*
  * test_record.c — the usage record codec: round trips of both record types,
- * the exact wire form, every rejection reason of the strict decoder, keys.
+ * the exact wire form, every rejection reason of the strict decoder, keys;
+ * v1 records (no late or malformed-reason counts) still accepted.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -59,11 +60,13 @@ static struct bs_record sample_summary(void)
 	r.summary.malformed = (struct bs_counts){ 1, 20 };
 	r.summary.non_ip = (struct bs_counts){ 2, 120 };
 	r.summary.rx = (struct bs_counts){ 193, BS_COUNT_MAX };
+	r.summary.late = (struct bs_counts){ 3, 180 };
+	r.summary.malformed_reason[5] = 1;   /* bad_length */
 	return r;
 }
 
 static const char USAGE_JSON[] =
-	"{\"schema\":\"bandsplit.usage.v1\",\"type\":\"usage\","
+	"{\"schema\":\"bandsplit.usage.v2\",\"type\":\"usage\","
 	"\"node_id\":\"node-a\",\"boot_id\":\"" BOOT "\",\"seq\":17,"
 	"\"interval_start\":1700000000,\"interval_len\":10,"
 	"\"byte_measure\":\"frame\",\"map_version\":3,\"tenant_id\":42,"
@@ -73,6 +76,8 @@ static const char USAGE_JSON[] =
 static void assert_same(const struct bs_record *a, const struct bs_record *b)
 {
 	assert_int_equal(a->head.type, b->head.type);
+	assert_int_equal(a->head.version ? a->head.version : BS_SCHEMA_VERSION,
+			 b->head.version);
 	assert_string_equal(a->head.node_id, b->head.node_id);
 	assert_string_equal(a->head.boot_id, b->head.boot_id);
 	assert_int_equal(a->head.seq, b->head.seq);
@@ -125,6 +130,11 @@ static void test_summary_round_trip(void **state)
 	r.summary.first_seq = 0;
 	r.summary.unattributed = (struct bs_counts){ 0, 0 };
 	round_trip(&r);
+	/* a v1 summary: no late or reason counts on the wire */
+	r.head.version = 1;
+	r.summary.late = (struct bs_counts){ 0, 0 };
+	r.summary.malformed_reason[5] = 0;
+	round_trip(&r);
 }
 
 static void test_usage_wire_form(void **state)
@@ -146,7 +156,10 @@ static void test_summary_wire_order(void **state)
 		"first_seq", "in_packets", "in_bytes", "out_packets",
 		"out_bytes", "unattributed_packets", "unattributed_bytes",
 		"malformed_packets", "malformed_bytes", "non_ip_packets",
-		"non_ip_bytes", "rx_packets", "rx_bytes",
+		"non_ip_bytes", "rx_packets", "rx_bytes", "late_packets",
+		"late_bytes", "malformed_short_ether", "malformed_too_many_tags",
+		"malformed_short_ip", "malformed_bad_version", "malformed_bad_ihl",
+		"malformed_bad_length",
 	};
 	struct bs_record r = sample_summary();
 	char buf[BS_RECORD_MAX_BYTES], key[64];
@@ -160,7 +173,8 @@ static void test_summary_wire_order(void **state)
 				 order[i], buf);
 		p = at;
 	}
-	assert_non_null(strstr(buf, "\"rx_bytes\":4611686018427387904}"));
+	assert_non_null(strstr(buf, "\"rx_bytes\":4611686018427387904,"));
+	assert_non_null(strstr(buf, "\"malformed_bad_length\":1}"));
 }
 
 /* The encoder against printf, the way it was first written: the same bytes
@@ -169,10 +183,11 @@ static int printf_encode(const struct bs_record *rec, char *buf, size_t size)
 {
 	const struct bs_record_head *h = &rec->head;
 	char head[512];
-	snprintf(head, sizeof(head), "{\"schema\":\"" BS_SCHEMA_NAME "\",\"type\":\"%s\","
+	snprintf(head, sizeof(head), "{\"schema\":\"%s\",\"type\":\"%s\","
 		 "\"node_id\":\"%s\",\"boot_id\":\"%s\",\"seq\":%" PRIu64 ","
 		 "\"interval_start\":%" PRId64 ",\"interval_len\":%" PRIu32 ","
 		 "\"byte_measure\":\"%s\",\"map_version\":%" PRIu64 ",",
+		 h->version == 1 ? BS_SCHEMA_NAME_V1 : BS_SCHEMA_NAME,
 		 h->type == BS_RECORD_USAGE ? "usage" : "summary", h->node_id,
 		 h->boot_id, h->seq, h->interval_start, h->interval_len,
 		 bs_measure_name(h->measure), h->map_version);
@@ -185,17 +200,26 @@ static int printf_encode(const struct bs_record *rec, char *buf, size_t size)
 			u->counts.packets, u->counts.bytes, u->policed.packets, u->policed.bytes);
 	}
 	const struct bs_summary *s = &rec->summary;
+	char tail[512] = "}";
+	if (h->version != 1)
+		snprintf(tail, sizeof(tail), ",\"late_packets\":%" PRIu64 ",\"late_bytes\":%" PRIu64
+			 ",\"malformed_short_ether\":%" PRIu64 ",\"malformed_too_many_tags\":%" PRIu64
+			 ",\"malformed_short_ip\":%" PRIu64 ",\"malformed_bad_version\":%" PRIu64
+			 ",\"malformed_bad_ihl\":%" PRIu64 ",\"malformed_bad_length\":%" PRIu64 "}",
+			 s->late.packets, s->late.bytes, s->malformed_reason[0],
+			 s->malformed_reason[1], s->malformed_reason[2], s->malformed_reason[3],
+			 s->malformed_reason[4], s->malformed_reason[5]);
 	return snprintf(buf, size, "%s\"record_count\":%" PRIu32 ",\"first_seq\":%" PRIu64 ","
 		"\"in_packets\":%" PRIu64 ",\"in_bytes\":%" PRIu64 ",\"out_packets\":%" PRIu64 ","
 		"\"out_bytes\":%" PRIu64 ",\"unattributed_packets\":%" PRIu64 ","
 		"\"unattributed_bytes\":%" PRIu64 ",\"malformed_packets\":%" PRIu64 ","
 		"\"malformed_bytes\":%" PRIu64 ",\"non_ip_packets\":%" PRIu64 ","
-		"\"non_ip_bytes\":%" PRIu64 ",\"rx_packets\":%" PRIu64 ",\"rx_bytes\":%" PRIu64 "}",
+		"\"non_ip_bytes\":%" PRIu64 ",\"rx_packets\":%" PRIu64 ",\"rx_bytes\":%" PRIu64 "%s",
 		head, s->record_count, s->first_seq, s->dir[BS_DIR_IN].packets,
 		s->dir[BS_DIR_IN].bytes, s->dir[BS_DIR_OUT].packets, s->dir[BS_DIR_OUT].bytes,
 		s->unattributed.packets, s->unattributed.bytes, s->malformed.packets,
 		s->malformed.bytes, s->non_ip.packets, s->non_ip.bytes, s->rx.packets,
-		s->rx.bytes);
+		s->rx.bytes, tail);
 }
 
 static uint64_t rnd_state = 0x2545f4914f6cdd1dull;
@@ -235,12 +259,15 @@ static void test_encode_matches_printf(void **state)
 		} else {
 			struct bs_summary *sm = &r.summary;
 			struct bs_counts *c[] = { &sm->dir[BS_DIR_IN], &sm->dir[BS_DIR_OUT],
-				&sm->unattributed, &sm->malformed, &sm->non_ip, &sm->rx };
+				&sm->unattributed, &sm->malformed, &sm->non_ip, &sm->rx, &sm->late };
 			for (size_t k = 0; k < sizeof(c) / sizeof(c[0]); k++)
 				*c[k] = (struct bs_counts){ rnd_u64(), rnd_u64() };
 			r.summary.record_count = (uint32_t)rnd_u64();
 			r.summary.first_seq = rnd_u64();
+			for (int k = 0; k < BS_RECORD_MAL_REASONS; k++)
+				r.summary.malformed_reason[k] = rnd_u64();
 		}
+		r.head.version = (i & 8) ? 1 : 0;
 		int n = bs_record_encode(&r, fast, sizeof(fast));
 		int m = printf_encode(&r, slow, sizeof(slow));
 		assert_true(n > 0);
@@ -355,11 +382,11 @@ static void test_reject_too_large(void **state)
 static void test_reject_schema(void **state)
 {
 	(void)state;
-	expect_reject(patched(USAGE_JSON, "usage.v1", "usage.v2"),
+	expect_reject(patched(USAGE_JSON, "usage.v2", "usage.v3"),
 		      "schema_version", "schema");
-	expect_reject(patched(USAGE_JSON, "\"bandsplit.usage.v1\"", "1"),
+	expect_reject(patched(USAGE_JSON, "\"bandsplit.usage.v2\"", "1"),
 		      "schema_version", "schema");
-	expect_reject(patched(USAGE_JSON, "\"schema\":\"bandsplit.usage.v1\",",
+	expect_reject(patched(USAGE_JSON, "\"schema\":\"bandsplit.usage.v2\",",
 			      ""), "missing_field", "'schema'");
 }
 
@@ -517,6 +544,50 @@ static void test_reject_summary_consistency(void **state)
 		      "range", "'in_bytes'");
 }
 
+/* v2's new summary fields: present in v2 only, consistent with the rest. */
+static void test_summary_v2_fields(void **state)
+{
+	(void)state;
+	struct bs_record r = sample_summary();
+	char json[BS_RECORD_MAX_BYTES];
+	assert_true(bs_record_encode(&r, json, sizeof(json)) > 0);
+	expect_reject(patched(json, "\"malformed_bad_length\":1",
+			      "\"malformed_bad_length\":0"), "range",
+		      "sum to 0, malformed_packets is 1");
+	expect_reject(patched(json, "\"malformed_short_ip\":0",
+			      "\"malformed_short_ip\":1"), "range",
+		      "sum to 2, malformed_packets is 1");
+	expect_reject(patched(json, "\"late_packets\":3",
+			      "\"late_packets\":194"), "range", "'late_packets'");
+	expect_reject(patched(json, "\"late_packets\":3,", ""), "missing_field",
+		      "'late_packets'");
+	expect_reject(patched(json, "\"late_bytes\":180",
+			      "\"late_bytes\":-1"), "range", "'late_bytes'");
+	/* a v1 summary has none of them, and may not */
+	expect_reject(patched(json, "usage.v2", "usage.v1"), "unknown_field",
+		      "'late_packets'");
+	struct bs_record v1 = sample_summary(), out;
+	v1.head.version = 1;
+	assert_true(bs_record_encode(&v1, json, sizeof(json)) > 0);
+	assert_null(strstr(json, "late_"));
+	const char *reason;
+	char err[256];
+	assert_int_equal(bs_record_decode(json, strlen(json), &out, &reason, err,
+					  sizeof(err)), 0);
+	assert_int_equal(out.head.version, 1);
+	assert_int_equal(out.summary.late.packets, 0);
+	assert_int_equal(out.summary.malformed_reason[5], 0);
+	/* a v1 usage record is the same as v2's */
+	char u1[sizeof(USAGE_JSON)];
+	snprintf(u1, sizeof(u1), "%s", patched(USAGE_JSON, "usage.v2", "usage.v1"));
+	assert_int_equal(bs_record_decode(u1, strlen(u1), &out, &reason, err,
+					  sizeof(err)), 0);
+	assert_int_equal(out.head.version, 1);
+	assert_int_equal(out.usage.counts.bytes, 6400);
+	assert_string_equal(bs_record_malformed_reason_name(0), "short_ether");
+	assert_string_equal(bs_record_malformed_reason_name(5), "bad_length");
+}
+
 static void test_reject_summary_fields(void **state)
 {
 	(void)state;
@@ -591,6 +662,7 @@ int main(void)
 		cmocka_unit_test(test_reject_unaligned),
 		cmocka_unit_test(test_reject_summary_consistency),
 		cmocka_unit_test(test_reject_summary_fields),
+		cmocka_unit_test(test_summary_v2_fields),
 		cmocka_unit_test(test_key),
 		cmocka_unit_test(test_names_and_node_id),
 	};

@@ -275,6 +275,17 @@ static void test_reject_payload(void **state)
 	assert_int_equal(l, 6);
 	assert_memory_equal(e, "caf???", 6);
 	assert_int_equal(b->ndays, 0);
+	/* the SHA-256 of the whole message (FIPS 180-2's "abc" vector) */
+	assert_int_equal(settle_batch_add_reject(b, 1, 10, NULL, 0, "abc", 3,
+		"parse", "x"), BATCH_ADDED);
+	bs_pgarray_finish(&b->reject[REJ_SHA256], &len);
+	const char *d = element(&b->reject[REJ_SHA256], 1, &l);
+	assert_int_equal(l, 32);
+	static const unsigned char abc[32] = {
+		0xba, 0x78, 0x16, 0xbf, 0x8f, 0x01, 0xcf, 0xea, 0x41, 0x41, 0x40, 0xde,
+		0x5d, 0xae, 0x22, 0x23, 0xb0, 0x03, 0x61, 0xa3, 0x96, 0x17, 0x7a, 0x9c,
+		0xb4, 0x10, 0xff, 0x61, 0xf2, 0x00, 0x15, 0xad };
+	assert_memory_equal(d, abc, 32);
 	free(payload);
 	settle_batch_free(b);
 }
@@ -348,6 +359,11 @@ static void test_identity_arrays(void **state)
 	struct bs_record a = usage(1000, 5), out = usage(1000, 5), other_node = usage(1000, 5),
 			 earlier = usage(990, 7), lower = usage(1000, 4);
 	out.usage.direction = BS_DIR_OUT;
+	a.usage.counts.packets = 3;
+	out.usage.counts.packets = 4;
+	out.usage.counts.bytes = 4000;
+	out.usage.policed.packets = 1;
+	out.usage.policed.bytes = 70;
 	strcpy(other_node.head.node_id, "n0");
 	lower.usage.direction = BS_DIR_OUT;
 	lower.usage.pool_id = 9;
@@ -392,6 +408,21 @@ static void test_identity_arrays(void **state)
 		assert_int_equal((uint64_t)int_elem(&c[SETTLE_ID_PAIR], i), elems[i].pair);
 		assert_int_equal(int_elem(&c[SETTLE_ID_DIRS], i), elems[i].dirs);
 	}
+	/* each element's counts per direction (tenant 5 of n1: a in, out out) */
+	static const int64_t in5[4] = { 3, 1000, 0, 0 }, out5[4] = { 4, 4000, 1, 70 };
+	for (int k = 0; k < 4; k++) {
+		assert_int_equal(int_elem(&c[SETTLE_ID_IN_COUNTS + k], 3), in5[k]);
+		assert_int_equal(int_elem(&c[SETTLE_ID_OUT_COUNTS + k], 3), out5[k]);
+		assert_int_equal(int_elem(&c[SETTLE_ID_OUT_COUNTS + k], 1), 0);
+	}
+	assert_false(b->id_conflict);   /* a twice, the same counts */
+
+	/* a copy of a with other counts: an identity conflict in the batch */
+	struct bs_record a2 = a;
+	a2.usage.counts.bytes = 999999;
+	assert_int_equal(settle_batch_add_record(b, 0, 10, &a2, false), BATCH_ADDED);
+	assert_int_equal(settle_batch_identity_arrays(b), 5);
+	assert_true(b->id_conflict);
 
 	/* a new batch starts afresh */
 	settle_batch_reset(b);

@@ -72,6 +72,19 @@ static struct bs_record random_record(void)
 		r.summary.unattributed.packets = r.summary.dir[0].packets / 3;
 		r.summary.unattributed.bytes = r.summary.dir[1].bytes / 2;
 		r.summary.rx.bytes = count();
+		/* v2: late within rx, reasons summing to malformed */
+		r.summary.rx.packets = next() % 1000000;
+		r.summary.late.packets = r.summary.rx.packets / 7;
+		r.summary.late.bytes = r.summary.rx.bytes / 5;
+		for (int k = 0; k < BS_RECORD_MAL_REASONS; k++) {
+			r.summary.malformed_reason[k] = next() % 1000;
+			r.summary.malformed.packets += r.summary.malformed_reason[k];
+		}
+	}
+	r.head.version = next() % 3 == 0 ? 1 : 0;   /* v1 still accepted */
+	if (r.head.version == 1 && r.head.type == BS_RECORD_SUMMARY) {
+		r.summary.late = (struct bs_counts){ 0, 0 };
+		memset(r.summary.malformed_reason, 0, sizeof(r.summary.malformed_reason));
 	}
 	return r;
 }
@@ -211,6 +224,10 @@ static void test_limits(void **state)
 		{ true, "\"record_count\":1,", "\"record_count\":10000001," },
 		{ true, "\"unattributed_packets\":0,", "\"unattributed_packets\":6," },
 		{ true, "\"unattributed_bytes\":0,", "\"unattributed_bytes\":501," },
+		{ true, "\"late_packets\":0,", "\"late_packets\":1," },
+		{ true, "\"late_bytes\":0,", "\"late_bytes\":1," },
+		{ true, "\"malformed_bad_ihl\":0,", "\"malformed_bad_ihl\":1," },
+		{ true, "\"schema\":\"bandsplit.usage.v2\"", "\"schema\":\"bandsplit.usage.v1\"" },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		char buf[BS_RECORD_MAX_BYTES];

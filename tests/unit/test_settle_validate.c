@@ -109,7 +109,7 @@ static void test_decoder_reasons(void **state)
 	check("[1,2,3]", "parse", NULL);
 
 	strcpy(json, base);
-	edit(json, "bandsplit.usage.v1", "bandsplit.usage.v2");
+	edit(json, "bandsplit.usage.v2", "bandsplit.usage.v3");
 	check(json, "schema_version", "schema");
 
 	strcpy(json, base);
@@ -196,6 +196,103 @@ static void test_future_and_expired(void **state)
 	assert_string_equal(verdict(json, (size_t)n, &l, err, sizeof(err)), "expired");
 }
 
+/* Records that cannot be true (issue 10, item 8): each its own reason,
+ * at the boundary. */
+static void test_impossible_records(void **state)
+{
+	(void)state;
+	struct bs_record r = usage_record();
+	char json[BS_RECORD_MAX_BYTES], err[256];
+	int n;
+
+	/* 10 packets: 340 frame bytes pass, 339 not; 200 ip bytes pass, 199 not */
+	r.usage.counts.bytes = 10 * SETTLE_MIN_FRAME_BYTES;
+	n = encode(&r, json, sizeof(json));
+	assert_string_equal(verdict(json, (size_t)n, &limits, err, sizeof(err)), "ok");
+	r.usage.counts.bytes--;
+	n = encode(&r, json, sizeof(json));
+	assert_string_equal(verdict(json, (size_t)n, &limits, err, sizeof(err)),
+			    "impossible_bytes");
+	assert_non_null(strstr(err, "'bytes'"));
+	r.head.measure = BS_MEASURE_IP;
+	r.usage.counts.bytes = 10 * SETTLE_MIN_IP_BYTES;
+	n = encode(&r, json, sizeof(json));
+	assert_string_equal(verdict(json, (size_t)n, &limits, err, sizeof(err)), "ok");
+	r.usage.counts.bytes--;
+	n = encode(&r, json, sizeof(json));
+	assert_string_equal(verdict(json, (size_t)n, &limits, err, sizeof(err)),
+			    "impossible_bytes");
+	/* bytes without packets; policed counts too */
+	r = usage_record();
+	r.usage.counts.packets = 0;
+	n = encode(&r, json, sizeof(json));
+	assert_string_equal(verdict(json, (size_t)n, &limits, err, sizeof(err)),
+			    "impossible_bytes");
+	r = usage_record();
+	r.usage.policed.packets = 5;
+	r.usage.policed.bytes = 5 * SETTLE_MIN_FRAME_BYTES - 1;
+	n = encode(&r, json, sizeof(json));
+	assert_string_equal(verdict(json, (size_t)n, &limits, err, sizeof(err)),
+			    "impossible_bytes");
+	assert_non_null(strstr(err, "'policed_bytes'"));
+	/* a summary's direction totals */
+	struct bs_record s;
+	memset(&s, 0, sizeof(s));
+	s.head = usage_record().head;
+	s.head.type = BS_RECORD_SUMMARY;
+	s.summary.dir[BS_DIR_IN].packets = 3;
+	s.summary.dir[BS_DIR_IN].bytes = 3 * SETTLE_MIN_FRAME_BYTES;
+	n = encode(&s, json, sizeof(json));
+	assert_string_equal(verdict(json, (size_t)n, &limits, err, sizeof(err)), "ok");
+	s.summary.dir[BS_DIR_OUT].packets = 1;
+	s.summary.dir[BS_DIR_OUT].bytes = 33;
+	n = encode(&s, json, sizeof(json));
+	assert_string_equal(verdict(json, (size_t)n, &limits, err, sizeof(err)),
+			    "impossible_bytes");
+	assert_non_null(strstr(err, "'out_bytes'"));
+
+	/* interval_len must divide 300: 300 and 1 pass, 7 and 86,400 not */
+	static const struct { uint32_t len; const char *want; } lens[] = {
+		{ 300, "ok" }, { 1, "ok" }, { 60, "ok" }, { 7, "interval_len" },
+		{ 600, "interval_len" }, { 86400, "interval_len" },
+	};
+	for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+		r = usage_record();
+		r.head.interval_len = lens[i].len;
+		r.head.interval_start = (NOW - 86400 * 8) / 604800 * 604800;
+		n = encode(&r, json, sizeof(json));
+		const char *got = verdict(json, (size_t)n, &limits, err, sizeof(err));
+		if (strcmp(got, lens[i].want) != 0)
+			fail_msg("interval_len %u: %s, want %s (%s)", lens[i].len,
+				 got, lens[i].want, err);
+	}
+
+	/* interval_start before 2000-01-01: 1999-12-31T23:59:50 refused */
+	r = usage_record();
+	r.head.interval_start = SETTLE_EPOCH_MIN;
+	n = encode(&r, json, sizeof(json));
+	assert_string_equal(verdict(json, (size_t)n, &limits, err, sizeof(err)), "ok");
+	r.head.interval_start = SETTLE_EPOCH_MIN - 10;
+	n = encode(&r, json, sizeof(json));
+	assert_string_equal(verdict(json, (size_t)n, &limits, err, sizeof(err)), "too_old");
+	r.head.interval_start = 0;
+	n = encode(&r, json, sizeof(json));
+	assert_string_equal(verdict(json, (size_t)n, &limits, err, sizeof(err)), "too_old");
+
+	/* a NUL in a key: "packets\u0000x" is not "packets" */
+	r = usage_record();
+	encode(&r, json, sizeof(json));
+	edit(json, "\"packets\":", "\"packets\\u0000x\":");
+	check(json, "nul_escape", NULL);
+	encode(&r, json, sizeof(json));
+	edit(json, "\"node-1\"", "\"node\\u0000-1\"");
+	check(json, "nul_escape", NULL);
+	/* an escaped backslash before u0000 is no NUL (and no known key) */
+	encode(&r, json, sizeof(json));
+	edit(json, "{", "{\"a\\\\u0000\":1,");
+	check(json, "unknown_field", NULL);
+}
+
 static void test_reason_names(void **state)
 {
 	(void)state;
@@ -215,6 +312,7 @@ int main(void)
 		cmocka_unit_test(test_decoder_reasons),
 		cmocka_unit_test(test_absurd_rates),
 		cmocka_unit_test(test_future_and_expired),
+		cmocka_unit_test(test_impossible_records),
 		cmocka_unit_test(test_reason_names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

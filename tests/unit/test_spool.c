@@ -1,6 +1,8 @@
 /*
  * test_spool.c — the on-disk spool: write/read/list/remove, name order,
- * depth, cleanup of leftover temporaries, refused names, clear errors.
+ * depth, cleanup of leftover temporaries, refused names, clear errors, and
+ * the durability order of a write (write → fsync(file) → rename →
+ * fsync(directory)), seen through the system calls themselves.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -14,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -47,6 +50,73 @@ static int teardown(void **state)
 	assert_int_equal(system(cmd), 0);
 	free(f);
 	return 0;
+}
+
+/* ---- a trace of the spool's system calls ---------------------------------
+ * This executable defines write(), fsync() and renameat() itself, so the
+ * spool's calls (linked into it) come here instead of to the C library's
+ * (an in-process LD_PRELOAD). Each passes straight to the kernel through
+ * syscall(); while tracing is on it also records "write PATH", "fsync PATH"
+ * or "rename OLD NEW", with each descriptor's path read back from
+ * /proc/self/fd. The C library's own writes (cmocka's output) use its
+ * internal entry points and are not seen. */
+#define TRACE_MAX 64
+static bool tracing;
+static size_t trace_n;
+static char trace[TRACE_MAX][600];
+
+static void fd_path(int fd, char *buf, size_t size)
+{
+	char link[64];
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	ssize_t n = readlink(link, buf, size - 1);
+	buf[n < 0 ? 0 : (size_t)n] = '\0';
+}
+
+static void trace_add(const char *what, const char *a, const char *b)
+{
+	if (!tracing || trace_n >= TRACE_MAX)
+		return;
+	snprintf(trace[trace_n++], sizeof(trace[0]), "%s %s%s%s", what, a,
+		 b ? " " : "", b ? b : "");
+}
+
+ssize_t write(int fd, const void *buf, size_t count)
+{
+	ssize_t n = syscall(SYS_write, fd, buf, count);
+	if (tracing && n >= 0) {
+		char path[256];
+		fd_path(fd, path, sizeof(path));
+		/* consecutive writes to one file are one entry */
+		char entry[300];
+		snprintf(entry, sizeof(entry), "write %s", path);
+		if (trace_n == 0 || strcmp(trace[trace_n - 1], entry) != 0)
+			trace_add("write", path, NULL);
+	}
+	return n;
+}
+
+int fsync(int fd)
+{
+	if (tracing) {
+		char path[256];
+		fd_path(fd, path, sizeof(path));
+		trace_add("fsync", path, NULL);
+	}
+	return (int)syscall(SYS_fsync, fd);
+}
+
+int renameat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath)
+{
+	if (tracing) {
+		char od[256], nd[256], o[300], n[300];
+		fd_path(olddirfd, od, sizeof(od));
+		fd_path(newdirfd, nd, sizeof(nd));
+		snprintf(o, sizeof(o), "%s/%s", od, oldpath);
+		snprintf(n, sizeof(n), "%s/%s", nd, newpath);
+		trace_add("rename", o, n);
+	}
+	return (int)syscall(SYS_renameat, olddirfd, oldpath, newdirfd, newpath);
 }
 
 static bool file_exists(const char *dir, const char *name)
@@ -105,7 +175,11 @@ static void test_write_read_list_remove(void **state)
 		if (bs_spool_write(sp, name, data, (size_t)n, err, sizeof(err)))
 			fail_msg("write: %s", err);
 		assert_int_equal(bs_spool_depth(sp), i + 1);
-		assert_false(file_exists(f->dir, "x.tmp"));
+		/* the segment's temporary is gone once it is written */
+		char tmpname[BS_SPOOL_NAME_MAX + 8];
+		snprintf(tmpname, sizeof(tmpname), "%s.tmp", name);
+		assert_true(file_exists(f->dir, name));
+		assert_false(file_exists(f->dir, tmpname));
 	}
 
 	char **names;
@@ -329,6 +403,44 @@ static void test_large_segment(void **state)
 	bs_spool_close(sp);
 }
 
+/* A segment is durable before bs_spool_write returns, in this order: its
+ * bytes written to the temporary, the temporary fsync'd, renamed to the
+ * segment's name, and the directory fsync'd (which makes the rename itself
+ * durable). Leaving out either fsync, or moving it, fails this test. */
+static void test_write_is_durable_in_order(void **state)
+{
+	struct fixture *f = *state;
+	char err[512] = "";
+	struct bs_spool *sp = bs_spool_open(f->dir, err, sizeof(err));
+	assert_non_null(sp);
+	char real[256], name[BS_SPOOL_NAME_MAX];
+	assert_non_null(realpath(f->dir, real));
+	bs_spool_segment_name(name, 1700000000, BOOT_A, 1);
+
+	trace_n = 0;
+	tracing = true;
+	int rc = bs_spool_write(sp, name, "{\"seq\":1}\n", 11, err, sizeof(err));
+	tracing = false;
+	if (rc != 0)
+		fail_msg("write: %s", err);
+
+	char want[4][600];
+	snprintf(want[0], sizeof(want[0]), "write %s/%s.tmp", real, name);
+	snprintf(want[1], sizeof(want[1]), "fsync %s/%s.tmp", real, name);
+	snprintf(want[2], sizeof(want[2]), "rename %s/%s.tmp %s/%s", real, name,
+		 real, name);
+	snprintf(want[3], sizeof(want[3]), "fsync %s", real);
+	bool same = trace_n == 4;
+	for (size_t i = 0; same && i < 4; i++)
+		same = strcmp(trace[i], want[i]) == 0;
+	for (size_t i = 0; !same && i < trace_n; i++)
+		print_message("  trace %zu: %s\n", i, trace[i]);
+	assert_int_equal(trace_n, 4);
+	for (size_t i = 0; i < 4; i++)
+		assert_string_equal(trace[i], want[i]);
+	bs_spool_close(sp);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -346,6 +458,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_write_failure_leaves_nothing,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_large_segment,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_write_is_durable_in_order,
 						setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,63 @@
+-- grants.sql — who may do what: the one place the roles' rights are
+-- written. `bandsplit migrate` runs it, as bandsplit_owner, after the
+-- numbered migrations on every run (it is idempotent: GRANT and REVOKE of
+-- what is already so change nothing), so a migration that adds a table
+-- adds its lines here and every database gets them on its next migrate.
+--
+-- Roles (created by `bandsplit migrate` when it may, else checked):
+--   bandsplit_owner   owns every object, runs the migrations; nobody logs
+--                     in as it for daily work
+--   bandsplit_settle  bandsplit-settle, the Kafka consumer
+--   bandsplit_cli     the operators' and finance's `bandsplit` CLI
+--   bandsplit_api     reserved for the tenants' API (row-level security,
+--                     later): nothing yet
+-- No role but the owner has ownership, TRUNCATE, REFERENCES, TRIGGER or
+-- CREATE: it cannot alter a table, disable a trigger or empty a table.
+-- audit_log and audit_head are written only by the SECURITY DEFINER audit
+-- triggers (0017); the partition functions are SECURITY DEFINER too.
+-- DELETE is granted only where 0018's history guard decides what may go.
+
+REVOKE ALL ON ALL TABLES IN SCHEMA public FROM PUBLIC;
+REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM PUBLIC;
+-- (Schema public: USAGE for everyone, CREATE for its owner and
+-- bandsplit_owner only — PostgreSQL 15's default plus what migrate grants.)
+
+-- Both programs check the schema version before they start.
+GRANT SELECT ON schema_migrations TO bandsplit_settle, bandsplit_cli;
+
+-- bandsplit-settle: usage in, offsets, rejects, completeness.
+GRANT SELECT, INSERT ON usage_raw TO bandsplit_settle;
+GRANT SELECT, INSERT, UPDATE ON usage_5m, node_interval, kafka_offsets,
+    completeness_gaps TO bandsplit_settle;
+-- rejected_records: UPDATE for the DLQ outbox's hand-over and confirmation
+-- (0015)
+GRANT SELECT, INSERT, UPDATE ON rejected_records TO bandsplit_settle;
+GRANT SELECT ON usage_raw_horizon, park_settings TO bandsplit_settle;
+GRANT USAGE ON SEQUENCE rejected_records_id_seq, completeness_gaps_id_seq
+    TO bandsplit_settle;
+GRANT EXECUTE ON FUNCTION bs_usage_raw_ensure_partitions(timestamptz, timestamptz),
+    bs_usage_raw_drop_before(date) TO bandsplit_settle;
+
+-- bandsplit (CLI): the park model read and written, exports recorded,
+-- everything else read.
+GRANT SELECT, INSERT, UPDATE, DELETE ON pool, tenant, prefix, plan,
+    plan_version, allocation TO bandsplit_cli;
+GRANT SELECT ON park_settings, audit_log, audit_head TO bandsplit_cli;
+GRANT SELECT, INSERT ON prefix_map_export TO bandsplit_cli;
+GRANT USAGE, SELECT ON SEQUENCE prefix_map_version_seq, prefix_prefix_id_seq,
+    allocation_alloc_id_seq TO bandsplit_cli;
+GRANT SELECT ON usage_raw, usage_5m, node_interval, kafka_offsets,
+    rejected_records, completeness_gaps, usage_raw_horizon, usage_stale_map
+    TO bandsplit_cli;
+
+-- Finance (0020–0024): `bandsplit close` (bs_close_issue) writes the close
+-- run, numbers, invoices and notes, carrier bills and the ledger; `park
+-- set` the seller's details. Issued documents are immutable by their own
+-- triggers; nothing is deleted.
+GRANT UPDATE ON park_settings TO bandsplit_cli;
+GRANT SELECT, INSERT, UPDATE ON close_run, document_counter, invoice,
+    invoice_line, invoice_vat, carrier_bill, account, journal_entry, posting
+    TO bandsplit_cli;
+GRANT USAGE, SELECT ON SEQUENCE close_run_run_id_seq, invoice_invoice_id_seq,
+    carrier_bill_carrier_bill_id_seq, account_account_id_seq,
+    journal_entry_entry_id_seq TO bandsplit_cli;
