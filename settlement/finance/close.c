@@ -7,7 +7,9 @@
  * billing measure give the period [start, end) as epoch seconds; a closed
  * period is not closed again (only --adjust goes on). Then the pools,
  * allocations and plan versions of the period are read, and the period's
- * rollups streamed once (COPY) into dense per-(tenant, pool) and per-pool
+ * rollups streamed once (binary COPY; two connections in the close's
+ * exported snapshot, half the table's blocks each) into dense
+ * per-(tenant, pool) and per-pool
  * arrays of 5-minute samples — usage_5m is already summed over nodes. Each
  * allocation is rated by bs_rating_rate_allocation, each pool's carrier cost
  * by bs_rating_carrier_cost; the lines and bills are copied into the
