@@ -12,7 +12,8 @@
 # Environment: BENCH_SECONDS (per round, default 2), BENCH_ROUNDS (default 5),
 # BENCH_REPLAYS (meter runs of figure 3, default 3), BENCH_RELOAD_PACKETS
 # (figure 4's capture, default 20000000: 1.5 GB in a temporary directory),
-# BENCH_CALLGRIND_PACKETS (default 320000).
+# BENCH_CALLGRIND_PACKETS (default 320000), BENCH_FIGURES (which of the four
+# figures to measure, default "1 2 3 4"; 4 needs 3, e.g. "3" or "3 4").
 set -euo pipefail
 
 if [ $# -ne 1 ] || [ ! -d "$1" ]; then
@@ -38,6 +39,12 @@ ROUNDS=${BENCH_ROUNDS:-5}
 REPLAYS=${BENCH_REPLAYS:-3}
 RELOAD_PACKETS=${BENCH_RELOAD_PACKETS:-20000000}
 CG_PACKETS=${BENCH_CALLGRIND_PACKETS:-320000}
+FIGURES=" ${BENCH_FIGURES:-1 2 3 4} "
+want() { [[ "$FIGURES" == *" $1 "* ]]; }
+if want 4 && ! want 3; then
+	echo "$0: BENCH_FIGURES: figure 4 needs figure 3 (its capture replay's set-up)" >&2
+	exit 2
+fi
 REPLAY_PACKETS=3000000
 EOF_IDLE_MS=100
 
@@ -79,6 +86,7 @@ echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d
 echo "== work dir $WORK"
 
 # ---- 1. metering rate, in memory ---------------------------------------------
+if want 1; then
 say "## 1. metering rate per core (in memory, burst 32, 100k IPv4 + 10k IPv6 prefixes, 10k tenants)"
 for variant in "--mbufs 1024" "--mbufs 8192" "--mbufs 8192 --role mirror" "--mbufs 1024 --thp" "--mbufs 8192 --thp"; do
 	# shellcheck disable=SC2086
@@ -88,7 +96,10 @@ for variant in "--mbufs 1024" "--mbufs 8192" "--mbufs 8192 --role mirror" "--mbu
 	say "   $(grep '^result' "$WORK/mem.out")"
 done
 
+fi
+
 # ---- 2. instructions per packet ----------------------------------------------
+if want 2; then
 say "## 2. instructions per packet (callgrind, $CG_PACKETS packets, mbufs 8192, upstream)"
 if command -v valgrind >/dev/null; then
 	mkdir -p "$WORK/cg"
@@ -108,10 +119,13 @@ else
 	say "   skipped: valgrind is not installed"
 fi
 
+fi
+
 # ---- 3. capture replay ---------------------------------------------------------
-say "## 3. replay of $REPLAY_PACKETS packets through net_pcap (64-byte frames, 60% IPv4)"
 "$BENCH" "${EAL1[@]}" -- --write-map "$WORK/park.map" >/dev/null 2>"$WORK/map.err" ||
 	{ cat "$WORK/map.err" >&2; die "writing the park map failed"; }
+if want 3; then
+say "## 3. replay of $REPLAY_PACKETS packets through net_pcap (64-byte frames, 60% IPv4)"
 "$GEN" --out "$WORK/replay.pcap" --reuse-map "$WORK/park.map" --truth "$WORK/replay.truth" \
 	--truth-by tenant --packets "$REPLAY_PACKETS" --size-mix 64 --v4-share 60 --duration 60 >/dev/null
 "$GEN" --out "$WORK/one.pcap" --reuse-map "$WORK/park.map" --packets 1 --size-mix 64 --duration 1 >/dev/null
@@ -253,7 +267,10 @@ for src in file stdin; do
 done
 say "   whole process wall (rx_pcap=-) median $(median <"$WORK/replay.wall") ms"
 
+fi
+
 # ---- 4. hot reload -------------------------------------------------------------
+if want 4; then
 say "## 4. hot reload of the 100k-prefix map mid-replay ($RELOAD_PACKETS packets)"
 "$GEN" --out "$WORK/long.pcap" --reuse-map "$WORK/park.map" --truth "$WORK/long.truth" \
 	--truth-by tenant --packets "$RELOAD_PACKETS" --size-mix 64 --v4-share 60 --duration 200 >/dev/null
@@ -292,6 +309,7 @@ say "   built and swapped in $build_ms ms (meter log); intervals closed under ma
 say "   packets counted $got of $RELOAD_PACKETS (lost: $((RELOAD_PACKETS - got))); records' totals = the generator's truth"
 say "   replay rate with the reload: $(awk -v n="$RELOAD_PACKETS" -v ms="$((t_done - t_launch - EOF_IDLE_MS))" 'BEGIN { printf "%.2f", n / ms / 1e3 }') Mpps (first packet → last ack)"
 [ "$got" = "$RELOAD_PACKETS" ] || die "packets lost during the reload"
+fi
 
 echo
 echo "== summary"
