@@ -61,3 +61,7 @@ GRANT SELECT, INSERT, UPDATE ON close_run, document_counter, invoice,
 GRANT USAGE, SELECT ON SEQUENCE close_run_run_id_seq, invoice_invoice_id_seq,
     carrier_bill_carrier_bill_id_seq, account_account_id_seq,
     journal_entry_entry_id_seq TO bandsplit_cli;
+
+-- stmt (0025): the close records each document's statement digest; the
+-- statements read it.
+GRANT SELECT, INSERT ON invoice_digest TO bandsplit_cli;
