@@ -1018,8 +1018,11 @@ static int stage_digests(struct close_state *st)
 {
 	PQclear(bs_op_query(st->op, "CREATE TEMP TABLE IF NOT EXISTS bs_close_digest"
 		" (tenant_id bigint NOT NULL, currency text NOT NULL,"
-		" sha256 text NOT NULL, samples bigint NOT NULL) ON COMMIT DROP;"
-		" TRUNCATE pg_temp.bs_close_digest", 0, NULL));
+		" sha256 text NOT NULL, samples bigint NOT NULL) ON COMMIT DROP",
+		0, NULL));
+	if (st->op->rc == 0)
+		PQclear(bs_op_query(st->op, "TRUNCATE pg_temp.bs_close_digest",
+				    0, NULL));
 	if (st->op->rc != 0 ||
 	    copy_begin(st, "COPY pg_temp.bs_close_digest FROM STDIN") != 0)
 		return st->op->rc;
