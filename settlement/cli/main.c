@@ -22,6 +22,8 @@
 #define BS_VERSION "0"
 #endif
 
+extern const struct bs_cli_command bs_cmd_statement;   /* cmd_statement.c */
+
 static const struct bs_cli_command *const commands[] = {
 	&bs_cmd_migrate,
 	&bs_cmd_usage,
@@ -39,6 +41,7 @@ static const struct bs_cli_command *const commands[] = {
 	&bs_cmd_invoice,
 	&bs_cmd_ledger,
 	&bs_cmd_reconcile,
+	&bs_cmd_statement,
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 
