@@ -1368,15 +1368,21 @@ static void write_html(struct st *s)
 		kv(s, L(BS_L_TOTAL), x, false);
 		if (d->notes[0])
 			kv(s, L(BS_L_NOTES), d->notes, false);
-		kv(s, L(BS_L_DIGEST), d->closed ? d->digest_close : d->digest_now, true);
+		raw(s, "</table>\n<p><b>");
+		h(s, L(BS_L_DIGEST));
+		raw(s, "</b></p>\n<p class='mono digest'>");
+		h(s, d->closed ? d->digest_close : d->digest_now);
+		raw(s, "</p>\n");
 		if (d->closed && strcmp(d->digest_close, d->digest_now) != 0) {
-			kv(s, L(BS_L_NOTES), s->lang == BS_LANG_ZH
-			   ? "结账后有迟到用量，当前采样摘要为："
-			   : "usage settled after the close; the samples' digest now is:",
-			   false);
-			kv(s, "SHA-256", d->digest_now, true);
+			raw(s, "<p>");
+			h(s, s->lang == BS_LANG_ZH
+			  ? "结账后有迟到用量，当前采样摘要为："
+			  : "Usage settled after the close; the samples' digest now is:");
+			raw(s, "</p>\n<p class='mono digest'>");
+			h(s, d->digest_now);
+			raw(s, "</p>\n");
 		}
-		raw(s, "</table>\n<p class=small>");
+		raw(s, "<p class=small>");
 		h(s, L(BS_L_PAGE_NOTE_DIGEST));
 		raw(s, "</p>\n");
 	}
@@ -1417,13 +1423,14 @@ static void write_html(struct st *s)
 	/* the evidence per segment */
 	raw(s, "<h2>");
 	h(s, L(BS_L_P95));
-	raw(s, "</h2>\n<table><thead><tr>");
+	raw(s, "</h2>\n<table class=ev><thead><tr>");
 	th(s, L(BS_L_SEGMENT), false);
 	th(s, L(BS_L_BUCKETS), true);
 	th(s, L(BS_L_GAPS), true);
 	th(s, L(BS_L_BILLED_RANK), true);
 	th(s, L(BS_L_DROPPED), true);
 	th(s, L(BS_L_BILLED_SAMPLE), false);
+	th(s, L(BS_L_BILLABLE), true);
 	th(s, L(BS_L_BILLABLE_BW), true);
 	th(s, L(BS_L_COMMIT), true);
 	th(s, L(BS_L_IN), true);
@@ -1446,13 +1453,12 @@ static void write_html(struct st *s)
 		td_int(s, l->dropped);
 		if (l->has_billed) {
 			bs_doc_fmt_datetime(x, sizeof x, &s->zone, l->billed_bucket, s->lang);
-			char bb[BS_DOC_NUM_MAX];
-			bs_doc_fmt_int(bb, sizeof bb, l->billed_bytes);
-			snprintf(per, sizeof per, "%s, %s B", x, bb);
-			td_text(s, per);
+			td_text(s, x);
+			td_int(s, l->billed_bytes);
 			bs_doc_fmt_bucket_mbps(x, sizeof x, l->billed_bytes);
 			td_num(s, x);
 		} else {
+			td_text(s, "");
 			td_text(s, "");
 			td_text(s, "");
 		}
@@ -1572,7 +1578,8 @@ static void write_html(struct st *s)
 		raw(s, "</tbody></table>\n");
 	}
 	raw(s, "<style>td.bm{font-weight:bold;background:#ffe}td.m,td.bm{white-space:nowrap}"
-	       "table.marks{font-size:7.5pt}</style>\n");
+	       "table.marks,table.ev{font-size:7.5pt}p.digest{font-size:8.5pt;"
+	       "word-break:normal;white-space:nowrap}</style>\n");
 	raw(s, "</body></html>\n");
 }
 

@@ -255,7 +255,8 @@ EOF
 	[ "$pages" -ge 3 ] && [ "$pages" -le 8 ] || fail "PDF ($lang): $pages pages, expected 3..8"
 	pdftotext -layout "$ART/t1-$lang.pdf" "$WORK/t1-$lang.txt"
 	sha=$(q "SELECT d.sha256 FROM invoice_digest d JOIN invoice i USING (invoice_id) WHERE i.tenant_id = 1 AND i.kind = 'invoice'")
-	tr -d ' \n' <"$WORK/t1-$lang.txt" | grep -q "$sha" || fail "PDF ($lang): the digest is not in the text"
+	tr -d ' \n' <"$WORK/t1-$lang.txt" >"$WORK/flat.txt"
+	grep -q "$sha" "$WORK/flat.txt" || fail "PDF ($lang): the digest is not in the text"
 	total=$(q "SELECT total_fen FROM invoice WHERE tenant_id = 1 AND kind = 'invoice'")
 	money=$(python3 -c "t=$total; print(('¥' if '$lang' == 'zh' else 'CNY ') + f'{t // 100:,}.{t % 100:02d}')")
 	grep -qF "$money" "$WORK/t1-$lang.txt" || fail "PDF ($lang): the total $money is not in the text"
@@ -264,7 +265,8 @@ EOF
 	if [ $lang = zh ]; then
 		grep -q "用量对账单" "$WORK/t1-zh.txt" || fail "PDF (zh): no Chinese title"
 		grep -q "第95百分位" "$WORK/t1-zh.txt" || fail "PDF (zh): no 第95百分位"
-		pdffonts "$ART/t1-zh.pdf" | grep -q "WenQuanYi" || fail "PDF (zh): no CJK font embedded"
+		pdffonts "$ART/t1-zh.pdf" >"$WORK/fonts.txt"
+		grep -q "WenQuanYi" "$WORK/fonts.txt" || fail "PDF (zh): no CJK font embedded"
 	fi
 	echo "   PDF $lang: $pages pages"
 done
@@ -274,7 +276,8 @@ ok "HTML in chromium without console errors; SVG points = buckets, markers = seg
 ok_cmd statement --tenant 1 --period 2026-12 --format pdf --out "$ART/open-dec.pdf"
 pages=$(pdfinfo "$ART/open-dec.pdf" | awk '/^Pages:/ {print $2}')
 for p in $(seq 1 "$pages"); do
-	pdftotext -f "$p" -l "$p" "$ART/open-dec.pdf" - | grep -q "NOT FINAL" || fail "open PDF: page $p lacks NOT FINAL"
+	pdftotext -f "$p" -l "$p" "$ART/open-dec.pdf" "$WORK/page.txt"
+	grep -q "NOT FINAL" "$WORK/page.txt" || fail "open PDF: page $p lacks NOT FINAL"
 done
 ok "open month PDF: NOT FINAL on each of its $pages page(s)"
 
