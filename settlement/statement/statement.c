@@ -1544,7 +1544,7 @@ static void write_html(struct st *s)
 		raw(s, "</tr></thead><tbody>\n");
 		int col = 0;
 		for (int64_t k = 0; k < a->n; k++) {
-			if (!a->marks[k])
+			if (!(a->marks[k] & (MARK_BILLED | MARK_DROPPED)))
 				continue;
 			int64_t t = a->first + k * BS_RATING_BUCKET_S;
 			size_t c = cell(s, a, t);
@@ -1576,8 +1576,34 @@ static void write_html(struct st *s)
 		if (col)
 			raw(s, "</tr>\n");
 		raw(s, "</tbody></table>\n");
+		/* gaps as runs of consecutive buckets */
+		raw(s, "<p class=small><b>");
+		h(s, L(BS_L_GAP));
+		raw(s, ":</b> ");
+		int runs = 0;
+		for (int64_t k = 0; k < a->n; k++) {
+			if (!(a->marks[k] & MARK_GAP))
+				continue;
+			int64_t e = k;
+			while (e + 1 < a->n && (a->marks[e + 1] & MARK_GAP))
+				e++;
+			int64_t t0 = a->first + k * BS_RATING_BUCKET_S;
+			int64_t t1 = a->first + (e + 1) * BS_RATING_BUCKET_S;
+			bs_doc_fmt_datetime(x, sizeof x, &s->zone, t0, s->lang);
+			bs_doc_fmt_hhmm(y, sizeof y, &s->zone, t1);
+			bs_buf_printf(&s->b, "%s", runs++ ? "; " : "");
+			h(s, x);
+			raw(s, " – ");
+			h(s, y);
+			bs_buf_printf(&s->b, " (%" PRId64 ")", e - k + 1);
+			k = e;
+		}
+		if (runs == 0)
+			raw(s, "0");
+		raw(s, "</p>\n");
 	}
 	raw(s, "<style>td.bm{font-weight:bold;background:#ffe}td.m,td.bm{white-space:nowrap}"
+	       "svg.rates{height:62mm}svg.days{height:32mm}"
 	       "table.marks,table.ev{font-size:7.5pt}p.digest{font-size:8.5pt;"
 	       "word-break:normal;white-space:nowrap}</style>\n");
 	raw(s, "</body></html>\n");
