@@ -118,6 +118,24 @@ struct st {
 	char generated[40];
 };
 
+/* BS_STATEMENT_TIMING=1: each phase's wall time on stderr. */
+static void phase(const char *name)
+{
+	static struct timespec last;
+	static int on = -1;
+	if (on < 0)
+		on = getenv("BS_STATEMENT_TIMING") != NULL;
+	if (!on)
+		return;
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (name)
+		fprintf(stderr, "statement: %-10s %8.2f ms\n", name,
+			(double)(now.tv_sec - last.tv_sec) * 1e3 +
+			(double)(now.tv_nsec - last.tv_nsec) / 1e6);
+	last = now;
+}
+
 static int fail(struct st *s, int rc, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 static int fail(struct st *s, int rc, const char *fmt, ...)
@@ -289,7 +307,7 @@ static int load_samples(struct st *s, const char *const *pp)
 	const char *col = s->bmeasure == BS_MEASURE_IP ? "ip_bytes" : "frame_bytes";
 	char sql[512];
 	snprintf(sql, sizeof sql,
-		 "SELECT pool_id, " EPOCH("bucket_start") ", direction = 'in', %s"
+		 "SELECT pool_id, bucket_start, direction = 'in', %s"
 		 " FROM usage_5m WHERE tenant_id = $3::bigint"
 		 " AND bucket_start >= to_timestamp($1::bigint)"
 		 " AND bucket_start < to_timestamp($2::bigint)", col);
@@ -299,7 +317,11 @@ static int load_samples(struct st *s, const char *const *pp)
 	int n = PQntuples(r);
 	for (int i = 0; i < n; i++) {
 		size_t row = pool_row(s, be64(PQgetvalue(r, i, 0)));
-		int64_t t = be64(PQgetvalue(r, i, 1));
+		/* timestamptz: microseconds since 2000-01-01 UTC; buckets are
+		 * whole multiples of 300 s */
+		int64_t us = be64(PQgetvalue(r, i, 1));
+		int64_t t = (us >= 0 ? us / 1000000 : -((-us + 999999) / 1000000)) +
+			    946684800;
 		bool in = PQgetvalue(r, i, 2)[0] != 0;
 		int64_t bytes = be64(PQgetvalue(r, i, 3));
 		int64_t b = (t - s->first_bucket) / BS_RATING_BUCKET_S;
@@ -1692,6 +1714,7 @@ int bs_statement_write(PGconn *conn, int64_t tenant_id, const char *period,
 	s->lang = lang;
 	s->tenant_id = tenant_id;
 	err[0] = '\0';
+	phase(NULL);
 	if (check_period(period) != 0) {
 		fail(s, 2, "--period '%s': expected YYYY-MM (2000-01 .. 9999-12)",
 		     period ? period : "");
@@ -1710,15 +1733,19 @@ int bs_statement_write(PGconn *conn, int64_t tenant_id, const char *period,
 	snprintf(to, sizeof to, "%" PRId64, s->period_iv.to);
 	snprintf(tid, sizeof tid, "%" PRId64, tenant_id);
 	const char *pp[3] = { from, to, tid };
-	if (s->rc == 0 && load_allocs(s, pp) == 0 && load_samples(s, pp) == 0 &&
-	    load_docs(s) == 0) {
+	phase("period");
+	if (s->rc == 0 && load_allocs(s, pp) == 0 && (phase("allocs"), 1) &&
+	    load_samples(s, pp) == 0 && (phase("samples"), 1) && load_docs(s) == 0) {
+		phase("documents");
 		if (s->n_allocs == 0 && !s->closed)
 			fail(s, 1, "--tenant %" PRId64 ": no allocation in %s",
 			     tenant_id, period);
 		if (s->rc == 0 && !s->closed)
 			rate_open(s, pp);
+		phase("rate");
 		if (s->rc == 0)
 			mark(s);
+		phase("mark");
 	}
 	if (s->rc == 0) {
 		bs_buf_reserve(&s->b, 1 << 20);
@@ -1732,12 +1759,14 @@ int bs_statement_write(PGconn *conn, int64_t tenant_id, const char *period,
 			fail(s, 3, "statement: out of memory (over %zu bytes)",
 			     (size_t)BS_BUF_MAX);
 	}
+	phase("format");
 	if (s->rc == 0) {
 		if (fmt == BS_DOC_PDF)
 			write_pdf(s, out);
 		else if (fwrite(s->b.p, 1, s->b.len, out) != s->b.len)
 			fail(s, 3, "statement: writing the output failed");
 	}
+	phase("write");
 	int rc = s->rc;
 	free_st(s);
 	free(s);
