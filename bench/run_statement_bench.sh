@@ -12,8 +12,12 @@
 #             (a whole process: start, connect, read, rate, format, write)
 #   chromium  the floor for PDF: headless chromium printing a trivial page
 #   pdf       bandsplit statement --format pdf
-#   all       every tenant's CSV statement, one process per tenant, for the
-#             first 250, 500 and 1,000 tenants (growth: linear?)
+#   all       every tenant's CSV statement in one run (statement --all: one
+#             process, one transaction) for 250, 500 and 1,000 tenants with
+#             an allocation (the rollups of all N loaded from the start;
+#             allocations added between runs): growth linear?
+#   closed    the month closed, then csv/html again (figures from the
+#             invoice lines) and --all once more
 # Targets (issue 12): csv and html ≤ 100 ms each, pdf ≤ 2 s; all tenants:
 # shown, linear. The CPU model is printed beside every figure.
 #   usage: bench/run_statement_bench.sh [BUILD_DIR] [COUNTS...]
@@ -68,7 +72,7 @@ INSERT INTO plan_version (plan_id, version, kind, valid, price_fen_per_mbps,
     (1, 1, 'burstable95', tstzrange('2026-01-01', NULL), 3200, 4800);
 INSERT INTO allocation (tenant_id, pool_id, plan_id, committed_bps, burst_bps, valid)
 SELECT t, t % 4 + 1, 1, 100000000, 100000000, tstzrange('2026-01-01', NULL)
-  FROM generate_series(1, $N) t;
+  FROM generate_series(1, ${COUNTS[0]}) t;
 ALTER TABLE usage_5m DROP CONSTRAINT usage_5m_pkey;
 DROP INDEX usage_5m_bucket;
 INSERT INTO usage_5m (tenant_id, pool_id, direction, bucket_start, frame_packets,
@@ -111,19 +115,36 @@ row "statement pdf" "$(best 3 st --format pdf)" "≤ 2000"
 st --format pdf --out "$WORK/s.pdf"
 echo "    pdf: $(pdfinfo "$WORK/s.pdf" | awk '/^Pages:/ {print $2}') pages, $(stat -c %s "$WORK/s.pdf") bytes; html: $(st --format html | wc -c) bytes; csv: $(st | wc -c) bytes"
 
-"$BS" close --period 2026-11 >/dev/null
-echo "--- one tenant, closed month (figures from the invoice)"
-row "statement csv (closed)" "$(best 5 st --format csv)" "≤ 100"
-row "statement html (closed)" "$(best 5 st --format html)" "≤ 100"
-
-echo "--- every tenant's CSV statement, closed month, one process each"
+echo "--- every tenant's CSV statement, open month: statement --all (one process, one transaction)"
+have=${COUNTS[0]}
 for c in "${COUNTS[@]}"; do
+	if [ "$c" -gt "$have" ]; then
+		pg_psql -c "INSERT INTO allocation (tenant_id, pool_id, plan_id, committed_bps,
+		    burst_bps, valid) SELECT t, t % 4 + 1, 1, 100000000, 100000000,
+		    tstzrange('2026-01-01', NULL) FROM generate_series($have + 1, $c) t" >/dev/null
+		have=$c
+	fi
+	rm -rf "$WORK/all"; mkdir "$WORK/all"
 	s0=$(now)
-	for t in $(seq 1 "$c"); do
-		"$BS" statement --tenant "$t" --period 2026-11 --out "$WORK/all.csv"
-	done
+	"$BS" statement --all --period 2026-11 --out-dir "$WORK/all" >/dev/null
 	s1=$(now)
 	total=$(ms "$s0" "$s1")
-	printf "%-34s %10s ms   %6.1f ms/tenant  [%s]\n" "all $c tenants" "$total" \
+	[ "$(ls "$WORK/all" | wc -l)" = "$c" ] || { echo "expected $c statements" >&2; exit 1; }
+	printf "%-34s %10s ms   %6.1f ms/tenant  [%s]\n" "all $c tenants (open)" "$total" \
 		"$(awk -v a="$total" -v n="$c" 'BEGIN { print a / n }')" "$CPU"
 done
+
+s0=$(now)
+"$BS" close --period 2026-11 >/dev/null
+echo "--- closed month (close of $have tenants: $(ms "$s0" "$(now)") ms); figures from the invoices"
+row "statement csv (closed)" "$(best 5 st --format csv)" "≤ 100"
+row "statement html (closed)" "$(best 5 st --format html)" "≤ 100"
+rm -rf "$WORK/all"; mkdir "$WORK/all"
+s0=$(now)
+"$BS" statement --all --period 2026-11 --out-dir "$WORK/all" >/dev/null
+total=$(ms "$s0" "$(now)")
+printf "%-34s %10s ms   %6.1f ms/tenant  [%s]\n" "all $have tenants (closed)" "$total" \
+	"$(awk -v a="$total" -v n="$have" 'BEGIN { print a / n }')" "$CPU"
+echo "--- phases of one CSV statement (BS_STATEMENT_TIMING=1, closed month)"
+BS_STATEMENT_TIMING=1 st --format csv 2>&1 >/dev/null | sed 's/^/    /'
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,8 @@
 static const char help[] =
 "Usage: bandsplit statement --tenant ID --period YYYY-MM [--format FORMAT]\n"
 "                           [--lang zh|en] [--out FILE]\n"
+"       bandsplit statement --all --period YYYY-MM --out-dir DIR [--format F]\n"
+"                           [--lang zh|en]\n"
 "       bandsplit statement verify FILE.csv\n"
 "\n"
 "A tenant's usage statement for a month (the park's time zone): every\n"
@@ -41,6 +44,8 @@ static const char help[] =
 "                     headless chromium)\n"
 "  --lang zh|en       labels, numbers and dates (default en)\n"
 "  --out FILE         write to FILE (default: standard output)\n"
+"  --all --out-dir DIR  every tenant with an allocation in the month, in one\n"
+"                     transaction: DIR/statement-TENANT-YYYY-MM.FORMAT\n"
 "\n"
 "verify FILE.csv: checks each bucket line's billable bytes and rate, then\n"
 "recomputes the digest from the bucket lines and compares it with the one\n"
@@ -90,11 +95,67 @@ static int verify(const struct bs_cli *cli, int argc, char **argv)
 	return rc == 1 ? BS_EXIT_REFUSED : BS_EXIT_USAGE;
 }
 
+/* --all: every tenant with an allocation in the month, one transaction. */
+static int run_all(const struct bs_cli *cli, PGconn *conn, const char *period,
+		   enum bs_doc_format fmt, enum bs_doc_lang lg, const char *dir)
+{
+	char date[16];
+	snprintf(date, sizeof date, "%s-01", period);
+	const char *p[1] = { date };
+	PGresult *res = PQexecParams(conn, "SELECT DISTINCT a.tenant_id FROM allocation a,"
+		" park_settings s WHERE a.valid && tstzrange("
+		" ($1::date)::timestamp AT TIME ZONE s.time_zone,"
+		" ($1::date + interval '1 month')::timestamp AT TIME ZONE s.time_zone)"
+		" ORDER BY 1", 1, NULL, p, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		fprintf(stderr, "%s %s: %s", cli->prog, CMD, PQresultErrorMessage(res));
+		PQclear(res);
+		PQfinish(conn);
+		return BS_EXIT_FAILURE;
+	}
+	int rc = 0, n = PQntuples(res);
+	for (int i = 0; i < n && rc == 0; i++) {
+		int64_t t = strtoll(PQgetvalue(res, i, 0), NULL, 10);
+		char path[4096], tmp[4200], err[1024] = "";
+		snprintf(path, sizeof path, "%s/statement-%" PRId64 "-%s.%s", dir, t,
+			 period, bs_doc_format_name(fmt));
+		snprintf(tmp, sizeof tmp, "%s.tmp", path);
+		FILE *f = fopen(tmp, "wb");
+		if (!f) {
+			fprintf(stderr, "%s %s: --out-dir: %s: %s\n", cli->prog, CMD, tmp,
+				strerror(errno));
+			rc = BS_EXIT_FAILURE;
+			break;
+		}
+		int r = bs_statement_write(conn, t, period, fmt, lg, f, err, sizeof err);
+		if (fclose(f) != 0 && r == 0) {
+			snprintf(err, sizeof err, "%s: %s", tmp, strerror(errno));
+			r = 3;
+		}
+		if (r == 0 && rename(tmp, path) != 0) {
+			snprintf(err, sizeof err, "%s: %s", path, strerror(errno));
+			r = 3;
+		}
+		if (r != 0) {
+			unlink(tmp);
+			fprintf(stderr, "%s %s: tenant %" PRId64 ": %s\n", cli->prog, CMD, t, err);
+			rc = r == 1 ? BS_EXIT_REFUSED : BS_EXIT_FAILURE;
+		}
+	}
+	PQclear(res);
+	PQclear(PQexec(conn, "COMMIT"));
+	PQfinish(conn);
+	if (rc == 0)
+		printf("%d statement(s) written to %s\n", n, dir);
+	return rc;
+}
+
 static int run(const struct bs_cli *cli, int argc, char **argv)
 {
 	if (argc >= 2 && strcmp(argv[1], "verify") == 0)
 		return verify(cli, argc - 1, argv + 1);
-	enum { OPT_TENANT = 256, OPT_PERIOD, OPT_FORMAT, OPT_LANG, OPT_OUT, OPT_HELP };
+	enum { OPT_TENANT = 256, OPT_PERIOD, OPT_FORMAT, OPT_LANG, OPT_OUT, OPT_HELP,
+	       OPT_ALL, OPT_OUT_DIR };
 	static const struct option options[] = {
 		{ "tenant", required_argument, NULL, OPT_TENANT },
 		{ "period", required_argument, NULL, OPT_PERIOD },
@@ -102,8 +163,12 @@ static int run(const struct bs_cli *cli, int argc, char **argv)
 		{ "lang", required_argument, NULL, OPT_LANG },
 		{ "out", required_argument, NULL, OPT_OUT },
 		{ "help", no_argument, NULL, OPT_HELP },
+		{ "all", no_argument, NULL, OPT_ALL },
+		{ "out-dir", required_argument, NULL, OPT_OUT_DIR },
 		{ NULL, 0, NULL, 0 },
 	};
+	bool all = false;
+	const char *out_dir = NULL;
 	const char *tenant = NULL, *period = NULL, *format = NULL, *lang = NULL,
 		   *outp = NULL;
 	int c, rc;
@@ -114,6 +179,8 @@ static int run(const struct bs_cli *cli, int argc, char **argv)
 		case OPT_FORMAT: rc = bs_cli_once(cli, CMD, "--format", &format, optarg); break;
 		case OPT_LANG: rc = bs_cli_once(cli, CMD, "--lang", &lang, optarg); break;
 		case OPT_OUT: rc = bs_cli_once(cli, CMD, "--out", &outp, optarg); break;
+		case OPT_OUT_DIR: rc = bs_cli_once(cli, CMD, "--out-dir", &out_dir, optarg); break;
+		case OPT_ALL: all = true; rc = 0; break;
 		case OPT_HELP:
 			fputs(help, stdout);
 			return BS_EXIT_OK;
@@ -126,6 +193,13 @@ static int run(const struct bs_cli *cli, int argc, char **argv)
 	}
 	if (optind < argc)
 		return bs_cli_usage_error(cli, CMD, "unexpected argument '%s'", argv[optind]);
+	if (all && (tenant || outp || !out_dir))
+		return bs_cli_usage_error(cli, CMD, "--all takes --out-dir DIR, and "
+					  "neither --tenant nor --out");
+	if (!all && out_dir)
+		return bs_cli_usage_error(cli, CMD, "--out-dir goes with --all");
+	if (all)
+		tenant = "1";   /* checked per tenant below */
 	if (!tenant)
 		return bs_cli_usage_error(cli, CMD, "--tenant is required (a tenant id)");
 	if (!period)
@@ -164,6 +238,8 @@ static int run(const struct bs_cli *cli, int argc, char **argv)
 		PQfinish(conn);
 		return BS_EXIT_FAILURE;
 	}
+	if (all)
+		return run_all(cli, conn, period, fmt, lg, out_dir);
 	char tmp[4096] = "";
 	FILE *out = stdout;
 	if (outp) {
