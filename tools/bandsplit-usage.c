@@ -318,7 +318,7 @@ static void usage_text(FILE *out)
 "offset and the reason).\n"
 "\n"
 "TSV output: a header line, then rows sorted numerically:\n"
-"  [interval_start<TAB>]tenant_id<TAB>pool_id<TAB>direction<TAB>packets<TAB>bytes\n"
+"  [interval_start] tenant_id pool_id direction packets bytes (TAB-separated)\n"
 "(interval_start only with --by interval; Unix seconds; direction in|out).\n"
 "\n"
 "Exit status: 0 ok; %d --check problems or too few summaries; %d bad\n"
