@@ -50,7 +50,7 @@ start=$SECONDS
 (cd "$WORK/bandsplit" && dpkg-buildpackage -us -uc -b) >"$OUT/build.log" 2>&1 ||
 	{ tail -40 "$OUT/build.log"; die "dpkg-buildpackage (log: $OUT/build.log)"; }
 echo "built in $((SECONDS - start)) s"
-cp "$WORK"/bandsplit_"$version"_*.deb "$WORK"/bandsplit_"$version"_*.changes \
+cp "$WORK"/bandsplit*_"$version"_*.deb "$WORK"/bandsplit_"$version"_*.changes \
 	"$WORK"/bandsplit_"$version"_*.buildinfo "$OUT"/
 DEB=$(ls "$OUT"/bandsplit_"$version"_*.deb)
 dpkg-deb --info "$DEB" | sed -n '/Depends/p'
