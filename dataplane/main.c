@@ -24,12 +24,14 @@
 #include <rte_mbuf.h>
 #include <rte_rcu_qsbr.h>
 
+#include "bs_version.h"
 #include "classify.h"
 #include "config.h"
 #include "counters.h"
 #include "export.h"
 #include "log.h"
 #include "meter.h"
+#include "notify.h"
 #include "pcap_stdin.h"
 #include "prefix_map.h"
 #include "telemetry.h"
@@ -141,7 +143,7 @@ static int parse_app_args(int argc, char **argv)
 		case 'c': config_path = optarg; break;
 		case 'v': bs_log_set_level(BS_LOG_DEBUG); break;
 		case 'h': usage(stdout); exit(0);
-		case OPT_VERSION: printf("bandsplit-meter 0.1.0\n"); exit(0);
+		case OPT_VERSION: printf("bandsplit-meter %s\n", BS_PACKAGE_VERSION); exit(0);
 		case ':':
 			fprintf(stderr, "bandsplit-meter: option '%s' needs a value\n", argv[optind - 1]);
 			return -1;
@@ -540,6 +542,16 @@ static uint64_t pending_records(struct bs_exporter *exp)
 	return es.records_pending;
 }
 
+/* READY=1 (again, after a reload) with the map in force as the status. */
+static void notify_map_in_force(void)
+{
+	const struct bs_classifier *map = active_map;
+	char status[128];
+	snprintf(status, sizeof(status), "node %s: %u ports, prefix map version %" PRIu64,
+		 cfg.node_id, cfg.n_ports, map->version);
+	bs_notify_ready(status);
+}
+
 /* Runs until every worker has finished; then closes the last intervals and
  * waits for Kafka. Returns the process exit status. */
 static int control_loop(struct bs_exporter *exp, struct map_state *ms)
@@ -558,8 +570,17 @@ static int control_loop(struct bs_exporter *exp, struct map_state *ms)
 		if (finished && closed >= 0)
 			break;
 		bs_exporter_poll(exp, closed > 0 ? 0 : 1);
-		if (reload_requested)
+		bs_notify_watchdog();
+		if (reload_requested) {
+			/* a deferred reload (the previous map is still being
+			 * retired) is not a reload yet */
+			bool begins = ms->retired == NULL;
+			if (begins)
+				bs_notify_reloading();
 			reload_map(ms);
+			if (begins)
+				notify_map_in_force();
+		}
 		reclaim_map(ms);
 		if (bs_exporter_fatal(exp) && !stopping) {
 			/* The producer cannot go on: close and spool what is
@@ -568,6 +589,7 @@ static int control_loop(struct bs_exporter *exp, struct map_state *ms)
 		}
 		if (stop_requested && !stopping) {
 			BS_INFO("stopping: closing the open interval");
+			bs_notify_stopping();
 			stopping = true;
 			__atomic_store_n(&workers_stop, 1, __ATOMIC_RELAXED);
 		}
@@ -576,6 +598,8 @@ static int control_loop(struct bs_exporter *exp, struct map_state *ms)
 			next_stats = rte_get_tsc_cycles() + rte_get_tsc_hz();
 		}
 	}
+	if (!stopping)
+		bs_notify_stopping();   /* every capture replayed */
 	rte_eal_mp_wait_lcore();
 	for (unsigned i = 0; i < n_workers; i++) {
 		const struct worker *w = workers[i];
@@ -595,6 +619,7 @@ static int control_loop(struct bs_exporter *exp, struct map_state *ms)
 	while (pending_records(exp) > 0 && !stop_requested && !bs_exporter_fatal(exp) &&
 	       rte_get_tsc_cycles() < deadline) {
 		bs_exporter_drain(exp, 50);
+		bs_notify_watchdog();
 		if (rte_get_tsc_cycles() >= next_note) {
 			BS_INFO("waiting for Kafka to acknowledge %" PRIu64 " records", pending_records(exp));
 			next_note = rte_get_tsc_cycles() + rte_get_tsc_hz() * 5;
@@ -630,9 +655,13 @@ static int write_pidfile(const char *path)
 int main(int argc, char **argv)
 {
 	bs_log_init("bandsplit-meter");
-	for (int i = 1; i < argc; i++) {    /* --help works without an EAL */
+	for (int i = 1; i < argc; i++) {    /* --help, --version work without an EAL */
 		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
 			usage(stdout);
+			return 0;
+		}
+		if (!strcmp(argv[i], "--version")) {
+			printf("bandsplit-meter %s\n", BS_PACKAGE_VERSION);
 			return 0;
 		}
 	}
@@ -717,6 +746,7 @@ int main(int argc, char **argv)
 
 	for (unsigned i = 0; i < n_workers; i++)
 		rte_eal_remote_launch(worker_main, workers[i], workers[i]->lcore_id);
+	notify_map_in_force();   /* ports started, first map in force */
 	status = control_loop(exp, &ms);
 	exp = NULL;
 out:

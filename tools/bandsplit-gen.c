@@ -41,6 +41,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bs_version.h"
 #include "gen_records.h"
 #include "names.h"
 #include "prefix_map.h"
@@ -264,6 +265,7 @@ static const char help_text[] =
 "                        len); the truth counts the IP length ('frame': L2\n"
 "                        header + IP length); needs --malformed-share 0\n"
 "  --help                this text\n"
+"  --version             print the version\n"
 "\n"
 "Truth file: '#' lines are metadata (totals, malformed and non-IP counts,\n"
 "per-interval node summaries); then tab-separated rows\n"
@@ -336,7 +338,7 @@ enum {
 	OPT_V6PP, OPT_PACKETS, OPT_START, OPT_DURATION, OPT_INTERVAL, OPT_ROLE,
 	OPT_POOL, OPT_VLAN_POOL, OPT_VLAN_SHARE, OPT_V4_SHARE, OPT_UNATTR,
 	OPT_MALFORMED, OPT_NON_IP, OPT_INTRA, OPT_BOUNDARY, OPT_SIZE_MIX, OPT_SLICE,
-	OPT_HELP,
+	OPT_HELP, OPT_VERSION,
 };
 
 static const struct option long_opts[] = {
@@ -370,6 +372,7 @@ static const struct option long_opts[] = {
 	{ "size-mix", required_argument, NULL, OPT_SIZE_MIX },
 	{ "slice", no_argument, NULL, OPT_SLICE },
 	{ "help", no_argument, NULL, OPT_HELP },
+	{ "version", no_argument, NULL, OPT_VERSION },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -503,6 +506,9 @@ static void parse_args(int argc, char **argv, struct options *o)
 		case OPT_SLICE: o->slice = true; break;
 		case OPT_HELP:
 			fputs(help_text, stdout);
+			exit(0);
+		case OPT_VERSION:
+			printf("bandsplit-gen %s\n", BS_PACKAGE_VERSION);
 			exit(0);
 		case ':':
 			usage_error("%s needs a value", argv[optind - 1]);

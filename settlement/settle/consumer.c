@@ -50,6 +50,7 @@
 #include "batch.h"
 #include "kafka.h"
 #include "log.h"
+#include "notify.h"
 #include "store.h"
 #include "validate.h"
 
@@ -541,6 +542,16 @@ static int position(struct consumer *c, rd_kafka_topic_partition_list_t *list,
 	return 0;
 }
 
+/* READY=1 once the group has given this consumer its partitions (again
+ * after each rebalance: the status names the count). */
+static void notify_assigned(const struct consumer *c, int partitions)
+{
+	char status[160];
+	snprintf(status, sizeof(status), "group %s: %d partition(s) of %s assigned",
+		 c->cfg->group, partitions, c->cfg->topic);
+	bs_notify_ready(status);
+}
+
 /* rd_kafka_assign, which the test hook BANDSPLIT_SETTLE_FAIL_ASSIGN=N
  * makes fail N times (a failed assignment cannot be provoked from outside
  * on demand). */
@@ -594,6 +605,7 @@ static int resync(struct consumer *c)
 				c->assign_pending = false;
 				BS_INFO("assigned %d partition(s) of %s after a "
 					"failed assignment", run->cnt, c->cfg->topic);
+				notify_assigned(c, run->cnt);
 			}
 		} else if (run->cnt > 0) {
 			e = rd_kafka_seek_partitions(c->rk, run, KAFKA_QUERY_MS);
@@ -675,8 +687,10 @@ static void rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 		unsigned cap = c->cfg->retry_max_s * 1000;
 		c->backoff_ms = c->backoff_ms == 0 ? 100
 			: (c->backoff_ms * 2 > cap ? cap : c->backoff_ms * 2);
-		for (unsigned t = 0; t < c->backoff_ms && !stopping(c); t += 100)
+		for (unsigned t = 0; t < c->backoff_ms && !stopping(c); t += 100) {
 			sleep_ms(100);
+			bs_notify_watchdog();
+		}
 	}
 	if (stopping(c)) {
 		rd_kafka_assign(rk, NULL);
@@ -701,6 +715,7 @@ static void rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 	} else {
 		BS_INFO("assigned %d partition(s) of %s, positions from PostgreSQL",
 			run->cnt, c->cfg->topic);
+		notify_assigned(c, run->cnt);
 		c->assign_pending = false;
 		c->resync_needed = false;
 		c->dlq_due = true;   /* a previous owner may have left rows */
@@ -1556,8 +1571,10 @@ int settle_run(const struct settle_config *cfg, struct settle_metrics *m,
 		unsigned cap = cfg->retry_max_s * 1000;
 		c.backoff_ms = c.backoff_ms == 0 ? 200 : (c.backoff_ms * 2 > cap
 			? cap : c.backoff_ms * 2);
-		for (unsigned t = 0; t < c.backoff_ms && !stopping(&c); t += 100)
+		for (unsigned t = 0; t < c.backoff_ms && !stopping(&c); t += 100) {
 			sleep_ms(100);
+			bs_notify_watchdog();
+		}
 	}
 	c.backoff_ms = 0;
 	if (c.fatal != 0 || *opt->stop) {
@@ -1574,6 +1591,7 @@ int settle_run(const struct settle_config *cfg, struct settle_metrics *m,
 		c.nlanes);
 
 	while (!stopping(&c)) {
+		bs_notify_watchdog();
 		if (c.resync_needed && resync(&c) < 0) {
 			backoff(&c);
 			continue;
@@ -1588,6 +1606,7 @@ int settle_run(const struct settle_config *cfg, struct settle_metrics *m,
 	}
 	/* the batches in flight commit or roll back; those being collected
 	 * are not written (read again by the next owner) */
+	bs_notify_stopping();
 	finish_all(&c);
 	rc = c.fatal;
 	if (rc == 0 && opt->drain) {
