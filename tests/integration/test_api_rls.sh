@@ -53,6 +53,25 @@ refused() {
 	grep -q "ERROR:  42501:" <<<"$out" || fail "bandsplit_api: expected 42501 for: $1
 got: $out"
 }
+# refused_all < statements (one a line): each refused with 42501, in one
+# psql session (each statement its own transaction, A's hash set)
+refused_all() {
+	local script=$WORK/refused.sql n=0 line out
+	{ echo '\set VERBOSITY verbose'
+	  echo "SET bandsplit.token_hash = '$HA';"
+	  while IFS= read -r line; do
+		[ -n "$line" ] || continue
+		n=$((n + 1))
+		printf '\\echo @@%d\n%s;\n' "$n" "$line"
+	  done; } >"$script"
+	out=$(PGUSER=bandsplit_api pg_psql -At -v ON_ERROR_STOP=0 -f "$script" 2>&1)
+	for ((i = 1; i <= n; i++)); do
+		awk -v i="$i" '$0 == "@@" i { on = 1; next } /^@@[0-9]+$/ { on = 0 } on' <<<"$out" |
+			grep -q "ERROR:  42501:" ||
+			fail "bandsplit_api was not refused (42501): $(grep -v '^\\' "$script" | sed -n "$((i * 2 + 1))p")
+$(awk -v i="$i" '$0 == "@@" i { on = 1; next } /^@@[0-9]+$/ { on = 0 } on' <<<"$out")"
+	done
+}
 # sqlstate WANT SQL: as the superuser, the statement fails with WANT
 sqlstate() {
 	local out
@@ -246,14 +265,13 @@ done
 ok "tenant 1's token: tenant 2's allocation id, invoice and note numbers and ids, period, usage, plans, tenant 3's pool: nothing"
 
 # --- settings that are not a valid token ------------------------------------------
-every() {   # the sum of the rows of every tenant relation under the prefix SQL $1
-	local sum=0 rel col n
+every() {   # the rows of every tenant relation, summed, after the prefix SQL $1
+	local rel col sum="0"
 	for rel in $TENANT_RELS; do
 		col="*"; [ "$rel" = pool ] && col="pool_id"
-		n=$(api "$1 SELECT count(*) FROM (SELECT $col FROM $rel) x")
-		sum=$((sum + n))
+		sum="$sum + (SELECT count(*) FROM (SELECT $col FROM $rel) x)"
 	done
-	echo $sum
+	api "$1 SELECT $sum"
 }
 [ "$(every "")" = 0 ] || fail "no setting: rows visible"
 [ "$(every "SELECT set_config('bandsplit.token_hash', 'garbage', true);")" = 0 ] || fail "garbage hash: rows"
@@ -331,37 +349,39 @@ done
 ok "bs_api_auth_begin: A's token → tenant 1, A's invoices only, transaction read-only, last use recorded once a minute and not audited; revoked, expired, altered, malformed → 1 and nothing; a reused connection sees nothing"
 
 # --- what bandsplit_api cannot do -----------------------------------------------------
-refused "SELECT * FROM api_token"
-refused "SELECT * FROM api_token_hash"
-refused "SELECT bs_api_token_create(1, 'aaaaaaaa', '\\x00'::bytea, NULL, now() + interval '1 day')"
-refused "SELECT * FROM bs_api_token_revoke('$PA')"
-refused "SELECT bs_api_rls('invoice', 'true')"
-for rel in tenant allocation usage_5m invoice invoice_line invoice_vat plan plan_version pool park_settings; do
-	c1=$(q "SELECT attname FROM pg_attribute WHERE attrelid = '$rel'::regclass AND attnum > 0
-		AND NOT attisdropped AND attidentity = '' AND attgenerated = '' ORDER BY attnum LIMIT 1")
-	refused "UPDATE $rel SET $c1 = $c1"
-	refused "INSERT INTO $rel DEFAULT VALUES"
-	refused "DELETE FROM $rel"
-	refused "TRUNCATE $rel"
-	refused "ALTER TABLE $rel DISABLE ROW LEVEL SECURITY"
-	refused "ALTER TABLE $rel NO FORCE ROW LEVEL SECURITY"
-done
-refused "UPDATE invoice SET total_fen = 0"
-refused "INSERT INTO usage_5m (tenant_id, pool_id, direction, bucket_start) VALUES (1, 1, 'in', '2026-11-01')"
-refused "INSERT INTO tenant (tenant_id, name) VALUES (99, 'x')"
-refused "DROP POLICY api_tenant ON invoice"
-refused "CREATE POLICY mine ON invoice FOR SELECT TO bandsplit_api USING (true)"
-refused "ALTER POLICY api_tenant ON invoice USING (true)"
-refused "CREATE OR REPLACE FUNCTION bs_api_tenant() RETURNS bigint LANGUAGE sql AS 'SELECT 2::bigint'"
-refused "CREATE FUNCTION public.mine() RETURNS int LANGUAGE sql AS 'SELECT 1'"
-refused "CREATE VIEW public.mine AS SELECT * FROM invoice"
-refused "SET row_security = off; SELECT count(*) FROM invoice"
-for r in bandsplit_owner bandsplit_cli bandsplit_settle root bandsplit; do
-	refused "SET ROLE $r"
-	refused "SET SESSION AUTHORIZATION $r"
-done
-refused "UPDATE api_token SET revoked_at = NULL"
-refused "SELECT set_config('role', 'bandsplit_owner', false)"
+{
+	echo "SELECT * FROM api_token"
+	echo "SELECT * FROM api_token_hash"
+	echo "SELECT bs_api_token_create(1, 'aaaaaaaa', '\\x00'::bytea, NULL, now() + interval '1 day')"
+	echo "SELECT * FROM bs_api_token_revoke('$PA')"
+	echo "SELECT bs_api_rls('invoice', 'true')"
+	for rel in tenant allocation usage_5m invoice invoice_line invoice_vat plan plan_version pool park_settings; do
+		c1=$(q "SELECT attname FROM pg_attribute WHERE attrelid = '$rel'::regclass AND attnum > 0
+			AND NOT attisdropped AND attidentity = '' AND attgenerated = '' ORDER BY attnum LIMIT 1")
+		echo "UPDATE $rel SET $c1 = $c1"
+		echo "INSERT INTO $rel DEFAULT VALUES"
+		echo "DELETE FROM $rel"
+		echo "TRUNCATE $rel"
+		echo "ALTER TABLE $rel DISABLE ROW LEVEL SECURITY"
+		echo "ALTER TABLE $rel NO FORCE ROW LEVEL SECURITY"
+	done
+	echo "UPDATE invoice SET total_fen = 0"
+	echo "INSERT INTO usage_5m (tenant_id, pool_id, direction, bucket_start) VALUES (1, 1, 'in', '2026-11-01')"
+	echo "INSERT INTO tenant (tenant_id, name) VALUES (99, 'x')"
+	echo "DROP POLICY api_tenant ON invoice"
+	echo "CREATE POLICY mine ON invoice FOR SELECT TO bandsplit_api USING (true)"
+	echo "ALTER POLICY api_tenant ON invoice USING (true)"
+	echo "CREATE OR REPLACE FUNCTION bs_api_tenant() RETURNS bigint LANGUAGE sql AS 'SELECT 2::bigint'"
+	echo "CREATE FUNCTION public.mine() RETURNS int LANGUAGE sql AS 'SELECT 1'"
+	echo "CREATE VIEW public.mine AS SELECT * FROM invoice"
+	echo "SET row_security = off; SELECT count(*) FROM invoice"
+	for r in bandsplit_owner bandsplit_cli bandsplit_settle root bandsplit; do
+		echo "SET ROLE $r"
+		echo "SET SESSION AUTHORIZATION $r"
+	done
+	echo "UPDATE api_token SET revoked_at = NULL"
+	echo "SELECT set_config('role', 'bandsplit_owner', false)"
+} | refused_all
 [ "$(as "$HA" "SELECT count(*) FROM pg_stats WHERE tablename IN ('usage_5m', 'invoice', 'allocation')")" = 0 ] ||
 	fail "bandsplit_api reads the statistics of RLS tables"
 ok "bandsplit_api: no token table, no write, no TRUNCATE, no ALTER/DROP/CREATE POLICY, no RLS off, no SET ROLE / SESSION AUTHORIZATION, no replacing bs_api_tenant, no pg_stats"
