@@ -92,7 +92,7 @@ static int create_missing(PGconn *conn, FILE *out, char *err, size_t err_size)
 			    bs_db_exec(conn, "let bandsplit_api log in", "DO $$ BEGIN"
 				       " IF EXISTS (SELECT FROM pg_catalog.pg_roles WHERE"
 				       " rolname = 'bandsplit_api' AND NOT rolcanlogin)"
-				       " THEN ALTER ROLE bandsplit_api LOGIN NOBYPASSRLS;"
+				       " THEN ALTER ROLE bandsplit_api LOGIN;"
 				       " END IF; END $$", 0, NULL, err, err_size) < 0)
 				return -1;
 			continue;
@@ -152,6 +152,20 @@ int bs_roles_assume_owner(PGconn *conn, FILE *out, char *err, size_t err_size)
 		snprintf(err, err_size, "role(s) %s missing: run 'bandsplit migrate' "
 			 "once as a role that may create roles (CREATEROLE, e.g. the "
 			 "database's owner), or create them (README: roles)", missing);
+		return 1;
+	}
+	/* Row-level security (0027) binds bandsplit_api to a token: a role
+	 * of ours above it (superuser, BYPASSRLS) is refused. */
+	char above[256];
+	if (query_text(conn, "role attributes", "SELECT string_agg(rolname, ', ')"
+		       " FROM pg_catalog.pg_roles WHERE rolname IN ('bandsplit_settle',"
+		       " 'bandsplit_cli', 'bandsplit_api') AND (rolsuper OR rolbypassrls)",
+		       above, sizeof(above), err, err_size) < 0)
+		return 3;
+	if (above[0] != '\0') {
+		snprintf(err, err_size, "role(s) %s are superusers or bypass row-level "
+			 "security: run ALTER ROLE ... NOSUPERUSER NOBYPASSRLS (README: "
+			 "roles)", above);
 		return 1;
 	}
 	if (strcmp(who, BS_ROLE_OWNER) == 0)

@@ -444,4 +444,12 @@ ok_cmd tenant list
 ok_cmd alloc add --tenant 2 --pool 2 --plan 2 --committed 10M --from 2027-01-01
 ok "bandsplit_cli and bandsplit_settle read every row and write as before (FORCE RLS with their permissive policies)"
 
+PGUSER=root pg_psql -q -c "ALTER ROLE bandsplit_api BYPASSRLS" >/dev/null
+bs --db "$BS_DB_ADMIN" migrate
+[ "$RC" = 1 ] && grep -q "bandsplit_api are superusers or bypass row-level security" <<<"$ERR" ||
+	fail "migrate with bandsplit_api BYPASSRLS: exit $RC: $ERR"
+PGUSER=root pg_psql -q -c "ALTER ROLE bandsplit_api NOBYPASSRLS" >/dev/null
+ok_cmd --db "$BS_DB_ADMIN" migrate
+ok "migrate refuses a bandsplit_api that bypasses row-level security"
+
 echo "api_rls: $PASSED checks passed"
