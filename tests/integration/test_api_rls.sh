@@ -154,7 +154,7 @@ readable=$(q "SELECT string_agg(c.relname, ' ' ORDER BY c.relname) FROM pg_class
 	     OR has_any_column_privilege('bandsplit_api', c.oid, 'SELECT'))")
 want="allocation api_allocation close_run invoice invoice_line invoice_vat park_settings plan plan_version pool schema_migrations tenant usage_5m"
 if [ -n "$(q "SELECT to_regclass('public.invoice_digest')")" ]; then
-	want=$(tr ' ' '\n' <<<"$want invoice_digest" | sort | tr '\n' ' ' | sed 's/ $//')
+	want=$(tr ' ' '\n' <<<"$want invoice_digest" | LC_ALL=C sort | tr '\n' ' ' | sed 's/ $//')
 fi
 [ "$readable" = "$want" ] || fail "bandsplit_api can read: $readable
 expected: $want"
@@ -198,7 +198,7 @@ ok "catalog: bandsplit_api logs in, no superuser/BYPASSRLS/ownership/membership;
 # rows_of TENANT TABLE: what the administrator counts for that tenant
 rows_of() {
 	case $2 in
-	invoice_line | invoice_vat)
+	invoice_line | invoice_vat | invoice_digest)
 		q "SELECT count(*) FROM $2 x JOIN invoice i USING (invoice_id) WHERE i.tenant_id = $1" ;;
 	plan | plan_version)
 		q "SELECT count(*) FROM $2 x WHERE x.plan_id IN (SELECT plan_id FROM allocation WHERE tenant_id = $1)" ;;
@@ -223,7 +223,7 @@ for rel in $TENANT_RELS; do
 	done
 	# nothing of another tenant: the rows A sees are all A's
 	case $rel in
-	invoice_line | invoice_vat) other="SELECT count(*) FROM $rel x WHERE x.invoice_id NOT IN (SELECT invoice_id FROM invoice WHERE tenant_id = 1)" ;;
+	invoice_line | invoice_vat | invoice_digest) other="SELECT count(*) FROM $rel x WHERE x.invoice_id NOT IN (SELECT invoice_id FROM invoice WHERE tenant_id = 1)" ;;
 	plan | plan_version) other="SELECT count(*) FROM $rel x WHERE x.plan_id <> 1" ;;
 	pool) other="SELECT count(*) FROM $rel x WHERE x.pool_id <> 1" ;;
 	*) other="SELECT count(*) FROM $rel x WHERE x.tenant_id <> 1" ;;
@@ -259,7 +259,9 @@ for sql in \
 	"SELECT count(*) FROM usage_5m WHERE tenant_id = 3 AND bucket_start >= '2026-11-01'" \
 	"SELECT count(*) FROM plan WHERE plan_id IN (2, 3)" \
 	"SELECT count(*) FROM plan_version WHERE plan_id IN (2, 3)" \
-	"SELECT count(*) FROM pool WHERE pool_id = 2"; do
+	"SELECT count(*) FROM pool WHERE pool_id = 2" \
+	"$([ -z "$(q "SELECT to_regclass('public.invoice_digest')")" ] && echo "SELECT 0" ||
+	   echo "SELECT count(*) FROM invoice_digest WHERE invoice_id IN ($b_inv_id, $b_note_id)")"; do
 	[ "$(as "$HA" "$sql")" = 0 ] || fail "tenant 1's token: $sql → $(as "$HA" "$sql")"
 done
 ok "tenant 1's token: tenant 2's allocation id, invoice and note numbers and ids, period, usage, plans, tenant 3's pool: nothing"
