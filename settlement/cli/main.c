@@ -18,6 +18,9 @@
 #include "ops.h"
 #include "finance_cmds.h"
 
+/* apidb: the tenants' API tokens (cmd_token.c) */
+extern const struct bs_cli_command bs_cmd_token;
+
 #ifndef BS_VERSION
 #define BS_VERSION "0"
 #endif
@@ -42,6 +45,7 @@ static const struct bs_cli_command *const commands[] = {
 	&bs_cmd_ledger,
 	&bs_cmd_reconcile,
 	&bs_cmd_statement,
+	&bs_cmd_token,
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 
