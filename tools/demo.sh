@@ -233,3 +233,19 @@ demo_stmt() {
 	ls -1 "$out"/statement-902-2026-11.* | sed 's/^/   /'
 }
 demo_stmt
+
+# fapiao: finance's documents — tenant 902's invoice as sent (HTML and PDF, zh) and
+# the period's fapiao batch (XLSX), kept under build/demo-docs/.
+demo_fapiao() {
+	step "12. Finance's documents: an invoice rendered (HTML, PDF) and the fapiao batch"
+	local out=$BUILD/demo-docs n
+	mkdir -p "$out"
+	n=$(pg_psql -At -c "SELECT number FROM invoice WHERE kind = 'invoice' AND period = '2026-11-01' AND tenant_id = 902")
+	"$CLI" invoice render --number "$n" --format html --lang zh --out "$out/$n.zh.html"
+	"$CLI" invoice render --number "$n" --format pdf --lang zh --out "$out/$n.zh.pdf"
+	"$CLI" invoice export --period 2026-11 --format fapiao-xlsx --out "$out/fapiao-2026-11.xlsx"
+	echo "   invoice $n:   $out/$n.zh.html"
+	echo "                  $out/$n.zh.pdf ($(pdfinfo "$out/$n.zh.pdf" 2>/dev/null | awk '/^Pages:/ {print $2}') page(s))"
+	echo "   fapiao batch:  $out/fapiao-2026-11.xlsx ($(pg_psql -At -c "SELECT count(*) FROM invoice_line JOIN invoice USING (invoice_id) WHERE kind = 'invoice' AND period = '2026-11-01'") lines)"
+}
+demo_fapiao
