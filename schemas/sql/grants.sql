@@ -62,6 +62,16 @@ GRANT USAGE, SELECT ON SEQUENCE close_run_run_id_seq, invoice_invoice_id_seq,
     carrier_bill_carrier_bill_id_seq, account_account_id_seq,
     journal_entry_entry_id_seq TO bandsplit_cli;
 
+-- stmt (0025): the close records each document's statement digest; the
+-- statements read it.
+GRANT SELECT, INSERT ON invoice_digest TO bandsplit_cli;
+
+-- obs: bandsplit-settle's metrics show each pool's purchased capacity and
+-- the newest exported prefix-map version (for the "map stale" alert):
+-- these columns only, nothing else of the park model.
+GRANT SELECT (pool_id, capacity_bps, valid) ON pool TO bandsplit_settle;
+GRANT SELECT (version) ON prefix_map_export TO bandsplit_settle;
+
 -- apidb: the tenants' API (0026, 0027). bandsplit_api reads only what the
 -- API serves, each tenant-owned table through row-level security bound to
 -- the request's token; it writes nothing, reads no token or hash, and
