@@ -208,6 +208,8 @@ static void usage(FILE *out)
 "                         commands (removed on exit), see below\n"
 "  --pidfile PATH         write the process id to PATH (removed on exit)\n"
 "  --verbose              log debug messages\n"
+"  --log-format FMT       log lines on stderr as 'text' (default) or 'json'\n"
+"                         (one JSON object per line: ts, level, program, pid, msg)\n"
 "  --help                 show this help\n"
 "  --version              show the version\n"
 "\n"
@@ -297,7 +299,8 @@ static bool parse_topic_arg(struct options *opt, const char *arg)
 static int parse_args(int argc, char **argv, struct options *opt)
 {
 	enum { OPT_BROKERS = 256, OPT_PARTITIONS, OPT_TOPIC, OPT_BOOTSTRAP_FILE,
-	       OPT_CONTROL, OPT_PIDFILE, OPT_VERBOSE, OPT_HELP, OPT_VERSION };
+	       OPT_CONTROL, OPT_PIDFILE, OPT_VERBOSE, OPT_HELP, OPT_VERSION,
+	       OPT_LOG_FORMAT };
 	static const struct option longopts[] = {
 		{ "brokers", required_argument, NULL, OPT_BROKERS },
 		{ "partitions", required_argument, NULL, OPT_PARTITIONS },
@@ -308,6 +311,7 @@ static int parse_args(int argc, char **argv, struct options *opt)
 		{ "verbose", no_argument, NULL, OPT_VERBOSE },
 		{ "help", no_argument, NULL, OPT_HELP },
 		{ "version", no_argument, NULL, OPT_VERSION },
+		{ "log-format", required_argument, NULL, OPT_LOG_FORMAT },
 		{ NULL, 0, NULL, 0 },
 	};
 	/* Extra topics are collected first and applied after the defaults,
@@ -356,6 +360,10 @@ static int parse_args(int argc, char **argv, struct options *opt)
 		case OPT_VERBOSE:        opt->verbose = true; break;
 		case OPT_HELP:           usage(stdout); return 1;
 		case OPT_VERSION:        printf(PROGRAM " %s\n", BS_PACKAGE_VERSION); return 1;
+		case OPT_LOG_FORMAT:
+			if (bs_log_format_option(PROGRAM, optarg) < 0)
+				return 2;
+			break;
 		case ':':
 			fprintf(stderr, PROGRAM ": option '%s' needs a value\n",
 				argv[optind - 1]);

@@ -306,6 +306,8 @@ static void usage_text(FILE *out)
 "                        duplicates, conflicts, rejected, check_failures\n"
 "  -X KEY=VALUE          librdkafka property (repeatable), e.g. for SASL\n"
 "  --verbose             log debug messages\n"
+"  --log-format FMT      log lines on stderr as 'text' (default) or 'json'\n"
+"                        (one JSON object per line: ts, level, program, pid, msg)\n"
 "  --help                show this help\n"
 "  --version             show the version\n"
 "\n"
@@ -345,7 +347,8 @@ static int parse_args(int argc, char **argv, struct options *opt)
 {
 	enum { OPT_BROKERS = 256, OPT_TOPIC, OPT_FROM_BEGINNING, OPT_IDLE_MS,
 	       OPT_EXPECT, OPT_TIMEOUT, OPT_FORMAT, OPT_BY, OPT_DEDUP,
-	       OPT_NO_DEDUP, OPT_CHECK, OPT_STATS, OPT_VERBOSE, OPT_HELP, OPT_VERSION };
+	       OPT_NO_DEDUP, OPT_CHECK, OPT_STATS, OPT_VERBOSE, OPT_HELP, OPT_VERSION,
+	       OPT_LOG_FORMAT };
 	static const struct option longopts[] = {
 		{ "brokers", required_argument, NULL, OPT_BROKERS },
 		{ "topic", required_argument, NULL, OPT_TOPIC },
@@ -362,6 +365,7 @@ static int parse_args(int argc, char **argv, struct options *opt)
 		{ "verbose", no_argument, NULL, OPT_VERBOSE },
 		{ "help", no_argument, NULL, OPT_HELP },
 		{ "version", no_argument, NULL, OPT_VERSION },
+		{ "log-format", required_argument, NULL, OPT_LOG_FORMAT },
 		{ NULL, 0, NULL, 0 },
 	};
 	char err[256];
@@ -439,6 +443,10 @@ static int parse_args(int argc, char **argv, struct options *opt)
 		}
 		case OPT_HELP: usage_text(stdout); return 1;
 		case OPT_VERSION: printf("bandsplit-usage %s\n", BS_PACKAGE_VERSION); return 1;
+		case OPT_LOG_FORMAT:
+			if (bs_log_format_option(PROGRAM, optarg) < 0)
+				return EXIT_USAGE;
+			break;
 		case ':':
 			fprintf(stderr, PROGRAM ": option '%s' needs a value\n",
 				argv[optind - 1]);

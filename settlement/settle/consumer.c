@@ -168,6 +168,7 @@ struct consumer {
 	uint64_t settled_records;              /* usage + summaries + rejects */
 	uint64_t rate_mark_records;
 	double rate_mark_t, next_tick_t, next_gaps_t, next_retention_t;
+	double next_park_t;          /* obs: pool capacities for the metrics */
 	double first_message_t, last_commit_t;
 };
 
@@ -1432,6 +1433,29 @@ static void update_lag(struct consumer *c)
 	}
 }
 
+/* The pools' purchased capacity and the newest exported map version, for
+ * the metrics: every minute, on the idle lane's connection. */
+static void refresh_park_metrics(struct consumer *c, struct lane *l, double t)
+{
+	uint32_t ids[METRICS_MAX_POOLS];
+	int64_t caps[METRICS_MAX_POOLS], version = 0;
+	size_t n = 0;
+	char err[ERR_MAX];
+	c->next_park_t = t + 60;
+	if (settle_store_park_figures(l->store, ids, caps, METRICS_MAX_POOLS, &n,
+				      &version, err, sizeof(err)) != STORE_OK) {
+		BS_WARN("metrics: %s", err);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		atomic_store(&c->m->pool_id[i], ids[i]);
+		atomic_store(&c->m->pool_capacity_bps[i], caps[i]);
+	}
+	atomic_store(&c->m->n_pools, (unsigned)n);
+	atomic_store(&c->m->map_version_exported, version);
+	atomic_store(&c->m->park_known, 1);
+}
+
 static void housekeeping(struct consumer *c)
 {
 	double t = now_s();
@@ -1448,12 +1472,15 @@ static void housekeeping(struct consumer *c)
 	}
 	bool gaps_due = c->cfg->gap_check_s > 0 && t >= c->next_gaps_t;
 	bool retention_due = c->cfg->raw_retention_days > 0 && t >= c->next_retention_t;
-	if (!gaps_due && !retention_due)
+	bool park_due = t >= c->next_park_t;
+	if (!gaps_due && !retention_due && !park_due)
 		return;
 	struct lane *l = &c->lanes[0];   /* its connection, when idle */
 	finish_lane(c, l);
 	if (c->resync_needed || !settle_store_connected(l->store))
 		return;
+	if (park_due)
+		refresh_park_metrics(c, l, t);
 	if (gaps_due) {
 		uint64_t open[STORE_GAP_KINDS];
 		if (settle_store_refresh_gaps(l->store, c->cfg->gap_window_s, open,
