@@ -21,7 +21,9 @@
 #      change and an allocation change (a new allocation) mid-month;
 #   9. bandsplit close of that month: the invoices, the carrier bills, the
 #      trial balance and the reconciliation, ending with the byte chain;
-#  10. a late record for the closed month, then close --adjust: a note.
+#  10. a late record for the closed month, then close --adjust: a note;
+#  11. tenant 902's usage statement of the month (CSV verified, HTML and PDF
+#      in Chinese) written to build/demo-statements/.
 # Options: --packets N (default 1000000), --keep (leave the work dir).
 set -euo pipefail
 cd "$(dirname "$0")/.."

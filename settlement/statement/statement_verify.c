@@ -114,9 +114,9 @@ int bs_statement_verify_csv(const char *text, size_t len, char *msg,
 	char *line = malloc(65536);
 	int rc = 0;
 	long lineno = 0, buckets = 0;
-	bool seen_header[5] = { false };
-	static const char *const types[5] = { "statement", "document", "line",
-					      "day", "bucket" };
+	bool seen_header[6] = { false };
+	static const char *const types[6] = { "statement", "document", "line",
+					      "day", "bucket", "month" };
 	const char *p = text, *end = text + len;
 	if (!cs || !line) {
 		snprintf(msg, msg_size, "out of memory");
@@ -146,7 +146,7 @@ int bs_statement_verify_csv(const char *text, size_t len, char *msg,
 		char *f[V_MAX_FIELDS];
 		int nf = split(line, f, V_MAX_FIELDS);
 		int type = -1;
-		for (int t = 0; nf > 0 && t < 5; t++)
+		for (int t = 0; nf > 0 && t < 6; t++)
 			if (strcmp(f[0], types[t]) == 0)
 				type = t;
 		if (nf < 1 || type < 0) {
