@@ -101,7 +101,7 @@ int api_parse_time(const char *s, int64_t *epoch, char *err, size_t err_size)
 		*epoch = (int64_t)t;
 		return 0;
 	}
-	if ((s[10] != 'T' && s[10] != 't') || n < 20 || !digits(s + 11, 2, &h) ||
+	if ((s[10] != 'T' && s[10] != 't') || n < 19 || !digits(s + 11, 2, &h) ||
 	    s[13] != ':' || !digits(s + 14, 2, &mi) || s[16] != ':' ||
 	    !digits(s + 17, 2, &sec) || h > 23 || mi > 59 || sec > 59)
 		return refuse(err, err_size, s, "%s", expect);
