@@ -4,9 +4,13 @@
  * Each event is formatted into a local buffer and written with a single
  * fprintf, so lines from concurrent threads (the control thread, librdkafka's
  * threads) never interleave. Timestamps are UTC ISO-8601 with milliseconds.
+ * Two line formats: the text one, and JSON (one object per line, the message
+ * escaped here — quotes, backslashes, control characters, and invalid UTF-8
+ * replaced by U+FFFD — so a log shipper can parse every line).
  */
 #include "log.h"
 
+#include <assert.h>
 #include <ctype.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -22,6 +26,7 @@
 
 static char log_program[LOG_PROGRAM_MAX] = "bandsplit";
 static atomic_int log_level = BS_LOG_INFO;
+static atomic_int log_json;            /* 0 text, 1 json */
 
 static const char *const level_names[] = {
 	[BS_LOG_DEBUG] = "DEBUG",
@@ -37,6 +42,32 @@ void bs_log_init(const char *program_name)
 	const char *base = strrchr(program_name, '/');
 	snprintf(log_program, sizeof(log_program), "%s",
 		 base != NULL ? base + 1 : program_name);
+}
+
+int bs_log_set_format(const char *name)
+{
+	if (name == NULL)
+		return -1;
+	if (strcmp(name, "text") == 0)
+		atomic_store(&log_json, 0);
+	else if (strcmp(name, "json") == 0)
+		atomic_store(&log_json, 1);
+	else
+		return -1;
+	return 0;
+}
+
+int bs_log_is_json(void)
+{
+	return atomic_load(&log_json);
+}
+
+int bs_log_format_option(const char *program, const char *value)
+{
+	if (bs_log_set_format(value) == 0)
+		return 0;
+	fprintf(stderr, "%s: --log-format must be text or json\n", program);
+	return -1;
 }
 
 void bs_log_set_level(enum bs_log_level level)
@@ -66,6 +97,125 @@ static int format_timestamp(char *buf, size_t size)
 	return (int)n + m;
 }
 
+/* Formats the message into msg (cut and marked with "..." when longer);
+ * returns its length. */
+static size_t format_message(char *msg, size_t size, const char *fmt, va_list ap)
+{
+	int m = vsnprintf(msg, size, fmt, ap);
+	if (m < 0)
+		m = 0;
+	size_t end = (size_t)m;
+	if (end >= size) {
+		/* Cut: mark the truncation so nobody trusts the tail. */
+		end = size - 1;
+		memcpy(msg + end - 3, "...", 3);
+	}
+	msg[end] = '\0';
+	return end;
+}
+
+static void write_text(enum bs_log_level level, char *msg, size_t len)
+{
+	char ts[40];
+	format_timestamp(ts, sizeof(ts));
+	/* One event, one line: embedded newlines would fake extra events. */
+	for (size_t i = 0; i < len; i++)
+		if (msg[i] == '\n' || msg[i] == '\r')
+			msg[i] = ' ';
+	fprintf(stderr, "%s %s[%ld] %s: %s\n", ts, log_program, (long)getpid(),
+		level_names[level], msg);
+}
+
+/* Length of the valid UTF-8 sequence at s (at most n bytes), 0 if it is
+ * not one: no overlong forms, no surrogates, nothing above U+10FFFF. */
+static size_t utf8_sequence(const unsigned char *s, size_t n)
+{
+	unsigned char c = s[0];
+	size_t len;
+	unsigned min_second = 0x80, max_second = 0xBF;
+
+	if (c >= 0xC2 && c <= 0xDF)
+		len = 2;
+	else if (c >= 0xE0 && c <= 0xEF) {
+		len = 3;
+		if (c == 0xE0)
+			min_second = 0xA0;        /* overlong */
+		if (c == 0xED)
+			max_second = 0x9F;        /* surrogates */
+	} else if (c >= 0xF0 && c <= 0xF4) {
+		len = 4;
+		if (c == 0xF0)
+			min_second = 0x90;        /* overlong */
+		if (c == 0xF4)
+			max_second = 0x8F;        /* above U+10FFFF */
+	} else
+		return 0;
+	if (n < len || s[1] < min_second || s[1] > max_second)
+		return 0;
+	for (size_t i = 2; i < len; i++)
+		if (s[i] < 0x80 || s[i] > 0xBF)
+			return 0;
+	return len;
+}
+
+/* Appends s (n bytes) to o as the inside of a JSON string. */
+static void json_escape(char *out, size_t size, size_t *pos, const char *s,
+			size_t n)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	size_t o = *pos;
+	for (size_t i = 0; i < n && o + 7 < size; ) {
+		unsigned char c = u[i];
+		if (c == '"' || c == '\\') {
+			out[o++] = '\\';
+			out[o++] = (char)c;
+			i++;
+		} else if (c < 0x20 || c == 0x7F) {
+			static const char short_esc[] = "btn\0fr";  /* 0x08..0x0D */
+			if (c >= 0x08 && c <= 0x0D && short_esc[c - 0x08] != '\0') {
+				out[o++] = '\\';
+				out[o++] = short_esc[c - 0x08];
+			} else {
+				o += (size_t)snprintf(out + o, size - o, "\\u%04x", c);
+			}
+			i++;
+		} else if (c < 0x80) {
+			out[o++] = (char)c;
+			i++;
+		} else {
+			size_t len = utf8_sequence(u + i, n - i);
+			if (len == 0) {
+				memcpy(out + o, "\\ufffd", 6);
+				o += 6;
+				i++;
+			} else {
+				memcpy(out + o, u + i, len);
+				o += len;
+				i += len;
+			}
+		}
+	}
+	*pos = o;
+}
+
+static void write_json(enum bs_log_level level, const char *msg, size_t len)
+{
+	/* Every message byte may become "\u00XX" (6 bytes). */
+	char line[LOG_LINE_MAX * 6 + LOG_PROGRAM_MAX * 6 + 160];
+	char ts[40];
+	format_timestamp(ts, sizeof(ts));
+	size_t o = (size_t)snprintf(line, sizeof(line),
+				    "{\"ts\":\"%s\",\"level\":\"%s\",\"program\":\"",
+				    ts, level_names[level]);
+	json_escape(line, sizeof(line), &o, log_program, strlen(log_program));
+	o += (size_t)snprintf(line + o, sizeof(line) - o, "\",\"pid\":%ld,\"msg\":\"",
+			      (long)getpid());
+	json_escape(line, sizeof(line), &o, msg, len);
+	assert(o + 3 < sizeof(line));
+	memcpy(line + o, "\"}\n", 4);
+	fputs(line, stderr);
+}
+
 void bs_log(enum bs_log_level level, const char *fmt, ...)
 {
 	if ((int)level < atomic_load(&log_level))
@@ -73,31 +223,17 @@ void bs_log(enum bs_log_level level, const char *fmt, ...)
 	if (level < BS_LOG_DEBUG || level > BS_LOG_ERROR)
 		level = BS_LOG_ERROR;
 
-	char line[LOG_LINE_MAX];
-	int len = format_timestamp(line, sizeof(line));
-	len += snprintf(line + len, sizeof(line) - (size_t)len, " %s[%ld] %s: ",
-			log_program, (long)getpid(), level_names[level]);
-	size_t head = (size_t)len;
-
+	/* Room for the text format's head within LOG_LINE_MAX. */
+	char msg[LOG_LINE_MAX - 128];
 	va_list ap;
 	va_start(ap, fmt);
-	int m = vsnprintf(line + head, sizeof(line) - head, fmt, ap);
+	size_t len = format_message(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	if (m < 0)
-		m = 0;
 
-	size_t end = head + (size_t)m;
-	if (end >= sizeof(line)) {
-		/* Cut: mark the truncation so nobody trusts the tail. */
-		end = sizeof(line) - 1;
-		memcpy(line + end - 3, "...", 3);
-	}
-	/* One event, one line: embedded newlines would fake extra events. */
-	for (size_t i = head; i < end; i++)
-		if (line[i] == '\n' || line[i] == '\r')
-			line[i] = ' ';
-	line[end] = '\0';
-	fprintf(stderr, "%s\n", line);
+	if (atomic_load(&log_json))
+		write_json(level, msg, len);
+	else
+		write_text(level, msg, len);
 }
 
 /* --- redaction ------------------------------------------------------- */

@@ -115,6 +115,7 @@ static int meter_key(struct load_state *st, const char *key, const char *value)
 		{ "prefix_map", cfg->prefix_map, sizeof(cfg->prefix_map) },
 		{ "spool_dir", cfg->spool_dir, sizeof(cfg->spool_dir) },
 		{ "pidfile", cfg->pidfile, sizeof(cfg->pidfile) },
+		{ "metrics_listen", cfg->metrics_listen, sizeof(cfg->metrics_listen) },
 	};
 	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
 		if (!strcmp(key, paths[i].name)) {

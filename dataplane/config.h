@@ -55,6 +55,7 @@ struct bs_meter_config {
 	char prefix_map[PATH_MAX];
 	char spool_dir[PATH_MAX];
 	char pidfile[PATH_MAX];
+	char metrics_listen[128];         /* "ADDR:PORT" of /metrics; empty: off */
 	bool exit_at_eof;                 /* replay: stop when every port is drained */
 	uint32_t eof_idle_ms;
 	uint32_t flush_timeout_s;         /* at exit: wait this long for acks (0 = forever) */

@@ -51,6 +51,7 @@ struct segment {
 	uint32_t n_records;
 	uint32_t n_unacked;
 	struct seg_record *rec;
+	int64_t written;             /* Unix s: when its spool file was written */
 	struct segment *prev, *next;
 };
 
@@ -229,6 +230,7 @@ struct bs_exporter *bs_exporter_open(const struct bs_meter_config *cfg,
 		snprintf(err, err_size, "out of memory");
 		return NULL;
 	}
+	exp->st.last_interval_start = INT64_MIN;
 	exp->cfg = cfg;
 	exp->layout = *layout;
 	exp->tidx = tidx;
@@ -340,6 +342,7 @@ int bs_exporter_recover(struct bs_exporter *exp, char *err, size_t err_size)
 			return -1;
 		}
 		records += seg->n_records;
+		seg->written = bs_spool_written(exp->spool, seg->name);
 		if (seg->n_records == 0) {   /* nothing readable left in it */
 			if (bs_spool_remove(exp->spool, seg->name, err, err_size) < 0)
 				BS_ERROR("spool: %s", err);
@@ -389,6 +392,28 @@ static int append_record(void *arg, const struct bs_record *r)
 	return 0;
 }
 
+/* The closed interval's figures for the metrics: bytes per pool and
+ * direction (every tenant's, unattributed included), malformed by reason.
+ * Once per interval on the control thread, never per packet. */
+static void interval_metrics(struct bs_exporter *exp, const struct bs_interval_totals *t,
+			     const struct bs_summary *s)
+{
+	const struct bs_counter_layout *layout = &exp->layout;
+	RTE_VERIFY(layout->n_pools <= BS_MAX_POOLS);
+	memset(exp->st.last_pool_bytes, 0, sizeof(exp->st.last_pool_bytes));
+	for (uint32_t ti = 0; ti < layout->n_tenant_slots; ti++)
+		for (uint32_t p = 0; p < layout->n_pools; p++)
+			for (int d = 0; d < 2; d++)
+				exp->st.last_pool_bytes[p][d] +=
+					t->cells[bs_cell_index(layout, ti, p, (enum bs_direction)d)].bytes;
+	for (uint32_t p = 0; p < layout->n_pools; p++)
+		for (int d = 0; d < 2; d++)
+			exp->st.pool_bytes[p][d] += exp->st.last_pool_bytes[p][d];
+	for (unsigned r = 0; r < BS_RECORD_MAL_REASONS; r++)
+		exp->st.malformed_reason[r] += s->malformed_reason[r];
+	exp->st.last_interval_start = t->start;
+}
+
 /* Turns the totals of one interval into a durable segment, then produces it. */
 static int close_interval(struct bs_exporter *exp, struct bs_interval_totals *t)
 {
@@ -435,6 +460,8 @@ static int close_interval(struct bs_exporter *exp, struct bs_interval_totals *t)
 		s->malformed.packets, t->map_version);
 	exp->st.unattributed_packets += s->unattributed.packets;
 	exp->st.unattributed_bytes += s->unattributed.bytes;
+	interval_metrics(exp, t, s);
+	seg->written = (int64_t)time(NULL);
 	produce_segment(exp, seg);
 
 	/* The interval is out: forget it, and let no worker count into it. */
@@ -562,9 +589,12 @@ void bs_exporter_stats(const struct bs_exporter *exp, struct bs_export_stats *st
 	*st = exp->st;
 	st->segments_pending = 0;
 	st->records_pending = 0;
+	st->oldest_segment_written = 0;
 	for (const struct segment *seg = exp->segments; seg; seg = seg->next) {
 		st->segments_pending++;
 		st->records_pending += seg->n_unacked;
+		if (st->oldest_segment_written == 0 || seg->written < st->oldest_segment_written)
+			st->oldest_segment_written = seg->written;
 	}
 	st->spool_depth = exp->spool ? bs_spool_depth(exp->spool) : 0;
 }

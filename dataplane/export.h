@@ -37,6 +37,13 @@ struct bs_export_stats {
 	uint64_t spool_errors;
 	uint64_t rx_packets, rx_bytes, unattributed_packets, unattributed_bytes,
 		 malformed_packets, non_ip_packets;
+	/* for metrics, from the intervals closed so far */
+	uint64_t malformed_reason[BS_RECORD_MAL_REASONS];
+	int64_t last_interval_start;    /* newest interval closed; INT64_MIN: none */
+	uint64_t last_pool_bytes[BS_MAX_POOLS][2];  /* its bytes per dense pool, direction */
+	uint64_t pool_bytes[BS_MAX_POOLS][2];       /* all closed intervals' */
+	int64_t oldest_segment_written;  /* Unix s the oldest pending segment was
+					  * written (its file's age); 0: none */
 };
 
 struct bs_exporter;

@@ -24,12 +24,16 @@
 #include <rte_mbuf.h>
 #include <rte_rcu_qsbr.h>
 
+#include "bs_version.h"
 #include "classify.h"
 #include "config.h"
 #include "counters.h"
+#include "dpdk_log.h"
 #include "export.h"
 #include "log.h"
 #include "meter.h"
+#include "notify.h"
+#include "metrics.h"
 #include "pcap_stdin.h"
 #include "prefix_map.h"
 #include "telemetry.h"
@@ -93,13 +97,19 @@ static void usage(FILE *out)
 "      --byte-measure frame|ip   override [meter] byte_measure\n"
 "      --interval SECONDS   override [meter] interval\n"
 "      --pidfile FILE       write the process id (for 'kill -HUP' map reloads)\n"
+"      --metrics-listen ADDR:PORT  override [meter] metrics_listen: Prometheus\n"
+"                           text at http://ADDR:PORT/metrics (empty: off)\n"
+"      --log-format FMT     log lines on stderr as 'text' (default) or 'json'\n"
+"                           (one JSON object per line: ts, level, program, pid,\n"
+"                           msg; DPDK's own log lines too, as msg \"dpdk: ...\")\n"
 "  -v, --verbose            debug logging\n"
 "  -h, --help               this text\n"
 "      --version            print the version\n"
 "\n"
 "Signals: SIGHUP reloads the prefix map (a bad file keeps the old one);\n"
 "SIGINT/SIGTERM close the open interval, flush to Kafka and exit 0.\n"
-"Live figures: dpdk-telemetry.py, command /bandsplit/stats.\n"
+"Live figures: dpdk-telemetry.py, command /bandsplit/stats, and the\n"
+"Prometheus endpoint (metrics_listen).\n"
 "\n"
 "EAL options on a machine without hugepages or NICs, replaying a capture:\n"
 "  bandsplit-meter -l 0-1 --no-huge --no-pci -m 256 --file-prefix=bsm \\\n"
@@ -116,7 +126,7 @@ static void usage(FILE *out)
 static int parse_app_args(int argc, char **argv)
 {
 	enum { OPT_NODE = 256, OPT_BROKERS, OPT_MAP, OPT_SPOOL, OPT_MEASURE,
-	       OPT_INTERVAL, OPT_PIDFILE, OPT_VERSION };
+	       OPT_INTERVAL, OPT_PIDFILE, OPT_METRICS, OPT_LOG_FORMAT, OPT_VERSION };
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "node-id", required_argument, NULL, OPT_NODE },
@@ -126,6 +136,8 @@ static int parse_app_args(int argc, char **argv)
 		{ "byte-measure", required_argument, NULL, OPT_MEASURE },
 		{ "interval", required_argument, NULL, OPT_INTERVAL },
 		{ "pidfile", required_argument, NULL, OPT_PIDFILE },
+		{ "metrics-listen", required_argument, NULL, OPT_METRICS },
+		{ "log-format", required_argument, NULL, OPT_LOG_FORMAT },  /* dpdk_log.c */
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, OPT_VERSION },
@@ -141,7 +153,7 @@ static int parse_app_args(int argc, char **argv)
 		case 'c': config_path = optarg; break;
 		case 'v': bs_log_set_level(BS_LOG_DEBUG); break;
 		case 'h': usage(stdout); exit(0);
-		case OPT_VERSION: printf("bandsplit-meter 0.1.0\n"); exit(0);
+		case OPT_VERSION: printf("bandsplit-meter %s\n", BS_PACKAGE_VERSION); exit(0);
 		case ':':
 			fprintf(stderr, "bandsplit-meter: option '%s' needs a value\n", argv[optind - 1]);
 			return -1;
@@ -182,6 +194,8 @@ static int parse_app_args(int argc, char **argv)
 		snprintf(cfg.spool_dir, sizeof(cfg.spool_dir), "%s", v);
 	if ((v = over[OPT_PIDFILE - OPT_NODE]))
 		snprintf(cfg.pidfile, sizeof(cfg.pidfile), "%s", v);
+	if ((v = over[OPT_METRICS - OPT_NODE]))
+		snprintf(cfg.metrics_listen, sizeof(cfg.metrics_listen), "%s", v);
 	if ((v = over[OPT_MEASURE - OPT_NODE])) {
 		if (bs_measure_parse(v, strlen(v), &cfg.measure) < 0) {
 			fprintf(stderr, "bandsplit-meter: --byte-measure '%s': frame or ip\n", v);
@@ -502,10 +516,13 @@ static void publish_stats(struct bs_exporter *exp, const struct map_state *ms,
 	s.bps = (s.rx_bytes - *last_bytes) * 8;
 	*last_packets = s.rx_packets;
 	*last_bytes = s.rx_bytes;
+	static struct bs_metrics_snapshot ms_snap;   /* for the metrics endpoint */
 	for (uint32_t p = 0; p < cfg.n_ports; p++) {
 		struct rte_eth_stats ps;
-		if (rte_eth_stats_get(mports[p].port_id, &ps) == 0)
+		if (rte_eth_stats_get(mports[p].port_id, &ps) == 0) {
 			s.rx_missed += ps.imissed;
+			ms_snap.port_rx_missed[p] = ps.imissed;
+		}
 	}
 	s.unattributed_packets = es.unattributed_packets;
 	s.malformed_packets = es.malformed_packets;
@@ -523,6 +540,11 @@ static void publish_stats(struct bs_exporter *exp, const struct map_state *ms,
 	s.map_reloads = ms->reloads;
 	s.map_reload_failures = ms->failures;
 	bs_telemetry_publish(&s);
+	ms_snap.t = s;
+	ms_snap.e = es;
+	ms_snap.now = (int64_t)time(NULL);
+	snprintf(ms_snap.boot_id, sizeof(ms_snap.boot_id), "%s", bs_exporter_boot_id(exp));
+	bs_metrics_publish(&ms_snap);
 }
 
 static bool all_workers_finished(void)
@@ -538,6 +560,16 @@ static uint64_t pending_records(struct bs_exporter *exp)
 	struct bs_export_stats es;
 	bs_exporter_stats(exp, &es);
 	return es.records_pending;
+}
+
+/* READY=1 (again, after a reload) with the map in force as the status. */
+static void notify_map_in_force(void)
+{
+	const struct bs_classifier *map = active_map;
+	char status[128];
+	snprintf(status, sizeof(status), "node %s: %u ports, prefix map version %" PRIu64,
+		 cfg.node_id, cfg.n_ports, map->version);
+	bs_notify_ready(status);
 }
 
 /* Runs until every worker has finished; then closes the last intervals and
@@ -558,8 +590,17 @@ static int control_loop(struct bs_exporter *exp, struct map_state *ms)
 		if (finished && closed >= 0)
 			break;
 		bs_exporter_poll(exp, closed > 0 ? 0 : 1);
-		if (reload_requested)
+		bs_notify_watchdog();
+		if (reload_requested) {
+			/* a deferred reload (the previous map is still being
+			 * retired) is not a reload yet */
+			bool begins = ms->retired == NULL;
+			if (begins)
+				bs_notify_reloading();
 			reload_map(ms);
+			if (begins)
+				notify_map_in_force();
+		}
 		reclaim_map(ms);
 		if (bs_exporter_fatal(exp) && !stopping) {
 			/* The producer cannot go on: close and spool what is
@@ -568,6 +609,7 @@ static int control_loop(struct bs_exporter *exp, struct map_state *ms)
 		}
 		if (stop_requested && !stopping) {
 			BS_INFO("stopping: closing the open interval");
+			bs_notify_stopping();
 			stopping = true;
 			__atomic_store_n(&workers_stop, 1, __ATOMIC_RELAXED);
 		}
@@ -576,6 +618,8 @@ static int control_loop(struct bs_exporter *exp, struct map_state *ms)
 			next_stats = rte_get_tsc_cycles() + rte_get_tsc_hz();
 		}
 	}
+	if (!stopping)
+		bs_notify_stopping();   /* every capture replayed */
 	rte_eal_mp_wait_lcore();
 	for (unsigned i = 0; i < n_workers; i++) {
 		const struct worker *w = workers[i];
@@ -595,6 +639,7 @@ static int control_loop(struct bs_exporter *exp, struct map_state *ms)
 	while (pending_records(exp) > 0 && !stop_requested && !bs_exporter_fatal(exp) &&
 	       rte_get_tsc_cycles() < deadline) {
 		bs_exporter_drain(exp, 50);
+		bs_notify_watchdog();
 		if (rte_get_tsc_cycles() >= next_note) {
 			BS_INFO("waiting for Kafka to acknowledge %" PRIu64 " records", pending_records(exp));
 			next_note = rte_get_tsc_cycles() + rte_get_tsc_hz() * 5;
@@ -630,9 +675,15 @@ static int write_pidfile(const char *path)
 int main(int argc, char **argv)
 {
 	bs_log_init("bandsplit-meter");
-	for (int i = 1; i < argc; i++) {    /* --help works without an EAL */
+	if (bs_dpdk_log_setup(argc, argv) < 0)    /* before the EAL logs */
+		return EXIT_USAGE;
+	for (int i = 1; i < argc; i++) {    /* --help, --version work without an EAL */
 		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
 			usage(stdout);
+			return 0;
+		}
+		if (!strcmp(argv[i], "--version")) {
+			printf("bandsplit-meter %s\n", BS_PACKAGE_VERSION);
 			return 0;
 		}
 	}
@@ -710,6 +761,18 @@ int main(int argc, char **argv)
 		goto out;
 	if (bs_telemetry_register() != 0)
 		BS_WARN("telemetry: /bandsplit/stats could not be registered");
+	if (cfg.metrics_listen[0]) {
+		uint16_t mport;
+		publish_stats(exp, &ms, &(uint64_t){ 0 }, &(uint64_t){ 0 });
+		if (bs_metrics_start(&cfg, &mport, err, sizeof(err)) < 0) {
+			BS_ERROR("%s", err);
+			status = EXIT_USAGE;
+			goto out;
+		}
+		BS_INFO("metrics on http://%.*s:%u/metrics",
+			(int)(strrchr(cfg.metrics_listen, ':') - cfg.metrics_listen),
+			cfg.metrics_listen, mport);
+	}
 	BS_INFO("node %s boot %s: %u workers, interval %us, byte measure %s, clock %s, spool %s, kafka %s",
 		cfg.node_id, bs_exporter_boot_id(exp), n_workers, cfg.interval_s,
 		bs_measure_name(cfg.measure), cfg.clock == BS_CLOCK_PACKET ? "packet" : "system",
@@ -717,9 +780,11 @@ int main(int argc, char **argv)
 
 	for (unsigned i = 0; i < n_workers; i++)
 		rte_eal_remote_launch(worker_main, workers[i], workers[i]->lcore_id);
+	notify_map_in_force();   /* ports started, first map in force */
 	status = control_loop(exp, &ms);
 	exp = NULL;
 out:
+	bs_metrics_stop();
 	if (exp)
 		bs_exporter_close(exp);
 	if (cfg.pidfile[0])

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define SPOOL_DIR_MODE  0750
@@ -380,4 +381,12 @@ void bs_spool_list_free(char **names, size_t count)
 size_t bs_spool_depth(const struct bs_spool *spool)
 {
 	return atomic_load(&spool->depth);
+}
+
+int64_t bs_spool_written(const struct bs_spool *spool, const char *name)
+{
+	struct stat st;
+	if (fstatat(spool->dirfd, name, &st, 0) != 0)
+		return (int64_t)time(NULL);
+	return (int64_t)st.st_mtime;
 }

@@ -49,6 +49,10 @@ int bs_spool_list(struct bs_spool *spool, char ***names, size_t *count,
 		  char *err, size_t err_size);
 void bs_spool_list_free(char **names, size_t count);
 
+/* When a segment's file was written (its mtime, Unix seconds; now if it
+ * cannot be read): for the age of the oldest pending segment. */
+int64_t bs_spool_written(const struct bs_spool *spool, const char *name);
+
 /* Segments currently on disk (kept up to date by write/remove). */
 size_t bs_spool_depth(const struct bs_spool *spool);
 

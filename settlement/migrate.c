@@ -15,8 +15,11 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include "bs_version.h"
 #include "db.h"
 #include "log.h"
 #include "roles.h"
@@ -53,6 +56,21 @@ static bool is_dir(const char *path)
 	       S_ISDIR(st.st_mode);
 }
 
+/* True when this program runs from the build tree it was built in (the
+ * tests, a developer): there the source tree's migrations are the ones
+ * that match it. An installed program uses the installed copy, even when
+ * the source tree it was built from is still on the machine. */
+static bool running_from_build_tree(void)
+{
+	char exe[PATH_MAX], root[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n <= 0 || realpath(BS_BUILD_ROOT, root) == NULL)
+		return false;
+	exe[n] = '\0';
+	size_t len = strlen(root);
+	return len > 1 && strncmp(exe, root, len) == 0 && exe[len] == '/';
+}
+
 const char *bs_migrate_sql_dir(const char *explicit_dir)
 {
 	if (explicit_dir != NULL)
@@ -60,7 +78,7 @@ const char *bs_migrate_sql_dir(const char *explicit_dir)
 	const char *env = getenv("BANDSPLIT_SQL_DIR");
 	if (env != NULL && env[0] != '\0')
 		return env;
-	if (is_dir(BS_SQL_DIR_SOURCE))
+	if (running_from_build_tree() && is_dir(BS_SQL_DIR_SOURCE))
 		return BS_SQL_DIR_SOURCE;
 	return BS_SQL_DIR_INSTALLED;
 }

@@ -24,8 +24,9 @@ enum bs_migrate_result {
 };
 
 /* The directory of the .sql files: explicit (--sql-dir) if not NULL, else
- * $BANDSPLIT_SQL_DIR, else the source tree's schemas/sql compiled in, else
- * the installed data directory. */
+ * $BANDSPLIT_SQL_DIR, else, for a program run from its build tree, the
+ * source tree's schemas/sql, else the installed data directory
+ * (DATADIR/bandsplit/sql, compiled in). */
 const char *bs_migrate_sql_dir(const char *explicit_dir);
 
 /* Applies the missing migrations of sql_dir. Progress lines ("applied

@@ -12,10 +12,13 @@ static const char *const ROLES[] = {
 	"bandsplit_owner", "bandsplit_settle", "bandsplit_cli", "bandsplit_api",
 };
 /* The login roles: no password is set here (the administrator sets one,
- * or uses peer/cert authentication). */
+ * or uses peer/cert authentication). bandsplit_api logs in since the
+ * tenants' API (migration 0027); a database whose bandsplit_api predates
+ * it gets LOGIN on the next migrate by a role that may create roles. */
 static bool role_logs_in(const char *r)
 {
-	return strcmp(r, "bandsplit_settle") == 0 || strcmp(r, "bandsplit_cli") == 0;
+	return strcmp(r, "bandsplit_settle") == 0 || strcmp(r, "bandsplit_cli") == 0 ||
+	       strcmp(r, "bandsplit_api") == 0;
 }
 
 /* Hands bandsplit_owner every schema object the session's role owns: tables,
@@ -82,10 +85,20 @@ static int create_missing(PGconn *conn, FILE *out, char *err, size_t err_size)
 			return -1;
 		bool exists = PQntuples(res) == 1;
 		PQclear(res);
-		if (exists)
-			continue;
 		char sql[160];
-		snprintf(sql, sizeof(sql), "CREATE ROLE %s %s", ROLES[i],
+		if (exists) {
+			/* bandsplit_api of a database older than 0027: NOLOGIN */
+			if (strcmp(ROLES[i], "bandsplit_api") == 0 &&
+			    bs_db_exec(conn, "let bandsplit_api log in", "DO $$ BEGIN"
+				       " IF EXISTS (SELECT FROM pg_catalog.pg_roles WHERE"
+				       " rolname = 'bandsplit_api' AND NOT rolcanlogin)"
+				       " THEN ALTER ROLE bandsplit_api LOGIN;"
+				       " END IF; END $$", 0, NULL, err, err_size) < 0)
+				return -1;
+			continue;
+		}
+		/* No role of ours bypasses row-level security. */
+		snprintf(sql, sizeof(sql), "CREATE ROLE %s %s NOBYPASSRLS", ROLES[i],
 			 role_logs_in(ROLES[i]) ? "LOGIN" : "NOLOGIN");
 		if (bs_db_exec(conn, "create role", sql, 0, NULL, err, err_size) < 0)
 			return -1;
@@ -139,6 +152,20 @@ int bs_roles_assume_owner(PGconn *conn, FILE *out, char *err, size_t err_size)
 		snprintf(err, err_size, "role(s) %s missing: run 'bandsplit migrate' "
 			 "once as a role that may create roles (CREATEROLE, e.g. the "
 			 "database's owner), or create them (README: roles)", missing);
+		return 1;
+	}
+	/* Row-level security (0027) binds bandsplit_api to a token: a role
+	 * of ours above it (superuser, BYPASSRLS) is refused. */
+	char above[256];
+	if (query_text(conn, "role attributes", "SELECT string_agg(rolname, ', ')"
+		       " FROM pg_catalog.pg_roles WHERE rolname IN ('bandsplit_settle',"
+		       " 'bandsplit_cli', 'bandsplit_api') AND (rolsuper OR rolbypassrls)",
+		       above, sizeof(above), err, err_size) < 0)
+		return 3;
+	if (above[0] != '\0') {
+		snprintf(err, err_size, "role(s) %s are superusers or bypass row-level "
+			 "security: run ALTER ROLE ... NOSUPERUSER NOBYPASSRLS (README: "
+			 "roles)", above);
 		return 1;
 	}
 	if (strcmp(who, BS_ROLE_OWNER) == 0)

@@ -2,7 +2,7 @@
  * roles.h — the database roles bandsplit runs as, made ready by `bandsplit
  * migrate`: bandsplit_owner owns every object and applies the migrations,
  * bandsplit_settle is the consumer, bandsplit_cli the operators' CLI,
- * bandsplit_api is reserved for the tenants' API. What each may do is
+ * bandsplit_api the tenants' API (row-level security, 0027). What each may do is
  * schemas/sql/grants.sql.
  */
 #ifndef BS_ROLES_H
@@ -18,7 +18,7 @@
 /* Makes the session act as bandsplit_owner for the migrations:
  *   - connected as bandsplit_owner: checks that the other roles exist;
  *   - as a role that may create roles (superuser or CREATEROLE): creates
- *     the missing ones (owner and api NOLOGIN; settle and cli LOGIN, no
+ *     the missing ones (owner NOLOGIN; settle, cli and api LOGIN, no
  *     password), makes itself a member of bandsplit_owner, gives the owner
  *     CREATE on the database and on schema public (the others USAGE), hands the owner the
  *     schema objects it owns itself (a database migrated before the roles

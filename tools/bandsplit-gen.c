@@ -41,7 +41,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bs_version.h"
 #include "gen_records.h"
+#include "log.h"
 #include "names.h"
 #include "prefix_map.h"
 
@@ -94,15 +96,29 @@ static void usage_error(const char *fmt, ...)
 static void fatal(const char *fmt, ...)
 	__attribute__((format(printf, 1, 2), noreturn));
 
+/* "bandsplit-gen: MESSAGE" (then hint on a line of its own), or with
+ * --log-format json one JSON log object. */
+static void complain(const char *fmt, va_list ap, const char *hint)
+	__attribute__((format(printf, 1, 0)));
+static void complain(const char *fmt, va_list ap, const char *hint)
+{
+	char msg[2048];
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (bs_log_is_json())
+		BS_ERROR("%s%s", msg, hint);
+	else if (hint[0] != '\0')
+		fprintf(stderr, "bandsplit-gen: %s\n%s\n", msg, hint + 1);
+	else
+		fprintf(stderr, "bandsplit-gen: %s\n", msg);
+}
+
 /* Bad arguments or bad input files: exit 2. */
 static void usage_error(const char *fmt, ...)
 {
 	va_list ap;
-	fputs("bandsplit-gen: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	complain(fmt, ap, " (see bandsplit-gen --help)");
 	va_end(ap);
-	fputs("\n(see bandsplit-gen --help)\n", stderr);
 	exit(2);
 }
 
@@ -110,11 +126,9 @@ static void usage_error(const char *fmt, ...)
 static void fatal(const char *fmt, ...)
 {
 	va_list ap;
-	fputs("bandsplit-gen: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	complain(fmt, ap, "");
 	va_end(ap);
-	fputc('\n', stderr);
 	exit(1);
 }
 
@@ -263,7 +277,10 @@ static const char help_text[] =
 "                        broker's slicing or a snaplen does (pcap caplen <\n"
 "                        len); the truth counts the IP length ('frame': L2\n"
 "                        header + IP length); needs --malformed-share 0\n"
+"  --log-format FMT      log lines on stderr as 'text' (default) or 'json'\n"
+"                        (one JSON object per line: ts, level, program, pid, msg)\n"
 "  --help                this text\n"
+"  --version             print the version\n"
 "\n"
 "Truth file: '#' lines are metadata (totals, malformed and non-IP counts,\n"
 "per-interval node summaries); then tab-separated rows\n"
@@ -336,7 +353,7 @@ enum {
 	OPT_V6PP, OPT_PACKETS, OPT_START, OPT_DURATION, OPT_INTERVAL, OPT_ROLE,
 	OPT_POOL, OPT_VLAN_POOL, OPT_VLAN_SHARE, OPT_V4_SHARE, OPT_UNATTR,
 	OPT_MALFORMED, OPT_NON_IP, OPT_INTRA, OPT_BOUNDARY, OPT_SIZE_MIX, OPT_SLICE,
-	OPT_HELP,
+	OPT_HELP, OPT_VERSION, OPT_LOG_FORMAT,
 };
 
 static const struct option long_opts[] = {
@@ -370,6 +387,8 @@ static const struct option long_opts[] = {
 	{ "size-mix", required_argument, NULL, OPT_SIZE_MIX },
 	{ "slice", no_argument, NULL, OPT_SLICE },
 	{ "help", no_argument, NULL, OPT_HELP },
+	{ "version", no_argument, NULL, OPT_VERSION },
+	{ "log-format", required_argument, NULL, OPT_LOG_FORMAT },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -504,6 +523,13 @@ static void parse_args(int argc, char **argv, struct options *o)
 		case OPT_HELP:
 			fputs(help_text, stdout);
 			exit(0);
+		case OPT_VERSION:
+			printf("bandsplit-gen %s\n", BS_PACKAGE_VERSION);
+			exit(0);
+		case OPT_LOG_FORMAT:
+			if (bs_log_format_option("bandsplit-gen", optarg) < 0)
+				exit(2);
+			break;
 		case ':':
 			usage_error("%s needs a value", argv[optind - 1]);
 		default:
@@ -1961,6 +1987,7 @@ int main(int argc, char **argv)
 	if (argc > 1 && strcmp(argv[1], "--records") == 0)
 		return gen_records_main(argc - 1, argv + 1);
 	static struct options o;
+	bs_log_init("bandsplit-gen");
 	parse_args(argc, argv, &o);
 
 	struct gen g = { .o = &o };

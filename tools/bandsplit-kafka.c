@@ -35,7 +35,9 @@
 #include <librdkafka/rdkafka_mock.h>
 
 #include "kafka.h"
+#include "bs_version.h"
 #include "log.h"
+#include "notify.h"
 
 #define PROGRAM "bandsplit-kafka"
 
@@ -206,7 +208,10 @@ static void usage(FILE *out)
 "                         commands (removed on exit), see below\n"
 "  --pidfile PATH         write the process id to PATH (removed on exit)\n"
 "  --verbose              log debug messages\n"
+"  --log-format FMT       log lines on stderr as 'text' (default) or 'json'\n"
+"                         (one JSON object per line: ts, level, program, pid, msg)\n"
 "  --help                 show this help\n"
+"  --version              show the version\n"
 "\n"
 "Control commands (one per line; each gets one reply line, 'ok ...' or\n"
 "'error: ...'):\n"
@@ -294,7 +299,8 @@ static bool parse_topic_arg(struct options *opt, const char *arg)
 static int parse_args(int argc, char **argv, struct options *opt)
 {
 	enum { OPT_BROKERS = 256, OPT_PARTITIONS, OPT_TOPIC, OPT_BOOTSTRAP_FILE,
-	       OPT_CONTROL, OPT_PIDFILE, OPT_VERBOSE, OPT_HELP };
+	       OPT_CONTROL, OPT_PIDFILE, OPT_VERBOSE, OPT_HELP, OPT_VERSION,
+	       OPT_LOG_FORMAT };
 	static const struct option longopts[] = {
 		{ "brokers", required_argument, NULL, OPT_BROKERS },
 		{ "partitions", required_argument, NULL, OPT_PARTITIONS },
@@ -304,6 +310,8 @@ static int parse_args(int argc, char **argv, struct options *opt)
 		{ "pidfile", required_argument, NULL, OPT_PIDFILE },
 		{ "verbose", no_argument, NULL, OPT_VERBOSE },
 		{ "help", no_argument, NULL, OPT_HELP },
+		{ "version", no_argument, NULL, OPT_VERSION },
+		{ "log-format", required_argument, NULL, OPT_LOG_FORMAT },
 		{ NULL, 0, NULL, 0 },
 	};
 	/* Extra topics are collected first and applied after the defaults,
@@ -351,6 +359,11 @@ static int parse_args(int argc, char **argv, struct options *opt)
 		case OPT_PIDFILE:        opt->pidfile = optarg; break;
 		case OPT_VERBOSE:        opt->verbose = true; break;
 		case OPT_HELP:           usage(stdout); return 1;
+		case OPT_VERSION:        printf(PROGRAM " %s\n", BS_PACKAGE_VERSION); return 1;
+		case OPT_LOG_FORMAT:
+			if (bs_log_format_option(PROGRAM, optarg) < 0)
+				return 2;
+			break;
 		case ':':
 			fprintf(stderr, PROGRAM ": option '%s' needs a value\n",
 				argv[optind - 1]);
@@ -727,6 +740,7 @@ static int serve(struct server *srv)
 			}
 
 		int rc = poll(pfd, n, 1000);
+		bs_notify_watchdog();
 		rd_kafka_poll(srv->rk, 0);   /* serves the hosting handle's events */
 		if (rc < 0) {
 			if (errno == EINTR)
@@ -866,8 +880,12 @@ int main(int argc, char **argv)
 	printf("%s\n", srv.bootstraps);
 	fflush(stdout);
 	BS_INFO("embedded Kafka ready: %d brokers at %s", opt.brokers, srv.bootstraps);
+	char ready[256];
+	snprintf(ready, sizeof(ready), "%d brokers at %s", opt.brokers, srv.bootstraps);
+	bs_notify_ready(ready);
 
 	status = serve(&srv) == 0 ? 0 : 1;
+	bs_notify_stopping();
 	BS_INFO("embedded Kafka stopping");
 out:
 	if (srv.listen_fd >= 0) {

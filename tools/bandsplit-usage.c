@@ -32,6 +32,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include "kafka.h"
+#include "bs_version.h"
 #include "log.h"
 #include "record.h"
 
@@ -305,7 +306,10 @@ static void usage_text(FILE *out)
 "                        duplicates, conflicts, rejected, check_failures\n"
 "  -X KEY=VALUE          librdkafka property (repeatable), e.g. for SASL\n"
 "  --verbose             log debug messages\n"
+"  --log-format FMT      log lines on stderr as 'text' (default) or 'json'\n"
+"                        (one JSON object per line: ts, level, program, pid, msg)\n"
 "  --help                show this help\n"
+"  --version             show the version\n"
 "\n"
 "Identities: a usage record is (node_id, boot_id, interval_start,\n"
 "tenant_id, pool_id, direction); a summary is (node_id, boot_id,\n"
@@ -316,7 +320,7 @@ static void usage_text(FILE *out)
 "offset and the reason).\n"
 "\n"
 "TSV output: a header line, then rows sorted numerically:\n"
-"  [interval_start<TAB>]tenant_id<TAB>pool_id<TAB>direction<TAB>packets<TAB>bytes\n"
+"  [interval_start] tenant_id pool_id direction packets bytes (TAB-separated)\n"
 "(interval_start only with --by interval; Unix seconds; direction in|out).\n"
 "\n"
 "Exit status: 0 ok; %d --check problems or too few summaries; %d bad\n"
@@ -343,7 +347,8 @@ static int parse_args(int argc, char **argv, struct options *opt)
 {
 	enum { OPT_BROKERS = 256, OPT_TOPIC, OPT_FROM_BEGINNING, OPT_IDLE_MS,
 	       OPT_EXPECT, OPT_TIMEOUT, OPT_FORMAT, OPT_BY, OPT_DEDUP,
-	       OPT_NO_DEDUP, OPT_CHECK, OPT_STATS, OPT_VERBOSE, OPT_HELP };
+	       OPT_NO_DEDUP, OPT_CHECK, OPT_STATS, OPT_VERBOSE, OPT_HELP, OPT_VERSION,
+	       OPT_LOG_FORMAT };
 	static const struct option longopts[] = {
 		{ "brokers", required_argument, NULL, OPT_BROKERS },
 		{ "topic", required_argument, NULL, OPT_TOPIC },
@@ -359,6 +364,8 @@ static int parse_args(int argc, char **argv, struct options *opt)
 		{ "stats", required_argument, NULL, OPT_STATS },
 		{ "verbose", no_argument, NULL, OPT_VERBOSE },
 		{ "help", no_argument, NULL, OPT_HELP },
+		{ "version", no_argument, NULL, OPT_VERSION },
+		{ "log-format", required_argument, NULL, OPT_LOG_FORMAT },
 		{ NULL, 0, NULL, 0 },
 	};
 	char err[256];
@@ -435,6 +442,11 @@ static int parse_args(int argc, char **argv, struct options *opt)
 			break;
 		}
 		case OPT_HELP: usage_text(stdout); return 1;
+		case OPT_VERSION: printf("bandsplit-usage %s\n", BS_PACKAGE_VERSION); return 1;
+		case OPT_LOG_FORMAT:
+			if (bs_log_format_option(PROGRAM, optarg) < 0)
+				return EXIT_USAGE;
+			break;
 		case ':':
 			fprintf(stderr, PROGRAM ": option '%s' needs a value\n",
 				argv[optind - 1]);

@@ -217,3 +217,19 @@ step "10. A late record for 2026-11 arrives after the close: close --adjust issu
 "$CLI" close --period 2026-11 --adjust | grep -E "note|adjust|document" | sed 's/^/   /'
 "$CLI" reconcile --period 2026-11 >"$WORK/reconcile.txt" || { cat "$WORK/reconcile.txt"; exit 1; }
 grep -E "byte chain|reconciliation" "$WORK/reconcile.txt" | sed 's/^/   /'
+
+# stmt: tenant 902's statement of the closed month (two segments: the plan
+# change), HTML and PDF in Chinese, verified from its CSV; kept outside the
+# work directory.
+demo_stmt() {
+	step "11. bandsplit statement: tenant 902's usage statement of 2026-11 (zh), verified"
+	local out=$BUILD/demo-statements
+	mkdir -p "$out"
+	"$CLI" statement --tenant 902 --period 2026-11 --format csv --out "$out/statement-902-2026-11.csv"
+	"$CLI" statement --tenant 902 --period 2026-11 --format html --lang zh --out "$out/statement-902-2026-11.zh.html"
+	"$CLI" statement --tenant 902 --period 2026-11 --format pdf --lang zh --out "$out/statement-902-2026-11.zh.pdf"
+	"$CLI" statement verify "$out/statement-902-2026-11.csv" | cut -c1-160 | sed 's/^/   /'
+	echo "   digest stored at close: $(pg_psql -At -c "SELECT d.sha256 FROM invoice_digest d JOIN invoice i USING (invoice_id) WHERE i.tenant_id = 902 AND i.kind = 'invoice'")"
+	ls -1 "$out"/statement-902-2026-11.* | sed 's/^/   /'
+}
+demo_stmt

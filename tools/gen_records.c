@@ -80,15 +80,40 @@ struct opts {
 
 static uint64_t delivery_errors;
 
+/* An error line: "bandsplit-gen: ..." as before, or a JSON log object with
+ * --log-format json. */
+static void complain(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void complain(const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	size_t n = strlen(msg);
+	if (n > 0 && msg[n - 1] == '\n')
+		msg[n - 1] = '\0';
+	if (bs_log_is_json())
+		BS_ERROR("%s", msg);
+	else
+		fprintf(stderr, PROG ": %s\n", msg);
+}
+
 static _Noreturn void usage_error(const char *fmt, ...)
 	__attribute__((format(printf, 1, 2)));
 static _Noreturn void usage_error(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	fprintf(stderr, PROG ": ");
-	vfprintf(stderr, fmt, ap);
-	fprintf(stderr, " (--records --help)\n");
+	if (bs_log_is_json()) {
+		char msg[1024];
+		vsnprintf(msg, sizeof(msg), fmt, ap);
+		BS_ERROR("%s (--records --help)", msg);
+	} else {
+		fprintf(stderr, PROG ": ");
+		vfprintf(stderr, fmt, ap);
+		fprintf(stderr, " (--records --help)\n");
+	}
 	va_end(ap);
 	exit(2);
 }
@@ -129,6 +154,8 @@ static void help(void)
 "  --truth-buckets FILE   per bucket: tenant,pool,direction,bucket,packets,bytes\n"
 "  --rate N               at most N messages per second (default: no limit)\n"
 "  --topic T              default " BS_TOPIC_USAGE "\n"
+"  --log-format FMT       log lines on stderr as 'text' (default) or 'json'\n"
+"                         (one JSON object per line: ts, level, program, pid, msg)\n"
 "The embedded Kafka keeps ~5 MiB per partition and a month is more than that\n"
 "per tenant: run bandsplit-settle while this produces.\n");
 }
@@ -180,7 +207,7 @@ static void parse_args(int argc, char **argv, struct opts *o)
 {
 	enum { O_BR = 256, O_BF, O_OUT, O_TOPIC, O_MONTH, O_TZ, O_START, O_END,
 	       O_TENANT, O_TENANTS, O_POOLS, O_UNATTR, O_MISSING, O_NODE,
-	       O_MEASURE, O_SEED, O_TRUTH, O_TRUTHB, O_RATE, O_HELP };
+	       O_MEASURE, O_SEED, O_TRUTH, O_TRUTHB, O_RATE, O_HELP, O_LOGFMT };
 	static const struct option opts[] = {
 		{ "brokers", 1, NULL, O_BR }, { "bootstrap-file", 1, NULL, O_BF },
 		{ "out", 1, NULL, O_OUT }, { "topic", 1, NULL, O_TOPIC },
@@ -192,6 +219,7 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		{ "measure", 1, NULL, O_MEASURE }, { "seed", 1, NULL, O_SEED },
 		{ "truth", 1, NULL, O_TRUTH }, { "truth-buckets", 1, NULL, O_TRUTHB },
 		{ "rate", 1, NULL, O_RATE }, { "help", 0, NULL, O_HELP },
+		{ "log-format", 1, NULL, O_LOGFMT },
 		{ NULL, 0, NULL, 0 },
 	};
 	*o = (struct opts){ .topic = BS_TOPIC_USAGE, .node = "sim-node-2",
@@ -228,6 +256,10 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		case O_TRUTHB: o->truth_b = optarg; break;
 		case O_RATE: o->rate = num("--rate", optarg, 1, 10000000); break;
 		case O_HELP: help(); exit(0);
+		case O_LOGFMT:
+			if (bs_log_format_option(PROG, optarg) < 0)
+				exit(2);
+			break;
 		default: usage_error("unknown option or missing value: %s",
 				     argv[optind - 1]);
 		}
@@ -309,7 +341,7 @@ static void delivered(rd_kafka_t *rk, const rd_kafka_message_t *m, void *op)
 {
 	(void)rk; (void)op;
 	if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR && delivery_errors++ < 5)
-		fprintf(stderr, PROG ": delivery failed: %s\n",
+		complain("delivery failed: %s\n",
 			rd_kafka_err2str(m->err));
 }
 
@@ -326,7 +358,7 @@ static int emit(struct sink *s, const struct bs_record *rec, size_t key_slot)
 	int n = bs_record_encode(rec, json, sizeof json);
 	int kn = bs_record_key(rec, key, sizeof key);
 	if (n < 0 || kn < 0) {
-		fprintf(stderr, PROG ": a record does not encode\n");
+		complain("a record does not encode\n");
 		return -1;
 	}
 	s->key_bytes[key_slot] += (uint64_t)n;
@@ -343,7 +375,7 @@ static int emit(struct sink *s, const struct bs_record *rec, size_t key_slot)
 		if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
 			break;
 		if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-			fprintf(stderr, PROG ": produce: %s\n", rd_kafka_err2str(e));
+			complain("produce: %s\n", rd_kafka_err2str(e));
 			return -1;
 		}
 		rd_kafka_poll(s->rk, 50);
@@ -362,7 +394,7 @@ static int open_sink(const struct opts *o, struct sink *s)
 	if (o->out) {
 		s->out = strcmp(o->out, "-") == 0 ? stdout : fopen(o->out, "w");
 		if (!s->out) {
-			fprintf(stderr, PROG ": --out %s: %s\n", o->out, strerror(errno));
+			complain("--out %s: %s\n", o->out, strerror(errno));
 			return -1;
 		}
 		return 0;
@@ -371,7 +403,7 @@ static int open_sink(const struct opts *o, struct sink *s)
 	if (o->bootstrap_file) {
 		FILE *f = fopen(o->bootstrap_file, "r");
 		if (!f || !fgets(brokers, sizeof brokers, f)) {
-			fprintf(stderr, PROG ": --bootstrap-file %s: cannot read it\n",
+			complain("--bootstrap-file %s: cannot read it\n",
 				o->bootstrap_file);
 			if (f)
 				fclose(f);
@@ -388,18 +420,18 @@ static int open_sink(const struct opts *o, struct sink *s)
 	    rd_kafka_conf_set(conf, "enable.idempotence", "true", why, sizeof why) ||
 	    rd_kafka_conf_set(conf, "linger.ms", "20", why, sizeof why) ||
 	    rd_kafka_conf_set(conf, "queue.buffering.max.messages", "200000", why, sizeof why)) {
-		fprintf(stderr, PROG ": kafka config: %s\n", conf ? why : err);
+		complain("kafka config: %s\n", conf ? why : err);
 		return -1;
 	}
 	bs_kafka_conf_use_bs_log(conf);
 	rd_kafka_conf_set_dr_msg_cb(conf, delivered);
 	s->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, why, sizeof why);
 	if (!s->rk) {
-		fprintf(stderr, PROG ": %s\n", why);
+		complain("%s\n", why);
 		return -1;
 	}
 	if (bs_kafka_wait_topic(s->rk, o->topic, 30000, err, sizeof err) < 0) {
-		fprintf(stderr, PROG ": %s\n", err);
+		complain("%s\n", err);
 		return -1;
 	}
 	return 0;
@@ -409,7 +441,7 @@ static int close_sink(struct sink *s)
 {
 	if (s->out) {
 		if (fflush(s->out) != 0 || (s->out != stdout && fclose(s->out) != 0)) {
-			fprintf(stderr, PROG ": writing the records: %s\n",
+			complain("writing the records: %s\n",
 				strerror(errno));
 			return -1;
 		}
@@ -460,7 +492,7 @@ int gen_records_main(int argc, char **argv)
 
 	FILE *tb = NULL;
 	if (o.truth_b && !(tb = fopen(o.truth_b, "w"))) {
-		fprintf(stderr, PROG ": --truth-buckets %s: %s\n", o.truth_b,
+		complain("--truth-buckets %s: %s\n", o.truth_b,
 			strerror(errno));
 		return 3;
 	}
@@ -571,7 +603,7 @@ int gen_records_main(int argc, char **argv)
 
 	FILE *tf = NULL;
 	if (o.truth && !(tf = fopen(o.truth, "w"))) {
-		fprintf(stderr, PROG ": --truth %s: %s\n", o.truth, strerror(errno));
+		complain("--truth %s: %s\n", o.truth, strerror(errno));
 		return 3;
 	}
 	if (tf) {

@@ -9,8 +9,8 @@
 --                     in as it for daily work
 --   bandsplit_settle  bandsplit-settle, the Kafka consumer
 --   bandsplit_cli     the operators' and finance's `bandsplit` CLI
---   bandsplit_api     reserved for the tenants' API (row-level security,
---                     later): nothing yet
+--   bandsplit_api     the tenants' API: reads through row-level security
+--                     (0027), see the apidb block at the end
 -- No role but the owner has ownership, TRUNCATE, REFERENCES, TRIGGER or
 -- CREATE: it cannot alter a table, disable a trigger or empty a table.
 -- audit_log and audit_head are written only by the SECURITY DEFINER audit
@@ -61,3 +61,41 @@ GRANT SELECT, INSERT, UPDATE ON close_run, document_counter, invoice,
 GRANT USAGE, SELECT ON SEQUENCE close_run_run_id_seq, invoice_invoice_id_seq,
     carrier_bill_carrier_bill_id_seq, account_account_id_seq,
     journal_entry_entry_id_seq TO bandsplit_cli;
+
+-- stmt (0025): the close records each document's statement digest; the
+-- statements read it.
+GRANT SELECT, INSERT ON invoice_digest TO bandsplit_cli;
+
+-- obs: bandsplit-settle's metrics show each pool's purchased capacity and
+-- the newest exported prefix-map version (for the "map stale" alert):
+-- these columns only, nothing else of the park model.
+GRANT SELECT (pool_id, capacity_bps, valid) ON pool TO bandsplit_settle;
+GRANT SELECT (version) ON prefix_map_export TO bandsplit_settle;
+
+-- apidb: the tenants' API (0026, 0027). bandsplit_api reads only what the
+-- API serves, each tenant-owned table through row-level security bound to
+-- the request's token; it writes nothing, reads no token or hash, and
+-- calls only bs_api_tenant() and bs_api_touch() (SECURITY DEFINER).
+-- The CLI creates, lists and revokes tokens (`bandsplit token`): the
+-- hashes go in through bs_api_token_create and are never read back.
+GRANT SELECT ON schema_migrations, park_settings TO bandsplit_api;
+GRANT SELECT ON tenant, allocation, plan, plan_version, usage_5m, invoice,
+    invoice_line, invoice_vat, api_allocation TO bandsplit_api;
+GRANT SELECT (pool_id, name) ON pool TO bandsplit_api;
+GRANT SELECT (run_id, period, kind, time_zone, billing_measure, period_start,
+    period_end, ran_at) ON close_run TO bandsplit_api;
+GRANT EXECUTE ON FUNCTION bs_api_tenant(), bs_api_touch() TO bandsplit_api;
+GRANT SELECT ON api_token TO bandsplit_cli;
+GRANT EXECUTE ON FUNCTION bs_api_token_create(bigint, text, bytea, text, timestamptz),
+    bs_api_token_revoke(text) TO bandsplit_cli;
+-- invoice_digest (0025), once it exists and only if 0027 protected it.
+DO $$
+BEGIN
+    IF EXISTS (SELECT FROM pg_catalog.pg_class c
+                WHERE c.oid = pg_catalog.to_regclass('public.invoice_digest')
+                  AND ((c.relkind IN ('r', 'p') AND c.relrowsecurity AND c.relforcerowsecurity)
+                       OR (c.relkind = 'v' AND c.reloptions @> ARRAY['security_invoker=true']))) THEN
+        GRANT SELECT ON public.invoice_digest TO bandsplit_api;
+    END IF;
+END
+$$;

@@ -11,8 +11,9 @@
 #include "api.h"
 
 #include "db.h"
-#include "deps.h"
+#include "invoice_doc.h"
 #include "log.h"
+#include "statement.h"
 
 #include <assert.h>
 #include <inttypes.h>

@@ -16,8 +16,8 @@
  */
 #include "api.h"
 
-#include "deps.h"
 #include "log.h"
+#include "notify.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -38,8 +38,7 @@ static void usage(FILE *out)
 	      "key,\nschemas/openapi.yaml for the endpoints).\n"
 	      "  -c, --config FILE     the configuration (INI)\n"
 	      "      --check           validate the configuration and exit\n"
-	      "      --log-format F    text (default) or json, for the program's "
-	      "log on stderr\n"
+	      BS_LOG_FORMAT_HELP
 	      "      --routes          print each route: method, path template, "
 	      "statuses,\n"
 	      "                        query parameters (tab-separated) and exit\n"
@@ -47,15 +46,6 @@ static void usage(FILE *out)
 	      "  -V, --version         the version\n"
 	      "Exit: 0 stopped by SIGTERM/SIGINT, 1 cannot start, 2 bad usage or "
 	      "configuration.\n", out);
-}
-
-static int set_log_format(const char *fmt)
-{
-#ifdef BS_HAVE_LOG_FORMAT
-	return bs_log_set_format(fmt);
-#else
-	return strcmp(fmt, "text") == 0 ? 0 : -1;
-#endif
 }
 
 /* The park's time zone, for dates without an offset (params.c's mktime). */
@@ -106,11 +96,8 @@ int main(int argc, char **argv)
 		case 'c': config = optarg; break;
 		case 'k': check = true; break;
 		case 'L':
-			if (set_log_format(optarg) < 0) {
-				fprintf(stderr, "bandsplit-api: --log-format '%s': "
-					"expected text or json\n", optarg);
+			if (bs_log_format_option("bandsplit-api", optarg) < 0)
 				return 2;
-			}
 			break;
 		case 'r': api_routes_print(stdout); return 0;
 		case 'h': usage(stdout); return 0;
@@ -175,7 +162,10 @@ int main(int argc, char **argv)
 	BS_INFO("listening on %.*s:%u (%s; %u threads, %u database connections)",
 		(int)(colon - cfg.listen), cfg.listen, port,
 		cfg.tls_cert[0] ? "https" : "http", cfg.threads, cfg.db_pool_size);
-	bs_notify_ready();
+	char status[160];
+	snprintf(status, sizeof(status), "listening on %.*s:%u",
+		 (int)(colon - cfg.listen), cfg.listen, port);
+	bs_notify_ready(status);
 
 	for (;;) {
 		struct timespec tick = { 1, 0 };

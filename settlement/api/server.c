@@ -11,8 +11,8 @@
  */
 #include "api.h"
 
+#include "api_auth.h"
 #include "db.h"
-#include "deps.h"
 #include "log.h"
 
 #include <arpa/inet.h>

@@ -8,13 +8,41 @@
 #include <string.h>
 
 #include "db.h"
+#include "log.h"
+
+void bs_cli_message(const char *head, const char *tail, const char *fmt,
+		    va_list ap)
+{
+	if (bs_log_is_json()) {
+		char msg[4096];
+		vsnprintf(msg, sizeof(msg), fmt, ap);
+		BS_ERROR("%s: %s%s%s", head, msg, tail != NULL ? " " : "",
+			 tail != NULL ? tail : "");
+		return;
+	}
+	fprintf(stderr, "%s: ", head);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	if (tail != NULL)
+		fprintf(stderr, "%s\n", tail);
+}
+
+/* bs_cli_message with a va_list of its own. */
+__attribute__((format(printf, 3, 4)))
+static void message(const char *head, const char *tail, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	bs_cli_message(head, tail, fmt, ap);
+	va_end(ap);
+}
 
 PGconn *bs_cli_connect(const struct bs_cli *cli)
 {
 	char err[BS_DB_ERR_MAX];
 	PGconn *conn = bs_db_connect(cli->conninfo, cli->prog, err, sizeof(err));
 	if (conn == NULL) {
-		fprintf(stderr, "%s: %s\n", cli->prog, err);
+		message(cli->prog, NULL, "%s", err);
 		return NULL;
 	}
 	/* Times without an offset are the park's (park_settings, default
@@ -25,7 +53,7 @@ PGconn *bs_cli_connect(const struct bs_cli *cli)
 		       "EXECUTE 'SELECT time_zone FROM park_settings LIMIT 1' INTO tz; END IF; "
 		       "PERFORM set_config('TimeZone', coalesce(tz, 'UTC'), false); END $$",
 		       0, NULL, err, sizeof(err)) < 0) {
-		fprintf(stderr, "%s: %s\n", cli->prog, err);
+		message(cli->prog, NULL, "%s", err);
 		PQfinish(conn);
 		return NULL;
 	}
@@ -36,11 +64,12 @@ int bs_cli_usage_error(const struct bs_cli *cli, const char *cmd,
 		       const char *fmt, ...)
 {
 	va_list ap;
-	fprintf(stderr, "%s %s: ", cli->prog, cmd);
+	char head[128], tail[160];
+	snprintf(head, sizeof(head), "%s %s", cli->prog, cmd);
+	snprintf(tail, sizeof(tail), "Try '%s %s --help'.", cli->prog, cmd);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	bs_cli_message(head, tail, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "\nTry '%s %s --help'.\n", cli->prog, cmd);
 	return BS_EXIT_USAGE;
 }
 
@@ -48,11 +77,11 @@ int bs_cli_fail(const struct bs_cli *cli, const char *cmd, int code,
 		const char *fmt, ...)
 {
 	va_list ap;
-	fprintf(stderr, "%s %s: ", cli->prog, cmd);
+	char head[128];
+	snprintf(head, sizeof(head), "%s %s", cli->prog, cmd);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	bs_cli_message(head, NULL, fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 	return code;
 }
 

@@ -11,6 +11,7 @@
 #ifndef BS_CLI_H
 #define BS_CLI_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -47,6 +48,12 @@ PGconn *bs_cli_connect(const struct bs_cli *cli);
 
 /* Prints "bandsplit <cmd>: <message>" and a pointer to --help on stderr;
  * returns BS_EXIT_USAGE. */
+/* Prints "HEAD: MESSAGE" and, on a line of its own, tail (if not NULL) to
+ * stderr; with --log-format json one JSON log object (level ERROR) holding
+ * both instead. The other error printers below use it. */
+void bs_cli_message(const char *head, const char *tail, const char *fmt,
+		    va_list ap) __attribute__((format(printf, 3, 0)));
+
 int bs_cli_usage_error(const struct bs_cli *cli, const char *cmd,
 		       const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 

@@ -2,7 +2,9 @@
  * cmd_invoice.c — `bandsplit invoice list|show|export`: the documents the
  * month close issued (invoices, credit and debit notes; 0021), read only.
  * export writes one row per line for accounting, in the stable columns
- * listed in the README ("Finance").
+ * listed in the README ("Finance"), or the fapiao batch (fapiao-xlsx,
+ * fapiao-csv); render writes one document as HTML or PDF. Both of these
+ * are in cmd_invoice_docs.c (README "Finance's documents").
  */
 #include <stddef.h>
 #include <stdio.h>
@@ -10,13 +12,16 @@
 
 #include "close.h"
 #include "finance_cmds.h"
+#include "invoice_docs.h"
 #include "ops.h"
 #include "verb.h"
 
-static const char *const FORMATS[] = { "csv", "json", NULL };
+static const char *const FORMATS[] = { "csv", "json", "fapiao-xlsx",
+				       "fapiao-csv", "html", "pdf", NULL };
+static const char *const LANGS[] = { "zh", "en", NULL };
 
 struct invoice_args {
-	const char *period, *tenant, *number, *format;
+	const char *period, *tenant, *number, *format, *lang, *out;
 	char tenant_v[BS_OP_VALUE_MAX];
 };
 
@@ -42,12 +47,38 @@ static int check_number(const struct bs_op *op, void *args)
 				    a->number);
 }
 
+/* The formats each verb takes (the option's choices are their union). */
+static int check_format_in(const struct bs_op *op, const char *format,
+			   const char *words)
+{
+	if (format == NULL || bs_op_word_in(words, format))
+		return 0;
+	return bs_op_usage(op, "--format '%s': expected one of %s", format, words);
+}
+
+static int check_export_format(const struct bs_op *op, void *args)
+{
+	const struct invoice_args *a = args;
+	if (a->format != NULL && strcmp(a->format, "fapiao-xlsx") == 0 &&
+	    a->out == NULL)
+		return bs_op_usage(op, "--format fapiao-xlsx needs --out FILE");
+	return check_format_in(op, a->format, "csv json fapiao-xlsx fapiao-csv");
+}
+
+static int check_render_format(const struct bs_op *op, void *args)
+{
+	const struct invoice_args *a = args;
+	return check_format_in(op, a->format, "html pdf");
+}
+
 #define A(field) offsetof(struct invoice_args, field)
 static const struct bs_verb_opt OPTS[] = {
 	{ "period", BS_OPT_TEXT, A(period), .check = check_period },
 	{ "tenant", BS_OPT_ID, A(tenant), A(tenant_v) },
 	{ "number", BS_OPT_TEXT, A(number), .check = check_number },
 	{ "format", BS_OPT_CHOICE, A(format), .choices = FORMATS },
+	{ "lang", BS_OPT_CHOICE, A(lang), .choices = LANGS },
+	{ "out", BS_OPT_TEXT, A(out), .max = 4000 },
 };
 #undef A
 
@@ -221,20 +252,39 @@ static int export_copy(struct bs_op *op, const char *sql)
 
 static int export(const struct bs_cli *cli, int argc, char **argv)
 {
-	static const struct bs_verb verb = { "export", "period format", NULL,
-"Usage: bandsplit invoice export --period YYYY-MM --format csv|json\n"
+	static const struct bs_verb verb = { "export", "period format out", NULL,
+"Usage: bandsplit invoice export --period YYYY-MM\n"
+"                                --format csv|json|fapiao-xlsx|fapiao-csv\n"
+"                                [--out FILE]\n"
 "\n"
-"Writes every line of the period's invoices and notes for accounting, one\n"
-"row per line with its document's figures; amounts in integer fen. The\n"
+"csv, json: every line of the period's invoices and notes for accounting,\n"
+"one row per line with its document's figures; amounts in integer fen. The\n"
 "columns are stable and listed in the README (Finance: export columns).\n"
-"csv has a header row; json is an array of objects with the same keys.\n",
+"csv has a header row; json is an array of objects with the same keys.\n"
+"\n"
+"fapiao-xlsx, fapiao-csv: the batch for bulk issuing of VAT e-invoices, one\n"
+"row per line of the period's invoices (buyer, tax id, item, specification,\n"
+"unit, quantity, unit price, amount excluding tax, tax rate, tax; amounts in\n"
+"yuan, exactly the invoice's: per invoice and rate they add up to its VAT\n"
+"base and VAT). The period must be closed. fapiao-xlsx needs --out.\n"
+"\n"
+"--out FILE writes FILE (complete or not at all) instead of stdout.\n",
 		.required = "period format",
-		.required_msg = "--period and --format are required" };
+		.required_msg = "--period and --format are required",
+		.check = check_export_format };
 	struct bs_op op;
 	static struct invoice_args a;
 	int rc = bs_verb_start(&op, cli, &INVOICE, &verb, argc, argv, &a, NULL);
 	if (rc != BS_VERB_GO)
 		return rc;
+	if (strncmp(a.format, "fapiao-", 7) == 0) {
+		bs_invoice_export_fapiao(&op, a.period, a.format, a.out);
+		return bs_op_close(&op, op.rc == 0);
+	}
+	if (a.out != NULL && freopen(a.out, "w", stdout) == NULL) {
+		bs_op_fail(&op, BS_EXIT_FAILURE, "--out %s: cannot write it", a.out);
+		return bs_op_close(&op, false);
+	}
 	/* COPY takes no parameters: the period was checked to be YYYY-MM */
 	char select[4096], sql[4400];
 	snprintf(select, sizeof(select), EXPORT_SELECT, a.period);
@@ -255,15 +305,43 @@ static int export(const struct bs_cli *cli, int argc, char **argv)
 	return bs_op_close(&op, true);
 }
 
+static int render(const struct bs_cli *cli, int argc, char **argv)
+{
+	static const struct bs_verb verb = { "render", "number format lang out", NULL,
+"Usage: bandsplit invoice render --number NUMBER --format html|pdf\n"
+"                                [--lang zh|en] [--out FILE]\n"
+"\n"
+"Writes one invoice or note as it is sent: seller and buyer with their\n"
+"legal details as issued, the lines with their evidence (window, commit,\n"
+"95th, billed bytes), VAT per rate, the totals (in zh also in Chinese\n"
+"capital numerals), the statement digest, and the notes referencing an\n"
+"invoice. html is one self-contained page that prints on A4; pdf is that\n"
+"page printed by headless Chromium. --lang defaults to zh. Without --out\n"
+"the document goes to stdout.\n",
+		.required = "number format",
+		.required_msg = "--number and --format are required",
+		.check = check_render_format };
+	struct bs_op op;
+	static struct invoice_args a;
+	int rc = bs_verb_start(&op, cli, &INVOICE, &verb, argc, argv, &a, NULL);
+	if (rc != BS_VERB_GO)
+		return rc;
+	bs_invoice_render_cmd(&op, a.number, a.format, a.lang ? a.lang : "zh",
+			      a.out);
+	return bs_op_close(&op, false);
+}
+
 static const struct bs_op_verb VERBS[] = {
 	{ "list", "list invoices and notes", list },
 	{ "show", "show one document, its lines and VAT", show },
-	{ "export", "a period's lines for accounting (csv, json)", export },
+	{ "export", "a period's lines for accounting (csv, json) or fapiao batch"
+	  " (fapiao-xlsx, fapiao-csv)", export },
+	{ "render", "one document as sent (html, pdf; zh, en)", render },
 };
 
 const struct bs_cli_command bs_cmd_invoice = {
 	.name = "invoice",
-	.summary = "issued invoices and notes: list, show, export",
+	.summary = "issued invoices and notes: list, show, export, render",
 	.description = "The invoices, credit notes and debit notes issued by "
 		"'bandsplit close'. They never change once issued.",
 	.verbs = VERBS,

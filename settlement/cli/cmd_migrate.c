@@ -29,9 +29,10 @@ static void help(FILE *out)
 "else is refused (exit 1).\n"
 "\n"
 "Options:\n"
-"  --sql-dir DIR   the migrations (default: $BANDSPLIT_SQL_DIR, else the\n"
-"                  schemas/sql this program was built from, else the\n"
-"                  installed copy)\n"
+"  --sql-dir DIR   the migrations (default: $BANDSPLIT_SQL_DIR; else, when\n"
+"                  run from its build tree, the schemas/sql it was built\n"
+"                  from; else the installed copy,\n"
+"                  " BS_SQL_DIR_INSTALLED ")\n"
 "  --dry-run       list what would be applied, change nothing\n"
 "  --check         exit 0 if the schema is up to date, 1 otherwise\n"
 "  --help          show this help\n");

@@ -18,9 +18,14 @@
 #include "ops.h"
 #include "finance_cmds.h"
 
+/* apidb: the tenants' API tokens (cmd_token.c) */
+extern const struct bs_cli_command bs_cmd_token;
+
 #ifndef BS_VERSION
 #define BS_VERSION "0"
 #endif
+
+extern const struct bs_cli_command bs_cmd_statement;   /* cmd_statement.c */
 
 static const struct bs_cli_command *const commands[] = {
 	&bs_cmd_migrate,
@@ -39,6 +44,8 @@ static const struct bs_cli_command *const commands[] = {
 	&bs_cmd_invoice,
 	&bs_cmd_ledger,
 	&bs_cmd_reconcile,
+	&bs_cmd_statement,
+	&bs_cmd_token,
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 
@@ -53,6 +60,8 @@ static void usage(FILE *out, const char *prog)
 "  --db CONNINFO   libpq connection string or postgresql:// URI (default:\n"
 "                  $BANDSPLIT_DB, else the PG* environment variables)\n"
 "  --verbose       log debug messages\n"
+"  --log-format FMT  log lines on stderr as 'text' (default) or 'json'\n"
+"                  (one JSON object per line: ts, level, program, pid, msg)\n"
 "  --help          show this help\n"
 "  --version       show the version\n"
 "\n"
@@ -92,12 +101,13 @@ static int run_with_retries(const struct bs_cli *cli,
 int main(int argc, char **argv)
 {
 	struct bs_cli cli = { .prog = "bandsplit", .conninfo = getenv("BANDSPLIT_DB") };
-	enum { OPT_DB = 256, OPT_VERBOSE, OPT_HELP, OPT_VERSION };
+	enum { OPT_DB = 256, OPT_VERBOSE, OPT_HELP, OPT_VERSION, OPT_LOG_FORMAT };
 	static const struct option options[] = {
 		{ "db", required_argument, NULL, OPT_DB },
 		{ "verbose", no_argument, NULL, OPT_VERBOSE },
 		{ "help", no_argument, NULL, OPT_HELP },
 		{ "version", no_argument, NULL, OPT_VERSION },
+		{ "log-format", required_argument, NULL, OPT_LOG_FORMAT },
 		{ NULL, 0, NULL, 0 },
 	};
 
@@ -111,6 +121,10 @@ int main(int argc, char **argv)
 		case OPT_VERBOSE: bs_log_set_level(BS_LOG_DEBUG); break;
 		case OPT_HELP: usage(stdout, cli.prog); return BS_EXIT_OK;
 		case OPT_VERSION: printf("bandsplit %s\n", BS_VERSION); return BS_EXIT_OK;
+		case OPT_LOG_FORMAT:
+			if (bs_log_format_option(cli.prog, optarg) < 0)
+				return BS_EXIT_USAGE;
+			break;
 		default:
 			fprintf(stderr, "%s: unknown or incomplete option '%s'\n"
 				"Try '%s --help'.\n", cli.prog, argv[optind - 1],

@@ -3,6 +3,7 @@
  * the park operators' subcommands. See ops.h.
  */
 #include "ops.h"
+#include "log.h"
 
 #include <assert.h>
 #include <pwd.h>
@@ -78,11 +79,11 @@ void bs_op_init(struct bs_op *op, const struct bs_cli *cli, const char *cmd)
 void bs_op_fail(struct bs_op *op, int code, const char *fmt, ...)
 {
 	va_list ap;
-	fprintf(stderr, "%s %s: ", op->cli->prog, op->cmd);
+	char head[128];
+	snprintf(head, sizeof(head), "%s %s", op->cli->prog, op->cmd);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	bs_cli_message(head, NULL, fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 	if (op->rc == 0)
 		op->rc = code;
 }
@@ -90,11 +91,12 @@ void bs_op_fail(struct bs_op *op, int code, const char *fmt, ...)
 int bs_op_usage(const struct bs_op *op, const char *fmt, ...)
 {
 	va_list ap;
-	fprintf(stderr, "%s %s: ", op->cli->prog, op->cmd);
+	char head[128], tail[160];
+	snprintf(head, sizeof(head), "%s %s", op->cli->prog, op->cmd);
+	snprintf(tail, sizeof(tail), "Try '%s %s --help'.", op->cli->prog, op->cmd);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	bs_cli_message(head, tail, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "\nTry '%s %s --help'.\n", op->cli->prog, op->cmd);
 	return BS_EXIT_USAGE;
 }
 
@@ -206,7 +208,9 @@ static void report_sql_error(struct bs_op *op, const PGresult *res)
 		   words != NULL ? ")" : "",
 		   detail != NULL ? "; " : "", detail != NULL ? detail : "",
 		   state[0] ? state : "none", tries);
-	if (hint != NULL)
+	if (hint != NULL && bs_log_is_json())
+		BS_INFO("%s %s: hint: %s", op->cli->prog, op->cmd, hint);
+	else if (hint != NULL)
 		fprintf(stderr, "hint: %s\n", hint);
 }
 

@@ -31,6 +31,7 @@
 
 #include "db.h"
 #include "rating.h"
+#include "sampledigest.h"
 
 /* Limits of one close (refused above, with the figure). */
 #define MAX_ALLOCS    200000
@@ -997,6 +998,75 @@ static int rate_carriers(struct close_state *st)
 	return copy_end(st);
 }
 
+/* ---- the statement digests ---------------------------------------------- */
+
+struct alloc_order {
+	int64_t alloc_id;
+	size_t index;
+};
+
+static int by_alloc_id(const void *x, const void *y)
+{
+	const struct alloc_order *a = x, *b = y;
+	return (a->alloc_id > b->alloc_id) - (a->alloc_id < b->alloc_id);
+}
+
+/* Per (tenant, currency): SHA-256 of its samples in the form
+ * bandsplit-samples-v1 (sampledigest.h), staged in pg_temp.bs_close_digest
+ * for bs_close_record_digests() (0025). */
+static int stage_digests(struct close_state *st)
+{
+	PQclear(bs_op_query(st->op, "CREATE TEMP TABLE IF NOT EXISTS bs_close_digest"
+		" (tenant_id bigint NOT NULL, currency text NOT NULL,"
+		" sha256 text NOT NULL, samples bigint NOT NULL) ON COMMIT DROP",
+		0, NULL));
+	if (st->op->rc == 0)
+		PQclear(bs_op_query(st->op, "TRUNCATE pg_temp.bs_close_digest",
+				    0, NULL));
+	if (st->op->rc != 0 ||
+	    copy_begin(st, "COPY pg_temp.bs_close_digest FROM STDIN") != 0)
+		return st->op->rc;
+	struct alloc_order *order = xcalloc(st->op, st->n_allocs + 1, sizeof(*order));
+	struct bs_sample_digest *d = xcalloc(st->op, 1, sizeof(*d));
+	for (size_t i = 0, j; st->op->rc == 0 && i < st->n_allocs; i = j) {
+		const struct alloc_row *g = &st->allocs[i];
+		for (j = i; j < st->n_allocs &&
+		     st->allocs[j].a.tenant_id == g->a.tenant_id &&
+		     strcmp(st->allocs[j].currency, g->currency) == 0; j++)
+			order[j - i] = (struct alloc_order){ st->allocs[j].a.alloc_id, j };
+		qsort(order, j - i, sizeof(*order), by_alloc_id);
+		if (bs_sample_digest_begin(d) != 0) {
+			bs_op_fail(st->op, BS_EXIT_FAILURE, "SHA-256: OpenSSL failed");
+			break;
+		}
+		for (size_t k = 0; k < j - i; k++) {
+			const struct alloc_row *a = &st->allocs[order[k].index];
+			int64_t first, n;
+			bs_sample_alloc_buckets(st->period, &a->a, &first, &n);
+			size_t base = a->pair * st->pairs.n;
+			for (int64_t b = 0; b < n; b++) {
+				int64_t t = first + b * BS_RATING_BUCKET_S;
+				size_t c = base + (size_t)((t - st->first_bucket) /
+							   BS_RATING_BUCKET_S);
+				bs_sample_digest_add(d, a->a.alloc_id, a->a.pool_id, t,
+						     st->pairs.present[c] != 0,
+						     st->pairs.in[c], st->pairs.out[c]);
+			}
+		}
+		char hex[BS_DIGEST_HEX_LEN + 1];
+		int64_t lines = d->lines;
+		if (bs_sample_digest_end(d, hex) != 0) {
+			bs_op_fail(st->op, BS_EXIT_FAILURE, "SHA-256: OpenSSL failed");
+			break;
+		}
+		put(st, "%" PRId64 "\t%s\t%s\t%" PRId64 "\n", g->a.tenant_id,
+		    g->currency, hex, lines);
+	}
+	free(order);
+	free(d);
+	return copy_end(st);
+}
+
 /* ---- the run --------------------------------------------------------------- */
 
 static int take_lock(struct close_state *st)
@@ -1091,6 +1161,8 @@ static int issue(struct close_state *st, bool *commit)
 			PQclear(res);
 		} else {
 			st->report->documents = res;
+			PQclear(bs_op_query(st->op, "SELECT"
+				" bs_close_record_digests($1::bigint)", 1, pp));
 			snprintf(st->report->message, sizeof(st->report->message),
 				 "period %s: %d document(s) %s (run %s)",
 				 st->req->period, n, st->req->dry_run
@@ -1166,7 +1238,7 @@ int bs_close_run(struct bs_op *op, const struct bs_close_request *req,
 	    load_usage(&st) == 0) {
 		PQclear(bs_op_query(op, "SELECT bs_close_stage()", 0, NULL));
 		if (op->rc == 0 && rate_allocations(&st) == 0 &&
-		    rate_carriers(&st) == 0)
+		    rate_carriers(&st) == 0 && stage_digests(&st) == 0)
 			issue(&st, commit);
 	}
 	free_state(&st);

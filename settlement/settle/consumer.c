@@ -50,6 +50,7 @@
 #include "batch.h"
 #include "kafka.h"
 #include "log.h"
+#include "notify.h"
 #include "store.h"
 #include "validate.h"
 
@@ -167,6 +168,7 @@ struct consumer {
 	uint64_t settled_records;              /* usage + summaries + rejects */
 	uint64_t rate_mark_records;
 	double rate_mark_t, next_tick_t, next_gaps_t, next_retention_t;
+	double next_park_t;          /* obs: pool capacities for the metrics */
 	double first_message_t, last_commit_t;
 };
 
@@ -541,6 +543,16 @@ static int position(struct consumer *c, rd_kafka_topic_partition_list_t *list,
 	return 0;
 }
 
+/* READY=1 once the group has given this consumer its partitions (again
+ * after each rebalance: the status names the count). */
+static void notify_assigned(const struct consumer *c, int partitions)
+{
+	char status[160];
+	snprintf(status, sizeof(status), "group %s: %d partition(s) of %s assigned",
+		 c->cfg->group, partitions, c->cfg->topic);
+	bs_notify_ready(status);
+}
+
 /* rd_kafka_assign, which the test hook BANDSPLIT_SETTLE_FAIL_ASSIGN=N
  * makes fail N times (a failed assignment cannot be provoked from outside
  * on demand). */
@@ -594,6 +606,7 @@ static int resync(struct consumer *c)
 				c->assign_pending = false;
 				BS_INFO("assigned %d partition(s) of %s after a "
 					"failed assignment", run->cnt, c->cfg->topic);
+				notify_assigned(c, run->cnt);
 			}
 		} else if (run->cnt > 0) {
 			e = rd_kafka_seek_partitions(c->rk, run, KAFKA_QUERY_MS);
@@ -675,8 +688,10 @@ static void rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 		unsigned cap = c->cfg->retry_max_s * 1000;
 		c->backoff_ms = c->backoff_ms == 0 ? 100
 			: (c->backoff_ms * 2 > cap ? cap : c->backoff_ms * 2);
-		for (unsigned t = 0; t < c->backoff_ms && !stopping(c); t += 100)
+		for (unsigned t = 0; t < c->backoff_ms && !stopping(c); t += 100) {
 			sleep_ms(100);
+			bs_notify_watchdog();
+		}
 	}
 	if (stopping(c)) {
 		rd_kafka_assign(rk, NULL);
@@ -701,6 +716,7 @@ static void rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 	} else {
 		BS_INFO("assigned %d partition(s) of %s, positions from PostgreSQL",
 			run->cnt, c->cfg->topic);
+		notify_assigned(c, run->cnt);
 		c->assign_pending = false;
 		c->resync_needed = false;
 		c->dlq_due = true;   /* a previous owner may have left rows */
@@ -1417,6 +1433,29 @@ static void update_lag(struct consumer *c)
 	}
 }
 
+/* The pools' purchased capacity and the newest exported map version, for
+ * the metrics: every minute, on the idle lane's connection. */
+static void refresh_park_metrics(struct consumer *c, struct lane *l, double t)
+{
+	uint32_t ids[METRICS_MAX_POOLS];
+	int64_t caps[METRICS_MAX_POOLS], version = 0;
+	size_t n = 0;
+	char err[ERR_MAX];
+	c->next_park_t = t + 60;
+	if (settle_store_park_figures(l->store, ids, caps, METRICS_MAX_POOLS, &n,
+				      &version, err, sizeof(err)) != STORE_OK) {
+		BS_WARN("metrics: %s", err);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		atomic_store(&c->m->pool_id[i], ids[i]);
+		atomic_store(&c->m->pool_capacity_bps[i], caps[i]);
+	}
+	atomic_store(&c->m->n_pools, (unsigned)n);
+	atomic_store(&c->m->map_version_exported, version);
+	atomic_store(&c->m->park_known, 1);
+}
+
 static void housekeeping(struct consumer *c)
 {
 	double t = now_s();
@@ -1433,12 +1472,15 @@ static void housekeeping(struct consumer *c)
 	}
 	bool gaps_due = c->cfg->gap_check_s > 0 && t >= c->next_gaps_t;
 	bool retention_due = c->cfg->raw_retention_days > 0 && t >= c->next_retention_t;
-	if (!gaps_due && !retention_due)
+	bool park_due = t >= c->next_park_t;
+	if (!gaps_due && !retention_due && !park_due)
 		return;
 	struct lane *l = &c->lanes[0];   /* its connection, when idle */
 	finish_lane(c, l);
 	if (c->resync_needed || !settle_store_connected(l->store))
 		return;
+	if (park_due)
+		refresh_park_metrics(c, l, t);
 	if (gaps_due) {
 		uint64_t open[STORE_GAP_KINDS];
 		if (settle_store_refresh_gaps(l->store, c->cfg->gap_window_s, open,
@@ -1556,8 +1598,10 @@ int settle_run(const struct settle_config *cfg, struct settle_metrics *m,
 		unsigned cap = cfg->retry_max_s * 1000;
 		c.backoff_ms = c.backoff_ms == 0 ? 200 : (c.backoff_ms * 2 > cap
 			? cap : c.backoff_ms * 2);
-		for (unsigned t = 0; t < c.backoff_ms && !stopping(&c); t += 100)
+		for (unsigned t = 0; t < c.backoff_ms && !stopping(&c); t += 100) {
 			sleep_ms(100);
+			bs_notify_watchdog();
+		}
 	}
 	c.backoff_ms = 0;
 	if (c.fatal != 0 || *opt->stop) {
@@ -1574,6 +1618,7 @@ int settle_run(const struct settle_config *cfg, struct settle_metrics *m,
 		c.nlanes);
 
 	while (!stopping(&c)) {
+		bs_notify_watchdog();
 		if (c.resync_needed && resync(&c) < 0) {
 			backoff(&c);
 			continue;
@@ -1588,6 +1633,7 @@ int settle_run(const struct settle_config *cfg, struct settle_metrics *m,
 	}
 	/* the batches in flight commit or roll back; those being collected
 	 * are not written (read again by the next owner) */
+	bs_notify_stopping();
 	finish_all(&c);
 	rc = c.fatal;
 	if (rc == 0 && opt->drain) {

@@ -49,6 +49,7 @@ static void usage(FILE *out)
 "  --stats FILE          write a JSON summary (messages, rows, seconds,\n"
 "                        records/s from the first message) to FILE at exit\n"
 "  -v, --verbose         log debug messages\n"
+BS_LOG_FORMAT_HELP
 "  -h, --help            show this help\n"
 "  --version             show the version\n"
 "\n"
@@ -60,7 +61,8 @@ static void usage(FILE *out)
 
 int main(int argc, char **argv)
 {
-	enum { OPT_SET = 256, OPT_SQL_DIR, OPT_DRAIN, OPT_STATS, OPT_VERSION };
+	enum { OPT_SET = 256, OPT_SQL_DIR, OPT_DRAIN, OPT_STATS, OPT_VERSION,
+	       OPT_LOG_FORMAT };
 	static const struct option options[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "set", required_argument, NULL, OPT_SET },
@@ -70,6 +72,7 @@ int main(int argc, char **argv)
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, OPT_VERSION },
+		{ "log-format", required_argument, NULL, OPT_LOG_FORMAT },
 		{ NULL, 0, NULL, 0 },
 	};
 	static struct settle_config cfg;
@@ -97,6 +100,10 @@ int main(int argc, char **argv)
 		case 'v': bs_log_set_level(BS_LOG_DEBUG); break;
 		case 'h': usage(stdout); return 0;
 		case OPT_VERSION: printf("bandsplit-settle %s\n", BS_VERSION); return 0;
+		case OPT_LOG_FORMAT:
+			if (bs_log_format_option("bandsplit-settle", optarg) < 0)
+				return 2;
+			break;
 		default:
 			fprintf(stderr, "Try 'bandsplit-settle --help'.\n");
 			return 2;

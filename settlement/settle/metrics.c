@@ -159,6 +159,21 @@ size_t settle_metrics_render(const struct settle_metrics *m, const char *group,
 	gauge(&o, "bandsplit_settle_alarm", "1 when a partition is stopped and "
 	      "needs an operator.", LOAD(m->alarm));
 
+	if (LOAD(m->park_known)) {
+		emit(&o, "# HELP bandsplit_settle_pool_capacity_bytes_per_second "
+		     "Purchased capacity of each pool in force (pool.capacity_bps / 8).\n"
+		     "# TYPE bandsplit_settle_pool_capacity_bytes_per_second gauge\n");
+		unsigned n = LOAD(m->n_pools);
+		for (unsigned i = 0; i < n && i < METRICS_MAX_POOLS; i++)
+			emit(&o, "bandsplit_settle_pool_capacity_bytes_per_second{pool=\"%u\"} %.3f\n",
+			     (unsigned)LOAD(m->pool_id[i]),
+			     (double)LOAD(m->pool_capacity_bps[i]) / 8.0);
+		gauge(&o, "bandsplit_settle_prefix_map_exported_version",
+		      "Newest prefix-map version exported ('bandsplit prefixes export'; "
+		      "0: none); a meter on a lower one is stale.",
+		      (int64_t)LOAD(m->map_version_exported));
+	}
+
 	if (LOAD(m->gaps_known)) {
 		emit(&o, "# HELP bandsplit_settle_gaps Open completeness gaps (bandsplit "
 		     "gaps lists them), by kind.\n# TYPE bandsplit_settle_gaps gauge\n");

@@ -16,6 +16,7 @@
 
 #define METRICS_MAX_PARTITIONS 1024   /* partitions shown (ids 0..1023) */
 #define METRICS_LATENCY_BUCKETS 12
+#define METRICS_MAX_POOLS 256         /* pools shown (by pool id) */
 
 enum part_status { PART_UNASSIGNED = 0, PART_ACTIVE = 1, PART_STOPPED = 2 };
 
@@ -35,6 +36,12 @@ struct settle_metrics {
 	atomic_int gaps_known;     /* a completeness check has run */
 	atomic_int db_up;
 	atomic_int alarm;          /* a partition stopped: operator needed */
+	/* the park (obs), refreshed every minute from the database */
+	atomic_int park_known;
+	atomic_uint n_pools;
+	atomic_uint pool_id[METRICS_MAX_POOLS];
+	atomic_int_fast64_t pool_capacity_bps[METRICS_MAX_POOLS];
+	atomic_int_fast64_t map_version_exported;
 };
 
 extern const double metrics_latency_bounds_s[METRICS_LATENCY_BUCKETS];

@@ -998,6 +998,33 @@ enum store_rc settle_store_refresh_gaps(struct settle_store *s,
 	return STORE_OK;
 }
 
+enum store_rc settle_store_park_figures(struct settle_store *s, uint32_t *pool_id,
+	int64_t *capacity_bps, size_t max, size_t *n, int64_t *map_version,
+	char *err, size_t err_size)
+{
+	PGresult *res = NULL;
+	enum store_rc rc = run(s, "pool capacity",
+		"SELECT pool_id, capacity_bps FROM pool WHERE valid @> now()"
+		" ORDER BY pool_id", 0, NULL, NULL, NULL, NULL, &res, err, err_size);
+	if (rc != STORE_OK)
+		return rc;
+	*n = 0;
+	for (int r = 0; r < PQntuples(res) && *n < max; r++, (*n)++) {
+		pool_id[*n] = (uint32_t)strtoul(PQgetvalue(res, r, 0), NULL, 10);
+		capacity_bps[*n] = strtoll(PQgetvalue(res, r, 1), NULL, 10);
+	}
+	PQclear(res);
+	res = NULL;
+	rc = run(s, "prefix map version", "SELECT coalesce(max(version), 0)"
+		 " FROM prefix_map_export", 0, NULL, NULL, NULL, NULL, &res, err,
+		 err_size);
+	if (rc != STORE_OK)
+		return rc;
+	*map_version = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	PQclear(res);
+	return STORE_OK;
+}
+
 enum store_rc settle_store_retention(struct settle_store *s, uint32_t keep_days,
 				     int *dropped, char *err, size_t err_size)
 {

@@ -100,6 +100,14 @@ enum store_rc settle_store_refresh_gaps(struct settle_store *s,
 	size_t err_size);
 extern const char *const store_gap_kinds[STORE_GAP_KINDS];
 
+/* For the metrics (obs): the pools in force now and their purchased
+ * capacity in bits per second (at most max of them, by pool id), and the
+ * newest prefix-map version exported (0: none). Column-level grants
+ * (grants.sql, "-- obs") let the settle role read just these. */
+enum store_rc settle_store_park_figures(struct settle_store *s, uint32_t *pool_id,
+	int64_t *capacity_bps, size_t max, size_t *n, int64_t *map_version,
+	char *err, size_t err_size);
+
 /* The DLQ's outbox (migration 0015): claim opens a transaction and locks
  * up to limit rows of the given partitions (offset order; FOR UPDATE SKIP
  * LOCKED) that are not yet handed over to the DLQ, or handed over and not

@@ -4,7 +4,8 @@
 #   * `bandsplit migrate` (as the database's owner with CREATEROLE) creates
 #     bandsplit_owner/_settle/_cli/_api, hands every object to the owner,
 #     applies schemas/sql/grants.sql; run as bandsplit_cli it is refused;
-#   * bandsplit_cli, bandsplit_settle and bandsplit_api each try what they
+#   * bandsplit_cli, bandsplit_settle and bandsplit_api (which logs in
+#     since 0027 and, without a token, reads nothing) each try what they
 #     must not (disable a trigger, truncate, alter, drop, rewrite or insert
 #     audit rows, delete usage, touch the other's tables, become the owner,
 #     session_replication_role, create objects, replace a function) and are
@@ -55,7 +56,7 @@ done
 [ "$(q "SELECT string_agg(format('%s:%s%s%s%s', rolname, rolcanlogin::int, rolsuper::int,
 	rolcreaterole::int, rolbypassrls::int), ' ' ORDER BY rolname) FROM pg_roles
 	WHERE rolname LIKE 'bandsplit\_%'")" = \
-  "bandsplit_api:0000 bandsplit_cli:1000 bandsplit_owner:0000 bandsplit_settle:1000" ] ||
+  "bandsplit_api:1000 bandsplit_cli:1000 bandsplit_owner:0000 bandsplit_settle:1000" ] ||
 	fail "role attributes"
 [ "$(q "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 	WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p', 'v', 'S', 'i')
@@ -68,6 +69,8 @@ pg_migrate "$BS" >"$WORK/migrate2.log" 2>&1 && grep -q "schema up to date" "$WOR
 # a database migrated before the roles existed: everything owned by the
 # administrator; migrate hands it all to bandsplit_owner
 PGUSER=root pg_psql -q -c "REASSIGN OWNED BY bandsplit_owner TO bandsplit" >/dev/null
+# ... and whose bandsplit_api could not log in (before 0027)
+PGUSER=root pg_psql -q -c "ALTER ROLE bandsplit_api NOLOGIN" >/dev/null
 [ "$(q "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 	WHERE n.nspname = 'public' AND pg_get_userbyid(c.relowner) = 'bandsplit'")" -gt 20 ] || fail "reassign"
 pg_migrate "$BS" >"$WORK/migrate4.log" 2>&1 || fail "migrate of an older database: $(cat "$WORK/migrate4.log")"
@@ -76,6 +79,8 @@ pg_migrate "$BS" >"$WORK/migrate4.log" 2>&1 || fail "migrate of an older databas
 [ "$(q "SELECT count(*) FROM pg_proc WHERE pronamespace = 'public'::regnamespace
 	AND proname LIKE 'bs\_%' AND pg_get_userbyid(proowner) <> 'bandsplit_owner'")" = 0 ] ||
 	fail "objects of an older database not handed to bandsplit_owner"
+[ "$(q "SELECT rolcanlogin FROM pg_roles WHERE rolname = 'bandsplit_api'")" = t ] ||
+	fail "migrate of an older database did not let bandsplit_api log in"
 rc=0; "$BS" migrate >"$WORK/migrate3.log" 2>&1 || rc=$?
 [ $rc = 1 ] && grep -q "role bandsplit_cli may not act as bandsplit_owner" "$WORK/migrate3.log" ||
 	fail "migrate as bandsplit_cli: exit $rc: $(cat "$WORK/migrate3.log")"
@@ -94,7 +99,7 @@ ok "migrate creates the four roles (no superuser, createrole, bypassrls), gives 
 ok "the CLI works as bandsplit_cli; its changes are audited through the trigger"
 
 # --- what each role must not do ----------------------------------------------
-for r in bandsplit_cli bandsplit_settle; do
+for r in bandsplit_cli bandsplit_settle bandsplit_api; do
 	refused $r "ALTER TABLE allocation DISABLE TRIGGER allocation_guard"
 	refused $r "ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only"
 	refused $r "ALTER TABLE pool ADD COLUMN x int"
@@ -128,7 +133,8 @@ refused bandsplit_settle "UPDATE pool SET capacity_bps = 1"
 refused bandsplit_settle "SELECT * FROM audit_log"
 refused bandsplit_settle "DELETE FROM kafka_offsets"
 refused bandsplit_settle "INSERT INTO prefix_map_export (version, map_at, path, v4_prefixes, v6_prefixes, tenants) VALUES (99, now(), 'x', 0, 0, 0)"
-PGUSER=bandsplit_api pg_psql -At -c "SELECT 1" >/dev/null 2>&1 && fail "bandsplit_api may log in"
+[ "$(as bandsplit_api "SELECT (SELECT count(*) FROM allocation) + (SELECT count(*) FROM tenant)")" = 0 ] ||
+	fail "bandsplit_api reads allocations or tenants without a token"
 refused bandsplit_cli "SET ROLE bandsplit_api"
 # what they need works
 [ "$(as bandsplit_settle "SELECT bs_usage_raw_ensure_partitions('2026-01-01T00:00Z', '2026-01-02T00:00Z')")" = 2 ] &&
@@ -139,7 +145,7 @@ refused bandsplit_cli "SET ROLE bandsplit_api"
 [ "$(as bandsplit_settle "SELECT bs_usage_raw_drop_before('2026-01-02')")" = 1 ] ||
 	fail "bandsplit_settle cannot drop old partitions"
 as bandsplit_settle "SELECT count(*) FROM kafka_offsets" >/dev/null || fail "settle reads offsets"
-ok "bandsplit_cli / bandsplit_settle: no trigger control, TRUNCATE, ALTER, DROP, CREATE, audit rewrite, usage delete, role switch; bandsplit_api cannot log in"
+ok "bandsplit_cli / bandsplit_settle: no trigger control, TRUNCATE, ALTER, DROP, CREATE, audit rewrite, usage delete, role switch (bandsplit_api neither); bandsplit_api without a token reads nothing"
 
 # --- the search_path hijack (item 10) ----------------------------------------
 bad_fns=$(q "SELECT string_agg(p.oid::regprocedure::text, ', ') FROM pg_proc p

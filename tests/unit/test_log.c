@@ -1,6 +1,7 @@
 /*
  * test_log.c — the operator log: line format, levels, one line per event
- * even from many threads, and redaction of passwords and secrets.
+ * even from many threads, the JSON format (parsed back with json-c), and
+ * redaction of passwords and secrets.
  */
 #include <pthread.h>
 #include <regex.h>
@@ -14,6 +15,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <json-c/json.h>
 
 #include "log.h"
 
@@ -170,6 +172,161 @@ static void test_threads_do_not_interleave(void **state)
 	free(out);
 }
 
+/* --- json format ----------------------------------------------------- */
+
+/* Parses one line as a JSON object (asserting it is exactly one) and
+ * returns it; the caller puts it. */
+static json_object *parse_json_line(const char *line, size_t len)
+{
+	json_tokener *tok = json_tokener_new();
+	json_object *obj = json_tokener_parse_ex(tok, line, (int)len);
+	enum json_tokener_error err = json_tokener_get_error(tok);
+	size_t used = tok->char_offset;
+	json_tokener_free(tok);
+	if (obj == NULL || err != json_tokener_success)
+		fail_msg("not JSON: '%.*s'", (int)len, line);
+	assert_int_equal(used, len);
+	assert_true(json_object_is_type(obj, json_type_object));
+	return obj;
+}
+
+static const char *member(json_object *obj, const char *key)
+{
+	json_object *v = NULL;
+	if (!json_object_object_get_ex(obj, key, &v))
+		fail_msg("no key '%s'", key);
+	return json_object_get_string(v);
+}
+
+static void test_format_names(void **state)
+{
+	(void)state;
+	assert_int_equal(bs_log_set_format("json"), 0);
+	assert_int_equal(bs_log_is_json(), 1);
+	assert_int_equal(bs_log_set_format("yaml"), -1);
+	assert_int_equal(bs_log_set_format(""), -1);
+	assert_int_equal(bs_log_set_format(NULL), -1);
+	assert_int_equal(bs_log_set_format("JSON"), -1);
+	assert_int_equal(bs_log_is_json(), 1);        /* unchanged by a bad name */
+	assert_int_equal(bs_log_set_format("text"), 0);
+	assert_int_equal(bs_log_is_json(), 0);
+	capture_start();
+	assert_int_equal(bs_log_format_option("bandsplit-test", "xml"), -1);
+	char *out = capture_stop();
+	assert_non_null(strstr(out, "--log-format"));
+	free(out);
+}
+
+static void test_json_keys(void **state)
+{
+	(void)state;
+	assert_int_equal(bs_log_set_format("json"), 0);
+	capture_start();
+	BS_WARN("spool depth %d", 7);
+	BS_DEBUG("dbg");
+	char *out = capture_stop();
+	bs_log_set_format("text");
+	assert_int_equal(count_lines(out), 2);
+	char *nl = strchr(out, '\n');
+	json_object *obj = parse_json_line(out, (size_t)(nl - out));
+	assert_int_equal(json_object_object_length(obj), 5);
+	assert_string_equal(member(obj, "level"), "WARN");
+	assert_string_equal(member(obj, "program"), "bandsplit-test");
+	assert_string_equal(member(obj, "msg"), "spool depth 7");
+	assert_int_equal(atol(member(obj, "pid")), (long)getpid());
+	regex_t re;
+	assert_int_equal(regcomp(&re, "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:"
+				 "[0-9]{2}:[0-9]{2}\\.[0-9]{3}Z$",
+				 REG_EXTENDED | REG_NOSUB), 0);
+	assert_int_equal(regexec(&re, member(obj, "ts"), 0, NULL, 0), 0);
+	regfree(&re);
+	/* the stable key order: ts, level, program, pid, msg */
+	assert_true(strncmp(out, "{\"ts\":", 6) == 0);
+	assert_true(strstr(out, "\"level\"") < strstr(out, "\"program\""));
+	assert_true(strstr(out, "\"pid\"") < strstr(out, "\"msg\""));
+	json_object_put(obj);
+	obj = parse_json_line(nl + 1, strlen(nl + 1) - 1);
+	assert_string_equal(member(obj, "level"), "DEBUG");
+	json_object_put(obj);
+	free(out);
+}
+
+/* Every byte value in a message survives as one parseable line: control
+ * characters escaped, valid UTF-8 kept, invalid bytes as U+FFFD. */
+static void test_json_escaping(void **state)
+{
+	(void)state;
+	assert_int_equal(bs_log_set_format("json"), 0);
+	capture_start();
+	BS_INFO("q\"b\\ nl\n cr\r tab\t bell\a esc\x1b del\x7f end");
+	BS_INFO("utf8 \xe4\xb8\xad\xe6\x96\x87 \xf0\x9f\x98\x80 ok");
+	BS_INFO("bad \xff \xc0\xaf \xed\xa0\x80 \xe4\xb8 x");
+	char all[256];
+	for (int i = 1; i < 256; i++)
+		all[i - 1] = (char)i;
+	all[255] = '\0';
+	BS_INFO("%s", all);
+	char *out = capture_stop();
+	bs_log_set_format("text");
+	assert_int_equal(count_lines(out), 4);
+	const char *want[] = {
+		"q\"b\\ nl\n cr\r tab\t bell\a esc\x1b del\x7f end",
+		"utf8 \xe4\xb8\xad\xe6\x96\x87 \xf0\x9f\x98\x80 ok",
+		"bad \xef\xbf\xbd \xef\xbf\xbd\xef\xbf\xbd "
+		"\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd \xef\xbf\xbd\xef\xbf\xbd x",
+	};
+	char *line = out;
+	for (int i = 0; i < 4; i++) {
+		char *nl = strchr(line, '\n');
+		assert_non_null(nl);
+		for (char *p = line; p < nl; p++)    /* raw control bytes never */
+			assert_true((unsigned char)*p >= 0x20);
+		json_object *obj = parse_json_line(line, (size_t)(nl - line));
+		if (i < 3)
+			assert_string_equal(member(obj, "msg"), want[i]);
+		else
+			assert_int_equal(strlen(member(obj, "msg")) >= 128, 1);
+		json_object_put(obj);
+		line = nl + 1;
+	}
+	free(out);
+}
+
+static void test_json_long_and_threads(void **state)
+{
+	(void)state;
+	char big[5000];
+	memset(big, '\x01', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	assert_int_equal(bs_log_set_format("json"), 0);
+	capture_start();
+	BS_INFO("%s", big);
+	pthread_t t[THREADS];
+	for (int i = 0; i < THREADS; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, log_thread,
+						(void *)(intptr_t)i), 0);
+	for (int i = 0; i < THREADS; i++)
+		pthread_join(t[i], NULL);
+	char *out = capture_stop();
+	bs_log_set_format("text");
+	assert_int_equal(count_lines(out), 1 + THREADS * LINES_PER_THREAD);
+	char *save = NULL;
+	int n = 0;
+	for (char *l = strtok_r(out, "\n", &save); l != NULL;
+	     l = strtok_r(NULL, "\n", &save), n++) {
+		json_object *obj = parse_json_line(l, strlen(l));
+		const char *msg = member(obj, "msg");
+		if (n == 0) {       /* cut and marked, still one object */
+			assert_true(strlen(msg) < 2048);
+			assert_non_null(strstr(msg, "\x01..."));
+		} else {
+			assert_non_null(strstr(msg, "padding-padding"));
+		}
+		json_object_put(obj);
+	}
+	free(out);
+}
+
 /* --- redaction ------------------------------------------------------- */
 
 static void check_redact(const char *in, const char *want)
@@ -271,6 +428,10 @@ int main(void)
 		cmocka_unit_test(test_levels),
 		cmocka_unit_test(test_one_line_per_event),
 		cmocka_unit_test(test_threads_do_not_interleave),
+		cmocka_unit_test(test_format_names),
+		cmocka_unit_test(test_json_keys),
+		cmocka_unit_test(test_json_escaping),
+		cmocka_unit_test(test_json_long_and_threads),
 		cmocka_unit_test(test_redact_conninfo),
 		cmocka_unit_test(test_redact_uri),
 		cmocka_unit_test(test_redact_kafka),

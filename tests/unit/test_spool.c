@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -413,7 +414,7 @@ static void test_write_is_durable_in_order(void **state)
 	char err[512] = "";
 	struct bs_spool *sp = bs_spool_open(f->dir, err, sizeof(err));
 	assert_non_null(sp);
-	char real[256], name[BS_SPOOL_NAME_MAX];
+	char real[PATH_MAX], name[BS_SPOOL_NAME_MAX];
 	assert_non_null(realpath(f->dir, real));
 	bs_spool_segment_name(name, 1700000000, BOOT_A, 1);
 

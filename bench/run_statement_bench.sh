@@ -1,0 +1,150 @@
+#!/usr/bin/env bash
+# run_statement_bench.sh — tenant statements against their floors.
+#
+# A private PostgreSQL 15 (tests/lib/pg.sh) with N tenants (default the
+# largest of the counts given, 1000), one burstable95 allocation each, and a
+# full 30-day month (2026-11, Asia/Shanghai: 8,640 buckets) of 5-minute
+# rollups in both directions for every tenant, loaded, indexed, VACUUM
+# ANALYZEd. Then, from a warm database (each figure the best of 5, PDF of 3):
+#   copy      the floor for CSV/HTML: psql COPY of the same tenant's rows of
+#             the month to /dev/null (2 × 8,640 rows)
+#   csv, json, html   bandsplit statement --tenant 1 --period 2026-11
+#             (a whole process: start, connect, read, rate, format, write)
+#   chromium  the floor for PDF: headless chromium printing a trivial page
+#   pdf       bandsplit statement --format pdf
+#   all       every tenant's CSV statement in one run (statement --all: one
+#             process, one transaction) for 250, 500 and 1,000 tenants with
+#             an allocation (the rollups of all N loaded from the start;
+#             allocations added between runs): growth linear?
+#   closed    the month closed, then csv/html again (figures from the
+#             invoice lines) and --all once more
+# Targets (issue 12): csv and html ≤ 100 ms each, pdf ≤ 2 s; all tenants:
+# shown, linear. The CPU model is printed beside every figure.
+#   usage: bench/run_statement_bench.sh [BUILD_DIR] [COUNTS...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+BUILD=$(cd "${1:-build}" && pwd)
+shift || true
+COUNTS=("$@")
+[ ${#COUNTS[@]} -gt 0 ] || COUNTS=(250 500 1000)
+N=0
+for c in "${COUNTS[@]}"; do [ "$c" -gt "$N" ] && N=$c; done
+BS=$BUILD/settlement/bandsplit
+. "$ROOT/tests/lib/pg.sh"
+WORK=$(mktemp -d /tmp/bandsplit-stmt-bench.XXXXXX)
+bs_at_exit "rm -rf '$WORK'"
+pg_start
+export BANDSPLIT_ACTOR=statement-bench BANDSPLIT_SQL_DIR=$ROOT/schemas/sql
+CPU="$(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores"
+
+now() { date +%s.%N; }
+ms() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", (b - a) * 1000 }'; }
+# best MS-OF-K: runs "$@" K times, prints the best wall time in ms
+best() {
+	local k=$1; shift
+	local b= d s0 s1
+	for _ in $(seq 1 "$k"); do
+		s0=$(now); "$@" >/dev/null; s1=$(now)
+		d=$(ms "$s0" "$s1")
+		if [ -z "$b" ] || awk -v a="$d" -v b="$b" 'BEGIN { exit !(a < b) }'; then b=$d; fi
+	done
+	echo "$b"
+}
+row() { printf "%-34s %10s ms   target %-10s  [%s]\n" "$1" "$2" "$3" "$CPU"; }
+
+echo "statement bench: $N tenants × 2 × 8,640 buckets; PostgreSQL $(pg_psql -Atc 'SHOW server_version'); load average $(cut -d' ' -f1-3 /proc/loadavg)"
+pg_migrate "$BS" >/dev/null
+t0=$(now)
+pg_psql >/dev/null <<-SQL
+UPDATE park_settings SET seller_name = 'Bench Park', seller_tax_id = 'B1',
+    seller_address = 'Bench Road 1';
+INSERT INTO pool (pool_id, carrier, name, capacity_bps, valid, cost_model,
+    price_fen_per_mbps, commit_floor_bps, oversub_limit)
+SELECT p, 'carrier ' || p, 'pool-' || p, 400000000000,
+       tstzrange('2026-01-01', NULL), 'p95', 1850, 2000000000, 100
+  FROM generate_series(1, 4) p;
+INSERT INTO tenant (tenant_id, name, tax_id)
+SELECT t, 'tenant ' || t, 'TAX' || t FROM generate_series(1, $N) t;
+INSERT INTO plan (plan_id, name, kind) VALUES (1, 'b95', 'burstable95');
+INSERT INTO plan_version (plan_id, version, kind, valid, price_fen_per_mbps,
+    overage_fen_per_mbps) VALUES
+    (1, 1, 'burstable95', tstzrange('2026-01-01', NULL), 3200, 4800);
+INSERT INTO allocation (tenant_id, pool_id, plan_id, committed_bps, burst_bps, valid)
+SELECT t, t % 4 + 1, 1, 100000000, 100000000, tstzrange('2026-01-01', NULL)
+  FROM generate_series(1, ${COUNTS[0]}) t;
+ALTER TABLE usage_5m DROP CONSTRAINT usage_5m_pkey;
+DROP INDEX usage_5m_bucket;
+INSERT INTO usage_5m (tenant_id, pool_id, direction, bucket_start, frame_packets,
+    frame_bytes, records)
+SELECT t, t % 4 + 1, d, b, 1000,
+       (t % 97 + 1) * 20000000 + (extract(epoch FROM b)::bigint / 300 * 7919 + t) % 1000003 * 100,
+       1
+  FROM generate_series(timestamptz '2026-11-01 00:00+08',
+                       timestamptz '2026-11-30 23:55+08', interval '5 min') b,
+       generate_series(1, $N) t, (VALUES ('in'), ('out')) dd(d);
+ALTER TABLE usage_5m ADD PRIMARY KEY (tenant_id, pool_id, direction, bucket_start);
+CREATE INDEX usage_5m_bucket ON usage_5m (bucket_start);
+VACUUM ANALYZE usage_5m;
+SQL
+echo "loaded $(pg_psql -Atc 'SELECT count(*) FROM usage_5m') rows in $(ms "$t0" "$(now)") ms"
+
+# warm: each query once
+"$BS" statement --tenant 1 --period 2026-11 >/dev/null
+"$BS" statement --tenant 1 --period 2026-11 --format html >/dev/null
+copy_rows() {
+	pg_psql -c "COPY (SELECT pool_id, bucket_start, direction, frame_bytes FROM usage_5m
+	  WHERE tenant_id = 1 AND bucket_start >= '2026-11-01 00:00+08'
+	    AND bucket_start < '2026-12-01 00:00+08') TO STDOUT"
+}
+echo '<html><body><p>x</p></body></html>' >"$WORK/trivial.html"
+chromium_trivial() {
+	timeout 60 chromium --headless --no-sandbox --disable-gpu --no-pdf-header-footer \
+		--user-data-dir="$WORK/chrome" --print-to-pdf="$WORK/trivial.pdf" \
+		"file://$WORK/trivial.html" 2>/dev/null
+}
+st() { "$BS" statement --tenant 1 --period 2026-11 "$@"; }
+
+echo "--- one tenant, open month (rated now), 2 × 8,640 buckets, warm database"
+row "copy (psql COPY of the rows)" "$(best 5 copy_rows)" "floor"
+row "statement csv" "$(best 5 st --format csv)" "≤ 100"
+row "statement json" "$(best 5 st --format json)" "-"
+row "statement html" "$(best 5 st --format html)" "≤ 100"
+row "chromium trivial page → pdf" "$(best 3 chromium_trivial)" "floor"
+row "statement pdf" "$(best 3 st --format pdf)" "≤ 2000"
+st --format pdf --out "$WORK/s.pdf"
+echo "    pdf: $(pdfinfo "$WORK/s.pdf" | awk '/^Pages:/ {print $2}') pages, $(stat -c %s "$WORK/s.pdf") bytes; html: $(st --format html | wc -c) bytes; csv: $(st | wc -c) bytes"
+
+echo "--- every tenant's CSV statement, open month: statement --all (one process, one transaction)"
+have=${COUNTS[0]}
+for c in "${COUNTS[@]}"; do
+	if [ "$c" -gt "$have" ]; then
+		pg_psql -c "INSERT INTO allocation (tenant_id, pool_id, plan_id, committed_bps,
+		    burst_bps, valid) SELECT t, t % 4 + 1, 1, 100000000, 100000000,
+		    tstzrange('2026-01-01', NULL) FROM generate_series($have + 1, $c) t" >/dev/null
+		have=$c
+	fi
+	rm -rf "$WORK/all"; mkdir "$WORK/all"
+	s0=$(now)
+	"$BS" statement --all --period 2026-11 --out-dir "$WORK/all" >/dev/null
+	s1=$(now)
+	total=$(ms "$s0" "$s1")
+	[ "$(ls "$WORK/all" | wc -l)" = "$c" ] || { echo "expected $c statements" >&2; exit 1; }
+	printf "%-34s %10s ms   %6.1f ms/tenant  [%s]\n" "all $c tenants (open)" "$total" \
+		"$(awk -v a="$total" -v n="$c" 'BEGIN { print a / n }')" "$CPU"
+done
+
+s0=$(now)
+"$BS" close --period 2026-11 >/dev/null
+echo "--- closed month (close of $have tenants: $(ms "$s0" "$(now)") ms); figures from the invoices"
+row "statement csv (closed)" "$(best 5 st --format csv)" "≤ 100"
+row "statement html (closed)" "$(best 5 st --format html)" "≤ 100"
+rm -rf "$WORK/all"; mkdir "$WORK/all"
+s0=$(now)
+"$BS" statement --all --period 2026-11 --out-dir "$WORK/all" >/dev/null
+total=$(ms "$s0" "$(now)")
+printf "%-34s %10s ms   %6.1f ms/tenant  [%s]\n" "all $have tenants (closed)" "$total" \
+	"$(awk -v a="$total" -v n="$have" 'BEGIN { print a / n }')" "$CPU"
+echo "--- phases of one CSV statement (BS_STATEMENT_TIMING=1, closed month)"
+BS_STATEMENT_TIMING=1 st --format csv 2>&1 >/dev/null | sed 's/^/    /'
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
