@@ -6,8 +6,9 @@
  * A request goes: route and method → token shape (401) → query parameters
  * (400) → a pooled connection (503 after request_timeout_ms) → BEGIN
  * ISOLATION LEVEL REPEATABLE READ → bs_api_auth_begin (401; it sets the
- * transaction's token for row-level security) → the tenant's rate (429) →
- * SET TRANSACTION READ ONLY → the handler → COMMIT → the connection back
+ * transaction's token for row-level security, and makes the transaction
+ * READ ONLY) → the tenant's rate (429) → the handler → COMMIT → the
+ * connection back
  * (rolled back / reset when anything failed).
  */
 #ifndef BS_API_API_H
