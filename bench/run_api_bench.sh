@@ -80,12 +80,12 @@ run() {   # run NAME PATH
 	code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $TOKEN" "$URL$2")
 	[ "$code" = 200 ] || { echo "run_api_bench: $2: HTTP $code" >&2; exit 1; }
 	local load; load=$(cut -d' ' -f1 /proc/loadavg)
-	local r; r=$(wrk -t2 -c"$CONNS" -d"${DURATION}s" --latency -s "$ROOT/bench/api_latency.lua" "$URL$2" | grep '^RESULT')
+	local r; r=$(wrk -t"$(( CONNS < 2 ? 1 : 2 ))" -c"$CONNS" -d"${DURATION}s" --latency -s "$ROOT/bench/api_latency.lua" "$URL$2" | grep '^RESULT')
 	printf "%-13s %s load_before=%s load_after=%s cpu=\"%s\"\n" "$1" "${r#RESULT }" "$load" \
 		"$(cut -d' ' -f1 /proc/loadavg)" "$CPU"
 }
 
-echo "# bandsplit-api: threads=$THREADS db_pool_size=$POOL, wrk -t2 -c$CONNS -d${DURATION}s on loopback; PostgreSQL $(pg_psql -Atc 'SHOW server_version')"
+echo "# bandsplit-api: threads=$THREADS db_pool_size=$POOL, wrk -t$(( CONNS < 2 ? 1 : 2 )) -c$CONNS -d${DURATION}s on loopback; PostgreSQL $(pg_psql -Atc 'SHOW server_version')"
 echo "# CPU: $CPU"
 start_api cached 256
 for f in "${FIGURES[@]}"; do

@@ -35,8 +35,18 @@ enum stmt {
  * $1 tenant, $2 from, $3 to (epoch s), $4 step (s), $5 direction or NULL,
  * $6 allocation or NULL, $7 row cap + 1. */
 #define USAGE_ROWS \
-	"WITH a AS (SELECT pool_id, valid FROM public.allocation " \
+	"WITH RECURSIVE a AS (SELECT pool_id, valid FROM public.allocation " \
 	"            WHERE alloc_id = $6::bigint AND tenant_id = $1::bigint), " \
+	/* the tenant's (pool, direction) pairs, by a skip scan of the primary \
+	 * key (tenant_id, pool_id, direction, bucket_start): each pair's rows \
+	 * are then one index range, whatever the other tenants' rows */ \
+	"pd AS ((SELECT pool_id, direction FROM public.usage_5m " \
+	"        WHERE tenant_id = $1::bigint ORDER BY pool_id, direction LIMIT 1) " \
+	"      UNION ALL " \
+	"      SELECT n.pool_id, n.direction FROM pd, LATERAL (SELECT pool_id, direction " \
+	"        FROM public.usage_5m WHERE tenant_id = $1::bigint " \
+	"         AND (pool_id, direction) > (pd.pool_id, pd.direction) " \
+	"        ORDER BY pool_id, direction LIMIT 1) n), " \
 	"s AS (SELECT date_bin(make_interval(secs => $4::int), u.bucket_start, " \
 	"                      to_timestamp($2::bigint)) AS t, " \
 	"             u.pool_id, u.direction, " \
@@ -45,11 +55,12 @@ enum stmt {
 	"             sum(u.frame_packets)::bigint AS frame_packets, " \
 	"             sum(u.ip_packets)::bigint AS ip_packets, " \
 	"             count(*) AS buckets " \
-	"        FROM public.usage_5m u " \
-	"       WHERE u.tenant_id = $1::bigint " \
-	"         AND u.bucket_start >= to_timestamp($2::bigint) " \
-	"         AND u.bucket_start < to_timestamp($3::bigint) " \
-	"         AND ($5::text IS NULL OR u.direction = $5::text) " \
+	"        FROM pd JOIN LATERAL (SELECT * FROM public.usage_5m x " \
+	"              WHERE x.tenant_id = $1::bigint AND x.pool_id = pd.pool_id " \
+	"                AND x.direction = pd.direction " \
+	"                AND x.bucket_start >= to_timestamp($2::bigint) " \
+	"                AND x.bucket_start < to_timestamp($3::bigint)) u ON true " \
+	"       WHERE ($5::text IS NULL OR pd.direction = $5::text) " \
 	"         AND ($6::bigint IS NULL OR EXISTS (SELECT 1 FROM a " \
 	"              WHERE a.pool_id = u.pool_id AND a.valid @> u.bucket_start)) " \
 	"       GROUP BY 1, 2, 3 ORDER BY 1, 2, 3 LIMIT $7::bigint) "

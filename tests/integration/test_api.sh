@@ -331,9 +331,21 @@ req "$TB" /v1/allocations
 [ "$CODE" = 200 ] || fail "B after a second: $CODE"
 ok "rate limit per tenant: 429 with Retry-After over the burst, other tenants unaffected, refilled"
 
+# --- HTTPS: libmicrohttpd's TLS with the configured certificate and key ----------------------------
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$WORK/key.pem" -out "$WORK/cert.pem" \
+	-days 2 -subj /CN=127.0.0.1 >/dev/null 2>&1 || fail "openssl req"
+start_api tls "tls_cert=$WORK/cert.pem" "tls_key=$WORK/key.pem"
+URL=${URL/http:/https:}
+req "$TA" /v1/allocations --cacert "$WORK/cert.pem"
+[ "$CODE" = 200 ] || fail "https: $CODE"
+CODE=$(curl -s -o /dev/null -w '%{http_code}' "${URL/https:/http:}/healthz" || true)
+[ "$CODE" != 200 ] || fail "plain HTTP answered on the TLS port"
+grep -q "(https;" "$WORK/tls.err" || fail "TLS not logged: $(cat "$WORK/tls.err")"
+ok "HTTPS with tls_cert and tls_key (plain HTTP refused on that port)"
+
 # --- the access log: one line per request, allowlisted fields, never a token -----------------------
 for t in "$TA" "$TA2" "$TB" "$TE" "$TUNKNOWN" "${TA:13}" "${TB:13}"; do
-	! grep -qF -- "$t" "$WORK/main.access.log" "$WORK/slow.access.log" "$WORK/main.err" "$WORK/slow.err" ||
+	! grep -qF -- "$t" "$WORK"/*.access.log "$WORK"/*.err ||
 		fail "a token (or its secret) is in a log"
 done
 ! grep -qi "bearer\|authorization\|bst_\|$INV_B\|?" "$WORK/main.access.log" || fail "the access log has a header, a path or a query"
