@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# run_api_bench.sh — bandsplit-api under wrk (Debian's) on loopback.
+#
+# A private PostgreSQL 15 (tests/lib/pg.sh) with the finance tests' park
+# (tests/integration/finance_lib.sh: three tenants, a month of 5-minute
+# usage, 2026-11 closed), a token for tenant 1, bandsplit-api started with
+# THREADS HTTP threads and POOL database connections; then wrk with
+# CONNS connections (default 50), 2 threads, DURATION seconds (default 20)
+# per figure:
+#   healthz        /healthz (no database: the HTTP floor)
+#   usage_day      /v1/usage of one day of 5-minute samples (576 rows JSON)
+#   statement      /v1/statements/2026-11 (JSON) of the closed month,
+#                  served from the statement cache after the first request
+#   statement_nc   the same with the cache off (cache_entries = 0): every
+#                  request renders the statement from PostgreSQL
+#   invoice        /v1/invoices/{number} (JSON, built by PostgreSQL)
+# Each line: requests/s, p50/p90/p99/max latency (wrk's own percentiles,
+# printed by bench/api_latency.lua's done()), non-2xx answers, and the CPU
+# model and load average beside it. Target: p99 < 50 ms on 2 cores. wrk,
+# PostgreSQL and the API share the machine's cores: the figures are of
+# the three together, and of whatever else runs (the load is printed).
+#   usage: bench/run_api_bench.sh [BUILD_DIR] [FIGURE...]
+#   env:   THREADS (4) POOL (4) CONNS (50) DURATION (20)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+BUILD=$(cd "${1:-build}" && pwd)
+shift || true
+FIGURES=("$@")
+[ ${#FIGURES[@]} -gt 0 ] || FIGURES=(healthz usage_day statement statement_nc invoice)
+THREADS=${THREADS:-4} POOL=${POOL:-4} CONNS=${CONNS:-50} DURATION=${DURATION:-20}
+BS=$BUILD/settlement/bandsplit
+API=$BUILD/settlement/bandsplit-api
+command -v wrk >/dev/null || { echo "run_api_bench: wrk not installed (apt-get install wrk)" >&2; exit 1; }
+. "$ROOT/tests/lib/pg.sh"
+WORK=$(mktemp -d /tmp/bandsplit-apibench.XXXXXX)
+bs_at_exit "rm -rf '$WORK'"
+. "$ROOT/tests/integration/finance_lib.sh"
+pg_start
+export BANDSPLIT_ACTOR=api-bench
+ok_cmd --db "$BS_DB_ADMIN" migrate
+fin_model >/dev/null
+fin_usage '2026-11-01 00:00+08' '2026-12-01 00:00+08'
+ok_cmd close --period 2026-11
+pg_psql -c "VACUUM ANALYZE" >/dev/null
+ok_cmd token create --tenant 1 --label bench
+export TOKEN=$(grep -o 'bst_[a-z2-7]\{8\}_[A-Za-z0-9_-]\{43\}' <<<"$OUT" | head -1)
+INV=$(q "SELECT number FROM invoice WHERE tenant_id = 1 AND kind = 'invoice'")
+CPU="$(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores"
+
+# start_api NAME CACHE_ENTRIES: URL
+start_api() {
+	cat >"$WORK/$1.conf" <<-EOT
+	[api]
+	listen = 127.0.0.1:0
+	access_log =
+	threads = $THREADS
+	rate_limit = 0
+	cache_entries = $2
+	[postgres]
+	conninfo = user=bandsplit_api
+	db_pool_size = $POOL
+	EOT
+	"$API" -c "$WORK/$1.conf" 2>"$WORK/$1.err" &
+	API_PID=$!
+	bs_at_exit "kill $API_PID 2>/dev/null"
+	local port=
+	for _ in $(seq 100); do
+		port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\) .*/\1/p' "$WORK/$1.err")
+		[ -n "$port" ] && break
+		sleep 0.1
+	done
+	[ -n "$port" ] || { cat "$WORK/$1.err" >&2; exit 1; }
+	URL=http://127.0.0.1:$port
+}
+stop_api() { kill "$API_PID"; wait "$API_PID" 2>/dev/null || true; }
+
+run() {   # run NAME PATH
+	local code
+	code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $TOKEN" "$URL$2")
+	[ "$code" = 200 ] || { echo "run_api_bench: $2: HTTP $code" >&2; exit 1; }
+	local load; load=$(cut -d' ' -f1 /proc/loadavg)
+	local r; r=$(wrk -t"$(( CONNS < 2 ? 1 : 2 ))" -c"$CONNS" -d"${DURATION}s" --latency -s "$ROOT/bench/api_latency.lua" "$URL$2" | grep '^RESULT')
+	printf "%-13s %s load_before=%s load_after=%s cpu=\"%s\"\n" "$1" "${r#RESULT }" "$load" \
+		"$(cut -d' ' -f1 /proc/loadavg)" "$CPU"
+}
+
+echo "# bandsplit-api: threads=$THREADS db_pool_size=$POOL, wrk -t$(( CONNS < 2 ? 1 : 2 )) -c$CONNS -d${DURATION}s on loopback; PostgreSQL $(pg_psql -Atc 'SHOW server_version')"
+echo "# CPU: $CPU"
+start_api cached 256
+for f in "${FIGURES[@]}"; do
+	case $f in
+	healthz) run healthz /healthz ;;
+	usage_day) run usage_day "/v1/usage?from=2026-11-12T00:00:00%2B08:00&to=2026-11-13T00:00:00%2B08:00&step=5m" ;;
+	statement) run statement "/v1/statements/2026-11?format=json" ;;
+	invoice) run invoice "/v1/invoices/$INV" ;;
+	statement_nc) ;;
+	*) echo "run_api_bench: unknown figure $f" >&2; exit 2 ;;
+	esac
+done
+stop_api
+if [[ " ${FIGURES[*]} " == *" statement_nc "* ]]; then
+	start_api nocache 0
+	run statement_nc "/v1/statements/2026-11?format=json"
+	stop_api
+fi

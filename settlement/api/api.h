@@ -1,0 +1,99 @@
+/*
+ * api.h — bandsplit-api's insides shared by the server (server.c: HTTP,
+ * tokens, rate limit, transaction, errors, access log) and the endpoint
+ * handlers (handlers.c: parameterised SQL, documents).
+ *
+ * A request goes: route and method → token shape (401) → query parameters
+ * (400) → a pooled connection (503 after request_timeout_ms) → BEGIN
+ * ISOLATION LEVEL REPEATABLE READ → bs_api_auth_begin (401; it sets the
+ * transaction's token for row-level security, and makes the transaction
+ * READ ONLY) → the tenant's rate (429) → the handler → COMMIT → the
+ * connection back
+ * (rolled back / reset when anything failed).
+ */
+#ifndef BS_API_API_H
+#define BS_API_API_H
+
+#include "api_metrics.h"
+#include "cache.h"
+#include "config.h"
+#include "params.h"
+#include "pool.h"
+#include "ratelimit.h"
+#include "routes.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <libpq-fe.h>
+
+struct api_server {
+	const struct api_config *cfg;
+	struct api_pool *pool;
+	struct api_cache *cache;
+	struct api_ratelimit *rate;
+	struct api_metrics metrics;
+	FILE *access_log;           /* NULL: off */
+	pthread_mutex_t log_lock;
+	volatile int stopping;
+	struct MHD_Daemon *daemon;
+	char *tls_cert_pem, *tls_key_pem;
+};
+
+/* Starts the HTTP server on cfg->listen (*port: the port bound). 0 or -1
+ * with err set. */
+int api_server_start(struct api_server *srv, uint16_t *port, char *err,
+		     size_t err_size);
+void api_server_stop(struct api_server *srv);
+
+/* The parsed query and path parameters of a request. */
+struct api_args {
+	bool has_from, has_to, has_step, has_direction, has_allocation, has_period;
+	int64_t from, to;           /* epoch seconds */
+	int step;                   /* seconds */
+	enum api_direction direction;
+	int64_t allocation;
+	char period[8];             /* "YYYY-MM" (path or ?period=) */
+	const char *number;         /* the invoice number of the path */
+	enum api_format format;
+	enum api_lang lang;
+};
+
+/* One request being answered. */
+struct api_req {
+	struct api_server *srv;
+	enum api_route route;
+	struct api_args args;
+	PGconn *db;
+	int64_t tenant;             /* 0 until authenticated */
+	/* the response */
+	int status;
+	char *body;                 /* malloc'd */
+	size_t len;
+	const char *content_type;
+	char filename[64];          /* Content-Disposition when set */
+	unsigned retry_after;       /* 429 */
+	bool cache_hit;
+};
+
+/* Sets an error response {"error":{"code","message"}}; returns status. */
+int api_error(struct api_req *q, int status, const char *code,
+	      const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* Sets a 200 response taking body (malloc'd). Returns 200. */
+int api_ok(struct api_req *q, char *body, size_t len, const char *content_type);
+
+/* The endpoint handlers: inside the request's read-only transaction, for
+ * q->tenant. Each sets the response and returns its status. */
+int api_h_usage(struct api_req *q);
+int api_h_statement(struct api_req *q);
+int api_h_invoices(struct api_req *q);
+int api_h_invoice(struct api_req *q);
+int api_h_notes(struct api_req *q);
+int api_h_allocations(struct api_req *q);
+
+/* Session set-up of every pooled connection: time zone, timeouts,
+ * prepared statements. ctx is the struct api_config. */
+int api_db_setup(PGconn *conn, void *ctx, char *err, size_t err_size);
+
+#endif

@@ -1,0 +1,516 @@
+/*
+ * handlers.c — bandsplit-api's endpoints. Each runs inside the request's
+ * read-only transaction, on a connection of the role bandsplit_api whose
+ * rows row-level security already limits to the token's tenant; every
+ * query also names the tenant itself (tenant_id = $1), so that a mistake
+ * in one of the two still shows nothing of another tenant. Only prepared
+ * statements with parameters (api_db_setup prepares them on every pooled
+ * connection); PostgreSQL builds the JSON and CSV text, so a response is
+ * one round trip and no row is copied twice.
+ */
+#include "api.h"
+
+#include "db.h"
+#include "invoice_doc.h"
+#include "log.h"
+#include "statement.h"
+
+#include <assert.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+enum stmt {
+	S_USAGE, S_ALLOC_OWNED,
+	S_INVOICES_JSON, S_INVOICES_CSV,
+	S_INVOICE_JSON, S_INVOICE_OWNED,
+	S_ALLOCS_JSON, S_ALLOCS_CSV,
+	S_STMT_VERSION,
+	S_COUNT
+};
+
+/* The caller's usage: 5-minute rollups binned by step from `from`.
+ * $1 tenant, $2 from, $3 to (epoch s), $4 step (s), $5 direction or NULL,
+ * $6 allocation or NULL, $7 row cap + 1. */
+#define USAGE_ROWS \
+	"WITH RECURSIVE a AS (SELECT pool_id, valid FROM public.allocation " \
+	"            WHERE alloc_id = $6::bigint AND tenant_id = $1::bigint), " \
+	/* the tenant's (pool, direction) pairs, by a skip scan of the primary \
+	 * key (tenant_id, pool_id, direction, bucket_start): each pair's rows \
+	 * are then one index range, whatever the other tenants' rows */ \
+	"pd AS ((SELECT pool_id, direction FROM public.usage_5m " \
+	"        WHERE tenant_id = $1::bigint ORDER BY pool_id, direction LIMIT 1) " \
+	"      UNION ALL " \
+	"      SELECT n.pool_id, n.direction FROM pd, LATERAL (SELECT pool_id, direction " \
+	"        FROM public.usage_5m WHERE tenant_id = $1::bigint " \
+	"         AND (pool_id, direction) > (pd.pool_id, pd.direction) " \
+	"        ORDER BY pool_id, direction LIMIT 1) n), " \
+	"s AS (SELECT date_bin(make_interval(secs => $4::int), u.bucket_start, " \
+	"                      to_timestamp($2::bigint)) AS t, " \
+	"             u.pool_id, u.direction, " \
+	"             sum(u.frame_bytes)::bigint AS frame_bytes, " \
+	"             sum(u.ip_bytes)::bigint AS ip_bytes, " \
+	"             sum(u.frame_packets)::bigint AS frame_packets, " \
+	"             sum(u.ip_packets)::bigint AS ip_packets, " \
+	"             count(*) AS buckets " \
+	"        FROM pd JOIN LATERAL (SELECT * FROM public.usage_5m x " \
+	"              WHERE x.tenant_id = $1::bigint AND x.pool_id = pd.pool_id " \
+	"                AND x.direction = pd.direction " \
+	"                AND x.bucket_start >= to_timestamp($2::bigint) " \
+	"                AND x.bucket_start < to_timestamp($3::bigint)) u ON true " \
+	"       WHERE ($5::text IS NULL OR pd.direction = $5::text) " \
+	"         AND ($6::bigint IS NULL OR EXISTS (SELECT 1 FROM a " \
+	"              WHERE a.pool_id = u.pool_id AND a.valid @> u.bucket_start)) " \
+	"       GROUP BY 1, 2, 3 ORDER BY 1, 2, 3 LIMIT $7::bigint) "
+
+static const char *const sql[S_COUNT] = {
+	/* rows, formatted in C (PostgreSQL's to_char and json_build_object
+	 * per row cost more than the query itself: see README, Performance
+	 * (tenant API)) */
+	[S_USAGE] = USAGE_ROWS
+	"SELECT extract(epoch FROM t)::bigint, pool_id, direction, frame_bytes,"
+	"       ip_bytes, frame_packets, ip_packets, buckets FROM s ORDER BY 1, 2, 3",
+	[S_ALLOC_OWNED] =
+	"SELECT 1 FROM public.allocation WHERE alloc_id = $2::bigint "
+	"   AND tenant_id = $1::bigint",
+
+	/* $1 tenant, $2 period 'YYYY-MM' or NULL, $3 notes (bool), $4 cap + 1 */
+	[S_INVOICES_JSON] =
+	"WITH s AS (SELECT i.number, i.kind, o.number AS original,"
+	"       to_char(i.period, 'YYYY-MM') AS period, i.issue_date, i.due_date,"
+	"       i.currency, public.bs_yuan(i.subtotal_fen) AS subtotal,"
+	"       public.bs_yuan(i.vat_fen) AS vat, public.bs_yuan(i.total_fen) AS total"
+	"  FROM public.invoice i LEFT JOIN public.invoice o ON o.invoice_id = i.original_id"
+	" WHERE i.tenant_id = $1::bigint"
+	"   AND ($2::text IS NULL OR i.period = ($2::text || '-01')::date)"
+	"   AND (i.kind <> 'invoice') = $3::bool"
+	" ORDER BY i.period, i.number LIMIT $4::bigint) "
+	"SELECT count(*), json_build_object(CASE WHEN $3::bool THEN 'notes' ELSE 'invoices' END,"
+	"  coalesce(json_agg(json_strip_nulls(row_to_json(s)) ORDER BY period, number),"
+	"           '[]'::json))::text FROM s",
+	[S_INVOICES_CSV] =
+	"WITH s AS (SELECT i.number, i.kind, o.number AS original,"
+	"       to_char(i.period, 'YYYY-MM') AS period, i.issue_date, i.due_date,"
+	"       i.currency, public.bs_yuan(i.subtotal_fen) AS subtotal,"
+	"       public.bs_yuan(i.vat_fen) AS vat, public.bs_yuan(i.total_fen) AS total"
+	"  FROM public.invoice i LEFT JOIN public.invoice o ON o.invoice_id = i.original_id"
+	" WHERE i.tenant_id = $1::bigint"
+	"   AND ($2::text IS NULL OR i.period = ($2::text || '-01')::date)"
+	"   AND (i.kind <> 'invoice') = $3::bool"
+	" ORDER BY i.period, i.number LIMIT $4::bigint) "
+	"SELECT count(*), 'number,kind,original,period,issue_date,due_date,currency,"
+	"subtotal,vat,total' || E'\\n' || coalesce(string_agg(concat_ws(',', number,"
+	"  kind, original, period, issue_date, due_date, currency, subtotal, vat,"
+	"  total) || E'\\n', '' ORDER BY period, number), '') FROM s",
+
+	/* $1 tenant, $2 number */
+	[S_INVOICE_JSON] =
+	"SELECT json_strip_nulls(json_build_object('number', i.number, 'kind', i.kind,"
+	"  'original', o.number, 'period', to_char(i.period, 'YYYY-MM'),"
+	"  'period_start', public.bs_iso(i.period_start),"
+	"  'period_end', public.bs_iso(i.period_end),"
+	"  'issue_date', i.issue_date, 'due_date', i.due_date, 'currency', i.currency,"
+	"  'seller', json_build_object('name', i.seller_name, 'tax_id', i.seller_tax_id,"
+	"     'address', i.seller_address, 'bank', i.seller_bank),"
+	"  'buyer', json_build_object('name', i.buyer_name, 'tax_id', i.buyer_tax_id,"
+	"     'address', i.buyer_address, 'bank', i.buyer_bank),"
+	"  'subtotal', public.bs_yuan(i.subtotal_fen), 'vat', public.bs_yuan(i.vat_fen),"
+	"  'total', public.bs_yuan(i.total_fen),"
+	"  'lines', (SELECT coalesce(json_agg(json_build_object('line', l.line_no,"
+	"       'segment', l.segment_no, 'allocation', l.alloc_id, 'pool_id', l.pool_id,"
+	"       'plan_id', l.plan_id, 'plan_version', l.plan_version,"
+	"       'charge', l.charge, 'description', l.description,"
+	"       'window_start', public.bs_iso(l.window_start),"
+	"       'window_end', public.bs_iso(l.window_end),"
+	"       'direction', l.direction, 'byte_measure', l.byte_measure,"
+	"       'buckets', l.buckets, 'gaps', l.gaps, 'billed_bytes', l.billed_bytes,"
+	"       'bytes_in', l.bytes_in, 'bytes_out', l.bytes_out,"
+	"       'quantity', l.quantity::text, 'unit_price', public.bs_yuan(l.unit_price_fen),"
+	"       'amount', public.bs_yuan(l.amount_fen), 'vat_rate_bp', l.vat_bp)"
+	"       ORDER BY l.line_no), '[]'::json)"
+	"     FROM public.invoice_line l WHERE l.invoice_id = i.invoice_id),"
+	"  'vat_rates', (SELECT coalesce(json_agg(json_build_object('rate_bp', v.vat_bp,"
+	"       'base', public.bs_yuan(v.base_fen), 'vat', public.bs_yuan(v.vat_fen))"
+	"       ORDER BY v.vat_bp), '[]'::json)"
+	"     FROM public.invoice_vat v WHERE v.invoice_id = i.invoice_id)))::text"
+	"  FROM public.invoice i LEFT JOIN public.invoice o ON o.invoice_id = i.original_id"
+	" WHERE i.number = $2::text AND i.tenant_id = $1::bigint",
+	[S_INVOICE_OWNED] =
+	"SELECT 1 FROM public.invoice WHERE number = $2::text AND tenant_id = $1::bigint",
+
+	/* $1 tenant, $2 cap + 1 */
+	[S_ALLOCS_JSON] =
+	"WITH s AS (SELECT a.alloc_id AS id, a.pool_id, a.plan_id, p.name AS plan,"
+	"       p.kind AS plan_kind, a.committed_bps, a.burst_bps,"
+	"       public.bs_mbps(a.committed_bps) AS committed_mbps,"
+	"       public.bs_mbps(a.burst_bps) AS burst_mbps,"
+	"       public.bs_iso(lower(a.valid)) AS valid_from,"
+	"       public.bs_iso(upper(a.valid)) AS valid_to"
+	"  FROM public.allocation a JOIN public.plan p USING (plan_id)"
+	" WHERE a.tenant_id = $1::bigint ORDER BY a.alloc_id LIMIT $2::bigint) "
+	"SELECT count(*), json_build_object('allocations', coalesce(json_agg("
+	"  row_to_json(s) ORDER BY id), '[]'::json))::text FROM s",
+	[S_ALLOCS_CSV] =
+	"WITH s AS (SELECT a.alloc_id AS id, a.pool_id, a.plan_id, p.name AS plan,"
+	"       p.kind AS plan_kind, a.committed_bps, a.burst_bps,"
+	"       public.bs_iso(lower(a.valid)) AS valid_from,"
+	"       public.bs_iso(upper(a.valid)) AS valid_to"
+	"  FROM public.allocation a JOIN public.plan p USING (plan_id)"
+	" WHERE a.tenant_id = $1::bigint ORDER BY a.alloc_id LIMIT $2::bigint) "
+	"SELECT count(*), 'id,pool_id,plan_id,plan,plan_kind,committed_bps,burst_bps,"
+	"valid_from,valid_to' || E'\\n' || coalesce(string_agg(concat_ws(',', id,"
+	"  pool_id, plan_id, '\"' || replace(plan, '\"', '\"\"') || '\"', plan_kind,"
+	"  committed_bps, burst_bps, valid_from, valid_to) || E'\\n', '' ORDER BY id), '')"
+	"  FROM s",
+
+	/* $1 tenant, $2 period: the tenant's latest document of a closed
+	 * period (NULL while not closed for it) */
+	[S_STMT_VERSION] =
+	"SELECT max(invoice_id) FROM public.invoice WHERE tenant_id = $1::bigint"
+	"   AND period = ($2::text || '-01')::date",
+};
+
+static const char *const stmt_names[S_COUNT] = {
+	"api_usage", "api_alloc_owned",
+	"api_invoices_json", "api_invoices_csv",
+	"api_invoice_json", "api_invoice_owned",
+	"api_allocs_json", "api_allocs_csv",
+	"api_stmt_version",
+};
+
+int api_db_setup(PGconn *conn, void *ctx, char *err, size_t err_size)
+{
+	const struct api_config *cfg = ctx;
+	char timeout[16], idle[16];
+	snprintf(timeout, sizeof(timeout), "%u", cfg->statement_timeout_ms);
+	snprintf(idle, sizeof(idle), "%u", cfg->request_timeout_ms);
+	const char *params[] = { timeout, cfg->time_zone, idle };
+	if (bs_db_exec(conn, "session settings",
+		       "SELECT set_config('statement_timeout', $1, false),"
+		       "       set_config('TimeZone', $2, false),"
+		       "       set_config('idle_in_transaction_session_timeout', $3, false)",
+		       3, params, err, err_size) < 0)
+		return -1;
+	for (int i = 0; i < S_COUNT; i++) {
+		PGresult *r = PQprepare(conn, stmt_names[i], sql[i], 0, NULL);
+		if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+			char what[64];
+			snprintf(what, sizeof(what), "prepare %s", stmt_names[i]);
+			bs_db_format_error(conn, r, what, err, err_size);
+			PQclear(r);
+			return -1;
+		}
+		PQclear(r);
+	}
+	return 0;
+}
+
+/* Runs a prepared statement; NULL (logged, the response set to 500) on
+ * failure. */
+static PGresult *run(struct api_req *q, enum stmt s, int n,
+		     const char *const *params)
+{
+	assert(s < S_COUNT);
+	PGresult *r = PQexecPrepared(q->db, stmt_names[s], n, params, NULL, NULL, 0);
+	if (PQresultStatus(r) == PGRES_TUPLES_OK)
+		return r;
+	char err[BS_DB_ERR_MAX];
+	bs_db_format_error(q->db, r, stmt_names[s], err, sizeof(err));
+	const char *state = bs_db_sqlstate(r);
+	PQclear(r);
+	if (strcmp(state, "57014") == 0) {     /* statement_timeout */
+		BS_WARN("tenant %" PRId64 ": %s", q->tenant, err);
+		api_error(q, 503, "timeout", "the query took longer than the "
+			  "server allows; ask for less");
+	} else {
+		BS_ERROR("tenant %" PRId64 ": %s", q->tenant, err);
+		api_error(q, 500, "internal", "the server failed; it has been "
+			  "logged");
+	}
+	return NULL;
+}
+
+/* A (count, text) answer: 413 when count exceeds the cap, else 200 with
+ * the text. */
+static int counted(struct api_req *q, PGresult *r, const char *what)
+{
+	uint32_t cap = q->srv->cfg->max_rows;
+	long long n = atoll(PQgetvalue(r, 0, 0));
+	if (n > (long long)cap) {
+		PQclear(r);
+		return api_error(q, 413, "too_many_rows", "more than max_rows (%u) "
+				 "%s; ask for a shorter range or a longer step",
+				 cap, what);
+	}
+	char *body = strdup(PQgetvalue(r, 0, 1));
+	size_t len = (size_t)PQgetlength(r, 0, 1);
+	PQclear(r);
+	if (body == NULL)
+		return api_error(q, 500, "internal", "out of memory");
+	return api_ok(q, body, len, api_format_media_type(q->args.format));
+}
+
+/* An instant as the API shows it: RFC 3339 in the park's zone (TZ, the
+ * same zone as the sessions' TimeZone), "2026-11-12T00:00:00+08:00". */
+static void iso_local(int64_t epoch, char out[32])
+{
+	time_t t = (time_t)epoch;
+	struct tm tm;
+	localtime_r(&t, &tm);
+	long off = tm.tm_gmtoff;
+	char sign = off < 0 ? '-' : '+';
+	if (off < 0)
+		off = -off;
+	snprintf(out, 32, "%04d-%02d-%02dT%02d:%02d:%02d%c%02ld:%02ld",
+		 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+		 tm.tm_min, tm.tm_sec, sign, off / 3600, off / 60 % 60);
+}
+
+/* The usage rows as JSON or CSV (numbers and 'in'/'out' only: nothing to
+ * escape). 413 over max_rows. Takes r. */
+static int usage_answer(struct api_req *q, PGresult *r)
+{
+	const struct api_args *a = &q->args;
+	int n = PQntuples(r);
+	if ((uint32_t)n > q->srv->cfg->max_rows) {
+		PQclear(r);
+		return api_error(q, 413, "too_many_rows", "more than max_rows (%u) "
+				 "samples; ask for a shorter range or a longer step",
+				 q->srv->cfg->max_rows);
+	}
+	char *buf = NULL, when[32];
+	size_t len = 0;
+	FILE *o = open_memstream(&buf, &len);
+	if (o == NULL) {
+		PQclear(r);
+		return api_error(q, 500, "internal", "out of memory");
+	}
+	bool csv = a->format == API_FMT_CSV;
+	if (csv) {
+		fputs("start,pool_id,direction,frame_bytes,ip_bytes,frame_packets,"
+		      "ip_packets,buckets\n", o);
+	} else {
+		char from[32], to[32];
+		iso_local(a->from, from);
+		iso_local(a->to, to);
+		fprintf(o, "{\"from\":\"%s\",\"to\":\"%s\",\"step\":\"%s\","
+			"\"direction\":\"%s\",\"samples\":[", from, to,
+			a->step == 300 ? "5m" : a->step == 3600 ? "1h" : "1d",
+			a->direction == API_DIR_IN ? "in"
+			: a->direction == API_DIR_OUT ? "out" : "both");
+	}
+	for (int i = 0; i < n; i++) {
+		const char *dir = PQgetvalue(r, i, 2);
+		assert(strcmp(dir, "in") == 0 || strcmp(dir, "out") == 0);
+		iso_local(atoll(PQgetvalue(r, i, 0)), when);
+		if (csv)
+			fprintf(o, "%s,%s,%s,%s,%s,%s,%s,%s\n", when, PQgetvalue(r, i, 1),
+				dir, PQgetvalue(r, i, 3), PQgetvalue(r, i, 4),
+				PQgetvalue(r, i, 5), PQgetvalue(r, i, 6),
+				PQgetvalue(r, i, 7));
+		else
+			fprintf(o, "%s{\"start\":\"%s\",\"pool_id\":%s,\"direction\":"
+				"\"%s\",\"frame_bytes\":%s,\"ip_bytes\":%s,"
+				"\"frame_packets\":%s,\"ip_packets\":%s,\"buckets\":%s}",
+				i ? "," : "", when, PQgetvalue(r, i, 1), dir,
+				PQgetvalue(r, i, 3), PQgetvalue(r, i, 4),
+				PQgetvalue(r, i, 5), PQgetvalue(r, i, 6),
+				PQgetvalue(r, i, 7));
+	}
+	if (!csv)
+		fputs("]}\n", o);
+	PQclear(r);
+	if (fclose(o) != 0) {
+		free(buf);
+		return api_error(q, 500, "internal", "out of memory");
+	}
+	return api_ok(q, buf, len, api_format_media_type(a->format));
+}
+
+int api_h_usage(struct api_req *q)
+{
+	const struct api_args *a = &q->args;
+	char tenant[24], from[24], to[24], step[16], alloc[24], cap[16];
+	snprintf(tenant, sizeof(tenant), "%" PRId64, q->tenant);
+	snprintf(from, sizeof(from), "%" PRId64, a->from);
+	snprintf(to, sizeof(to), "%" PRId64, a->to);
+	snprintf(step, sizeof(step), "%d", a->step);
+	snprintf(alloc, sizeof(alloc), "%" PRId64, a->allocation);
+	snprintf(cap, sizeof(cap), "%u", q->srv->cfg->max_rows + 1);
+	if (a->has_allocation) {
+		const char *p[] = { tenant, alloc };
+		PGresult *r = run(q, S_ALLOC_OWNED, 2, p);
+		if (r == NULL)
+			return q->status;
+		int n = PQntuples(r);
+		PQclear(r);
+		if (n == 0)
+			return api_error(q, 404, "not_found", "allocation %" PRId64
+					 ": no such allocation of yours", a->allocation);
+	}
+	const char *dir = a->direction == API_DIR_IN ? "in"
+			: a->direction == API_DIR_OUT ? "out" : NULL;
+	const char *p[] = { tenant, from, to, step, dir,
+			    a->has_allocation ? alloc : NULL, cap };
+	PGresult *r = run(q, S_USAGE, 7, p);
+	if (r == NULL)
+		return q->status;
+	return usage_answer(q, r);
+}
+
+static int list_documents(struct api_req *q, bool notes)
+{
+	char tenant[24], cap[16];
+	snprintf(tenant, sizeof(tenant), "%" PRId64, q->tenant);
+	snprintf(cap, sizeof(cap), "%u", q->srv->cfg->max_rows + 1);
+	const char *p[] = { tenant, q->args.has_period ? q->args.period : NULL,
+			    notes ? "true" : "false", cap };
+	PGresult *r = run(q, q->args.format == API_FMT_CSV ? S_INVOICES_CSV
+			  : S_INVOICES_JSON, 4, p);
+	if (r == NULL)
+		return q->status;
+	return counted(q, r, notes ? "notes" : "invoices");
+}
+
+int api_h_invoices(struct api_req *q)
+{
+	return list_documents(q, false);
+}
+
+int api_h_notes(struct api_req *q)
+{
+	return list_documents(q, true);
+}
+
+int api_h_allocations(struct api_req *q)
+{
+	char tenant[24], cap[16];
+	snprintf(tenant, sizeof(tenant), "%" PRId64, q->tenant);
+	snprintf(cap, sizeof(cap), "%u", q->srv->cfg->max_rows + 1);
+	const char *p[] = { tenant, cap };
+	PGresult *r = run(q, q->args.format == API_FMT_CSV ? S_ALLOCS_CSV
+			  : S_ALLOCS_JSON, 2, p);
+	if (r == NULL)
+		return q->status;
+	return counted(q, r, "allocations");
+}
+
+static enum bs_doc_format doc_format(enum api_format f)
+{
+	switch (f) {
+	case API_FMT_CSV: return BS_DOC_CSV;
+	case API_FMT_HTML: return BS_DOC_HTML;
+	case API_FMT_PDF: return BS_DOC_PDF;
+	default: return BS_DOC_JSON;
+	}
+}
+
+/* A document written by fn into memory: 200, 404 (fn's 1: not the
+ * caller's or none), 400 (2) or 500. */
+static int document(struct api_req *q, int rc, char *buf, size_t len,
+		    const char *err, const char *what)
+{
+	switch (rc) {
+	case 0:
+		return api_ok(q, buf, len, api_format_media_type(q->args.format));
+	case 1:
+		free(buf);
+		return api_error(q, 404, "not_found", "%s: not found", what);
+	case 2:
+		free(buf);
+		return api_error(q, 400, "bad_parameter", "%s: %s", what, err);
+	default:
+		free(buf);
+		BS_ERROR("tenant %" PRId64 ": %s: %s", q->tenant, what, err);
+		return api_error(q, 500, "internal", "the server failed; it has "
+				 "been logged");
+	}
+}
+
+int api_h_statement(struct api_req *q)
+{
+	const struct api_args *a = &q->args;
+	char tenant[24], what[40];
+	snprintf(tenant, sizeof(tenant), "%" PRId64, q->tenant);
+	snprintf(what, sizeof(what), "statement %s", a->period);
+	const char *p[] = { tenant, a->period };
+	PGresult *r = run(q, S_STMT_VERSION, 2, p);
+	if (r == NULL)
+		return q->status;
+	bool closed = !PQgetisnull(r, 0, 0);
+	struct api_cache_key key = { .tenant = q->tenant, .format = (int)a->format,
+				     .lang = (int)a->lang };
+	if (closed)
+		key.version = atoll(PQgetvalue(r, 0, 0));
+	PQclear(r);
+	memcpy(key.period, a->period, sizeof(key.period));
+	snprintf(q->filename, sizeof(q->filename), "statement-%s.%s", a->period,
+		 api_format_name(a->format));
+	size_t len = 0;
+	char *doc = closed ? api_cache_get(q->srv->cache, &key, &len) : NULL;
+	if (doc != NULL) {
+		q->cache_hit = true;
+		return api_ok(q, doc, len, api_format_media_type(a->format));
+	}
+	char *buf = NULL, err[512] = "";
+	FILE *out = open_memstream(&buf, &len);
+	if (out == NULL)
+		return api_error(q, 500, "internal", "out of memory");
+	int rc = bs_statement_write(q->db, q->tenant, a->period,
+				    doc_format(a->format),
+				    a->lang == API_LANG_ZH ? BS_LANG_ZH : BS_LANG_EN,
+				    out, err, sizeof(err));
+	if (fclose(out) != 0 && rc == 0)
+		rc = 3;
+	if (rc == 0 && closed)
+		api_cache_put(q->srv->cache, &key, buf, len);
+	return document(q, rc, buf, len, err, what);
+}
+
+int api_h_invoice(struct api_req *q)
+{
+	const struct api_args *a = &q->args;
+	char tenant[24], what[48];
+	snprintf(tenant, sizeof(tenant), "%" PRId64, q->tenant);
+	snprintf(what, sizeof(what), "invoice %s", a->number);
+	const char *p[] = { tenant, a->number };
+	if (a->format == API_FMT_JSON) {
+		PGresult *r = run(q, S_INVOICE_JSON, 2, p);
+		if (r == NULL)
+			return q->status;
+		if (PQntuples(r) == 0) {
+			PQclear(r);
+			return api_error(q, 404, "not_found", "%s: not found", what);
+		}
+		char *body = strdup(PQgetvalue(r, 0, 0));
+		size_t len = (size_t)PQgetlength(r, 0, 0);
+		PQclear(r);
+		if (body == NULL)
+			return api_error(q, 500, "internal", "out of memory");
+		return api_ok(q, body, len, "application/json");
+	}
+	/* the document is rendered only for the caller's own number (row
+	 * security makes another's invisible to the renderer as well) */
+	PGresult *r = run(q, S_INVOICE_OWNED, 2, p);
+	if (r == NULL)
+		return q->status;
+	int n = PQntuples(r);
+	PQclear(r);
+	if (n == 0)
+		return api_error(q, 404, "not_found", "%s: not found", what);
+	snprintf(q->filename, sizeof(q->filename), "%s.%s", a->number,
+		 api_format_name(a->format));
+	char *buf = NULL, err[512] = "";
+	size_t len = 0;
+	FILE *out = open_memstream(&buf, &len);
+	if (out == NULL)
+		return api_error(q, 500, "internal", "out of memory");
+	int rc = bs_invoice_render(q->db, a->number, doc_format(a->format),
+				   a->lang == API_LANG_ZH ? BS_LANG_ZH : BS_LANG_EN,
+				   out, err, sizeof(err));
+	if (fclose(out) != 0 && rc == 0)
+		rc = 3;
+	return document(q, rc, buf, len, err, what);
+}

@@ -1,0 +1,158 @@
+/*
+ * pool.c — the fixed PostgreSQL connection pool of bandsplit-api. See
+ * pool.h. A mutex and a condition variable guard a stack of free slots.
+ */
+#include "pool.h"
+
+#include "db.h"
+#include "log.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+struct api_pool {
+	pthread_mutex_t lock;
+	pthread_cond_t freed;
+	unsigned size, nfree;
+	PGconn **conns;
+	int *free_slots;           /* a stack of nfree slot numbers */
+	bool *taken;
+	char *conninfo;
+	api_pool_setup_fn setup;
+	void *ctx;
+};
+
+struct api_pool *api_pool_open(const char *conninfo, unsigned size,
+			       api_pool_setup_fn setup, void *ctx,
+			       char *err, size_t err_size)
+{
+	assert(size > 0);
+	struct api_pool *p = calloc(1, sizeof(*p));
+	if (p == NULL || (p->conns = calloc(size, sizeof(*p->conns))) == NULL ||
+	    (p->free_slots = calloc(size, sizeof(int))) == NULL ||
+	    (p->taken = calloc(size, sizeof(bool))) == NULL ||
+	    (p->conninfo = strdup(conninfo)) == NULL) {
+		snprintf(err, err_size, "database pool: out of memory");
+		if (p != NULL) {
+			free(p->conns);
+			free(p->free_slots);
+			free(p->taken);
+			free(p);
+		}
+		return NULL;
+	}
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&p->freed, &ca);
+	pthread_condattr_destroy(&ca);
+	p->size = size;
+	p->setup = setup;
+	p->ctx = ctx;
+	for (unsigned i = 0; i < size; i++) {
+		p->conns[i] = bs_db_connect(conninfo, "bandsplit-api", err, err_size);
+		if (p->conns[i] == NULL ||
+		    (setup != NULL && setup(p->conns[i], ctx, err, err_size) < 0)) {
+			api_pool_close(p);
+			return NULL;
+		}
+		p->free_slots[p->nfree++] = (int)i;
+	}
+	return p;
+}
+
+PGconn *api_pool_take(struct api_pool *p, unsigned timeout_ms, int *slot)
+{
+	struct timespec until;
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += timeout_ms / 1000;
+	until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&p->lock);
+	while (p->nfree == 0) {
+		if (pthread_cond_timedwait(&p->freed, &p->lock, &until) == ETIMEDOUT &&
+		    p->nfree == 0) {
+			pthread_mutex_unlock(&p->lock);
+			return NULL;
+		}
+	}
+	int s = p->free_slots[--p->nfree];
+	assert(!p->taken[s]);
+	p->taken[s] = true;
+	pthread_mutex_unlock(&p->lock);
+	*slot = s;
+	return p->conns[s];
+}
+
+/* Back to a clean idle session, reconnecting if it takes that. */
+static void clean(struct api_pool *p, int s)
+{
+	PGconn *c = p->conns[s];
+	if (PQstatus(c) == CONNECTION_OK && PQtransactionStatus(c) == PQTRANS_IDLE)
+		return;
+	if (PQstatus(c) == CONNECTION_OK) {
+		PGresult *r = PQexec(c, "ROLLBACK");
+		bool ok = PQresultStatus(r) == PGRES_COMMAND_OK &&
+			  PQtransactionStatus(c) == PQTRANS_IDLE;
+		PQclear(r);
+		if (ok)
+			return;
+	}
+	char err[BS_DB_ERR_MAX];
+	PQreset(c);
+	if (PQstatus(c) != CONNECTION_OK) {
+		BS_WARN("database connection %d lost; reconnecting failed (retried "
+			"when next used)", s);
+		return;
+	}
+	if (p->setup != NULL && p->setup(c, p->ctx, err, sizeof(err)) < 0)
+		BS_WARN("database connection %d: setting up again: %s", s, err);
+	else
+		BS_INFO("database connection %d reset", s);
+}
+
+void api_pool_give(struct api_pool *p, int slot, bool dirty)
+{
+	assert(slot >= 0 && (unsigned)slot < p->size);
+	if (dirty || PQstatus(p->conns[slot]) != CONNECTION_OK ||
+	    PQtransactionStatus(p->conns[slot]) != PQTRANS_IDLE)
+		clean(p, slot);
+	pthread_mutex_lock(&p->lock);
+	assert(p->taken[slot]);
+	p->taken[slot] = false;
+	p->free_slots[p->nfree++] = slot;
+	pthread_cond_signal(&p->freed);
+	pthread_mutex_unlock(&p->lock);
+}
+
+void api_pool_counts(struct api_pool *p, unsigned *idle, unsigned *busy)
+{
+	pthread_mutex_lock(&p->lock);
+	*idle = p->nfree;
+	*busy = p->size - p->nfree;
+	pthread_mutex_unlock(&p->lock);
+}
+
+void api_pool_close(struct api_pool *p)
+{
+	if (p == NULL)
+		return;
+	for (unsigned i = 0; i < p->size; i++)
+		if (p->conns[i] != NULL)
+			PQfinish(p->conns[i]);
+	pthread_cond_destroy(&p->freed);
+	pthread_mutex_destroy(&p->lock);
+	free(p->conns);
+	free(p->free_slots);
+	free(p->taken);
+	free(p->conninfo);
+	free(p);
+}

@@ -1,0 +1,574 @@
+/*
+ * server.c — bandsplit-api's HTTP side (libmicrohttpd, an internal thread
+ * pool): routing, the token, query parameters, the per-request transaction
+ * on a pooled connection, the rate limit, the one JSON error shape, the
+ * metrics and the access log. The order of checks is in api.h.
+ *
+ * The access log has exactly these fields, from an allowlist: time,
+ * tenant, method, route (the template, not the raw path), status, bytes,
+ * duration. Nothing of the request's headers - the Authorization header,
+ * the token - nor its query string is ever logged.
+ */
+#include "api.h"
+
+#include "api_auth.h"
+#include "db.h"
+#include "log.h"
+
+#include <arpa/inet.h>
+#include <assert.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <json-c/json.h>
+#include <microhttpd.h>
+
+#define TOKEN_MAX 256
+
+static uint64_t now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+int api_error(struct api_req *q, int status, const char *code,
+	      const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	json_object *e = json_object_new_object();
+	json_object_object_add(e, "code", json_object_new_string(code));
+	json_object_object_add(e, "message", json_object_new_string(msg));
+	json_object *root = json_object_new_object();
+	json_object_object_add(root, "error", e);
+	size_t len;
+	const char *s = json_object_to_json_string_length(root,
+		JSON_C_TO_STRING_PLAIN, &len);
+	free(q->body);
+	q->body = malloc(len + 1);
+	if (q->body != NULL) {
+		memcpy(q->body, s, len);
+		q->body[len++] = '\n';
+	}
+	q->len = q->body != NULL ? len : 0;
+	json_object_put(root);
+	q->status = status;
+	q->content_type = "application/json";
+	q->filename[0] = '\0';
+	return status;
+}
+
+int api_ok(struct api_req *q, char *body, size_t len, const char *content_type)
+{
+	free(q->body);
+	q->body = body;
+	q->len = len;
+	q->status = 200;
+	q->content_type = content_type;
+	return 200;
+}
+
+/* --- query parameters ------------------------------------------------------ */
+
+struct arg_walk {
+	struct api_req *q;
+	const char *seen[8];
+	int nseen;
+	bool failed;
+};
+
+static bool in_list(const char *list, const char *key)
+{
+	size_t n = strlen(key);
+	for (const char *p = list; *p; ) {
+		const char *sp = strchr(p, ' ');
+		size_t len = sp != NULL ? (size_t)(sp - p) : strlen(p);
+		if (len == n && strncmp(p, key, n) == 0)
+			return true;
+		p += len + (sp != NULL);
+	}
+	return false;
+}
+
+static int bad_param(struct api_req *q, const char *name, const char *why)
+{
+	return api_error(q, 400, "bad_parameter", "%s: %s", name, why);
+}
+
+/* One query parameter: known for the route, given once, valid. */
+static enum MHD_Result one_arg(void *cls, enum MHD_ValueKind kind,
+			       const char *key, const char *value)
+{
+	(void)kind;
+	struct arg_walk *w = cls;
+	struct api_req *q = w->q;
+	struct api_args *a = &q->args;
+	char err[256];
+	const char *known = api_routes[q->route].params;
+	if (!in_list(known, key)) {
+		char name[API_PARAM_ECHO_MAX + 1];
+		size_t i = 0;
+		for (; key[i] && i < API_PARAM_ECHO_MAX; i++)
+			name[i] = key[i] > 0x20 && key[i] < 0x7f ? key[i] : '?';
+		name[i] = '\0';
+		api_error(q, 400, "bad_parameter", "%s: unknown parameter (this "
+			  "route takes: %s)", name, known[0] ? known : "none");
+		w->failed = true;
+		return MHD_NO;
+	}
+	for (int i = 0; i < w->nseen; i++)
+		if (strcmp(w->seen[i], key) == 0) {
+			bad_param(q, key, "given more than once");
+			w->failed = true;
+			return MHD_NO;
+		}
+	if (w->nseen < (int)(sizeof(w->seen) / sizeof(w->seen[0])))
+		w->seen[w->nseen++] = key;
+	if (value == NULL)
+		value = "";
+	int rc = 0;
+	if (strcmp(key, "from") == 0) {
+		rc = api_parse_time(value, &a->from, err, sizeof(err));
+		a->has_from = true;
+	} else if (strcmp(key, "to") == 0) {
+		rc = api_parse_time(value, &a->to, err, sizeof(err));
+		a->has_to = true;
+	} else if (strcmp(key, "step") == 0) {
+		rc = api_parse_step(value, &a->step, err, sizeof(err));
+		a->has_step = true;
+	} else if (strcmp(key, "direction") == 0) {
+		rc = api_parse_direction(value, &a->direction, err, sizeof(err));
+		a->has_direction = true;
+	} else if (strcmp(key, "allocation") == 0) {
+		rc = api_parse_id(value, &a->allocation, err, sizeof(err));
+		a->has_allocation = true;
+	} else if (strcmp(key, "period") == 0) {
+		rc = api_parse_period(value, a->period, err, sizeof(err));
+		a->has_period = true;
+	} else if (strcmp(key, "format") == 0) {
+		rc = api_parse_format(value, api_routes[q->route].formats, &a->format,
+				      err, sizeof(err));
+	} else if (strcmp(key, "lang") == 0) {
+		rc = api_parse_lang(value, &a->lang, err, sizeof(err));
+	}
+	if (rc < 0) {
+		bad_param(q, key, err);
+		w->failed = true;
+		return MHD_NO;
+	}
+	return MHD_YES;
+}
+
+/* Parses the path and query parameters; 0 or the error status (set). */
+static int parse_args(struct api_req *q, struct MHD_Connection *conn,
+		      const char *path_arg)
+{
+	struct api_args *a = &q->args;
+	const struct api_config *cfg = q->srv->cfg;
+	char err[256];
+	memset(a, 0, sizeof(*a));
+	a->format = api_format_from_accept(
+		MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Accept"),
+		api_routes[q->route].formats);
+	struct arg_walk w = { .q = q };
+	MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, one_arg, &w);
+	if (w.failed)
+		return q->status;
+	if (q->route == R_STATEMENT) {
+		if (api_parse_period(path_arg, a->period, err, sizeof(err)) < 0)
+			return bad_param(q, "period", err);
+		a->has_period = true;
+	}
+	if (q->route == R_INVOICE) {
+		if (api_parse_invoice_number(path_arg, err, sizeof(err)) < 0)
+			return bad_param(q, "number", err);
+		a->number = path_arg;
+	}
+	if (q->route != R_USAGE)
+		return 0;
+	if (!a->has_from)
+		return bad_param(q, "from", "required (RFC 3339 time or date)");
+	if (!a->has_to)
+		return bad_param(q, "to", "required (RFC 3339 time or date)");
+	if (!a->has_step)
+		a->step = 300;
+	if (a->to <= a->from)
+		return bad_param(q, "to", "must be after from");
+	if (a->from % 300 != 0 || a->to % 300 != 0)
+		return bad_param(q, a->from % 300 ? "from" : "to", "must be on a "
+				 "5-minute boundary (the samples are 5-minute "
+				 "buckets)");
+	if (a->to - a->from > (int64_t)cfg->max_range_days * 86400)
+		return api_error(q, 422, "range_too_long", "to - from: more than "
+				 "max_range_days (%u days)", cfg->max_range_days);
+	return 0;
+}
+
+/* --- the request's transaction -------------------------------------------- */
+
+typedef int (*handler_fn)(struct api_req *q);
+static const handler_fn handlers[R_COUNT] = {
+	[R_USAGE] = api_h_usage,
+	[R_STATEMENT] = api_h_statement,
+	[R_INVOICES] = api_h_invoices,
+	[R_INVOICE] = api_h_invoice,
+	[R_NOTES] = api_h_notes,
+	[R_ALLOCATIONS] = api_h_allocations,
+};
+
+static bool tx(struct api_req *q, const char *what, const char *sql)
+{
+	char err[BS_DB_ERR_MAX];
+	if (bs_db_exec(q->db, what, sql, 0, NULL, err, sizeof(err)) == 0)
+		return true;
+	BS_ERROR("%s", err);
+	api_error(q, 500, "internal", "the server failed; it has been logged");
+	return false;
+}
+
+static void run_authenticated(struct api_req *q, const char *token)
+{
+	struct api_server *srv = q->srv;
+	int slot;
+	q->db = api_pool_take(srv->pool, srv->cfg->request_timeout_ms, &slot);
+	if (q->db == NULL) {
+		api_error(q, 503, "unavailable", "no database connection free "
+			  "within %u ms; try again", srv->cfg->request_timeout_ms);
+		q->retry_after = 1;
+		return;
+	}
+	bool dirty = true;
+	if (!tx(q, "begin", "BEGIN ISOLATION LEVEL REPEATABLE READ"))
+		goto out;
+	char err[BS_DB_ERR_MAX] = "";
+	int64_t tenant = 0;
+	int rc = bs_api_auth_begin(q->db, token, &tenant, err, sizeof(err));
+	if (rc == 1) {
+		api_error(q, 401, "unauthorized", "the token is not valid (unknown, "
+			  "revoked or expired)");
+	} else if (rc != 0) {
+		BS_ERROR("token check: %s", err);
+		api_error(q, 500, "internal", "the server failed; it has been logged");
+	} else {
+		q->tenant = tenant;
+		unsigned retry = 1;
+		if (!api_ratelimit_take(srv->rate, tenant, now_us(), &retry)) {
+			q->retry_after = retry;
+			api_error(q, 429, "rate_limited", "more than %u requests per "
+				  "second (burst %u); retry after %u s",
+				  srv->cfg->rate_limit, srv->cfg->rate_burst, retry);
+		} else {
+			/* bs_api_auth_begin made the transaction READ ONLY (and the
+			 * role may write nothing): no round trip of our own */
+			handlers[q->route](q);
+		}
+	}
+	/* the token's last use is recorded even when the answer is an error */
+	if (PQtransactionStatus(q->db) == PQTRANS_INTRANS) {
+		if (tx(q, "commit", "COMMIT"))
+			dirty = q->status >= 500;
+	}
+out:
+	api_pool_give(srv->pool, slot, dirty);
+	q->db = NULL;
+}
+
+/* --- HTTP ------------------------------------------------------------------ */
+
+static void healthz(struct api_req *q)
+{
+	unsigned idle, busy;
+	api_pool_counts(q->srv->pool, &idle, &busy);
+	char buf[128];
+	int n = snprintf(buf, sizeof(buf), "{\"status\":\"%s\",\"db_pool\":"
+			 "{\"idle\":%u,\"busy\":%u}}\n",
+			 q->srv->stopping ? "stopping" : "ok", idle, busy);
+	char *body = strdup(buf);
+	if (body == NULL) {
+		api_error(q, 500, "internal", "out of memory");
+		return;
+	}
+	api_ok(q, body, (size_t)n, "application/json");
+	if (q->srv->stopping)
+		q->status = 503;
+}
+
+static void metrics(struct api_req *q)
+{
+	struct api_metrics_extra x;
+	api_pool_counts(q->srv->pool, &x.pool_idle, &x.pool_busy);
+	api_cache_stats(q->srv->cache, &x.cache_hits, &x.cache_misses,
+			&x.cache_entries);
+	size_t len;
+	char *body = api_metrics_render(&q->srv->metrics, &x, &len);
+	if (body == NULL)
+		api_error(q, 500, "internal", "out of memory");
+	else
+		api_ok(q, body, len, "text/plain; version=0.0.4");
+}
+
+/* "Bearer TOKEN" → TOKEN copied into out; false when absent or not a
+ * bearer token of a sane length. */
+static bool bearer(struct MHD_Connection *conn, char *out, size_t size)
+{
+	const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+						    MHD_HTTP_HEADER_AUTHORIZATION);
+	if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0)
+		return false;
+	h += 7;
+	while (*h == ' ')
+		h++;
+	size_t n = strnlen(h, size);
+	while (n > 0 && h[n - 1] == ' ')
+		n--;
+	if (n == 0 || n >= size)
+		return false;
+	memcpy(out, h, n);
+	out[n] = '\0';
+	return true;
+}
+
+static void dispatch(struct api_req *q, struct MHD_Connection *conn,
+		     const char *url, const char *method)
+{
+	const char *path_arg;
+	q->route = api_route_match(url, &path_arg);
+	if (q->route == R_NONE) {
+		api_error(q, 404, "not_found", "no such route (see the API's "
+			  "OpenAPI document)");
+		return;
+	}
+	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
+		api_error(q, 405, "method_not_allowed", "only GET (and HEAD)");
+		return;
+	}
+	if (q->route == R_HEALTHZ) {
+		healthz(q);
+		return;
+	}
+	if (q->route == R_METRICS) {
+		metrics(q);
+		return;
+	}
+	assert(api_routes[q->route].auth);
+	char token[TOKEN_MAX];
+	if (!bearer(conn, token, sizeof(token)) || !bs_api_token_wellformed(token)) {
+		api_error(q, 401, "unauthorized", "a valid token is required: "
+			  "Authorization: Bearer bst_...");
+		return;
+	}
+	if (parse_args(q, conn, path_arg) != 0)
+		return;
+	if (q->srv->stopping) {
+		api_error(q, 503, "unavailable", "shutting down");
+		return;
+	}
+	run_authenticated(q, token);
+	explicit_bzero(token, sizeof(token));
+}
+
+static const char *method_label(const char *m)
+{
+	static const char *const known[] = { "GET", "HEAD", "POST", "PUT",
+		"DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT" };
+	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+		if (strcmp(m, known[i]) == 0)
+			return known[i];
+	return "OTHER";
+}
+
+static void access_log(struct api_server *srv, const struct api_req *q,
+		       const char *method, uint64_t micros)
+{
+	if (srv->access_log == NULL)
+		return;
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	struct tm tm;
+	gmtime_r(&ts.tv_sec, &tm);
+	char when[32], tenant[24] = "-";
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+	if (q->tenant > 0)
+		snprintf(tenant, sizeof(tenant), "%" PRId64, q->tenant);
+	pthread_mutex_lock(&srv->log_lock);
+	fprintf(srv->access_log, "%s.%03ldZ tenant=%s method=%s route=%s status=%d "
+		"bytes=%zu duration_ms=%.3f%s\n", when, ts.tv_nsec / 1000000L,
+		tenant, method_label(method), api_route_label(q->route), q->status,
+		q->len, (double)micros / 1000.0, q->cache_hit ? " cache=hit" : "");
+	fflush(srv->access_log);
+	pthread_mutex_unlock(&srv->log_lock);
+}
+
+static enum MHD_Result answer(void *cls, struct MHD_Connection *conn,
+			      const char *url, const char *method,
+			      const char *version, const char *upload_data,
+			      size_t *upload_size, void **req_cls)
+{
+	(void)version; (void)upload_data;
+	struct api_server *srv = cls;
+	if (*req_cls != NULL) {          /* a request body: ignored */
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	*req_cls = srv;
+	uint64_t t0 = now_us();
+	struct api_req q = { .srv = srv, .route = R_NONE };
+	dispatch(&q, conn, url, method);
+	assert(q.status != 0);
+	assert(api_route_has_status(q.route, q.status));
+
+	struct MHD_Response *resp = MHD_create_response_from_buffer(q.len,
+		q.body != NULL ? q.body : (void *)"", q.body != NULL
+		? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+	if (resp == NULL) {
+		free(q.body);
+		return MHD_NO;
+	}
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+				q.content_type != NULL ? q.content_type
+				: "application/json");
+	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	if (q.status == 401)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+					"Bearer realm=\"bandsplit\"");
+	if (q.status == 405)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
+	if (q.retry_after > 0) {
+		char ra[16];
+		snprintf(ra, sizeof(ra), "%u", q.retry_after);
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, ra);
+	}
+	if (q.status == 200 && q.filename[0] != '\0') {
+		char cd[96];
+		snprintf(cd, sizeof(cd), "inline; filename=\"%s\"", q.filename);
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_DISPOSITION, cd);
+	}
+	enum MHD_Result r = MHD_queue_response(conn, (unsigned)q.status, resp);
+	MHD_destroy_response(resp);
+	uint64_t micros = now_us() - t0;
+	api_metrics_observe(&srv->metrics, q.route, q.status, micros);
+	access_log(srv, &q, method, micros);
+	return r;
+}
+
+static int read_file(const char *path, char **out, char *err, size_t err_size)
+{
+	FILE *f = fopen(path, "rb");
+	if (f == NULL) {
+		snprintf(err, err_size, "%s: cannot open", path);
+		return -1;
+	}
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&buf, &len);
+	char chunk[4096];
+	size_t n;
+	while (m != NULL && (n = fread(chunk, 1, sizeof(chunk), f)) > 0 && len < (1u << 20))
+		fwrite(chunk, 1, n, m);
+	bool bad = ferror(f) || m == NULL;
+	fclose(f);
+	if (m != NULL)
+		fclose(m);
+	if (bad || len == 0 || len >= (1u << 20)) {
+		free(buf);
+		snprintf(err, err_size, "%s: unreadable, empty or over 1 MiB", path);
+		return -1;
+	}
+	*out = buf;
+	return 0;
+}
+
+int api_server_start(struct api_server *srv, uint16_t *port, char *err,
+		     size_t err_size)
+{
+	const struct api_config *cfg = srv->cfg;
+	char host[128];
+	const char *colon = strrchr(cfg->listen, ':');
+	assert(colon != NULL);
+	size_t hl = (size_t)(colon - cfg->listen);
+	if (hl >= sizeof(host)) {
+		snprintf(err, err_size, "listen '%s': address too long", cfg->listen);
+		return -1;
+	}
+	memcpy(host, cfg->listen, hl);
+	host[hl] = '\0';
+	struct sockaddr_in addr;
+	memset(&addr, 0, sizeof(addr));
+	addr.sin_family = AF_INET;
+	addr.sin_port = htons((uint16_t)atoi(colon + 1));
+	if (inet_pton(AF_INET, host, &addr.sin_addr) != 1) {
+		snprintf(err, err_size, "%s: [api] listen '%s': '%s' is not an IPv4 "
+			 "address", cfg->source, cfg->listen, host);
+		return -1;
+	}
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+			 MHD_USE_ERROR_LOG;
+	char *cert = NULL, *key = NULL;
+	if (cfg->tls_cert[0] != '\0') {
+		if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+			snprintf(err, err_size, "TLS configured but this libmicrohttpd "
+				 "has no TLS support");
+			return -1;
+		}
+		if (read_file(cfg->tls_cert, &cert, err, err_size) < 0 ||
+		    read_file(cfg->tls_key, &key, err, err_size) < 0) {
+			free(cert);
+			return -1;
+		}
+		flags |= MHD_USE_TLS;
+	}
+	unsigned timeout_s = (cfg->request_timeout_ms + 999) / 1000;
+	if (cert != NULL)
+		srv->daemon = MHD_start_daemon(flags, 0, NULL, NULL, answer, srv,
+			MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+			MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->threads,
+			MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
+			MHD_OPTION_CONNECTION_TIMEOUT, timeout_s,
+			MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
+			MHD_OPTION_HTTPS_MEM_CERT, cert,
+			MHD_OPTION_HTTPS_MEM_KEY, key,
+			MHD_OPTION_END);
+	else
+		srv->daemon = MHD_start_daemon(flags, 0, NULL, NULL, answer, srv,
+			MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+			MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->threads,
+			MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
+			MHD_OPTION_CONNECTION_TIMEOUT, timeout_s,
+			MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
+			MHD_OPTION_END);
+	/* libmicrohttpd keeps pointers to the PEM texts: freed at stop */
+	srv->tls_cert_pem = cert;
+	srv->tls_key_pem = key;
+	if (srv->daemon == NULL) {
+		snprintf(err, err_size, "listen %s: cannot start the HTTP server "
+			 "(address in use? bad TLS certificate or key?)", cfg->listen);
+		return -1;
+	}
+	const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->daemon,
+		MHD_DAEMON_INFO_BIND_PORT);
+	*port = info != NULL ? info->port : ntohs(addr.sin_port);
+	return 0;
+}
+
+void api_server_stop(struct api_server *srv)
+{
+	if (srv->daemon != NULL)
+		MHD_stop_daemon(srv->daemon);
+	srv->daemon = NULL;
+	if (srv->tls_key_pem != NULL)
+		explicit_bzero(srv->tls_key_pem, strlen(srv->tls_key_pem));
+	free(srv->tls_key_pem);
+	free(srv->tls_cert_pem);
+	srv->tls_key_pem = srv->tls_cert_pem = NULL;
+}
