@@ -70,13 +70,16 @@ dpkg -i "$DEB" || die "dpkg -i $DEB"
 INSTALLED=1
 bandsplit --help >/dev/null || die "bandsplit --help"
 /usr/bin/bandsplit-meter --help >/dev/null || die "/usr/bin/bandsplit-meter --help"
-for p in bandsplit bandsplit-meter bandsplit-settle bandsplit-kafka; do
+for p in bandsplit bandsplit-meter bandsplit-settle bandsplit-kafka bandsplit-api; do
 	[[ $(command -v $p) == /usr/bin/$p ]] || die "$p is not /usr/bin/$p"
 	/usr/bin/$p --version || die "$p --version"
 done
 getent passwd bandsplit >/dev/null || die "no system user bandsplit"
-[[ $(stat -c '%G %a' /etc/bandsplit/settle.conf) == "bandsplit 640" ]] ||
-	die "/etc/bandsplit/settle.conf is $(stat -c '%G %a' /etc/bandsplit/settle.conf), not bandsplit 640"
+for conf in /etc/bandsplit/settle.conf /etc/bandsplit/api.conf; do
+	[[ -f $conf ]] || continue
+	[[ $(stat -c '%G %a' "$conf") == "bandsplit 640" ]] ||
+		die "$conf is $(stat -c '%G %a' "$conf"), not bandsplit 640"
+done
 dpkg-query --control-show bandsplit conffiles | grep -q '^/etc/bandsplit/settle.conf' ||
 	die "/etc/bandsplit/settle.conf is not a conffile"
 for u in /lib/systemd/system/bandsplit-*.service; do

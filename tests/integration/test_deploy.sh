@@ -10,7 +10,8 @@
 #      WATCHDOG=1 (rate-limited), RELOADING=1 on SIGHUP, STOPPING=1 —
 #      bandsplit-kafka, bandsplit-meter (net_pcap, in-process Kafka) and
 #      bandsplit-settle (a private PostgreSQL migrated with the installed
-#      migrations; ready once its partitions are assigned);
+#      migrations; ready once its partitions are assigned) and, when built,
+#      bandsplit-api (ready once it listens);
 #   4. every installed man page renders with `man -l` without a warning,
 #      and every program and every CLI command has its page.
 # Environment: BUILD, SRC (set by meson). Exit 77 = skipped.
@@ -71,6 +72,10 @@ cmp -s "$T/settle.conf.before" "$ROOT$SYSCONFDIR/bandsplit/settle.conf" ||
 cmp -s "$SRC/config/meter.conf" "$ROOT$SYSCONFDIR/bandsplit/meter-node1.conf" ||
 	fail "$SYSCONFDIR/bandsplit/meter-node1.conf is not the example"
 [[ -f $ROOT$SYSCONFDIR/bandsplit/meter-node1.eal ]] || fail "meter-node1.eal not installed"
+if [[ -x $BUILD/settlement/bandsplit-api ]]; then
+	cmp -s "$SRC/config/api.conf" "$ROOT$SYSCONFDIR/bandsplit/api.conf" ||
+		fail "$SYSCONFDIR/bandsplit/api.conf is not the example"
+fi
 # a second install keeps what the first put there, edited since
 echo "# edited again" >>"$ROOT$SYSCONFDIR/bandsplit/meter-node1.conf"
 cp "$ROOT$SYSCONFDIR/bandsplit/meter-node1.conf" "$T/meter.conf.before"
@@ -239,6 +244,28 @@ if pg_start >"$T/pg.log" 2>&1; then
 		ok "bandsplit-settle: READY after the assignment, WATCHDOG, STOPPING"
 	else
 		fail "bandsplit-settle: no READY=1; its log: $(tail -5 "$T/settle.log")"
+	fi
+	# bandsplit-api: ready once it listens (its pool connected first)
+	if [[ -x $ROOT$BINDIR/bandsplit-api ]]; then
+		printf '[api]\nlisten = 127.0.0.1:0\naccess_log = %s\n[postgres]\nconninfo = user=bandsplit_api\n' \
+			"$T/api.access.log" >"$T/api.conf"
+		listen api
+		WATCHDOG_USEC=2000000 NOTIFY_SOCKET=$T/notify-api.sock \
+			"$ROOT$BINDIR/bandsplit-api" --config "$T/api.conf" >"$T/api.log" 2>&1 &
+		API_PID=$!
+		bs_at_exit "kill -9 $API_PID 2>/dev/null"
+		if wait_for api 'READY=1' 20; then
+			grep -q '^READY=1|STATUS=listening on 127.0.0.1:' "$T/notify-api.log" ||
+				fail "bandsplit-api: READY=1 without the address in its status"
+			grep -q 'listening on' "$T/api.log" || fail "bandsplit-api: READY=1 before it listens"
+			wait_for api 'WATCHDOG=1' 5 || true
+			kill -TERM "$API_PID"
+			wait "$API_PID" || fail "bandsplit-api exited $? after SIGTERM"
+			expect api 'READY=1' 'WATCHDOG=1' 'STOPPING=1'
+			ok "bandsplit-api: READY once listening, WATCHDOG, STOPPING"
+		else
+			fail "bandsplit-api: no READY=1; its log: $(tail -5 "$T/api.log")"
+		fi
 	fi
 else
 	fail "PostgreSQL did not start: $(cat "$T/pg.log")"
