@@ -151,11 +151,17 @@ def gen(seed, case_path, sql_path):
         json.dump(case, f)
     with open(sql_path, "w") as f:
         f.write("\n".join(sql) + "\n")
-        f.write("COPY usage_5m (tenant_id, pool_id, direction, bucket_start,"
-                " frame_bytes, records) FROM STDIN;\n")
+        # usage_5m has row-level security (the tenant API's), and COPY FROM
+        # into such a table is refused: COPY into a temporary copy of its
+        # columns, then INSERT ... SELECT.
+        cols = "tenant_id, pool_id, direction, bucket_start, frame_bytes, records"
+        f.write(f"CREATE TEMP TABLE fp_rollups AS SELECT {cols} FROM usage_5m"
+                " WITH NO DATA;\n")
+        f.write(f"COPY fp_rollups ({cols}) FROM STDIN;\n")
         for (t, pid, d, b), v in sorted(rows.items()):
             f.write(f"{t}\t{pid}\t{d}\t{ts(b)}\t{v}\t1\n")
         f.write("\\.\n")
+        f.write(f"INSERT INTO usage_5m ({cols}) SELECT {cols} FROM fp_rollups;\n")
     print(month)
 
 
