@@ -25,6 +25,10 @@ if dpkg-query -W -f='${Status}' bandsplit 2>/dev/null | grep -q installed; then
 	echo "build-deb.sh: bandsplit is installed already; dpkg --purge bandsplit first" >&2
 	exit 2
 fi
+# Debian keeps a system user after a purge; this script removes the one it
+# made, so that the machine is left as it was.
+user_existed=0
+getent passwd bandsplit >/dev/null && user_existed=1
 OUT=${1:-$(mktemp -d /tmp/bandsplit-deb.XXXXXX)}
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
@@ -32,6 +36,7 @@ WORK=$(mktemp -d /tmp/bandsplit-debsrc.XXXXXX)
 INSTALLED=0
 cleanup() {
 	((INSTALLED)) && dpkg --purge bandsplit >/dev/null 2>&1 || true
+	((user_existed)) || userdel bandsplit 2>/dev/null || true
 	rm -rf "$WORK"
 }
 bs_at_exit cleanup

@@ -21,7 +21,9 @@
 #      change and an allocation change (a new allocation) mid-month;
 #   9. bandsplit close of that month: the invoices, the carrier bills, the
 #      trial balance and the reconciliation, ending with the byte chain;
-#  10. a late record for the closed month, then close --adjust: a note.
+#  10. a late record for the closed month, then close --adjust: a note;
+#  11. tenant 902's usage statement of the month (CSV verified, HTML and PDF
+#      in Chinese) written to build/demo-statements/.
 # Options: --packets N (default 1000000), --keep (leave the work dir).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -234,10 +236,26 @@ demo_stmt() {
 }
 demo_stmt
 
+# fapiao: finance's documents — tenant 902's invoice as sent (HTML and PDF, zh) and
+# the period's fapiao batch (XLSX), kept under build/demo-docs/.
+demo_fapiao() {
+	step "12. Finance's documents: an invoice rendered (HTML, PDF) and the fapiao batch"
+	local out=$BUILD/demo-docs n
+	mkdir -p "$out"
+	n=$(pg_psql -At -c "SELECT number FROM invoice WHERE kind = 'invoice' AND period = '2026-11-01' AND tenant_id = 902")
+	"$CLI" invoice render --number "$n" --format html --lang zh --out "$out/$n.zh.html"
+	"$CLI" invoice render --number "$n" --format pdf --lang zh --out "$out/$n.zh.pdf"
+	"$CLI" invoice export --period 2026-11 --format fapiao-xlsx --out "$out/fapiao-2026-11.xlsx"
+	echo "   invoice $n:   $out/$n.zh.html"
+	echo "                  $out/$n.zh.pdf ($(pdfinfo "$out/$n.zh.pdf" 2>/dev/null | awk '/^Pages:/ {print $2}') page(s))"
+	echo "   fapiao batch:  $out/fapiao-2026-11.xlsx ($(pg_psql -At -c "SELECT count(*) FROM invoice_line JOIN invoice USING (invoice_id) WHERE kind = 'invoice' AND period = '2026-11-01'") lines)"
+}
+demo_fapiao
+
 # api: bandsplit-api serves tenant 902 its statement and invoice with a
 # token of its own; the same token gets 404 for tenant 903's invoice.
 demo_api() {
-	step "12. bandsplit-api: tenant 902 fetches its statement and invoice with a token; another tenant's invoice is 404"
+	step "13. bandsplit-api: tenant 902 fetches its statement and invoice with a token; another tenant's invoice is 404"
 	local tok port api_pid inv902 inv903 t='-H @'"$WORK/api-auth"
 	tok=$("$CLI" token create --tenant 902 --label demo --expires 1d 2>/dev/null)
 	printf 'Authorization: Bearer %s\n' "$tok" >"$WORK/api-auth"

@@ -7,7 +7,7 @@
 #      test (bandsplit-meter and its DPDK EAL under ASan and UBSan);
 #   3. the fuzz build (./build-fuzz: clang, libFuzzer with ASan and UBSan)
 #      and a bounded run of every parser's fuzz target over its corpus in
-#      tests/fuzz/corpus/ (FUZZ_SECONDS each, default 30). A crash fails the
+#      tests/fuzz/corpus/ (FUZZ_SECONDS each, default 20). A crash fails the
 #      suite and leaves its reproducer in build-fuzz/fuzz/crashes/NAME/.
 # It installs what it needs first (tools/install-deps.sh).
 #
@@ -25,7 +25,7 @@ case "${1:-}" in
 --asan) parts=asan; shift ;;
 --fuzz) parts=fuzz; shift ;;
 esac
-FUZZ_SECONDS=${FUZZ_SECONDS:-30}
+FUZZ_SECONDS=${FUZZ_SECONDS:-20}
 
 tools/install-deps.sh
 

@@ -9,7 +9,7 @@
 -- running as the owner, are subject to it too), with
 --   * for bandsplit_api: a SELECT policy on
 --         tenant_id = (SELECT public.bs_api_tenant())
---     (invoice_line and invoice_vat: their invoice's tenant; plan,
+--     (invoice_line, invoice_vat, invoice_digest: their invoice's tenant; plan,
 --     plan_version and pool: those of the tenant's own allocations);
 --   * for bandsplit_owner, bandsplit_settle and bandsplit_cli: a permissive
 --     policy USING (true) WITH CHECK (true) — nothing changes for them.
@@ -160,36 +160,7 @@ SELECT a.alloc_id, a.tenant_id, a.pool_id, p.name AS pool_name,
 COMMENT ON VIEW public.api_allocation IS
     'A tenant''s allocations for the API (security_invoker: row-level security of the base tables applies; 0027_api_rls.sql).';
 
--- invoice_digest (migration 0025, statements' lane), when it exists: a
--- table gets the policies (on its tenant_id, else on its invoice's
--- tenant), a view becomes security_invoker. 0025 is applied before this
--- migration wherever it exists (migrate refuses gaps), so this runs once
--- it has landed; grants.sql grants SELECT on it to bandsplit_api only if
--- it is so protected.
-DO $$
-DECLARE
-    v_kind "char";
-BEGIN
-    SELECT c.relkind INTO v_kind FROM pg_catalog.pg_class c
-     WHERE c.oid = pg_catalog.to_regclass('public.invoice_digest');
-    IF v_kind IN ('r', 'p') THEN
-        IF EXISTS (SELECT FROM pg_catalog.pg_attribute
-                    WHERE attrelid = 'public.invoice_digest'::regclass
-                      AND attname = 'tenant_id' AND NOT attisdropped) THEN
-            PERFORM public.bs_api_rls('public.invoice_digest',
-                'tenant_id = (SELECT public.bs_api_tenant())');
-        ELSIF EXISTS (SELECT FROM pg_catalog.pg_attribute
-                       WHERE attrelid = 'public.invoice_digest'::regclass
-                         AND attname = 'invoice_id' AND NOT attisdropped) THEN
-            PERFORM public.bs_api_rls('public.invoice_digest',
-                'EXISTS (SELECT 1 FROM public.invoice i WHERE i.invoice_id = invoice_digest.invoice_id'
-                ' AND i.tenant_id = (SELECT public.bs_api_tenant()))');
-        ELSE
-            RAISE EXCEPTION 'invoice_digest has neither tenant_id nor invoice_id: '
-                            'write its row-level security policy in 0027';
-        END IF;
-    ELSIF v_kind = 'v' THEN
-        ALTER VIEW public.invoice_digest SET (security_invoker = true, security_barrier = true);
-    END IF;
-END
-$$;
+-- The statement digest of each document (0025): its invoice's tenant.
+SELECT public.bs_api_rls('public.invoice_digest',
+    'EXISTS (SELECT 1 FROM public.invoice i WHERE i.invoice_id = invoice_digest.invoice_id'
+    ' AND i.tenant_id = (SELECT public.bs_api_tenant()))');

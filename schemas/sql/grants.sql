@@ -80,7 +80,7 @@ GRANT SELECT (version) ON prefix_map_export TO bandsplit_settle;
 -- hashes go in through bs_api_token_create and are never read back.
 GRANT SELECT ON schema_migrations, park_settings TO bandsplit_api;
 GRANT SELECT ON tenant, allocation, plan, plan_version, usage_5m, invoice,
-    invoice_line, invoice_vat, api_allocation TO bandsplit_api;
+    invoice_line, invoice_vat, invoice_digest, api_allocation TO bandsplit_api;
 GRANT SELECT (pool_id, name) ON pool TO bandsplit_api;
 GRANT SELECT (run_id, period, kind, time_zone, billing_measure, period_start,
     period_end, ran_at) ON close_run TO bandsplit_api;
@@ -88,14 +88,3 @@ GRANT EXECUTE ON FUNCTION bs_api_tenant(), bs_api_touch() TO bandsplit_api;
 GRANT SELECT ON api_token TO bandsplit_cli;
 GRANT EXECUTE ON FUNCTION bs_api_token_create(bigint, text, bytea, text, timestamptz),
     bs_api_token_revoke(text) TO bandsplit_cli;
--- invoice_digest (0025), once it exists and only if 0027 protected it.
-DO $$
-BEGIN
-    IF EXISTS (SELECT FROM pg_catalog.pg_class c
-                WHERE c.oid = pg_catalog.to_regclass('public.invoice_digest')
-                  AND ((c.relkind IN ('r', 'p') AND c.relrowsecurity AND c.relforcerowsecurity)
-                       OR (c.relkind = 'v' AND c.reloptions @> ARRAY['security_invoker=true']))) THEN
-        GRANT SELECT ON public.invoice_digest TO bandsplit_api;
-    END IF;
-END
-$$;

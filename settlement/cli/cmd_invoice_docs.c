@@ -24,6 +24,7 @@
 #include <xlsxwriter.h>
 
 #include "fapiao_tax.h"
+#include "invoice_doc.h"
 #include "invoice_docs.h"
 
 /* What every fapiao row's item is (商品和服务税收分类: 信息技术服务). */
@@ -346,7 +347,36 @@ int bs_invoice_render_cmd(struct bs_op *op, const char *number,
 			  const char *format, const char *lang,
 			  const char *out_path)
 {
-	(void)number; (void)format; (void)lang; (void)out_path;
-	bs_op_fail(op, BS_EXIT_FAILURE, "invoice render: not built yet");
+	enum bs_doc_format fmt;
+	enum bs_doc_lang lg;
+	if (bs_doc_format_parse(format, &fmt) != 0 || bs_doc_lang_parse(lang, &lg) != 0) {
+		bs_op_fail(op, BS_EXIT_USAGE, "--format '%s' --lang '%s'", format, lang);
+		return op->rc;
+	}
+	/* written beside the target, renamed over it when complete */
+	char part[4200] = "";
+	FILE *f = stdout;
+	if (out_path != NULL) {
+		snprintf(part, sizeof(part), "%s.part", out_path);
+		f = fopen(part, "wb");
+		if (f == NULL) {
+			bs_op_fail(op, BS_EXIT_FAILURE, "--out %s: %s", out_path,
+				   strerror(errno));
+			return op->rc;
+		}
+	}
+	char err[1024];
+	int rc = bs_invoice_render(op->conn, number, fmt, lg, f, err, sizeof(err));
+	if (out_path != NULL) {
+		if (fclose(f) != 0 && rc == 0)
+			rc = 3, snprintf(err, sizeof(err), "writing %s failed", out_path);
+		if (rc == 0 && rename(part, out_path) != 0)
+			rc = 3, snprintf(err, sizeof(err), "--out %s: %s", out_path,
+					 strerror(errno));
+		if (rc != 0)
+			unlink(part);
+	}
+	if (rc != 0)
+		bs_op_fail(op, rc, "%s", err);
 	return op->rc;
 }

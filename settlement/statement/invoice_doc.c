@@ -53,8 +53,9 @@ static const char *const WORDS[W_COUNT_][2] = {
 	[W_NO_NOTES] = { "None.", "无。" },
 	[W_KIND] = { "Kind", "类型" },
 	[W_AMOUNT_CHANGE] = { "Amount (change)", "金额（变动）" },
-	[W_DIGEST_PENDING] = { "not stored for this document",
-			       "本单据未存储摘要" },
+	[W_DIGEST_PENDING] = { "not stored for this document (issued before "
+				 "digests were kept)",
+			       "本单据未存储摘要（早于摘要存储功能开具）" },
 };
 
 static const char *word(enum inv_word w, enum bs_doc_lang lang)
@@ -120,6 +121,10 @@ enum { L_NO, L_PLAN_KIND, L_CHARGE, L_WSTART, L_WEND, L_BUCKETS, L_GAPS,
 static const char VAT_SQL[] =
 	"SELECT vat_bp, base_fen, vat_fen FROM invoice_vat"
 	" WHERE invoice_id = $1::bigint ORDER BY vat_bp";
+
+static const char DIGEST_SQL[] =
+	"SELECT form, sha256, samples FROM invoice_digest"
+	" WHERE invoice_id = $1::bigint";
 
 static const char NOTES_SQL[] =
 	"SELECT number, kind, issue_date::text, total_fen FROM invoice"
@@ -428,14 +433,23 @@ static int totals(struct page *pg, const PGresult *h, const PGresult *v,
 	return 0;
 }
 
-/* The statement digest stored with the invoice at close.
- * TODO(fapiao, after stmt's 0025 lands): read it from invoice_digest. */
-static void digest(struct page *pg)
+/* The statement digest stored with the document at close (0025): the
+ * SHA-256 of the samples it was rated on, on a line of its own. */
+static void digest(struct page *pg, const PGresult *dg)
 {
 	bs_buf_puts(&pg->b, "<h2>");
 	bs_buf_html(&pg->b, label(pg, BS_L_DIGEST));
 	bs_buf_puts(&pg->b, "</h2>\n<p class=\"mono digest\">");
-	bs_buf_html(&pg->b, word(W_DIGEST_PENDING, pg->lang));
+	if (PQntuples(dg) == 1) {
+		bs_buf_html(&pg->b, PQgetvalue(dg, 0, 1));
+		bs_buf_puts(&pg->b, "</p>\n<p class=\"small\">");
+		bs_buf_html(&pg->b, PQgetvalue(dg, 0, 0));
+		bs_buf_puts(&pg->b, ", ");
+		put_int(pg, i64(dg, 0, 2));
+		bs_buf_puts(&pg->b, pg->lang == BS_LANG_ZH ? " 条采样" : " samples");
+	} else {
+		bs_buf_html(&pg->b, word(W_DIGEST_PENDING, pg->lang));
+	}
 	bs_buf_puts(&pg->b, "</p>\n");
 }
 
@@ -480,7 +494,8 @@ static const char OWN_CSS[] =
 
 /* The whole page into pg->b. */
 static int page(struct page *pg, const PGresult *h, const PGresult *l,
-		const PGresult *v, const PGresult *nt, char *err, size_t n)
+		const PGresult *v, const PGresult *dg, const PGresult *nt,
+		char *err, size_t n)
 {
 	bool note = strcmp(PQgetvalue(h, 0, H_KIND), "invoice") != 0;
 	bs_buf_puts(&pg->b, "<!DOCTYPE html>\n<html lang=\"");
@@ -499,7 +514,7 @@ static int page(struct page *pg, const PGresult *h, const PGresult *l,
 	int rc = totals(pg, h, v, err, n);
 	if (rc != 0)
 		return rc;
-	digest(pg);
+	digest(pg, dg);
 	if (!note)
 		notes(pg, nt);
 	bs_buf_puts(&pg->b, "</body>\n</html>\n");
@@ -588,7 +603,7 @@ int bs_invoice_render(PGconn *conn, const char *number, enum bs_doc_format fmt,
 
 	struct page pg = { .lang = lang };
 	bs_buf_init(&pg.b);
-	PGresult *h = NULL, *l = NULL, *v = NULL, *nt = NULL;
+	PGresult *h = NULL, *l = NULL, *v = NULL, *dg = NULL, *nt = NULL;
 	int rc = 0;
 	h = query(conn, HEAD_SQL, number, err, err_size);
 	if (h == NULL) {
@@ -603,7 +618,8 @@ int bs_invoice_render(PGconn *conn, const char *number, enum bs_doc_format fmt,
 	const char *id = PQgetvalue(h, 0, H_ID);
 	l = query(conn, LINES_SQL, id, err, err_size);
 	v = l ? query(conn, VAT_SQL, id, err, err_size) : NULL;
-	nt = v ? query(conn, NOTES_SQL, id, err, err_size) : NULL;
+	dg = v ? query(conn, DIGEST_SQL, id, err, err_size) : NULL;
+	nt = dg ? query(conn, NOTES_SQL, id, err, err_size) : NULL;
 	if (nt == NULL) {
 		rc = 3;
 		goto out;
@@ -624,7 +640,7 @@ int bs_invoice_render(PGconn *conn, const char *number, enum bs_doc_format fmt,
 		rc = 3;
 		goto out;
 	}
-	rc = page(&pg, h, l, v, nt, err, err_size);
+	rc = page(&pg, h, l, v, dg, nt, err, err_size);
 	if (rc == 0 && pg.b.failed)
 		rc = fail(err, err_size, 3, "out of memory");
 	if (rc == 0)
@@ -634,6 +650,7 @@ out:
 	PQclear(h);
 	PQclear(l);
 	PQclear(v);
+	PQclear(dg);
 	PQclear(nt);
 	bs_buf_free(&pg.b);
 	return rc;

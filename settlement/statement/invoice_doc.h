@@ -9,7 +9,7 @@
  * document, its original and the notes referencing it), invoice_line,
  * invoice_vat, the statement digest stored at close (invoice_digest, 0025)
  * and close_run.time_zone (the zone the document was issued in; close_run
- * has no tenant_id). The seller's legal details are those copied onto the
+ * has no tenant_id: the API's role needs to read that column). The seller's legal details are those copied onto the
  * invoice at issue: park_settings is not read.
  */
 #ifndef BS_INVOICE_DOC_H

@@ -957,6 +957,12 @@ static void write_csv(struct st *s)
 	bs_buf_puts(b, "day,date,in_bytes,out_bytes,billable_bytes\n");
 	struct day days[40];
 	size_t nd = days_of(s, days, 40, -1);
+	struct day month = { 0, 0, 0, 0, 0, 0 };
+	for (size_t i = 0; i < nd; i++) {
+		month.in += days[i].in;
+		month.out += days[i].out;
+		month.billable += days[i].billable;
+	}
 	for (size_t i = 0; i < nd; i++) {
 		bs_buf_printf(b, "day,%04d-%02d-%02d,", days[i].y, days[i].m, days[i].d);
 		bs_buf_i64(b, days[i].in);
@@ -966,6 +972,10 @@ static void write_csv(struct st *s)
 		bs_buf_i64(b, days[i].billable);
 		bs_buf_putc(b, '\n');
 	}
+
+	bs_buf_puts(b, "month,period,in_bytes,out_bytes,billable_bytes\n");
+	bs_buf_printf(b, "month,%s,%" PRId64 ",%" PRId64 ",%" PRId64 "\n", s->period,
+		      month.in, month.out, month.billable);
 
 	/* every bucket: columns 2–6 are the canonical line (sampledigest.h) */
 	bs_buf_puts(b, "bucket,alloc_id,pool_id,bucket_utc,in_bytes,out_bytes,currency,"
@@ -1115,6 +1125,17 @@ static void write_json(struct st *s)
 		json_object_array_add(days, o);
 	}
 	json_object_object_add(root, "days", days);
+	json_object *mo = json_object_new_object();
+	int64_t mi = 0, mout = 0, mb = 0;
+	for (size_t i = 0; i < nd; i++) {
+		mi += dd[i].in;
+		mout += dd[i].out;
+		mb += dd[i].billable;
+	}
+	json_object_object_add(mo, "in_bytes", json_object_new_int64(mi));
+	json_object_object_add(mo, "out_bytes", json_object_new_int64(mout));
+	json_object_object_add(mo, "billable_bytes", json_object_new_int64(mb));
+	json_object_object_add(root, "month", mo);
 	/* buckets: per allocation, columns named once */
 	json_object *allocs = json_object_new_array();
 	for (size_t ai = 0; ai < s->n_allocs; ai++) {
@@ -1273,7 +1294,7 @@ static void svg_rates(struct st *s, const struct st_alloc *a)
 	}
 	int64_t cy = H - (int64_t)((unsigned __int128)(a->a.committed_bps * BS_RATING_BUCKET_S / 8) *
 				    (uint64_t)H / (uint64_t)max);
-	bs_buf_printf(b, "<line class=commit x1='0' x2='%" PRId64 "' y1='%" PRId64 "' y2='%" PRId64
+	bs_buf_printf(b, "<line class='commit' x1='0' x2='%" PRId64 "' y1='%" PRId64 "' y2='%" PRId64
 		      "' stroke='#2ca02c' stroke-dasharray='6 4' vector-effect='non-scaling-stroke'/>\n",
 		      w, cy, cy);
 	for (size_t i = 0; i < s->n_lines; i++) {
@@ -1287,11 +1308,11 @@ static void svg_rates(struct st *s, const struct st_alloc *a)
 				x1 = k;
 			}
 		int64_t y = H - (int64_t)((unsigned __int128)l->billed_bytes * (uint64_t)H / (uint64_t)max);
-		bs_buf_printf(b, "<line class=p95 x1='%" PRId64 "' x2='%" PRId64 "' y1='%" PRId64
+		bs_buf_printf(b, "<line class='p95' x1='%" PRId64 "' x2='%" PRId64 "' y1='%" PRId64
 			      "' y2='%" PRId64 "' stroke='#9467bd' stroke-dasharray='2 2' "
 			      "vector-effect='non-scaling-stroke'/>\n", x0, x1, y, y);
 		int64_t bx = (l->billed_bucket - a->first) / BS_RATING_BUCKET_S;
-		bs_buf_printf(b, "<circle class=billed cx='%" PRId64 "' cy='%" PRId64 "' r='6' "
+		bs_buf_printf(b, "<circle class='billed' cx='%" PRId64 "' cy='%" PRId64 "' r='6' "
 			      "fill='none' stroke='#000' stroke-width='2' vector-effect='non-scaling-stroke'/>\n",
 			      bx, y);
 	}
@@ -1319,7 +1340,7 @@ static void svg_days(struct st *s, const struct day *d, size_t n)
 		for (int dir = 0; dir < 2; dir++) {
 			int64_t v = dir ? d[i].out : d[i].in;
 			int64_t hh = (int64_t)((unsigned __int128)v * (uint64_t)(H - 10) / (uint64_t)max);
-			bs_buf_printf(&s->b, "<rect class=day x='%" PRId64 "' y='%" PRId64
+			bs_buf_printf(&s->b, "<rect class='day' x='%" PRId64 "' y='%" PRId64
 				      "' width='12' height='%" PRId64 "' fill='%s'/>",
 				      (int64_t)i * W + 2 + dir * 13, H - hh, hh,
 				      dir ? "#d62728" : "#1f77b4");

@@ -20,9 +20,12 @@
 #define V_MAX_FIELDS 32
 #define V_MAX_CUR 16
 
+/* SHA-256 of no bytes: the digest of a currency without bucket lines. */
+#define EMPTY_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
 struct cur {
 	char code[4];
-	struct bs_sample_digest d;
+	struct bs_sample_digest *d;   /* from the first bucket line on */
 	bool started;
 	char stated[BS_DIGEST_HEX_LEN + 1];
 	char at_close[BS_DIGEST_HEX_LEN + 1];
@@ -109,14 +112,16 @@ static struct cur *cur_of(struct cur *c, size_t *n, const char *code)
 int bs_statement_verify_csv(const char *text, size_t len, char *msg,
 			    size_t msg_size)
 {
+	/* small allocations only: this runs per fuzz input */
 	struct cur *cs = calloc(V_MAX_CUR, sizeof *cs);
 	size_t ncs = 0;
-	char *line = malloc(65536);
+	size_t line_cap = len + 1 < 65536 ? len + 1 : 65536;
+	char *line = malloc(line_cap);
 	int rc = 0;
 	long lineno = 0, buckets = 0;
-	bool seen_header[5] = { false };
-	static const char *const types[5] = { "statement", "document", "line",
-					      "day", "bucket" };
+	bool seen_header[6] = { false };
+	static const char *const types[6] = { "statement", "document", "line",
+					      "day", "bucket", "month" };
 	const char *p = text, *end = text + len;
 	if (!cs || !line) {
 		snprintf(msg, msg_size, "out of memory");
@@ -134,7 +139,7 @@ int bs_statement_verify_csv(const char *text, size_t len, char *msg,
 		}
 		size_t n = (size_t)(nl - p);
 		lineno++;
-		if (n >= 65536 || memchr(p, '\0', n)) {
+		if (n >= line_cap || memchr(p, '\0', n)) {
 			snprintf(msg, msg_size, "line %ld: too long or not text", lineno);
 			rc = 2;
 			break;
@@ -146,7 +151,7 @@ int bs_statement_verify_csv(const char *text, size_t len, char *msg,
 		char *f[V_MAX_FIELDS];
 		int nf = split(line, f, V_MAX_FIELDS);
 		int type = -1;
-		for (int t = 0; nf > 0 && t < 5; t++)
+		for (int t = 0; nf > 0 && t < 6; t++)
 			if (strcmp(f[0], types[t]) == 0)
 				type = t;
 		if (nf < 1 || type < 0) {
@@ -212,7 +217,10 @@ int bs_statement_verify_csv(const char *text, size_t len, char *msg,
 			break;
 		}
 		if (!c->started) {
-			if (bs_sample_digest_begin(&c->d) != 0) {
+			c->d = malloc(sizeof *c->d);
+			if (!c->d || bs_sample_digest_begin(c->d) != 0) {
+				free(c->d);
+				c->d = NULL;
 				snprintf(msg, msg_size, "SHA-256 failed");
 				rc = 2;
 				break;
@@ -233,21 +241,15 @@ int bs_statement_verify_csv(const char *text, size_t len, char *msg,
 		}
 		memcpy(canon, start, cl);
 		canon[cl - 1] = '\n';
-		bs_sample_digest_raw(&c->d, canon, cl);
+		bs_sample_digest_raw(c->d, canon, cl);
 		buckets++;
 	}
 	for (size_t i = 0; rc == 0 && i < ncs; i++) {
 		struct cur *c = &cs[i];
-		char hex[BS_DIGEST_HEX_LEN + 1] = "";
+		char hex[BS_DIGEST_HEX_LEN + 1] = EMPTY_SHA256;
 		if (c->started) {
-			bs_sample_digest_end(&c->d, hex);
+			bs_sample_digest_end(c->d, hex);
 			c->started = false;
-		} else {
-			/* no bucket line: the digest of nothing */
-			struct bs_sample_digest *d = malloc(sizeof *d);
-			if (d && bs_sample_digest_begin(d) == 0)
-				bs_sample_digest_end(d, hex);
-			free(d);
 		}
 		if (c->doc_line == 0) {
 			snprintf(msg, msg_size, "no document line states the %s digest",
@@ -278,9 +280,11 @@ int bs_statement_verify_csv(const char *text, size_t len, char *msg,
 					      cs[i].at_close[0] ? cs[i].at_close : cs[i].stated,
 					      cs[i].at_close[0] ? " (= at close)" : " (open period)");
 	}
-	for (size_t i = 0; i < ncs; i++)
+	for (size_t i = 0; i < ncs; i++) {
 		if (cs[i].started)
-			bs_sample_digest_abort(&cs[i].d);
+			bs_sample_digest_abort(cs[i].d);
+		free(cs[i].d);
+	}
 	free(cs);
 	free(line);
 	return rc;

@@ -93,11 +93,16 @@ for u in "${UNITS[@]}"; do
 done
 grep -q '^ExecReload=/bin/kill -HUP \$MAINPID$' "$T/units/bandsplit-meter@.service" ||
 	fail "bandsplit-meter@.service: no ExecReload sending SIGHUP"
+# the single-box drop-in of the examples, verified with the meter's unit
+mkdir -p "$T/units/bandsplit-meter@.service.d"
+sed "s|$BINDIR/|$ROOT$BINDIR/|g" "$ROOT$DATADIR/doc/bandsplit/examples/meter-single-box.conf" \
+	>"$T/units/bandsplit-meter@.service.d/single-box.conf" || fail "no meter-single-box.conf example"
 verify_failed=0
 for u in "${UNITS[@]}"; do
 	name=${u/@./@node1.}   # a template is verified as an instance
 	rc=0
-	(cd "$T/units" && systemd-analyze verify --man=no "$name") >"$T/verify.out" 2>&1 || rc=$?
+	(cd "$T/units" && SYSTEMD_UNIT_PATH="$T/units:" systemd-analyze verify --man=no "$name") \
+		>"$T/verify.out" 2>&1 || rc=$?
 	if [[ $rc != 0 || -s $T/verify.out ]]; then
 		fail "systemd-analyze verify $name (exit $rc): $(cat "$T/verify.out")"
 		verify_failed=1
