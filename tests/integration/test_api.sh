@@ -309,6 +309,15 @@ sys.exit(0 if codes == {200: 1000} else 1)
 EOF
 ok "1,000 requests from 50 concurrent clients: all 200 ($(cat "$WORK/conc.out"))"
 
+# --- lost database connections: reset, not reused broken -----------------------------------
+PGUSER=root pg_psql -Atc "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE usename = 'bandsplit_api'" >"$WORK/killed"
+[ "$(cat "$WORK/killed")" -ge 4 ] || fail "expected the pool's 4 connections, terminated $(cat "$WORK/killed")"
+codes=""
+for i in $(seq 12); do req "$TA" /v1/allocations; codes="$codes $CODE"; done
+[ "$codes" = "$(printf ' 200%.0s' $(seq 12))" ] || fail "after the connections were lost: $codes"
+grep -q "database connection [0-9] lost; reconnecting" "$WORK/main.err" || fail "no reconnect logged: $(tail -3 "$WORK/main.err")"
+ok "connections terminated by the server: each reconnected on its next use, before the request's work (all 200)"
+
 # --- metrics -----------------------------------------------------------------------------------
 req "" /metrics
 for m in 'bandsplit_api_requests_total{route="/v1/invoices",status="200"}' \
