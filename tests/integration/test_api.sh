@@ -213,7 +213,7 @@ req "$TA" "/v1/invoices/$INV_A" -H "Accept: application/pdf"
 [ "$CODE" = 200 ] && [ "$(head -c 5 "$WORK/body")" = "%PDF-" ] && grep -qi "^content-disposition: inline; filename=\"$INV_A.pdf\"" "$WORK/hdrs" ||
 	fail "A's invoice pdf: $CODE $(head -c 300 "$WORK/body")"
 req "$TA" /v1/allocations
-[ "$(jq_py '" ".join("%d:%d:%s" % (a["id"], a["committed_bps"], a["plan"]) for a in d["allocations"])')" = "1:100000000:b95" ] ||
+[ "$(jq_py '" ".join("%d:%d:%s" % (a["id"], a["committed_bps"], a["plan"]) for a in d["allocations"])')" = "1:100000000:b95" ] && [ "$(jq_py 'd["allocations"][0]["pool_name"]')" = ct-1 ] ||
 	fail "A's allocations: $(cat "$WORK/body")"
 req "$TA" "/v1/allocations?format=csv"
 [ "$(wc -l <"$WORK/body")" = 2 ] || fail "allocations csv: $(cat "$WORK/body")"
