@@ -280,7 +280,9 @@ demo_api() {
 	inv903=$(pg_psql -At -c "SELECT number FROM invoice WHERE tenant_id = 903 AND kind = 'invoice'")
 	echo "   bandsplit-api listening on 127.0.0.1:$port"
 	echo "-- curl $t /v1/statements/2026-11?format=csv"
-	curl -sf $t "http://127.0.0.1:$port/v1/statements/2026-11?format=csv" | head -3 | cut -c1-150 | sed 's/^/   /'
+	curl -sf $t -o "$WORK/api-statement.csv" "http://127.0.0.1:$port/v1/statements/2026-11?format=csv"
+	head -3 "$WORK/api-statement.csv" | cut -c1-150 | sed 's/^/   /'
+	echo "   ($(wc -l <"$WORK/api-statement.csv") lines; the same as 'bandsplit statement --tenant 902 --period 2026-11')"
 	echo "-- curl $t /v1/invoices/$inv902"
 	curl -sf $t "http://127.0.0.1:$port/v1/invoices/$inv902" | python3 -c \
 		'import json,sys; d=json.load(sys.stdin); print("   %s %s buyer=%s total=%s %s, %d lines" % (d["kind"], d["number"], d["buyer"]["name"], d["total"], d["currency"], len(d["lines"])))'

@@ -142,26 +142,29 @@ static const char *const sql[S_COUNT] = {
 
 	/* $1 tenant, $2 cap + 1 */
 	[S_ALLOCS_JSON] =
-	"WITH s AS (SELECT a.alloc_id AS id, a.pool_id, a.plan_id, p.name AS plan,"
-	"       p.kind AS plan_kind, a.committed_bps, a.burst_bps,"
+	"WITH s AS (SELECT a.alloc_id AS id, a.pool_id, a.pool_name, a.plan_id,"
+	"       a.plan_name AS plan, a.plan_kind, a.plan_currency AS currency,"
+	"       a.committed_bps, a.burst_bps,"
 	"       public.bs_mbps(a.committed_bps) AS committed_mbps,"
 	"       public.bs_mbps(a.burst_bps) AS burst_mbps,"
-	"       public.bs_iso(lower(a.valid)) AS valid_from,"
-	"       public.bs_iso(upper(a.valid)) AS valid_to"
-	"  FROM public.allocation a JOIN public.plan p USING (plan_id)"
+	"       public.bs_iso(a.valid_from) AS valid_from,"
+	"       public.bs_iso(a.valid_to) AS valid_to"
+	"  FROM public.api_allocation a"
 	" WHERE a.tenant_id = $1::bigint ORDER BY a.alloc_id LIMIT $2::bigint) "
 	"SELECT count(*), json_build_object('allocations', coalesce(json_agg("
 	"  row_to_json(s) ORDER BY id), '[]'::json))::text FROM s",
 	[S_ALLOCS_CSV] =
-	"WITH s AS (SELECT a.alloc_id AS id, a.pool_id, a.plan_id, p.name AS plan,"
-	"       p.kind AS plan_kind, a.committed_bps, a.burst_bps,"
-	"       public.bs_iso(lower(a.valid)) AS valid_from,"
-	"       public.bs_iso(upper(a.valid)) AS valid_to"
-	"  FROM public.allocation a JOIN public.plan p USING (plan_id)"
+	"WITH s AS (SELECT a.alloc_id AS id, a.pool_id, a.pool_name, a.plan_id,"
+	"       a.plan_name AS plan, a.plan_kind, a.plan_currency AS currency,"
+	"       a.committed_bps, a.burst_bps,"
+	"       public.bs_iso(a.valid_from) AS valid_from,"
+	"       public.bs_iso(a.valid_to) AS valid_to"
+	"  FROM public.api_allocation a"
 	" WHERE a.tenant_id = $1::bigint ORDER BY a.alloc_id LIMIT $2::bigint) "
-	"SELECT count(*), 'id,pool_id,plan_id,plan,plan_kind,committed_bps,burst_bps,"
-	"valid_from,valid_to' || E'\\n' || coalesce(string_agg(concat_ws(',', id,"
-	"  pool_id, plan_id, '\"' || replace(plan, '\"', '\"\"') || '\"', plan_kind,"
+	"SELECT count(*), 'id,pool_id,pool_name,plan_id,plan,plan_kind,currency,"
+	"committed_bps,burst_bps,valid_from,valid_to' || E'\\n' || coalesce(string_agg("
+	"  concat_ws(',', id, pool_id, '\"' || replace(pool_name, '\"', '\"\"') || '\"',"
+	"  plan_id, '\"' || replace(plan, '\"', '\"\"') || '\"', plan_kind, currency,"
 	"  committed_bps, burst_bps, valid_from, valid_to) || E'\\n', '' ORDER BY id), '')"
 	"  FROM s",
 

@@ -133,6 +133,14 @@ void api_pool_give(struct api_pool *p, int slot, bool dirty)
 	pthread_mutex_unlock(&p->lock);
 }
 
+bool api_pool_repair(struct api_pool *p, int slot)
+{
+	assert(slot >= 0 && (unsigned)slot < p->size && p->taken[slot]);
+	clean(p, slot);
+	return PQstatus(p->conns[slot]) == CONNECTION_OK &&
+	       PQtransactionStatus(p->conns[slot]) == PQTRANS_IDLE;
+}
+
 void api_pool_counts(struct api_pool *p, unsigned *idle, unsigned *busy)
 {
 	pthread_mutex_lock(&p->lock);

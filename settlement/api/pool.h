@@ -35,6 +35,10 @@ PGconn *api_pool_take(struct api_pool *p, unsigned timeout_ms, int *slot);
 /* Gives the connection back; dirty: roll back / reset first. */
 void api_pool_give(struct api_pool *p, int slot, bool dirty);
 
+/* Reconnects a taken connection found lost (PQstatus not OK) and sets
+ * its session up again; true when it is usable. */
+bool api_pool_repair(struct api_pool *p, int slot);
+
 void api_pool_counts(struct api_pool *p, unsigned *idle, unsigned *busy);
 
 /* Closes every connection (none may be taken). */

@@ -248,8 +248,26 @@ static void run_authenticated(struct api_req *q, const char *token)
 		return;
 	}
 	bool dirty = true;
-	if (!tx(q, "begin", "BEGIN ISOLATION LEVEL REPEATABLE READ"))
+	static const char begin[] = "BEGIN ISOLATION LEVEL REPEATABLE READ";
+	PGresult *b = PQexec(q->db, begin);
+	bool began = PQresultStatus(b) == PGRES_COMMAND_OK;
+	PQclear(b);
+	/* a connection the server dropped (restart, idle timeout, terminated)
+	 * is found here, before anything of the request ran: reconnected once */
+	if (!began && PQstatus(q->db) != CONNECTION_OK) {
+		BS_WARN("database connection %d lost; reconnecting", slot);
+		if (api_pool_repair(srv->pool, slot))
+			began = tx(q, "begin", begin);
+	}
+	if (!began) {
+		if (q->status == 0) {
+			BS_ERROR("begin: %s", PQerrorMessage(q->db));
+			api_error(q, 503, "unavailable", "the database is not "
+				  "reachable; try again");
+			q->retry_after = 1;
+		}
 		goto out;
+	}
 	char err[BS_DB_ERR_MAX] = "";
 	int64_t tenant = 0;
 	int rc = bs_api_auth_begin(q->db, token, &tenant, err, sizeof(err));

@@ -206,8 +206,14 @@ req "$TA" "/v1/invoices/$INV_A"
 [ "$(jq_py 'len(d["lines"])')" = "$(q "SELECT count(*) FROM invoice_line l JOIN invoice i USING (invoice_id) WHERE number = '$INV_A'")" ] || fail "invoice lines"
 req "$TA" "/v1/invoices/$NOTE_A"
 [ "$CODE" = 200 ] && [ "$(jq_py 'd["original"]')" = "$INV_A" ] || fail "A's note: $(head -c 300 "$WORK/body")"
+req "$TA" "/v1/invoices/$INV_A?format=html"
+[ "$CODE" = 200 ] && grep -qi '^content-type: text/html' "$WORK/hdrs" && grep -qF "$INV_A" "$WORK/body" ||
+	fail "A's invoice html: $CODE $(head -c 300 "$WORK/body")"
+req "$TA" "/v1/invoices/$INV_A" -H "Accept: application/pdf"
+[ "$CODE" = 200 ] && [ "$(head -c 5 "$WORK/body")" = "%PDF-" ] && grep -qi "^content-disposition: inline; filename=\"$INV_A.pdf\"" "$WORK/hdrs" ||
+	fail "A's invoice pdf: $CODE $(head -c 300 "$WORK/body")"
 req "$TA" /v1/allocations
-[ "$(jq_py '" ".join("%d:%d:%s" % (a["id"], a["committed_bps"], a["plan"]) for a in d["allocations"])')" = "1:100000000:b95" ] ||
+[ "$(jq_py '" ".join("%d:%d:%s" % (a["id"], a["committed_bps"], a["plan"]) for a in d["allocations"])')" = "1:100000000:b95" ] && [ "$(jq_py 'd["allocations"][0]["pool_name"]')" = ct-1 ] ||
 	fail "A's allocations: $(cat "$WORK/body")"
 req "$TA" "/v1/allocations?format=csv"
 [ "$(wc -l <"$WORK/body")" = 2 ] || fail "allocations csv: $(cat "$WORK/body")"
@@ -215,7 +221,7 @@ expect 400 bad_parameter "number: 'INV-1'" "$TA" /v1/invoices/INV-1
 expect 400 bad_parameter "format: 'csv': expected json, html, pdf here" "$TA" "/v1/invoices/$INV_A?format=csv"
 expect 405 method_not_allowed "only GET" "$TA" /v1/invoices -X POST -d x=1
 expect 405 method_not_allowed "only GET" "$TA" "/v1/invoices/$INV_A" -X DELETE
-ok "invoices, notes (with their original), one invoice (json, lines), allocations: the caller's, json and csv; 400s; 405s"
+ok "invoices, notes (with their original), one invoice (json, lines, html, pdf), allocations: the caller's, json and csv; 400s; 405s"
 
 # --- isolation: every id form of B's, with A's token → 404 (as for none at all) ----------
 nf_body() { python3 -c "import json; print(json.load(open('$WORK/body'))['error']['message'].replace('$1', 'X'))"; }
@@ -302,6 +308,15 @@ print(dict(codes))
 sys.exit(0 if codes == {200: 1000} else 1)
 EOF
 ok "1,000 requests from 50 concurrent clients: all 200 ($(cat "$WORK/conc.out"))"
+
+# --- lost database connections: reset, not reused broken -----------------------------------
+PGUSER=root pg_psql -Atc "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE usename = 'bandsplit_api'" >"$WORK/killed"
+[ "$(cat "$WORK/killed")" -ge 4 ] || fail "expected the pool's 4 connections, terminated $(cat "$WORK/killed")"
+codes=""
+for i in $(seq 12); do req "$TA" /v1/allocations; codes="$codes $CODE"; done
+[ "$codes" = "$(printf ' 200%.0s' $(seq 12))" ] || fail "after the connections were lost: $codes"
+grep -q "database connection [0-9] lost; reconnecting" "$WORK/main.err" || fail "no reconnect logged: $(tail -3 "$WORK/main.err")"
+ok "connections terminated by the server: each reconnected on its next use, before the request's work (all 200)"
 
 # --- metrics -----------------------------------------------------------------------------------
 req "" /metrics
