@@ -343,6 +343,11 @@ bad 1 "took effect at 2026-01-01T00:00:00+08:00: history is kept" tenant end 77 
 bad 1 "took effect at 2026-01-01T00:00:00+08:00: history is kept" tenant end 77 --at 1970-01-01 --force
 bad 1 "(in the past) rewrites history: it needs --force (audited)" alloc end "$a77" --at 2026-06-01
 bad 1 "(in the past) rewrites history: it needs --force (audited)" tenant end 77 --at 2026-06-01
+# the tenant's own guard, alone: a tenant with no prefix or allocation to
+# refuse it (the rows' guard answered above) is not closed in the past either
+ok_cmd tenant add --id 78 --name t78
+bad 1 "closing tenant 78 at 2026-06-01T00:00:00+08:00 (in the past) rewrites history: it needs --force" tenant end 78 --at 2026-06-01
+ok_cmd tenant end 78 --at 2026-06-01 --force
 ok_cmd alloc end "$a77" --at 2026-06-01 --force
 [ "$(q "SELECT actor || ' ' || op || ' ' || (after ->> 'valid') FROM audit_log
 	WHERE table_name = 'allocation' ORDER BY audit_id DESC LIMIT 1")" = \

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # test_settle_secrets.sh — bandsplit-settle never logs a secret (issue 10,
-# item 12): a --set without '=' whose value is a password, a malformed
+# item 12), and the CLI for a malformed --db: a --set without '=' whose value is a password, a malformed
 # conninfo holding one (libpq's message quotes pieces of it), a URI with
 # user:password@ and an sslkey, a librdkafka property it refuses (librdkafka
 # quotes the value), and librdkafka's configuration dump (debug=conf) with
@@ -37,6 +37,18 @@ expect_eq "a malformed conninfo: exit 2" 2 "$RC"
 grep -q "\[postgres\] conninfo: not a libpq connection string" "$T/conninfo.log" ||
 	fail "the message does not name the key: $(cat "$T/conninfo.log")"
 no_secret conninfo
+
+# the same in the library's own connect (bs_db_connect, used by the CLI
+# and reached without bandsplit-settle's config check): libpq's parse
+# error quotes the token or the whole URI, and must not be shown
+for ci in 'host=/tmp hunter2h' 'postgresql://u:hunter2i@[::1'; do
+	RC=0
+	"$BUILD/settlement/bandsplit" --db "$ci" tenant list >"$T/cli_conninfo.log" 2>&1 || RC=$?
+	expect_eq "bandsplit --db a malformed conninfo: exit 3" 3 "$RC"
+	grep -q "malformed conninfo (its text is not shown)" "$T/cli_conninfo.log" ||
+		fail "the CLI's message is not the expected one: $(cat "$T/cli_conninfo.log")"
+	no_secret cli_conninfo
+done
 
 # a well-formed URI to nowhere: retried (and logged) until the timeout
 run_settle uri 4 "${BASE[@]}" --set 'postgres.conninfo=postgresql://settle:hunter2c@127.0.0.1:1/bs?sslkey=/etc/hunter2d.pem&sslmode=disable'
