@@ -22,49 +22,10 @@
 #include <microhttpd.h>
 
 #include "names.h"
+#include "promtext.h"
 #include "record.h"
 
 #define RENDER_MAX (256 * 1024)
-
-struct out {
-	char *buf;
-	size_t size, len;
-	bool full;
-};
-
-__attribute__((format(printf, 2, 3)))
-static void emit(struct out *o, const char *fmt, ...)
-{
-	if (o->full)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(o->buf + o->len, o->size - o->len, fmt, ap);
-	va_end(ap);
-	if (n < 0 || (size_t)n >= o->size - o->len) {
-		o->full = true;          /* drop the partial line */
-		o->buf[o->len] = '\0';
-		return;
-	}
-	o->len += (size_t)n;
-}
-
-static void family(struct out *o, const char *name, const char *type, const char *help)
-{
-	emit(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
-}
-
-static void counter(struct out *o, const char *name, const char *help, uint64_t v)
-{
-	family(o, name, "counter", help);
-	emit(o, "%s %" PRIu64 "\n", name, v);
-}
-
-static void gauge(struct out *o, const char *name, const char *help, int64_t v)
-{
-	family(o, name, "gauge", help);
-	emit(o, "%s %" PRId64 "\n", name, v);
-}
 
 /* A label value with \, " and newline escaped as the text format wants. */
 static void label_value(char *dst, size_t size, const char *src)
@@ -85,101 +46,101 @@ static void label_value(char *dst, size_t size, const char *src)
 	dst[j] = '\0';
 }
 
-static void render_pools(struct out *o, const struct bs_meter_config *cfg,
+static void render_pools(struct bs_prom_out *o, const struct bs_meter_config *cfg,
 			 const struct bs_export_stats *e)
 {
-	family(o, "bandsplit_meter_pool_bytes_per_second", "gauge",
+	bs_prom_family(o, "bandsplit_meter_pool_bytes_per_second", "gauge",
 	       "Bytes per second per pool and direction over the last closed interval "
 	       "(tenants and unattributed; the byte measure of the configuration).");
 	if (e->last_interval_start != INT64_MIN)
 		for (uint32_t p = 0; p < cfg->n_pools; p++)
 			for (int d = 0; d < 2; d++)
-				emit(o, "bandsplit_meter_pool_bytes_per_second{pool=\"%" PRIu32
+				bs_prom_emit(o, "bandsplit_meter_pool_bytes_per_second{pool=\"%" PRIu32
 				     "\",direction=\"%s\"} %.3f\n", cfg->pool_id[p],
 				     bs_direction_name((enum bs_direction)d),
 				     (double)e->last_pool_bytes[p][d] / (double)cfg->interval_s);
-	family(o, "bandsplit_meter_pool_bytes_total", "counter",
+	bs_prom_family(o, "bandsplit_meter_pool_bytes_total", "counter",
 	       "Bytes per pool and direction in the intervals closed since start.");
 	for (uint32_t p = 0; p < cfg->n_pools; p++)
 		for (int d = 0; d < 2; d++)
-			emit(o, "bandsplit_meter_pool_bytes_total{pool=\"%" PRIu32
+			bs_prom_emit(o, "bandsplit_meter_pool_bytes_total{pool=\"%" PRIu32
 			     "\",direction=\"%s\"} %" PRIu64 "\n", cfg->pool_id[p],
 			     bs_direction_name((enum bs_direction)d), e->pool_bytes[p][d]);
 	if (e->last_interval_start != INT64_MIN)
-		gauge(o, "bandsplit_meter_last_interval_start_timestamp_seconds",
+		bs_prom_gauge(o, "bandsplit_meter_last_interval_start_timestamp_seconds",
 		      "Start (Unix time) of the newest interval closed.",
 		      e->last_interval_start);
-	gauge(o, "bandsplit_meter_interval_seconds", "Length of an interval.",
+	bs_prom_gauge(o, "bandsplit_meter_interval_seconds", "Length of an interval.",
 	      (int64_t)cfg->interval_s);
 }
 
-static void render_packets(struct out *o, const struct bs_telemetry_snapshot *t,
+static void render_packets(struct bs_prom_out *o, const struct bs_telemetry_snapshot *t,
 			   const struct bs_export_stats *e)
 {
-	counter(o, "bandsplit_meter_received_packets_total",
+	bs_prom_counter(o, "bandsplit_meter_received_packets_total",
 		"Frames received on every port (all of them: attributed, "
 		"unattributed, malformed, non-IP).", t->rx_packets);
-	counter(o, "bandsplit_meter_received_bytes_total",
+	bs_prom_counter(o, "bandsplit_meter_received_bytes_total",
 		"Bytes of the frames received, as received (pkt_len, whatever the "
 		"byte measure).",
 		t->rx_bytes);
-	gauge(o, "bandsplit_meter_received_bytes_per_second",
+	bs_prom_gauge(o, "bandsplit_meter_received_bytes_per_second",
 	      "Bytes received over the last second (frames, as received).",
 	      (int64_t)(t->bps / 8));
-	counter(o, "bandsplit_meter_unattributed_packets_total",
+	bs_prom_counter(o, "bandsplit_meter_unattributed_packets_total",
 		"Packets of no tenant, in the intervals closed.", e->unattributed_packets);
-	counter(o, "bandsplit_meter_unattributed_bytes_total",
+	bs_prom_counter(o, "bandsplit_meter_unattributed_bytes_total",
 		"Bytes of no tenant, in the intervals closed.", e->unattributed_bytes);
-	family(o, "bandsplit_meter_malformed_packets_total", "counter",
+	bs_prom_family(o, "bandsplit_meter_malformed_packets_total", "counter",
 	       "Frames that failed parsing, by reason, in the intervals closed.");
 	for (unsigned r = 0; r < BS_RECORD_MAL_REASONS; r++)
-		emit(o, "bandsplit_meter_malformed_packets_total{reason=\"%s\"} %" PRIu64 "\n",
+		bs_prom_emit(o, "bandsplit_meter_malformed_packets_total{reason=\"%s\"} %" PRIu64 "\n",
 		     bs_record_malformed_reason_name(r), e->malformed_reason[r]);
-	counter(o, "bandsplit_meter_non_ip_packets_total",
+	bs_prom_counter(o, "bandsplit_meter_non_ip_packets_total",
 		"Well-formed frames of another EtherType (ARP, LLDP, ...).", t->non_ip_packets);
-	counter(o, "bandsplit_meter_late_packets_total",
+	bs_prom_counter(o, "bandsplit_meter_late_packets_total",
 		"Packets counted in a later interval than their own (already closed).",
 		t->late_packets);
-	counter(o, "bandsplit_meter_worker_stalls_total",
+	bs_prom_counter(o, "bandsplit_meter_worker_stalls_total",
 		"Times a worker waited for the control thread to free a counter bank.",
 		t->worker_stalls);
 }
 
-static void render_delivery(struct out *o, const struct bs_metrics_snapshot *s)
+static void render_delivery(struct bs_prom_out *o, const struct bs_metrics_snapshot *s)
 {
 	const struct bs_telemetry_snapshot *t = &s->t;
-	counter(o, "bandsplit_meter_intervals_closed_total", "Intervals closed.",
+	bs_prom_counter(o, "bandsplit_meter_intervals_closed_total", "Intervals closed.",
 		t->intervals_closed);
-	counter(o, "bandsplit_meter_records_acked_total",
+	bs_prom_counter(o, "bandsplit_meter_records_acked_total",
 		"Usage records and summaries acknowledged by Kafka.", t->records_acked);
-	gauge(o, "bandsplit_meter_records_pending",
+	bs_prom_gauge(o, "bandsplit_meter_records_pending",
 	      "Records produced and not yet acknowledged by Kafka.",
 	      (int64_t)t->records_pending);
-	counter(o, "bandsplit_meter_delivery_errors_total",
+	bs_prom_counter(o, "bandsplit_meter_delivery_errors_total",
 		"Kafka deliveries that failed (the record is re-sent).", t->delivery_errors);
-	counter(o, "bandsplit_meter_spool_errors_total",
+	bs_prom_counter(o, "bandsplit_meter_spool_errors_total",
 		"Spool writes or removals that failed.", s->e.spool_errors);
-	gauge(o, "bandsplit_meter_spool_segments",
+	bs_prom_gauge(o, "bandsplit_meter_spool_segments",
 	      "Segments in the spool (intervals not yet fully acknowledged).",
 	      (int64_t)t->spool_depth);
 	int64_t age = s->e.oldest_segment_written > 0 && s->now > s->e.oldest_segment_written
 		? s->now - s->e.oldest_segment_written : 0;
-	gauge(o, "bandsplit_meter_spool_oldest_segment_age_seconds",
+	bs_prom_gauge(o, "bandsplit_meter_spool_oldest_segment_age_seconds",
 	      "Age of the oldest segment still waiting for Kafka (0: none).", age);
 }
 
-static void render_map(struct out *o, const struct bs_telemetry_snapshot *t)
+static void render_map(struct bs_prom_out *o, const struct bs_telemetry_snapshot *t)
 {
-	gauge(o, "bandsplit_meter_map_version", "Version of the prefix map in force.",
+	bs_prom_gauge(o, "bandsplit_meter_map_version", "Version of the prefix map in force.",
 	      (int64_t)t->map_version);
-	family(o, "bandsplit_meter_map_prefixes", "gauge",
+	bs_prom_family(o, "bandsplit_meter_map_prefixes", "gauge",
 	       "Prefixes in the map in force, by family.");
-	emit(o, "bandsplit_meter_map_prefixes{family=\"ipv4\"} %" PRIu64 "\n"
+	bs_prom_emit(o, "bandsplit_meter_map_prefixes{family=\"ipv4\"} %" PRIu64 "\n"
 	     "bandsplit_meter_map_prefixes{family=\"ipv6\"} %" PRIu64 "\n",
 	     t->map_v4_prefixes, t->map_v6_prefixes);
-	family(o, "bandsplit_meter_map_reloads_total", "counter",
+	bs_prom_family(o, "bandsplit_meter_map_reloads_total", "counter",
 	       "Prefix map reloads (SIGHUP), by result.");
-	emit(o, "bandsplit_meter_map_reloads_total{result=\"ok\"} %" PRIu64 "\n"
+	bs_prom_emit(o, "bandsplit_meter_map_reloads_total{result=\"ok\"} %" PRIu64 "\n"
 	     "bandsplit_meter_map_reloads_total{result=\"failed\"} %" PRIu64 "\n",
 	     t->map_reloads, t->map_reload_failures);
 }
@@ -187,30 +148,30 @@ static void render_map(struct out *o, const struct bs_telemetry_snapshot *t)
 size_t bs_metrics_render(const struct bs_meter_config *cfg,
 			 const struct bs_metrics_snapshot *snap, char *buf, size_t size)
 {
-	struct out o = { buf, size, 0, false };
+	struct bs_prom_out o = { buf, size, 0, false };
 	if (size > 0)
 		buf[0] = '\0';
 	char node[2 * BS_NODE_ID_MAX + 2], boot[2 * sizeof(snap->boot_id)];
 	label_value(node, sizeof(node), cfg->node_id);
 	label_value(boot, sizeof(boot), snap->boot_id);
-	family(&o, "bandsplit_meter_info", "gauge",
+	bs_prom_family(&o, "bandsplit_meter_info", "gauge",
 	       "1, labelled with the node id, this run's boot id and the byte measure.");
-	emit(&o, "bandsplit_meter_info{node_id=\"%s\",boot_id=\"%s\",byte_measure=\"%s\"} 1\n",
+	bs_prom_emit(&o, "bandsplit_meter_info{node_id=\"%s\",boot_id=\"%s\",byte_measure=\"%s\"} 1\n",
 	     node, boot, bs_measure_name(cfg->measure));
 	render_packets(&o, &snap->t, &snap->e);
 	render_pools(&o, cfg, &snap->e);
 	render_delivery(&o, snap);
 	render_map(&o, &snap->t);
-	family(&o, "bandsplit_meter_rx_missed_packets_total", "counter",
+	bs_prom_family(&o, "bandsplit_meter_rx_missed_packets_total", "counter",
 	       "Packets the NIC dropped for want of a receive descriptor "
 	       "(rte_eth_stats.imissed), per port.");
 	for (uint32_t p = 0; p < cfg->n_ports && p < BS_MAX_PORTS; p++) {
 		char port[2 * sizeof(cfg->port[p].name)];
 		label_value(port, sizeof(port), cfg->port[p].name);
-		emit(&o, "bandsplit_meter_rx_missed_packets_total{port=\"%s\"} %" PRIu64 "\n",
+		bs_prom_emit(&o, "bandsplit_meter_rx_missed_packets_total{port=\"%s\"} %" PRIu64 "\n",
 		     port, snap->port_rx_missed[p]);
 	}
-	gauge(&o, "bandsplit_meter_snapshot_timestamp_seconds",
+	bs_prom_gauge(&o, "bandsplit_meter_snapshot_timestamp_seconds",
 	      "When the control thread last published these figures (Unix time).",
 	      snap->now);
 	return o.len;

@@ -3,6 +3,7 @@
  * HTTP (libmicrohttpd, internal polling thread). See metrics.h.
  */
 #include "metrics.h"
+#include "promtext.h"
 
 #include <arpa/inet.h>
 #include <inttypes.h>
@@ -38,147 +39,111 @@ void settle_metrics_observe_batch(struct settle_metrics *m, uint64_t micros)
 	atomic_fetch_add_explicit(&m->batches, 1, memory_order_relaxed);
 }
 
-struct out {
-	char *buf;
-	size_t size, len;
-	bool full;
-};
-
-__attribute__((format(printf, 2, 3)))
-static void emit(struct out *o, const char *fmt, ...)
-{
-	if (o->full)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(o->buf + o->len, o->size - o->len, fmt, ap);
-	va_end(ap);
-	if (n < 0 || (size_t)n >= o->size - o->len) {
-		o->full = true;          /* drop the partial line */
-		o->buf[o->len] = '\0';
-		return;
-	}
-	o->len += (size_t)n;
-}
-
 #define LOAD(x) atomic_load_explicit(&(x), memory_order_relaxed)
-
-static void counter(struct out *o, const char *name, const char *help,
-		    uint64_t v)
-{
-	emit(o, "# HELP %s %s\n# TYPE %s counter\n%s %" PRIu64 "\n", name, help,
-	     name, name, v);
-}
-
-static void gauge(struct out *o, const char *name, const char *help, int64_t v)
-{
-	emit(o, "# HELP %s %s\n# TYPE %s gauge\n%s %" PRId64 "\n", name, help,
-	     name, name, v);
-}
 
 size_t settle_metrics_render(const struct settle_metrics *m, const char *group,
 			     char *buf, size_t size)
 {
-	struct out o = { buf, size, 0, false };
+	struct bs_prom_out o = { buf, size, 0, false };
 	if (size > 0)
 		buf[0] = '\0';
 
-	emit(&o, "# HELP bandsplit_settle_records_total Kafka messages settled, "
+	bs_prom_emit(&o, "# HELP bandsplit_settle_records_total Kafka messages settled, "
 	     "by outcome.\n# TYPE bandsplit_settle_records_total counter\n");
-	emit(&o, "bandsplit_settle_records_total{type=\"usage\",outcome=\"inserted\"} %"
+	bs_prom_emit(&o, "bandsplit_settle_records_total{type=\"usage\",outcome=\"inserted\"} %"
 	     PRIu64 "\n", (uint64_t)LOAD(m->usage_inserted));
-	emit(&o, "bandsplit_settle_records_total{type=\"usage\",outcome=\"duplicate\"} %"
+	bs_prom_emit(&o, "bandsplit_settle_records_total{type=\"usage\",outcome=\"duplicate\"} %"
 	     PRIu64 "\n", (uint64_t)LOAD(m->usage_duplicate));
-	emit(&o, "bandsplit_settle_records_total{type=\"summary\",outcome=\"inserted\"} %"
+	bs_prom_emit(&o, "bandsplit_settle_records_total{type=\"summary\",outcome=\"inserted\"} %"
 	     PRIu64 "\n", (uint64_t)LOAD(m->summaries_inserted));
-	emit(&o, "bandsplit_settle_records_total{type=\"summary\",outcome=\"duplicate\"} %"
+	bs_prom_emit(&o, "bandsplit_settle_records_total{type=\"summary\",outcome=\"duplicate\"} %"
 	     PRIu64 "\n", (uint64_t)LOAD(m->summaries_duplicate));
-	gauge(&o, "bandsplit_settle_records_per_second",
+	bs_prom_gauge(&o, "bandsplit_settle_records_per_second",
 	      "Usage and summary records settled per second, recent average.",
 	      (int64_t)LOAD(m->records_per_s));
-	counter(&o, "bandsplit_settle_late_records_total",
+	bs_prom_counter(&o, "bandsplit_settle_late_records_total",
 		"Usage records settled long after their interval (flagged late).",
 		LOAD(m->usage_late));
 
-	emit(&o, "# HELP bandsplit_settle_rejects_total Messages refused (sent to "
+	bs_prom_emit(&o, "# HELP bandsplit_settle_rejects_total Messages refused (sent to "
 	     "the DLQ and rejected_records), by reason.\n"
 	     "# TYPE bandsplit_settle_rejects_total counter\n");
 	for (int r = 0; r < SETTLE_R_COUNT; r++)
-		emit(&o, "bandsplit_settle_rejects_total{reason=\"%s\"} %" PRIu64 "\n",
+		bs_prom_emit(&o, "bandsplit_settle_rejects_total{reason=\"%s\"} %" PRIu64 "\n",
 		     settle_reason_name((enum settle_reason)r),
 		     (uint64_t)LOAD(m->rejects[r]));
-	counter(&o, "bandsplit_settle_dlq_failures_total",
+	bs_prom_counter(&o, "bandsplit_settle_dlq_failures_total",
 		"DLQ deliveries that failed (the outbox row is published later).",
 		LOAD(m->dlq_failed));
-	counter(&o, "bandsplit_settle_dlq_published_total",
+	bs_prom_counter(&o, "bandsplit_settle_dlq_published_total",
 		"Rejected records published to the DLQ from the outbox.",
 		LOAD(m->dlq_published));
 
-	counter(&o, "bandsplit_settle_batch_retries_total",
+	bs_prom_counter(&o, "bandsplit_settle_batch_retries_total",
 		"Batch transactions rolled back and retried.", LOAD(m->batch_retries));
-	counter(&o, "bandsplit_settle_fenced_total",
+	bs_prom_counter(&o, "bandsplit_settle_fenced_total",
 		"Batches refused because another consumer moved a stored offset.",
 		LOAD(m->fenced));
-	counter(&o, "bandsplit_settle_db_reconnects_total",
+	bs_prom_counter(&o, "bandsplit_settle_db_reconnects_total",
 		"Connections to PostgreSQL made after the first.",
 		LOAD(m->db_reconnects));
-	gauge(&o, "bandsplit_settle_db_up", "1 when connected to PostgreSQL.",
+	bs_prom_gauge(&o, "bandsplit_settle_db_up", "1 when connected to PostgreSQL.",
 	      LOAD(m->db_up));
 
-	emit(&o, "# HELP bandsplit_settle_batch_seconds Time from sending a batch "
+	bs_prom_emit(&o, "# HELP bandsplit_settle_batch_seconds Time from sending a batch "
 	     "transaction to its commit.\n"
 	     "# TYPE bandsplit_settle_batch_seconds histogram\n");
 	uint64_t cum = 0;
 	for (int i = 0; i <= METRICS_LATENCY_BUCKETS; i++) {
 		cum += LOAD(m->latency_le[i]);
 		if (i < METRICS_LATENCY_BUCKETS)
-			emit(&o, "bandsplit_settle_batch_seconds_bucket{le=\"%g\"} %"
+			bs_prom_emit(&o, "bandsplit_settle_batch_seconds_bucket{le=\"%g\"} %"
 			     PRIu64 "\n", metrics_latency_bounds_s[i], cum);
 		else
-			emit(&o, "bandsplit_settle_batch_seconds_bucket{le=\"+Inf\"} %"
+			bs_prom_emit(&o, "bandsplit_settle_batch_seconds_bucket{le=\"+Inf\"} %"
 			     PRIu64 "\n", cum);
 	}
-	emit(&o, "bandsplit_settle_batch_seconds_sum %.6f\n"
+	bs_prom_emit(&o, "bandsplit_settle_batch_seconds_sum %.6f\n"
 	     "bandsplit_settle_batch_seconds_count %" PRIu64 "\n",
 	     (double)LOAD(m->latency_sum_us) / 1e6, cum);
 
-	emit(&o, "# HELP bandsplit_settle_consumer_lag Messages in Kafka after the "
+	bs_prom_emit(&o, "# HELP bandsplit_settle_consumer_lag Messages in Kafka after the "
 	     "stored offset, per assigned partition.\n"
 	     "# TYPE bandsplit_settle_consumer_lag gauge\n");
 	for (int p = 0; p < METRICS_MAX_PARTITIONS; p++)
 		if (LOAD(m->part_status[p]) != PART_UNASSIGNED)
-			emit(&o, "bandsplit_settle_consumer_lag{group=\"%s\",partition=\"%d\"} %"
+			bs_prom_emit(&o, "bandsplit_settle_consumer_lag{group=\"%s\",partition=\"%d\"} %"
 			     PRId64 "\n", group, p, (int64_t)LOAD(m->lag[p]));
-	emit(&o, "# HELP bandsplit_settle_partition_stopped 1 for a partition "
+	bs_prom_emit(&o, "# HELP bandsplit_settle_partition_stopped 1 for a partition "
 	     "stopped because Kafka no longer holds the stored offset.\n"
 	     "# TYPE bandsplit_settle_partition_stopped gauge\n");
 	for (int p = 0; p < METRICS_MAX_PARTITIONS; p++)
 		if (LOAD(m->part_status[p]) != PART_UNASSIGNED)
-			emit(&o, "bandsplit_settle_partition_stopped{partition=\"%d\"} %d\n",
+			bs_prom_emit(&o, "bandsplit_settle_partition_stopped{partition=\"%d\"} %d\n",
 			     p, LOAD(m->part_status[p]) == PART_STOPPED);
-	gauge(&o, "bandsplit_settle_alarm", "1 when a partition is stopped and "
+	bs_prom_gauge(&o, "bandsplit_settle_alarm", "1 when a partition is stopped and "
 	      "needs an operator.", LOAD(m->alarm));
 
 	if (LOAD(m->park_known)) {
-		emit(&o, "# HELP bandsplit_settle_pool_capacity_bytes_per_second "
+		bs_prom_emit(&o, "# HELP bandsplit_settle_pool_capacity_bytes_per_second "
 		     "Purchased capacity of each pool in force (pool.capacity_bps / 8).\n"
 		     "# TYPE bandsplit_settle_pool_capacity_bytes_per_second gauge\n");
 		unsigned n = LOAD(m->n_pools);
 		for (unsigned i = 0; i < n && i < METRICS_MAX_POOLS; i++)
-			emit(&o, "bandsplit_settle_pool_capacity_bytes_per_second{pool=\"%u\"} %.3f\n",
+			bs_prom_emit(&o, "bandsplit_settle_pool_capacity_bytes_per_second{pool=\"%u\"} %.3f\n",
 			     (unsigned)LOAD(m->pool_id[i]),
 			     (double)LOAD(m->pool_capacity_bps[i]) / 8.0);
-		gauge(&o, "bandsplit_settle_prefix_map_exported_version",
+		bs_prom_gauge(&o, "bandsplit_settle_prefix_map_exported_version",
 		      "Newest prefix-map version exported ('bandsplit prefixes export'; "
 		      "0: none); a meter on a lower one is stale.",
 		      (int64_t)LOAD(m->map_version_exported));
 	}
 
 	if (LOAD(m->gaps_known)) {
-		emit(&o, "# HELP bandsplit_settle_gaps Open completeness gaps (bandsplit "
+		bs_prom_emit(&o, "# HELP bandsplit_settle_gaps Open completeness gaps (bandsplit "
 		     "gaps lists them), by kind.\n# TYPE bandsplit_settle_gaps gauge\n");
 		for (int k = 0; k < STORE_GAP_KINDS; k++)
-			emit(&o, "bandsplit_settle_gaps{kind=\"%s\"} %" PRIu64 "\n",
+			bs_prom_emit(&o, "bandsplit_settle_gaps{kind=\"%s\"} %" PRIu64 "\n",
 			     store_gap_kinds[k], (uint64_t)LOAD(m->gaps_open[k]));
 	}
 	return o.len;
