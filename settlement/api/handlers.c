@@ -65,6 +65,20 @@ enum stmt {
 	"              WHERE a.pool_id = u.pool_id AND a.valid @> u.bucket_start)) " \
 	"       GROUP BY 1, 2, 3 ORDER BY 1, 2, 3 LIMIT $7::bigint) "
 
+/* The caller's invoices or notes of a period (or all), as the JSON and CSV
+ * forms of /v1/invoices and /v1/notes both list them:
+ * $1 tenant, $2 period 'YYYY-MM' or NULL, $3 notes (bool), $4 cap + 1 */
+#define INVOICES_CTE \
+	"WITH s AS (SELECT i.number, i.kind, o.number AS original," \
+	"       to_char(i.period, 'YYYY-MM') AS period, i.issue_date, i.due_date," \
+	"       i.currency, public.bs_yuan(i.subtotal_fen) AS subtotal," \
+	"       public.bs_yuan(i.vat_fen) AS vat, public.bs_yuan(i.total_fen) AS total" \
+	"  FROM public.invoice i LEFT JOIN public.invoice o ON o.invoice_id = i.original_id" \
+	" WHERE i.tenant_id = $1::bigint" \
+	"   AND ($2::text IS NULL OR i.period = ($2::text || '-01')::date)" \
+	"   AND (i.kind <> 'invoice') = $3::bool" \
+	" ORDER BY i.period, i.number LIMIT $4::bigint) "
+
 static const char *const sql[S_COUNT] = {
 	/* rows, formatted in C (PostgreSQL's to_char and json_build_object
 	 * per row cost more than the query itself: see README, Performance
@@ -78,28 +92,12 @@ static const char *const sql[S_COUNT] = {
 
 	/* $1 tenant, $2 period 'YYYY-MM' or NULL, $3 notes (bool), $4 cap + 1 */
 	[S_INVOICES_JSON] =
-	"WITH s AS (SELECT i.number, i.kind, o.number AS original,"
-	"       to_char(i.period, 'YYYY-MM') AS period, i.issue_date, i.due_date,"
-	"       i.currency, public.bs_yuan(i.subtotal_fen) AS subtotal,"
-	"       public.bs_yuan(i.vat_fen) AS vat, public.bs_yuan(i.total_fen) AS total"
-	"  FROM public.invoice i LEFT JOIN public.invoice o ON o.invoice_id = i.original_id"
-	" WHERE i.tenant_id = $1::bigint"
-	"   AND ($2::text IS NULL OR i.period = ($2::text || '-01')::date)"
-	"   AND (i.kind <> 'invoice') = $3::bool"
-	" ORDER BY i.period, i.number LIMIT $4::bigint) "
+	INVOICES_CTE
 	"SELECT count(*), json_build_object(CASE WHEN $3::bool THEN 'notes' ELSE 'invoices' END,"
 	"  coalesce(json_agg(json_strip_nulls(row_to_json(s)) ORDER BY period, number),"
 	"           '[]'::json))::text FROM s",
 	[S_INVOICES_CSV] =
-	"WITH s AS (SELECT i.number, i.kind, o.number AS original,"
-	"       to_char(i.period, 'YYYY-MM') AS period, i.issue_date, i.due_date,"
-	"       i.currency, public.bs_yuan(i.subtotal_fen) AS subtotal,"
-	"       public.bs_yuan(i.vat_fen) AS vat, public.bs_yuan(i.total_fen) AS total"
-	"  FROM public.invoice i LEFT JOIN public.invoice o ON o.invoice_id = i.original_id"
-	" WHERE i.tenant_id = $1::bigint"
-	"   AND ($2::text IS NULL OR i.period = ($2::text || '-01')::date)"
-	"   AND (i.kind <> 'invoice') = $3::bool"
-	" ORDER BY i.period, i.number LIMIT $4::bigint) "
+	INVOICES_CTE
 	"SELECT count(*), 'number,kind,original,period,issue_date,due_date,currency,"
 	"subtotal,vat,total' || E'\\n' || coalesce(string_agg(concat_ws(',', number,"
 	"  kind, original, period, issue_date, due_date, currency, subtotal, vat,"
