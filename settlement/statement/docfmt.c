@@ -805,3 +805,55 @@ int bs_doc_html_to_pdf(const char *html_path, const char *pdf_path, char *err,
 	nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 	return rc;
 }
+
+int bs_doc_pdf_write(const char *html, size_t len, FILE *out, char *err,
+		     size_t n)
+{
+	const char *tmp = getenv("TMPDIR");
+	char dir[512], html_path[600], pdf_path[600];
+	snprintf(dir, sizeof dir, "%s/bs-document.XXXXXX",
+		 tmp && *tmp ? tmp : "/tmp");
+	if (!mkdtemp(dir)) {
+		snprintf(err, n, "pdf: a temporary directory: %s", strerror(errno));
+		return -1;
+	}
+	snprintf(html_path, sizeof html_path, "%s/document.html", dir);
+	snprintf(pdf_path, sizeof pdf_path, "%s/document.pdf", dir);
+	int rc = 0;
+	FILE *f = fopen(html_path, "w");
+	if (!f || fwrite(html, 1, len, f) != len) {
+		snprintf(err, n, "pdf: writing %s: %s", html_path, strerror(errno));
+		rc = -1;
+	}
+	if (f && fclose(f) != 0 && rc == 0) {
+		snprintf(err, n, "pdf: writing %s failed", html_path);
+		rc = -1;
+	}
+	if (rc == 0 && bs_doc_html_to_pdf(html_path, pdf_path, err, n) != 0)
+		rc = -1;
+	if (rc == 0) {
+		f = fopen(pdf_path, "rb");
+		if (!f) {
+			snprintf(err, n, "pdf: no PDF: %s", strerror(errno));
+			rc = -1;
+		} else {
+			char buf[65536];
+			size_t got;
+			while (rc == 0 && (got = fread(buf, 1, sizeof buf, f)) > 0)
+				if (fwrite(buf, 1, got, out) != got) {
+					snprintf(err, n, "pdf: writing the document failed: %s",
+						 strerror(errno));
+					rc = -1;
+				}
+			if (rc == 0 && (ferror(f) || fflush(out) != 0)) {
+				snprintf(err, n, "pdf: copying the PDF failed");
+				rc = -1;
+			}
+			fclose(f);
+		}
+	}
+	unlink(pdf_path);
+	unlink(html_path);
+	rmdir(dir);
+	return rc;
+}

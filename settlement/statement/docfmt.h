@@ -30,6 +30,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 
 enum bs_doc_format { BS_DOC_CSV, BS_DOC_JSON, BS_DOC_HTML, BS_DOC_PDF };
@@ -213,5 +214,11 @@ const char *bs_doc_label(enum bs_doc_label l, enum bs_doc_lang lang);
  * the last line chromium printed). */
 int bs_doc_html_to_pdf(const char *html_path, const char *pdf_path, char *err,
 		       size_t n);
+
+/* An HTML document in memory printed to PDF and copied to out: the HTML
+ * goes to a private temporary directory (under $TMPDIR, else /tmp), which is
+ * removed in every case. 0 ok; -1 with err naming the step that failed. */
+int bs_doc_pdf_write(const char *html, size_t len, FILE *out, char *err,
+		     size_t n);
 
 #endif

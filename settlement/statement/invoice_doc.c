@@ -531,46 +531,9 @@ static int write_all(FILE *out, const char *p, size_t len, char *err, size_t n)
 	return 0;
 }
 
-/* HTML to a private temporary directory, chromium prints it, the PDF is
- * copied to out; the directory is removed in every case. */
 static int write_pdf(FILE *out, const struct bs_buf *html, char *err, size_t n)
 {
-	const char *tmp = getenv("TMPDIR");
-	char dir[512], html_path[600], pdf_path[600];
-	snprintf(dir, sizeof(dir), "%s/bs-invoice.XXXXXX",
-		 tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp");
-	if (mkdtemp(dir) == NULL)
-		return fail(err, n, 3, "a temporary directory: %s",
-			    strerror(errno));
-	snprintf(html_path, sizeof(html_path), "%s/invoice.html", dir);
-	snprintf(pdf_path, sizeof(pdf_path), "%s/invoice.pdf", dir);
-	int rc = 0;
-	FILE *f = fopen(html_path, "w");
-	if (f == NULL || fwrite(html->p, 1, html->len, f) != html->len)
-		rc = fail(err, n, 3, "writing %s: %s", html_path,
-			  strerror(errno));
-	if (f != NULL && fclose(f) != 0 && rc == 0)
-		rc = fail(err, n, 3, "writing %s failed", html_path);
-	if (rc == 0 && bs_doc_html_to_pdf(html_path, pdf_path, err, n) != 0)
-		rc = 3;
-	if (rc == 0) {
-		f = fopen(pdf_path, "rb");
-		if (f == NULL) {
-			rc = fail(err, n, 3, "no PDF: %s", strerror(errno));
-		} else {
-			char buf[65536];
-			size_t got;
-			while (rc == 0 && (got = fread(buf, 1, sizeof(buf), f)) > 0)
-				rc = write_all(out, buf, got, err, n);
-			if (rc == 0 && ferror(f))
-				rc = fail(err, n, 3, "reading the PDF failed");
-			fclose(f);
-		}
-	}
-	unlink(pdf_path);
-	unlink(html_path);
-	rmdir(dir);
-	return rc;
+	return bs_doc_pdf_write(html->p, html->len, out, err, n) == 0 ? 0 : 3;
 }
 
 static bool number_ok(const char *number)

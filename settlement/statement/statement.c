@@ -1683,40 +1683,9 @@ static void free_st(struct st *s)
 
 static int write_pdf(struct st *s, FILE *out)
 {
-	char dir[] = "/tmp/bs-statement-XXXXXX";
-	if (!mkdtemp(dir))
-		return fail(s, 3, "statement: temporary directory: %s", strerror(errno));
-	char html[64], pdf[64];
-	snprintf(html, sizeof html, "%s/statement.html", dir);
-	snprintf(pdf, sizeof pdf, "%s/statement.pdf", dir);
-	FILE *f = fopen(html, "w");
-	if (!f || fwrite(s->b.p, 1, s->b.len, f) != s->b.len) {
-		if (f)
-			fclose(f);
-		fail(s, 3, "statement: writing %s failed", html);
-	} else if (fclose(f) != 0) {
-		fail(s, 3, "statement: writing %s failed", html);
-	}
 	char e[600];
-	if (s->rc == 0 && bs_doc_html_to_pdf(html, pdf, e, sizeof e) != 0)
-		fail(s, 3, "statement: %s", e);
-	if (s->rc == 0) {
-		FILE *p = fopen(pdf, "rb");
-		char buf[65536];
-		size_t n;
-		while (p && (n = fread(buf, 1, sizeof buf, p)) > 0)
-			if (fwrite(buf, 1, n, out) != n) {
-				fail(s, 3, "statement: writing the PDF failed");
-				break;
-			}
-		if (!p)
-			fail(s, 3, "statement: reading %s failed", pdf);
-		else
-			fclose(p);
-	}
-	unlink(html);
-	unlink(pdf);
-	rmdir(dir);
+	if (bs_doc_pdf_write(s->b.p, s->b.len, out, e, sizeof e) != 0)
+		return fail(s, 3, "statement: %s", e);
 	return s->rc;
 }
 
