@@ -700,12 +700,47 @@ static void last_line(const char *f, char *dst, size_t n)
 	fclose(fp);
 }
 
+/* Whether name is an executable file in one of $PATH's directories. */
+static bool on_path(const char *name)
+{
+	const char *path = getenv("PATH");
+	if (path == NULL || *path == '\0')
+		return false;
+	char dir[4096];
+	while (*path != '\0') {
+		size_t len = strcspn(path, ":");
+		char file[4200];
+		if (len > 0 && len < sizeof(dir)) {
+			memcpy(dir, path, len);
+			dir[len] = '\0';
+			snprintf(file, sizeof(file), "%s/%s", dir, name);
+			if (access(file, X_OK) == 0)
+				return true;
+		}
+		path += len;
+		if (*path == ':')
+			path++;
+	}
+	return false;
+}
+
+const char *bs_doc_pdf_browser(void)
+{
+	const char *bin = getenv("BS_CHROMIUM");
+	if (bin != NULL && *bin != '\0')
+		return bin;
+	/* Debian's chromium-headless-shell is the browser's headless build
+	 * alone: the same Blink and Skia/PDF, without the desktop browser's
+	 * start-up (about 1 s against 1.4–4 s here for a trivial page). */
+	if (on_path("chromium-headless-shell"))
+		return "chromium-headless-shell";
+	return "chromium";
+}
+
 int bs_doc_html_to_pdf(const char *html_path, const char *pdf_path, char *err,
 		       size_t n)
 {
-	const char *bin = getenv("BS_CHROMIUM");
-	if (!bin || !*bin)
-		bin = "chromium";
+	const char *bin = bs_doc_pdf_browser();
 	long limit = 60;
 	const char *lim = getenv("BS_CHROMIUM_TIMEOUT");
 	if (lim && atol(lim) > 0 && atol(lim) <= 3600)
@@ -786,7 +821,8 @@ int bs_doc_html_to_pdf(const char *html_path, const char *pdf_path, char *err,
 			 "(BS_CHROMIUM_TIMEOUT)", bin, limit);
 	} else if (WIFEXITED(status) && WEXITSTATUS(status) == 127) {
 		snprintf(err, n, "html to pdf: cannot run %s (install Debian's "
-			 "chromium or set BS_CHROMIUM): %s", bin, tail);
+			 "chromium-headless-shell or chromium, or set "
+			 "BS_CHROMIUM): %s", bin, tail);
 	} else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
 		snprintf(err, n, "html to pdf: %s failed (status %d): %s", bin,
 			 status, tail);

@@ -207,8 +207,12 @@ const char *bs_doc_label(enum bs_doc_label l, enum bs_doc_lang lang);
 
 /* ---- PDF --------------------------------------------------------------- */
 
-/* Prints html_path to pdf_path with headless chromium ($BS_CHROMIUM, else
- * "chromium"): its own temporary profile, no header/footer, a time limit
+/* The browser that prints PDFs: $BS_CHROMIUM, else Debian's
+ * chromium-headless-shell when it is on $PATH, else "chromium". */
+const char *bs_doc_pdf_browser(void);
+
+/* Prints html_path to pdf_path with headless chromium (bs_doc_pdf_browser()):
+ * its own temporary profile, no header/footer, a time limit
  * of $BS_CHROMIUM_TIMEOUT seconds (default 60). 0 ok; -1 with err naming
  * the problem (not installed, timed out, exit status, no PDF written, with
  * the last line chromium printed). */

@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "docfmt.h"
 
@@ -235,6 +237,42 @@ static void test_pdf_errors(void **state)
 	remove("docfmt_test.html");
 }
 
+/* The browser chosen: $BS_CHROMIUM, else chromium-headless-shell when an
+ * executable of that name is on $PATH, else chromium. */
+static void test_pdf_browser(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/docfmt-path-XXXXXX", shell[64];
+	assert_non_null(mkdtemp(dir));
+	snprintf(shell, sizeof shell, "%s/chromium-headless-shell", dir);
+	const char *old = getenv("PATH");
+	char *saved = old ? strdup(old) : NULL;
+	unsetenv("BS_CHROMIUM");
+	setenv("PATH", dir, 1);
+	assert_string_equal(bs_doc_pdf_browser(), "chromium");
+	FILE *f = fopen(shell, "w");
+	assert_non_null(f);
+	fclose(f);
+	assert_int_equal(chmod(shell, 0644), 0);   /* not executable: not taken */
+	assert_string_equal(bs_doc_pdf_browser(), "chromium");
+	assert_int_equal(chmod(shell, 0755), 0);
+	setenv("PATH", "/nonexistent::", 1);       /* empty entries skipped */
+	assert_string_equal(bs_doc_pdf_browser(), "chromium");
+	char path[256];
+	snprintf(path, sizeof path, "/nonexistent:%s", dir);
+	setenv("PATH", path, 1);
+	assert_string_equal(bs_doc_pdf_browser(), "chromium-headless-shell");
+	setenv("BS_CHROMIUM", "/opt/my/chrome", 1);
+	assert_string_equal(bs_doc_pdf_browser(), "/opt/my/chrome");
+	unsetenv("BS_CHROMIUM");
+	if (saved) {
+		setenv("PATH", saved, 1);
+		free(saved);
+	}
+	remove(shell);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -248,6 +286,7 @@ int main(void)
 		cmocka_unit_test(test_html_and_buf),
 		cmocka_unit_test(test_labels_and_enums),
 		cmocka_unit_test(test_pdf_errors),
+		cmocka_unit_test(test_pdf_browser),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
