@@ -22,6 +22,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -94,6 +95,8 @@ struct close_state {
 	int64_t *tenants;             /* every tenant id, ascending */
 	size_t n_tenants;
 	struct pair_map map;
+	uint64_t last_key;            /* the last rollup's pair (0: none) … */
+	size_t last_pair, last_pool;  /* … its pair row and pool index */
 	struct cube pairs, pool_cube;
 	struct bs_sample *samples;    /* one row's present buckets */
 	struct bs_rating_scratch *scratch;
@@ -428,6 +431,27 @@ static bool tenant_known(const struct close_state *st, int64_t t)
 	return lo < st->n_tenants && st->tenants[lo] == t;
 }
 
+/* BS_CLOSE_TIMING=1: each phase's wall time on stderr (for the benchmark;
+ * nothing else reads it). */
+static void phase(const char *name)
+{
+	static struct timespec last;
+	static int on = -1;
+	if (on < 0) {
+		const char *e = getenv("BS_CLOSE_TIMING");
+		on = e != NULL && strcmp(e, "1") == 0;
+		clock_gettime(CLOCK_MONOTONIC, &last);
+	}
+	if (!on)
+		return;
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	fprintf(stderr, "close timing: %-12s %8.1f ms\n", name,
+		(double)(now.tv_sec - last.tv_sec) * 1e3 +
+		(double)(now.tv_nsec - last.tv_nsec) / 1e6);
+	last = now;
+}
+
 /* ---- the usage ------------------------------------------------------------ */
 
 static bool add_sample(struct cube *c, size_t row, int64_t b, bool in,
@@ -448,6 +472,17 @@ static int take_sample(struct close_state *st, int64_t tenant, int64_t pool,
 			   " outside the period", b);
 		return st->op->rc;
 	}
+	const uint64_t key = pair_key(tenant, pool);
+	if (key == st->last_key) {
+		/* the same pair as the row before (the usual case when the
+		 * table's rows lie in pair order): no lookups */
+		if (add_sample(&st->pairs, st->last_pair, b, in, bytes) &&
+		    add_sample(&st->pool_cube, st->last_pool, b, in, bytes))
+			return 0;
+		bs_op_fail(st->op, BS_EXIT_REFUSED, "pool %" PRId64 ": bytes of a "
+			   "bucket exceed 2^63-1", pool);
+		return st->op->rc;
+	}
 	size_t pi = pool_index(st, pool);
 	if (pi == SIZE_MAX) {
 		bs_op_fail(st->op, BS_EXIT_REFUSED, "pool %" PRId64 ": usage in %s "
@@ -458,8 +493,13 @@ static int take_sample(struct close_state *st, int64_t tenant, int64_t pool,
 	}
 	size_t slot;
 	bool ok = true;
-	if (pair_find(&st->map, pair_key(tenant, pool), &slot)) {
+	if (pair_find(&st->map, key, &slot)) {
 		ok = add_sample(&st->pairs, st->map.rows[slot], b, in, bytes);
+		if (tenant != 0) {   /* tenant 0's bytes also count as unattributed */
+			st->last_key = key;
+			st->last_pair = st->map.rows[slot];
+			st->last_pool = pi;
+		}
 	} else if (tenant != 0 && !tenant_known(st, tenant)) {
 		bs_op_fail(st->op, BS_EXIT_REFUSED, "tenant %" PRId64 ": usage in %s "
 			   "on pool %" PRId64 " but no such tenant", tenant,
@@ -479,10 +519,9 @@ static int take_sample(struct close_state *st, int64_t tenant, int64_t pool,
 /* Big-endian integers of the binary COPY format. */
 static uint64_t be64(const unsigned char *p)
 {
-	uint64_t v = 0;
-	for (int i = 0; i < 8; i++)
-		v = v << 8 | p[i];
-	return v;
+	uint64_t v;
+	memcpy(&v, p, sizeof(v));
+	return __builtin_bswap64(v);
 }
 
 static uint32_t be32(const unsigned char *p)
@@ -509,9 +548,22 @@ static int64_t timestamp_epoch(int64_t us)
 #define COPY_SIGNATURE "PGCOPY\n\377\r\n"
 #define COPY_SIGNATURE_LEN 11
 
-/* One CopyData message of the binary stream: (the header, then) one row of
- * tenant int8, pool int8, bucket_start timestamptz, in bool, bytes int8 —
- * or the trailer (-1). A field of another length is a failure, named. */
+/* A binary COPY row of the usage query: 3 fields of 8 bytes each. */
+#define ROW_LEN (2 + 3 * (4 + 8))
+
+/* The rollup key the usage query packs (see stream_start): tenant and pool,
+ * each 0 .. 2^32-1 by the table's CHECKs, as (tenant - 2^31) · 2^32 + pool,
+ * which fits an int8 exactly; decoded from its two's complement halves. */
+static void unpack_key(uint64_t key, int64_t *tenant, int64_t *pool)
+{
+	*tenant = (int64_t)((key >> 32) ^ 0x80000000u);
+	*pool = (int64_t)(key & 0xffffffffu);
+}
+
+/* One CopyData message of the binary stream: (the header, then) rows of
+ * key int8, bucket_start timestamptz, signed bytes int8 (≥ 0: in; < 0:
+ * out, -1 - bytes) — or the trailer (-1). Anything else is a failure,
+ * named. */
 static int take_message(struct close_state *st, const unsigned char *p,
 			const unsigned char *end, bool *header_done)
 {
@@ -526,31 +578,27 @@ static int take_message(struct close_state *st, const unsigned char *p,
 		p += ext;
 		*header_done = true;
 	}
-	static const int32_t widths[5] = { 8, 8, 8, 1, 8 };
+	/* field count 3, then each field's length 8 */
+	static const unsigned char shape[ROW_LEN] = {
+		0, 3, [2] = 0, 0, 0, 8, [14] = 0, 0, 0, 8, [26] = 0, 0, 0, 8 };
 	while (p < end) {
-		if (end - p < 2)
-			goto bad;
-		int16_t nf = (int16_t)(p[0] << 8 | p[1]);
-		p += 2;
-		if (nf == -1) {
-			if (p != end)
-				goto bad;
-			return 0;
+		if (end - p >= ROW_LEN && memcmp(p, shape, 6) == 0 &&
+		    memcmp(p + 14, shape + 14, 4) == 0 &&
+		    memcmp(p + 26, shape + 26, 4) == 0) {
+			int64_t tenant, pool;
+			unpack_key(be64(p + 6), &tenant, &pool);
+			int64_t us = (int64_t)be64(p + 18);
+			int64_t v = (int64_t)be64(p + 30);
+			p += ROW_LEN;
+			int64_t b = (timestamp_epoch(us) - st->first_bucket) / 300;
+			bool in = v >= 0;
+			if (take_sample(st, tenant, pool, b, in, in ? v : -1 - v) != 0)
+				return st->op->rc;
+			continue;
 		}
-		if (nf != 5)
-			goto bad;
-		int64_t v[5];
-		for (int k = 0; k < 5; k++) {
-			if (end - p < 4 || (int32_t)be32(p) != widths[k] ||
-			    end - p - 4 < widths[k])
-				goto bad;
-			p += 4;
-			v[k] = widths[k] == 8 ? (int64_t)be64(p) : p[0];
-			p += widths[k];
-		}
-		int64_t b = (timestamp_epoch(v[2]) - st->first_bucket) / 300;
-		if (take_sample(st, v[0], v[1], b, v[3] != 0, v[4]) != 0)
-			return st->op->rc;
+		if (end - p == 2 && p[0] == 0xff && p[1] == 0xff)
+			return 0;   /* the trailer */
+		goto bad;
 	}
 	return 0;
 bad:
@@ -600,15 +648,20 @@ static int stream_start(struct close_state *st, struct usage_stream *s,
 	char upper[64] = "";
 	if (to >= 0)
 		snprintf(upper, sizeof(upper), " AND ctid < '(%" PRId64 ",0)'", to);
+	/* Three fields a row, not five: each field is a send call and bytes
+	 * on the wire, the per-row cost that dominates the close. Tenant and
+	 * pool go packed in one int8 (unpack_key), the direction as the sign
+	 * of the bytes (in: bytes; out: -1 - bytes; bytes ≥ 0 by CHECK). */
+	const char *bytes = st->bmeasure == BS_MEASURE_IP ? "ip_bytes" : "frame_bytes";
 	snprintf(sql, sizeof(sql),
-		 "COPY (SELECT tenant_id, pool_id, bucket_start,"
-		 " direction = 'in', %s FROM usage_5m"
+		 "COPY (SELECT (tenant_id - 2147483648) * 4294967296 + pool_id,"
+		 " bucket_start, CASE WHEN direction = 'in' THEN %s ELSE -1 - %s END"
+		 " FROM usage_5m"
 		 " WHERE bucket_start >= to_timestamp(%" PRId64 ")"
 		 " AND bucket_start < to_timestamp(%" PRId64 ")"
 		 " AND ctid >= '(%" PRId64 ",0)'%s) TO STDOUT (FORMAT binary)",
-		 st->bmeasure == BS_MEASURE_IP ? "ip_bytes" : "frame_bytes",
-		 st->first_bucket, st->first_bucket + st->n_buckets * 300, from,
-		 upper);
+		 bytes, bytes, st->first_bucket,
+		 st->first_bucket + st->n_buckets * 300, from, upper);
 	if (PQsendQuery(s->conn, sql) != 1) {
 		bs_op_fail(st->op, BS_EXIT_FAILURE, "reading the rollups: %s",
 			   PQerrorMessage(s->conn));
@@ -1011,35 +1064,48 @@ static int by_alloc_id(const void *x, const void *y)
 	return (a->alloc_id > b->alloc_id) - (a->alloc_id < b->alloc_id);
 }
 
-/* Per (tenant, currency): SHA-256 of its samples in the form
- * bandsplit-samples-v1 (sampledigest.h), staged in pg_temp.bs_close_digest
- * for bs_close_record_digests() (0025). */
-static int stage_digests(struct close_state *st)
+/* One document's digest: its allocations allocs[first, end) (consecutive,
+ * one tenant and currency), computed by a digest worker. */
+struct digest_job {
+	size_t first, end;
+	char hex[BS_DIGEST_HEX_LEN + 1];
+	int64_t lines;
+	bool failed;
+};
+
+struct digest_worker {
+	const struct close_state *st;
+	struct digest_job *jobs;
+	size_t n_jobs, k, stride;     /* jobs k, k + stride, ... */
+};
+
+/* SHA-256 over the canonical lines of each of the worker's documents. Reads
+ * only the close's state (allocations, the pair cube), writes only its own
+ * jobs: the workers share nothing mutable. */
+static void *digest_work(void *arg)
 {
-	PQclear(bs_op_query(st->op, "CREATE TEMP TABLE IF NOT EXISTS bs_close_digest"
-		" (tenant_id bigint NOT NULL, currency text NOT NULL,"
-		" sha256 text NOT NULL, samples bigint NOT NULL) ON COMMIT DROP",
-		0, NULL));
-	if (st->op->rc == 0)
-		PQclear(bs_op_query(st->op, "TRUNCATE pg_temp.bs_close_digest",
-				    0, NULL));
-	if (st->op->rc != 0 ||
-	    copy_begin(st, "COPY pg_temp.bs_close_digest FROM STDIN") != 0)
-		return st->op->rc;
-	struct alloc_order *order = xcalloc(st->op, st->n_allocs + 1, sizeof(*order));
-	struct bs_sample_digest *d = xcalloc(st->op, 1, sizeof(*d));
-	for (size_t i = 0, j; st->op->rc == 0 && i < st->n_allocs; i = j) {
-		const struct alloc_row *g = &st->allocs[i];
-		for (j = i; j < st->n_allocs &&
-		     st->allocs[j].a.tenant_id == g->a.tenant_id &&
-		     strcmp(st->allocs[j].currency, g->currency) == 0; j++)
-			order[j - i] = (struct alloc_order){ st->allocs[j].a.alloc_id, j };
-		qsort(order, j - i, sizeof(*order), by_alloc_id);
-		if (bs_sample_digest_begin(d) != 0) {
-			bs_op_fail(st->op, BS_EXIT_FAILURE, "SHA-256: OpenSSL failed");
-			break;
+	struct digest_worker *w = arg;
+	const struct close_state *st = w->st;
+	struct bs_sample_digest *d = malloc(sizeof(*d));
+	struct alloc_order *order = NULL;
+	size_t order_cap = 0;
+	for (size_t j = w->k; j < w->n_jobs; j += w->stride) {
+		struct digest_job *job = &w->jobs[j];
+		size_t n_allocs = job->end - job->first;
+		if (n_allocs > order_cap) {
+			free(order);
+			order_cap = n_allocs;
+			order = malloc(order_cap * sizeof(*order));
 		}
-		for (size_t k = 0; k < j - i; k++) {
+		if (d == NULL || order == NULL || bs_sample_digest_begin(d) != 0) {
+			job->failed = true;
+			continue;
+		}
+		for (size_t i = job->first; i < job->end; i++)
+			order[i - job->first] = (struct alloc_order){
+				st->allocs[i].a.alloc_id, i };
+		qsort(order, n_allocs, sizeof(*order), by_alloc_id);
+		for (size_t k = 0; k < n_allocs; k++) {
 			const struct alloc_row *a = &st->allocs[order[k].index];
 			int64_t first, n;
 			bs_sample_alloc_buckets(st->period, &a->a, &first, &n);
@@ -1053,17 +1119,72 @@ static int stage_digests(struct close_state *st)
 						     st->pairs.in[c], st->pairs.out[c]);
 			}
 		}
-		char hex[BS_DIGEST_HEX_LEN + 1];
-		int64_t lines = d->lines;
-		if (bs_sample_digest_end(d, hex) != 0) {
+		job->lines = d->lines;
+		job->failed = bs_sample_digest_end(d, job->hex) != 0;
+	}
+	free(order);
+	free(d);
+	return NULL;
+}
+
+/* Per (tenant, currency): SHA-256 of its samples in the form
+ * bandsplit-samples-v1 (sampledigest.h), staged in pg_temp.bs_close_digest
+ * for bs_close_record_digests() (0025). The documents are hashed by
+ * DIGEST_THREADS threads (the month's samples are hundreds of MB of
+ * canonical text; the database is idle meanwhile), then staged in order. */
+#define DIGEST_THREADS 2
+
+static int stage_digests(struct close_state *st)
+{
+	PQclear(bs_op_query(st->op, "CREATE TEMP TABLE IF NOT EXISTS bs_close_digest"
+		" (tenant_id bigint NOT NULL, currency text NOT NULL,"
+		" sha256 text NOT NULL, samples bigint NOT NULL) ON COMMIT DROP",
+		0, NULL));
+	if (st->op->rc == 0)
+		PQclear(bs_op_query(st->op, "TRUNCATE pg_temp.bs_close_digest",
+				    0, NULL));
+	if (st->op->rc != 0 ||
+	    copy_begin(st, "COPY pg_temp.bs_close_digest FROM STDIN") != 0)
+		return st->op->rc;
+	struct digest_job *jobs = xcalloc(st->op, st->n_allocs + 1, sizeof(*jobs));
+	if (jobs == NULL)
+		return copy_end(st);
+	size_t n_jobs = 0;
+	for (size_t i = 0, j; i < st->n_allocs; i = j) {
+		const struct alloc_row *g = &st->allocs[i];
+		for (j = i; j < st->n_allocs &&
+		     st->allocs[j].a.tenant_id == g->a.tenant_id &&
+		     strcmp(st->allocs[j].currency, g->currency) == 0; j++)
+			;
+		jobs[n_jobs++] = (struct digest_job){ .first = i, .end = j };
+	}
+	struct digest_worker w[DIGEST_THREADS];
+	pthread_t tid[DIGEST_THREADS];
+	bool started[DIGEST_THREADS] = { false };
+	for (int k = 0; k < DIGEST_THREADS; k++) {
+		w[k] = (struct digest_worker){ st, jobs, n_jobs, (size_t)k,
+					       DIGEST_THREADS };
+		if (k > 0)
+			started[k] = pthread_create(&tid[k], NULL, digest_work,
+						    &w[k]) == 0;
+	}
+	digest_work(&w[0]);
+	for (int k = 1; k < DIGEST_THREADS; k++) {
+		if (started[k])
+			pthread_join(tid[k], NULL);
+		else
+			digest_work(&w[k]);   /* no thread: this one does it */
+	}
+	for (size_t j = 0; j < n_jobs && st->op->rc == 0; j++) {
+		const struct alloc_row *g = &st->allocs[jobs[j].first];
+		if (jobs[j].failed) {
 			bs_op_fail(st->op, BS_EXIT_FAILURE, "SHA-256: OpenSSL failed");
 			break;
 		}
 		put(st, "%" PRId64 "\t%s\t%s\t%" PRId64 "\n", g->a.tenant_id,
-		    g->currency, hex, lines);
+		    g->currency, jobs[j].hex, jobs[j].lines);
 	}
-	free(order);
-	free(d);
+	free(jobs);
 	return copy_end(st);
 }
 
@@ -1161,6 +1282,7 @@ static int issue(struct close_state *st, bool *commit)
 			PQclear(res);
 		} else {
 			st->report->documents = res;
+			phase("documents");
 			PQclear(bs_op_query(st->op, "SELECT"
 				" bs_close_record_digests($1::bigint)", 1, pp));
 			snprintf(st->report->message, sizeof(st->report->message),
@@ -1231,15 +1353,21 @@ int bs_close_run(struct bs_op *op, const struct bs_close_request *req,
 	st.samples = xcalloc(op, BS_RATING_MAX_BUCKETS, sizeof(*st.samples));
 	st.scratch = xcalloc(op, 1, sizeof(*st.scratch));
 	st.copybuf = xcalloc(op, COPYBUF_SIZE, 1);
+	phase("start");
 	if (op->rc == 0)
 		warn_completeness(&st, pp);
 	if (op->rc == 0 && load_pools(&st, pp) == 0 && load_versions(&st, pp) == 0 &&
 	    load_allocations(&st, pp) == 0 && load_tenants(&st) == 0 &&
-	    load_usage(&st) == 0) {
+	    (phase("model"), load_usage(&st)) == 0) {
+		phase("usage");
 		PQclear(bs_op_query(op, "SELECT bs_close_stage()", 0, NULL));
 		if (op->rc == 0 && rate_allocations(&st) == 0 &&
-		    rate_carriers(&st) == 0 && stage_digests(&st) == 0)
+		    (phase("rate"), rate_carriers(&st)) == 0 &&
+		    (phase("carriers"), stage_digests(&st)) == 0) {
+			phase("digests");
 			issue(&st, commit);
+			phase("issue");
+		}
 	}
 	free_state(&st);
 	return op->rc;

@@ -119,18 +119,31 @@ void bs_buf_putc(struct bs_buf *b, char c)
 
 size_t bs_doc_i64_raw(char *dst, int64_t v)
 {
+	/* two digits per division: the statements and the close's digests
+	 * format tens of millions of these */
+	static const char pairs[201] =
+		"00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+		"40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+		"8081828384858687888990919293949596979899";
 	char tmp[24];
-	size_t k = 0, n = 0;
+	size_t k = sizeof(tmp), n = 0;
 	uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-	do {
-		tmp[k++] = (char)('0' + u % 10);
-		u /= 10;
-	} while (u);
+	while (u >= 100) {
+		unsigned d = (unsigned)(u % 100) * 2;
+		u /= 100;
+		tmp[--k] = pairs[d + 1];
+		tmp[--k] = pairs[d];
+	}
+	if (u >= 10) {
+		tmp[--k] = pairs[u * 2 + 1];
+		tmp[--k] = pairs[u * 2];
+	} else {
+		tmp[--k] = (char)('0' + u);
+	}
 	if (v < 0)
 		dst[n++] = '-';
-	while (k)
-		dst[n++] = tmp[--k];
-	return n;
+	memcpy(dst + n, tmp + k, sizeof(tmp) - k);
+	return n + sizeof(tmp) - k;
 }
 
 void bs_buf_i64(struct bs_buf *b, int64_t v)

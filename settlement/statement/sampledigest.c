@@ -5,6 +5,7 @@
 #include "sampledigest.h"
 
 #include <assert.h>
+#include <stdint.h>
 #include <string.h>
 
 #include <openssl/evp.h>
@@ -27,6 +28,25 @@ int bs_sample_digest_begin(struct bs_sample_digest *d)
 
 static char *put_utc(char *p, int64_t t)
 {
+	/* Consecutive samples are mostly of one day: its "YYYY-MM-DDT" is kept
+	 * (per thread: the API renders statements on several) and only the
+	 * time of day formatted. */
+	static _Thread_local int64_t cached_day = INT64_MIN;
+	static _Thread_local char cached_date[11];
+	int64_t day = t >= 0 ? t / 86400 : -((-t + 86399) / 86400);
+	if (day == cached_day) {
+		int64_t s = t - day * 86400;
+		memcpy(p, cached_date, 11);
+		p += 11;
+		const int f[3] = { (int)(s / 3600), (int)(s / 60 % 60), (int)(s % 60) };
+		const char sep[3] = { ':', ':', 'Z' };
+		for (int i = 0; i < 3; i++) {
+			*p++ = (char)('0' + f[i] / 10);
+			*p++ = (char)('0' + f[i] % 10);
+			*p++ = sep[i];
+		}
+		return p;
+	}
 	struct bs_doc_civil c;
 	bs_doc_civil(t, 0, &c);
 	assert(c.year >= 0 && c.year <= 9999);
@@ -41,6 +61,8 @@ static char *put_utc(char *p, int64_t t)
 		*p++ = (char)('0' + f[i] % 10);
 		*p++ = sep[i];
 	}
+	memcpy(cached_date, p - 20, 11);
+	cached_day = day;
 	return p;
 }
 
