@@ -578,13 +578,10 @@ static int take_message(struct close_state *st, const unsigned char *p,
 		p += ext;
 		*header_done = true;
 	}
-	/* field count 3, then each field's length 8 */
-	static const unsigned char shape[ROW_LEN] = {
-		0, 3, [2] = 0, 0, 0, 8, [14] = 0, 0, 0, 8, [26] = 0, 0, 0, 8 };
 	while (p < end) {
-		if (end - p >= ROW_LEN && memcmp(p, shape, 6) == 0 &&
-		    memcmp(p + 14, shape + 14, 4) == 0 &&
-		    memcmp(p + 26, shape + 26, 4) == 0) {
+		/* field count 3, then each field's length 8 */
+		if (end - p >= ROW_LEN && p[0] == 0 && p[1] == 3 &&
+		    be32(p + 2) == 8 && be32(p + 14) == 8 && be32(p + 26) == 8) {
 			int64_t tenant, pool;
 			unpack_key(be64(p + 6), &tenant, &pool);
 			int64_t us = (int64_t)be64(p + 18);
