@@ -608,7 +608,12 @@ bad:
  * the table's blocks (a TID range scan), all in one snapshot exported by
  * the close's transaction: the server's per-row work (scan, send) runs on
  * as many cores, and the rows read are exactly those one COPY would read. */
-#define USAGE_STREAMS 2
+#define USAGE_STREAMS_MAX 2
+static int usage_streams(void)
+{
+	const char *e = getenv("BS_CLOSE_STREAMS");   /* experiment */
+	return e != NULL && strcmp(e, "1") == 0 ? 1 : 2;
+}
 
 struct usage_stream {
 	PGconn *conn;
@@ -642,9 +647,13 @@ static int stream_start(struct close_state *st, struct usage_stream *s,
 		return st->op->rc;
 	/* COPY takes no parameters: the values are integers formatted here,
 	 * the column one of two names. Binary: no text to format or parse. */
-	char upper[64] = "";
-	if (to >= 0)
-		snprintf(upper, sizeof(upper), " AND ctid < '(%" PRId64 ",0)'", to);
+	char range[96] = "";
+	if (from > 0 && to >= 0)
+		snprintf(range, sizeof(range), " AND ctid >= '(%" PRId64 ",0)' AND ctid < '(%" PRId64 ",0)'", from, to);
+	else if (to >= 0)
+		snprintf(range, sizeof(range), " AND ctid < '(%" PRId64 ",0)'", to);
+	else if (from > 0)
+		snprintf(range, sizeof(range), " AND ctid >= '(%" PRId64 ",0)'", from);
 	/* Three fields a row, not five: each field is a send call and bytes
 	 * on the wire, the per-row cost that dominates the close. Tenant and
 	 * pool go packed in one int8 (unpack_key), the direction as the sign
@@ -656,9 +665,9 @@ static int stream_start(struct close_state *st, struct usage_stream *s,
 		 " FROM usage_5m"
 		 " WHERE bucket_start >= to_timestamp(%" PRId64 ")"
 		 " AND bucket_start < to_timestamp(%" PRId64 ")"
-		 " AND ctid >= '(%" PRId64 ",0)'%s) TO STDOUT (FORMAT binary)",
+		 "%s) TO STDOUT (FORMAT binary)",
 		 bytes, bytes, st->first_bucket,
-		 st->first_bucket + st->n_buckets * 300, from, upper);
+		 st->first_bucket + st->n_buckets * 300, range);
 	if (PQsendQuery(s->conn, sql) != 1) {
 		bs_op_fail(st->op, BS_EXIT_FAILURE, "reading the rollups: %s",
 			   PQerrorMessage(s->conn));
@@ -736,7 +745,8 @@ static int load_usage(struct close_state *st)
 	}
 	/* Blocks [k·share, (k+1)·share); the last stream to the table's end,
 	 * wherever it is in the snapshot. */
-	struct usage_stream s[USAGE_STREAMS] = { 0 };
+	const int USAGE_STREAMS = usage_streams();
+	struct usage_stream s[USAGE_STREAMS_MAX] = { 0 };
 	const int64_t share = blocks / USAGE_STREAMS + 1;
 	for (int k = 0; k < USAGE_STREAMS && st->op->rc == 0; k++)
 		stream_start(st, &s[k], snapshot, k * share,
@@ -744,7 +754,7 @@ static int load_usage(struct close_state *st)
 	for (int k = 0; k < USAGE_STREAMS && st->op->rc == 0; k++)
 		stream_copying(st, &s[k]);
 	for (;;) {
-		struct pollfd fds[USAGE_STREAMS];
+		struct pollfd fds[USAGE_STREAMS_MAX];
 		nfds_t n = 0;
 		for (int k = 0; k < USAGE_STREAMS; k++) {
 			if (!s[k].copying || stream_drain(st, &s[k]))
@@ -1126,13 +1136,62 @@ static void *digest_work(void *arg)
 
 /* Per (tenant, currency): SHA-256 of its samples in the form
  * bandsplit-samples-v1 (sampledigest.h), staged in pg_temp.bs_close_digest
- * for bs_close_record_digests() (0025). The documents are hashed by
- * DIGEST_THREADS threads (the month's samples are hundreds of MB of
- * canonical text; the database is idle meanwhile), then staged in order. */
+ * for bs_close_record_digests() (0025). The month's samples are hundreds
+ * of MB of canonical text: DIGEST_THREADS threads hash the documents
+ * (digests_start, as soon as the samples are in) while this thread rates,
+ * stages and issues; digests_stage waits for them and stages the results
+ * in order. The workers only read the allocations and the pair cube, which
+ * nothing changes after the usage is loaded. */
 #define DIGEST_THREADS 2
 
-static int stage_digests(struct close_state *st)
+struct digests {
+	struct digest_job *jobs;
+	size_t n_jobs;
+	struct digest_worker w[DIGEST_THREADS];
+	pthread_t tid[DIGEST_THREADS];
+	bool started[DIGEST_THREADS];
+};
+
+static void digests_start(struct close_state *st, struct digests *g)
 {
+	*g = (struct digests){ 0 };
+	g->jobs = xcalloc(st->op, st->n_allocs + 1, sizeof(*g->jobs));
+	if (g->jobs == NULL)
+		return;
+	for (size_t i = 0, j; i < st->n_allocs; i = j) {
+		const struct alloc_row *a = &st->allocs[i];
+		for (j = i; j < st->n_allocs &&
+		     st->allocs[j].a.tenant_id == a->a.tenant_id &&
+		     strcmp(st->allocs[j].currency, a->currency) == 0; j++)
+			;
+		g->jobs[g->n_jobs++] = (struct digest_job){ .first = i, .end = j };
+	}
+	for (int k = 0; k < DIGEST_THREADS; k++) {
+		g->w[k] = (struct digest_worker){ st, g->jobs, g->n_jobs,
+						  (size_t)k, DIGEST_THREADS };
+		g->started[k] = pthread_create(&g->tid[k], NULL, digest_work,
+					       &g->w[k]) == 0;
+	}
+}
+
+/* Waits for the workers (doing a worker's share here if its thread did not
+ * start) and frees them; the jobs stay for digests_stage. */
+static void digests_join(struct digests *g)
+{
+	for (int k = 0; k < DIGEST_THREADS; k++) {
+		if (g->started[k])
+			pthread_join(g->tid[k], NULL);
+		else if (g->jobs != NULL)
+			digest_work(&g->w[k]);
+		g->started[k] = false;
+	}
+}
+
+static int digests_stage(struct close_state *st, struct digests *g)
+{
+	digests_join(g);
+	if (st->op->rc != 0 || g->jobs == NULL)
+		return st->op->rc;
 	PQclear(bs_op_query(st->op, "CREATE TEMP TABLE IF NOT EXISTS bs_close_digest"
 		" (tenant_id bigint NOT NULL, currency text NOT NULL,"
 		" sha256 text NOT NULL, samples bigint NOT NULL) ON COMMIT DROP",
@@ -1143,45 +1202,15 @@ static int stage_digests(struct close_state *st)
 	if (st->op->rc != 0 ||
 	    copy_begin(st, "COPY pg_temp.bs_close_digest FROM STDIN") != 0)
 		return st->op->rc;
-	struct digest_job *jobs = xcalloc(st->op, st->n_allocs + 1, sizeof(*jobs));
-	if (jobs == NULL)
-		return copy_end(st);
-	size_t n_jobs = 0;
-	for (size_t i = 0, j; i < st->n_allocs; i = j) {
-		const struct alloc_row *g = &st->allocs[i];
-		for (j = i; j < st->n_allocs &&
-		     st->allocs[j].a.tenant_id == g->a.tenant_id &&
-		     strcmp(st->allocs[j].currency, g->currency) == 0; j++)
-			;
-		jobs[n_jobs++] = (struct digest_job){ .first = i, .end = j };
-	}
-	struct digest_worker w[DIGEST_THREADS];
-	pthread_t tid[DIGEST_THREADS];
-	bool started[DIGEST_THREADS] = { false };
-	for (int k = 0; k < DIGEST_THREADS; k++) {
-		w[k] = (struct digest_worker){ st, jobs, n_jobs, (size_t)k,
-					       DIGEST_THREADS };
-		if (k > 0)
-			started[k] = pthread_create(&tid[k], NULL, digest_work,
-						    &w[k]) == 0;
-	}
-	digest_work(&w[0]);
-	for (int k = 1; k < DIGEST_THREADS; k++) {
-		if (started[k])
-			pthread_join(tid[k], NULL);
-		else
-			digest_work(&w[k]);   /* no thread: this one does it */
-	}
-	for (size_t j = 0; j < n_jobs && st->op->rc == 0; j++) {
-		const struct alloc_row *g = &st->allocs[jobs[j].first];
-		if (jobs[j].failed) {
+	for (size_t j = 0; j < g->n_jobs && st->op->rc == 0; j++) {
+		const struct alloc_row *a = &st->allocs[g->jobs[j].first];
+		if (g->jobs[j].failed) {
 			bs_op_fail(st->op, BS_EXIT_FAILURE, "SHA-256: OpenSSL failed");
 			break;
 		}
-		put(st, "%" PRId64 "\t%s\t%s\t%" PRId64 "\n", g->a.tenant_id,
-		    g->currency, jobs[j].hex, jobs[j].lines);
+		put(st, "%" PRId64 "\t%s\t%s\t%" PRId64 "\n", a->a.tenant_id,
+		    a->currency, g->jobs[j].hex, g->jobs[j].lines);
 	}
-	free(jobs);
 	return copy_end(st);
 }
 
@@ -1248,7 +1277,7 @@ static void warn_completeness(struct close_state *st, const char *const *pp)
 	PQclear(res);
 }
 
-static int issue(struct close_state *st, bool *commit)
+static int issue(struct close_state *st, struct digests *g, bool *commit)
 {
 	char from[24], to[24];
 	snprintf(from, sizeof(from), "%" PRId64, st->period.from);
@@ -1280,8 +1309,11 @@ static int issue(struct close_state *st, bool *commit)
 		} else {
 			st->report->documents = res;
 			phase("documents");
-			PQclear(bs_op_query(st->op, "SELECT"
-				" bs_close_record_digests($1::bigint)", 1, pp));
+			if (digests_stage(st, g) == 0)
+				phase("digests");
+			if (st->op->rc == 0)
+				PQclear(bs_op_query(st->op, "SELECT"
+					" bs_close_record_digests($1::bigint)", 1, pp));
 			snprintf(st->report->message, sizeof(st->report->message),
 				 "period %s: %d document(s) %s (run %s)",
 				 st->req->period, n, st->req->dry_run
@@ -1357,14 +1389,17 @@ int bs_close_run(struct bs_op *op, const struct bs_close_request *req,
 	    load_allocations(&st, pp) == 0 && load_tenants(&st) == 0 &&
 	    (phase("model"), load_usage(&st)) == 0) {
 		phase("usage");
+		struct digests g;
+		digests_start(&st, &g);
 		PQclear(bs_op_query(op, "SELECT bs_close_stage()", 0, NULL));
 		if (op->rc == 0 && rate_allocations(&st) == 0 &&
-		    (phase("rate"), rate_carriers(&st)) == 0 &&
-		    (phase("carriers"), stage_digests(&st)) == 0) {
-			phase("digests");
-			issue(&st, commit);
+		    (phase("rate"), rate_carriers(&st)) == 0) {
+			phase("carriers");
+			issue(&st, &g, commit);
 			phase("issue");
 		}
+		digests_join(&g);   /* every path: no worker outlives the state */
+		free(g.jobs);
 	}
 	free_state(&st);
 	return op->rc;
