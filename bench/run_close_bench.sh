@@ -6,7 +6,8 @@
 # a burstable95, a flat and a volume plan, one allocation per tenant, and a
 # full 30-day month (2026-11, Asia/Shanghai: 8,640 buckets) of 5-minute
 # rollups in both directions for every tenant (1,000 tenants: 17,280,000
-# rows), loaded, indexed, VACUUM ANALYZEd. Then, in the same run:
+# rows), loaded bucket after bucket (the order bandsplit-settle writes them
+# in), indexed, VACUUM ANALYZEd. Then, in the same run:
 #   scan    the floor: one sequential aggregate scan over the same rows
 #           (SELECT count(*), sum(frame_bytes) over the month; best of 2),
 #           as PostgreSQL runs it (a parallel seq scan, 2 workers here), and
@@ -68,7 +69,8 @@ for n in "${COUNTS[@]}"; do
 	       1
 	  FROM generate_series(timestamptz '2026-11-01 00:00+08',
 	                       timestamptz '2026-11-30 23:55+08', interval '5 min') b,
-	       generate_series(1, $n) t, (VALUES ('in'), ('out')) dd(d);
+	       generate_series(1, $n) t, (VALUES ('in'), ('out')) dd(d)
+	 ORDER BY b, t, d;   -- bucket after bucket, as bandsplit-settle writes them
 	ALTER TABLE usage_5m ADD PRIMARY KEY (tenant_id, pool_id, direction, bucket_start);
 	CREATE INDEX usage_5m_bucket ON usage_5m (bucket_start);
 	VACUUM ANALYZE usage_5m;
