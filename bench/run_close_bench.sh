@@ -94,7 +94,7 @@ for n in "${COUNTS[@]}"; do
 	s1=$(now)
 	scan1=$(secs "$s0" "$s1")
 	c0=$(now)
-	"$BS" close --period 2026-11 >/dev/null
+	BS_CLOSE_TIMING=${BS_CLOSE_TIMING:-} "$BS" close --period 2026-11 >/dev/null
 	c1=$(now)
 	e0=$(now)
 	"$BS" invoice export --period 2026-11 --format csv >/dev/null
