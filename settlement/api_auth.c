@@ -126,8 +126,20 @@ void bs_api_token_prefix(const char *token, char prefix[BS_API_TOKEN_PREFIX_LEN 
 	prefix[BS_API_TOKEN_PREFIX_LEN] = '\0';
 }
 
-int bs_api_auth_begin(PGconn *conn, const char *token, int64_t *tenant_id,
-		      char *err, size_t err_size)
+/* The statements of the token check, in this order, sent in one round trip
+ * (libpq pipeline mode) with one Sync at the end: the server runs them in
+ * order and, once one fails, skips the rest up to the Sync. */
+static const char SQL_BEGIN[] = "BEGIN ISOLATION LEVEL REPEATABLE READ";
+static const char SQL_SET_HASH[] =
+	"SELECT pg_catalog.set_config('bandsplit.token_hash', $1, true)";
+/* bs_api_touch() writes last_used_at (once a minute per token) unless the
+ * transaction is read-only: it runs before SET TRANSACTION READ ONLY. */
+static const char SQL_LOOKUP[] =
+	"SELECT public.bs_api_tenant(), public.bs_api_touch()";
+static const char SQL_READ_ONLY[] = "SET TRANSACTION READ ONLY";
+
+static int auth_pipeline(PGconn *conn, const char *token, bool begin,
+			 int64_t *tenant_id, char *err, size_t err_size)
 {
 	assert(conn != NULL && tenant_id != NULL);
 	if (!bs_api_token_wellformed(token)) {
@@ -140,37 +152,112 @@ int bs_api_auth_begin(PGconn *conn, const char *token, int64_t *tenant_id,
 		return 3;
 	}
 	const char *params[1] = { hex };
+	const char *const sql[] = { SQL_BEGIN, SQL_SET_HASH, SQL_LOOKUP, SQL_READ_ONLY };
+	static const char *const what[] = { "begin", "set the token hash",
+		"token lookup", "read-only transaction" };
+	const int first = begin ? 0 : 1, lookup = 2, count = 4;
 	int rc = 3;
-	PGresult *res = NULL;
-	if (bs_db_exec(conn, "set the token hash", "SELECT pg_catalog.set_config("
-		       "'bandsplit.token_hash', $1, true)", 1, params, err,
-		       err_size) < 0)
+	bool failed = false, found = false, synced = false;
+	long long id = 0;
+	err[0] = '\0';
+	if (PQenterPipelineMode(conn) != 1) {
+		bs_db_format_error(conn, NULL, "pipeline mode", err, err_size);
 		goto out;
-	/* bs_api_touch() writes last_used_at (once a minute per token) unless
-	 * the transaction is read-only. */
-	res = bs_db_query(conn, "token lookup", "SELECT public.bs_api_tenant(),"
-			  " public.bs_api_touch()", 0, NULL, err, err_size);
-	if (res == NULL)
-		goto out;
-	if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0)) {
+	}
+	for (int i = first; i < count; i++) {
+		if (PQsendQueryParams(conn, sql[i], i == 1 ? 1 : 0, NULL,
+				      i == 1 ? params : NULL, NULL, NULL, 0) != 1) {
+			bs_db_format_error(conn, NULL, what[i], err, err_size);
+			goto drain;
+		}
+	}
+	if (PQpipelineSync(conn) != 1) {
+		bs_db_format_error(conn, NULL, "pipeline sync", err, err_size);
+		goto drain;
+	}
+	synced = true;
+	/* one result (then NULL) per statement; PGRES_PIPELINE_ABORTED for
+	 * those skipped after a failure; then the Sync's own result */
+	for (int i = first; i < count; i++) {
+		PGresult *res = PQgetResult(conn);
+		if (res == NULL) {              /* the connection is gone */
+			if (!failed)
+				bs_db_format_error(conn, NULL, what[i], err, err_size);
+			failed = true;
+			break;
+		}
+		ExecStatusType st = PQresultStatus(res);
+		bool ok = st == (i == 1 || i == lookup ? PGRES_TUPLES_OK
+				 : PGRES_COMMAND_OK);
+		if (!ok && !failed && st != PGRES_PIPELINE_ABORTED) {
+			bs_db_format_error(conn, res, what[i], err, err_size);
+			failed = true;
+		}
+		if (ok && i == lookup && PQntuples(res) == 1 && !PQgetisnull(res, 0, 0)) {
+			char *end = NULL;
+			errno = 0;
+			id = strtoll(PQgetvalue(res, 0, 0), &end, 10);
+			found = errno == 0 && end != NULL && *end == '\0' && id > 0;
+			if (!found && !failed) {
+				snprintf(err, err_size, "token lookup: unexpected tenant id");
+				failed = true;
+			}
+		}
+		PQclear(res);
+		while ((res = PQgetResult(conn)) != NULL)   /* the NULL after it */
+			PQclear(res);
+		if (PQstatus(conn) != CONNECTION_OK)
+			break;
+	}
+drain:
+	/* up to the Sync, then out of pipeline mode. Not when the statements
+	 * could not all be sent (no Sync to wait for) or the connection is
+	 * lost: the connection stays in pipeline mode, fails the caller's
+	 * ROLLBACK and is reset (pool.c; PQreset ends pipeline mode). */
+	for (int guard = 0; synced && guard < 16 &&
+	     PQstatus(conn) == CONNECTION_OK &&
+	     PQpipelineStatus(conn) != PQ_PIPELINE_OFF; guard++) {
+		PGresult *res = PQgetResult(conn);
+		if (res == NULL) {
+			PQexitPipelineMode(conn);
+			continue;
+		}
+		ExecStatusType st = PQresultStatus(res);
+		PQclear(res);
+		if (st == PGRES_PIPELINE_SYNC)
+			PQexitPipelineMode(conn);
+	}
+	if (PQpipelineStatus(conn) != PQ_PIPELINE_OFF && !failed && err[0] == '\0') {
+		snprintf(err, err_size, "token check: pipeline not ended");
+		failed = true;
+	}
+	if (PQstatus(conn) != CONNECTION_OK) {
+		if (err[0] == '\0')
+			bs_db_format_error(conn, NULL, "token check", err, err_size);
+		rc = 2;
+	} else if (failed || err[0] != '\0') {
+		rc = 3;
+	} else if (!found) {
 		snprintf(err, err_size, "token not valid (unknown, revoked or expired)");
 		rc = 1;
-		goto out;
+	} else {
+		*tenant_id = (int64_t)id;
+		rc = 0;
 	}
-	char *end = NULL;
-	errno = 0;
-	long long id = strtoll(PQgetvalue(res, 0, 0), &end, 10);
-	if (errno != 0 || end == NULL || *end != '\0' || id <= 0) {
-		snprintf(err, err_size, "token lookup: unexpected tenant id");
-		goto out;
-	}
-	if (bs_db_exec(conn, "read-only transaction", "SET TRANSACTION READ ONLY",
-		       0, NULL, err, err_size) < 0)
-		goto out;
-	*tenant_id = (int64_t)id;
-	rc = 0;
 out:
-	PQclear(res);
 	explicit_bzero(hex, sizeof(hex));
 	return rc;
+}
+
+int bs_api_auth_begin(PGconn *conn, const char *token, int64_t *tenant_id,
+		      char *err, size_t err_size)
+{
+	int rc = auth_pipeline(conn, token, false, tenant_id, err, err_size);
+	return rc == 2 ? 3 : rc;
+}
+
+int bs_api_auth_open(PGconn *conn, const char *token, int64_t *tenant_id,
+		     char *err, size_t err_size)
+{
+	return auth_pipeline(conn, token, true, tenant_id, err, err_size);
 }

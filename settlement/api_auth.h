@@ -42,9 +42,23 @@
  * (SET TRANSACTION READ ONLY), so the handler's reads that follow run in
  * a read-only repeatable-read snapshot. In a transaction already READ
  * ONLY the tenant is still found, only last_used_at is not written. On 1
- * or 3 the caller rolls back. err never contains the token. */
+ * or 3 the caller rolls back. err never contains the token.
+ *
+ * The three statements (set_config, the lookup, SET TRANSACTION READ ONLY)
+ * go in one round trip (libpq pipeline mode, one Sync): once one fails the
+ * server skips the rest. SET TRANSACTION READ ONLY is sent whatever the
+ * lookup finds: after a 1 the transaction is read-only too. */
 int bs_api_auth_begin(PGconn *conn, const char *token, int64_t *tenant_id,
 		      char *err, size_t err_size);
+
+/* BEGIN ISOLATION LEVEL REPEATABLE READ and bs_api_auth_begin's three
+ * statements in one round trip: the request's transaction opened and
+ * bound to the token. Returns 0 ok (*tenant_id set), 1 token not valid,
+ * 2 the connection was found lost (nothing of the transaction can have
+ * committed: the caller may reconnect and call again), 3 failure (the
+ * transaction, if open, is aborted: the caller rolls back). */
+int bs_api_auth_open(PGconn *conn, const char *token, int64_t *tenant_id,
+		     char *err, size_t err_size);
 
 /* Shape check only: "bst_", 8 of [a-z2-7], "_", 43 of [A-Za-z0-9_-],
  * nothing else. NULL is not well-formed. */

@@ -23,7 +23,7 @@
 #include <time.h>
 
 enum stmt {
-	S_USAGE, S_ALLOC_OWNED,
+	S_USAGE, S_USAGE_5M, S_ALLOC_OWNED,
 	S_INVOICES_JSON, S_INVOICES_CSV,
 	S_INVOICE_JSON, S_INVOICE_OWNED,
 	S_ALLOCS_JSON, S_ALLOCS_CSV,
@@ -31,22 +31,25 @@ enum stmt {
 	S_COUNT
 };
 
-/* The caller's usage: 5-minute rollups binned by step from `from`.
- * $1 tenant, $2 from, $3 to (epoch s), $4 step (s), $5 direction or NULL,
- * $6 allocation or NULL, $7 row cap + 1. */
-#define USAGE_ROWS \
-	"WITH RECURSIVE a AS (SELECT pool_id, valid FROM public.allocation " \
-	"            WHERE alloc_id = $6::bigint AND tenant_id = $1::bigint), " \
-	/* the tenant's (pool, direction) pairs, by a skip scan of the primary \
-	 * key (tenant_id, pool_id, direction, bucket_start): each pair's rows \
-	 * are then one index range, whatever the other tenants' rows */ \
+/* The tenant's (pool, direction) pairs, by a skip scan of the primary key
+ * (tenant_id, pool_id, direction, bucket_start): each pair's rows are then
+ * one index range, whatever the other tenants' rows. $1 tenant. */
+#define USAGE_PAIRS \
 	"pd AS ((SELECT pool_id, direction FROM public.usage_5m " \
 	"        WHERE tenant_id = $1::bigint ORDER BY pool_id, direction LIMIT 1) " \
 	"      UNION ALL " \
 	"      SELECT n.pool_id, n.direction FROM pd, LATERAL (SELECT pool_id, direction " \
 	"        FROM public.usage_5m WHERE tenant_id = $1::bigint " \
 	"         AND (pool_id, direction) > (pd.pool_id, pd.direction) " \
-	"        ORDER BY pool_id, direction LIMIT 1) n), " \
+	"        ORDER BY pool_id, direction LIMIT 1) n) "
+
+/* The caller's usage: 5-minute rollups binned by step from `from`.
+ * $1 tenant, $2 from, $3 to (epoch s), $4 step (s), $5 direction or NULL,
+ * $6 allocation or NULL, $7 row cap + 1. */
+#define USAGE_ROWS \
+	"WITH RECURSIVE a AS (SELECT pool_id, valid FROM public.allocation " \
+	"            WHERE alloc_id = $6::bigint AND tenant_id = $1::bigint), " \
+	USAGE_PAIRS ", " \
 	"s AS (SELECT date_bin(make_interval(secs => $4::int), u.bucket_start, " \
 	"                      to_timestamp($2::bigint)) AS t, " \
 	"             u.pool_id, u.direction, " \
@@ -86,6 +89,27 @@ static const char *const sql[S_COUNT] = {
 	[S_USAGE] = USAGE_ROWS
 	"SELECT extract(epoch FROM t)::bigint, pool_id, direction, frame_bytes,"
 	"       ip_bytes, frame_packets, ip_packets, buckets FROM s ORDER BY 1, 2, 3",
+	/* step=5m: each sample is one row of usage_5m (the primary key makes
+	 * (bucket, pool, direction) unique and buckets are on 5-minute
+	 * boundaries, as `from` is): the rows themselves, the same columns as
+	 * S_USAGE, without date_bin, sums and grouping (a third of the
+	 * query's time). $1 tenant, $2 from, $3 to, $4 direction or NULL,
+	 * $5 allocation or NULL, $6 row cap + 1. */
+	[S_USAGE_5M] =
+	"WITH RECURSIVE a AS (SELECT pool_id, valid FROM public.allocation "
+	"            WHERE alloc_id = $5::bigint AND tenant_id = $1::bigint), "
+	USAGE_PAIRS
+	"SELECT date_part('epoch', u.bucket_start)::bigint, u.pool_id, u.direction,"
+	"       u.frame_bytes, u.ip_bytes, u.frame_packets, u.ip_packets, 1"
+	"  FROM pd JOIN LATERAL (SELECT * FROM public.usage_5m x "
+	"        WHERE x.tenant_id = $1::bigint AND x.pool_id = pd.pool_id "
+	"          AND x.direction = pd.direction "
+	"          AND x.bucket_start >= to_timestamp($2::bigint) "
+	"          AND x.bucket_start < to_timestamp($3::bigint)) u ON true "
+	" WHERE ($4::text IS NULL OR pd.direction = $4::text) "
+	"   AND ($5::bigint IS NULL OR EXISTS (SELECT 1 FROM a "
+	"        WHERE a.pool_id = u.pool_id AND a.valid @> u.bucket_start)) "
+	" ORDER BY u.bucket_start, u.pool_id, u.direction LIMIT $6::bigint",
 	[S_ALLOC_OWNED] =
 	"SELECT 1 FROM public.allocation WHERE alloc_id = $2::bigint "
 	"   AND tenant_id = $1::bigint",
@@ -174,7 +198,7 @@ static const char *const sql[S_COUNT] = {
 };
 
 static const char *const stmt_names[S_COUNT] = {
-	"api_usage", "api_alloc_owned",
+	"api_usage", "api_usage_5m", "api_alloc_owned",
 	"api_invoices_json", "api_invoices_csv",
 	"api_invoice_json", "api_invoice_owned",
 	"api_allocs_json", "api_allocs_csv",
@@ -230,6 +254,106 @@ static PGresult *run(struct api_req *q, enum stmt s, int n,
 		api_error(q, 500, "internal", "the server failed; it has been "
 			  "logged");
 	}
+	return NULL;
+}
+
+/* The failure of statement s (result r, NULL when the connection failed)
+ * as run() answers it: 503 for statement_timeout, else 500; logged. */
+static void failed(struct api_req *q, enum stmt s, const PGresult *r)
+{
+	char err[BS_DB_ERR_MAX];
+	bs_db_format_error(q->db, r, stmt_names[s], err, sizeof(err));
+	if (strcmp(r != NULL ? bs_db_sqlstate(r) : "", "57014") == 0) {
+		BS_WARN("tenant %" PRId64 ": %s", q->tenant, err);
+		api_error(q, 503, "timeout", "the query took longer than the "
+			  "server allows; ask for less");
+	} else {
+		BS_ERROR("tenant %" PRId64 ": %s", q->tenant, err);
+		api_error(q, 500, "internal", "the server failed; it has been "
+			  "logged");
+	}
+}
+
+/* The next result of a pipeline, and the NULL that ends it. */
+static PGresult *next_result(PGconn *conn)
+{
+	PGresult *r = PQgetResult(conn), *end;
+	if (r != NULL)
+		while ((end = PQgetResult(conn)) != NULL)
+			PQclear(end);
+	return r;
+}
+
+/* A handler's last statement and the COMMIT in one round trip (libpq
+ * pipeline mode, one Sync), preceded when generic is set by
+ * SET LOCAL plan_cache_mode = force_generic_plan (in the same round trip:
+ * the statement then runs its generic plan, not one planned for these
+ * parameters: see README, Performance (tenant API)). Returns the
+ * statement's rows as run() does; on success the transaction is committed
+ * (q->committed), on a failure (NULL, the response set) it is aborted and
+ * rolled back when the connection is given back. */
+static PGresult *run_last(struct api_req *q, enum stmt s, int n,
+			  const char *const *params, bool generic)
+{
+	assert(s < S_COUNT);
+	PGconn *c = q->db;
+	PGresult *r = NULL, *set = NULL, *commit = NULL;
+	if (PQenterPipelineMode(c) != 1)
+		goto fail;
+	bool sent = (!generic || PQsendQueryParams(c, "SELECT pg_catalog.set_config("
+			"'plan_cache_mode', 'force_generic_plan', true)",
+			0, NULL, NULL, NULL, NULL, 0) == 1) &&
+		PQsendQueryPrepared(c, stmt_names[s], n, params, NULL, NULL, 0) == 1 &&
+		PQsendQueryParams(c, "COMMIT", 0, NULL, NULL, NULL, NULL, 0) == 1 &&
+		PQpipelineSync(c) == 1;
+	if (sent) {
+		if (generic)
+			set = next_result(c);
+		r = next_result(c);
+		commit = next_result(c);
+	}
+	/* up to the Sync, then out of pipeline mode (when not all was sent,
+	 * or the connection is lost, it stays in pipeline mode, fails the
+	 * ROLLBACK when given back and is reset: pool.c) */
+	for (int guard = 0; sent && guard < 16 && PQstatus(c) == CONNECTION_OK &&
+	     PQpipelineStatus(c) != PQ_PIPELINE_OFF; guard++) {
+		PGresult *x = PQgetResult(c);
+		if (x == NULL) {
+			PQexitPipelineMode(c);
+			continue;
+		}
+		ExecStatusType st = PQresultStatus(x);
+		PQclear(x);
+		if (st == PGRES_PIPELINE_SYNC)
+			PQexitPipelineMode(c);
+	}
+	if (!sent || PQpipelineStatus(c) != PQ_PIPELINE_OFF)
+		goto fail;
+	if (generic && PQresultStatus(set) != PGRES_TUPLES_OK) {
+		failed(q, s, set);
+		goto out;
+	}
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		failed(q, s, r);
+		goto out;
+	}
+	if (PQresultStatus(commit) != PGRES_COMMAND_OK) {
+		char err[BS_DB_ERR_MAX];
+		bs_db_format_error(c, commit, "commit", err, sizeof(err));
+		BS_ERROR("%s", err);
+		api_error(q, 500, "internal", "the server failed; it has been logged");
+		goto out;
+	}
+	q->committed = true;
+	PQclear(set);
+	PQclear(commit);
+	return r;
+fail:
+	failed(q, s, NULL);
+out:
+	PQclear(set);
+	PQclear(r);
+	PQclear(commit);
 	return NULL;
 }
 
@@ -355,7 +479,10 @@ int api_h_usage(struct api_req *q)
 			: a->direction == API_DIR_OUT ? "out" : NULL;
 	const char *p[] = { tenant, from, to, step, dir,
 			    a->has_allocation ? alloc : NULL, cap };
-	PGresult *r = run(q, S_USAGE, 7, p);
+	const char *p5[] = { tenant, from, to, dir,
+			     a->has_allocation ? alloc : NULL, cap };
+	PGresult *r = a->step == 300 ? run_last(q, S_USAGE_5M, 6, p5, true)
+		    : run_last(q, S_USAGE, 7, p, true);
 	if (r == NULL)
 		return q->status;
 	return usage_answer(q, r);
