@@ -136,7 +136,13 @@ static const char SQL_SET_HASH[] =
  * transaction is read-only: it runs before SET TRANSACTION READ ONLY. */
 static const char SQL_LOOKUP[] =
 	"SELECT public.bs_api_tenant(), public.bs_api_touch()";
-static const char SQL_READ_ONLY[] = "SET TRANSACTION READ ONLY";
+/* SET TRANSACTION READ ONLY once the token is found (set_config's
+ * transaction_read_only, local, is what that statement sets): a
+ * statement of the pipeline cannot be left out, so the condition is the
+ * statement's own. A transaction whose token is not valid stays as it was. */
+static const char SQL_READ_ONLY[] =
+	"SELECT pg_catalog.set_config('transaction_read_only', 'on', true)"
+	" WHERE public.bs_api_tenant() IS NOT NULL";
 
 static int auth_pipeline(PGconn *conn, const char *token, bool begin,
 			 int64_t *tenant_id, char *err, size_t err_size)
@@ -187,8 +193,7 @@ static int auth_pipeline(PGconn *conn, const char *token, bool begin,
 			break;
 		}
 		ExecStatusType st = PQresultStatus(res);
-		bool ok = st == (i == 1 || i == lookup ? PGRES_TUPLES_OK
-				 : PGRES_COMMAND_OK);
+		bool ok = st == (i == 0 ? PGRES_COMMAND_OK : PGRES_TUPLES_OK);
 		if (!ok && !failed && st != PGRES_PIPELINE_ABORTED) {
 			bs_db_format_error(conn, res, what[i], err, err_size);
 			failed = true;

@@ -39,15 +39,15 @@
  *     BEGIN ISOLATION LEVEL REPEATABLE READ
  * (not READ ONLY: last_used_at is written here, at most once a minute per
  * token); on success this function then makes the transaction READ ONLY
- * (SET TRANSACTION READ ONLY), so the handler's reads that follow run in
+ * (transaction_read_only, as SET TRANSACTION READ ONLY sets it), so the
+ * handler's reads that follow run in
  * a read-only repeatable-read snapshot. In a transaction already READ
  * ONLY the tenant is still found, only last_used_at is not written. On 1
  * or 3 the caller rolls back. err never contains the token.
  *
- * The three statements (set_config, the lookup, SET TRANSACTION READ ONLY)
- * go in one round trip (libpq pipeline mode, one Sync): once one fails the
- * server skips the rest. SET TRANSACTION READ ONLY is sent whatever the
- * lookup finds: after a 1 the transaction is read-only too. */
+ * The three statements (set_config, the lookup, READ ONLY when the token
+ * is found) go in one round trip (libpq pipeline mode, one Sync): once
+ * one fails the server skips the rest. */
 int bs_api_auth_begin(PGconn *conn, const char *token, int64_t *tenant_id,
 		      char *err, size_t err_size);
 

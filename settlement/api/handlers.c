@@ -378,8 +378,9 @@ static int counted(struct api_req *q, PGresult *r, const char *what)
 }
 
 /* An instant as the API shows it: RFC 3339 in the park's zone (TZ, the
- * same zone as the sessions' TimeZone), "2026-11-12T00:00:00+08:00". */
-static void iso_local(int64_t epoch, char out[32])
+ * same zone as the sessions' TimeZone), "2026-11-12T00:00:00+08:00".
+ * Returns its length (25 for years 0-9999). */
+static size_t iso_local(int64_t epoch, char out[32])
 {
 	time_t t = (time_t)epoch;
 	struct tm tm;
@@ -388,13 +389,41 @@ static void iso_local(int64_t epoch, char out[32])
 	char sign = off < 0 ? '-' : '+';
 	if (off < 0)
 		off = -off;
-	snprintf(out, 32, "%04d-%02d-%02dT%02d:%02d:%02d%c%02ld:%02ld",
-		 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-		 tm.tm_min, tm.tm_sec, sign, off / 3600, off / 60 % 60);
+	int year = tm.tm_year + 1900;
+	if (year < 0 || year > 9999 || off / 3600 > 99)
+		return (size_t)snprintf(out, 32, "%04d-%02d-%02dT%02d:%02d:%02d%c%02ld:%02ld",
+					year, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+					tm.tm_min, tm.tm_sec, sign, off / 3600, off / 60 % 60);
+	/* the same characters as that snprintf, without its cost (once per
+	 * sample time of a response) */
+	const int v[] = { year / 100, year % 100, tm.tm_mon + 1, tm.tm_mday,
+			  tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(off / 3600),
+			  (int)(off / 60 % 60) };
+	const char sep[] = { 0, '-', '-', 'T', ':', ':', 0, ':', 0 };
+	char *o = out;
+	for (int i = 0; i < 9; i++) {
+		if (i == 7)
+			*o++ = sign;
+		*o++ = (char)('0' + v[i] / 10);
+		*o++ = (char)('0' + v[i] % 10);
+		if (sep[i])
+			*o++ = sep[i];
+	}
+	*o = '\0';
+	return (size_t)(o - out);
 }
 
+static char *put(char *o, const char *s, size_t n)
+{
+	memcpy(o, s, n);
+	return o + n;
+}
+#define PUT(o, lit) put((o), (lit), sizeof(lit) - 1)
+
 /* The usage rows as JSON or CSV (numbers and 'in'/'out' only: nothing to
- * escape). 413 over max_rows. Takes r. */
+ * escape). 413 over max_rows. Takes r. The text is assembled by copying
+ * the rows' values (PostgreSQL's text) into one buffer of the exact size:
+ * no printf per row (a third of the API's time for a day of samples). */
 static int usage_answer(struct api_req *q, PGresult *r)
 {
 	const struct api_args *a = &q->args;
@@ -405,52 +434,80 @@ static int usage_answer(struct api_req *q, PGresult *r)
 				 "samples; ask for a shorter range or a longer step",
 				 q->srv->cfg->max_rows);
 	}
-	char *buf = NULL, when[32];
-	size_t len = 0;
-	FILE *o = open_memstream(&buf, &len);
-	if (o == NULL) {
-		PQclear(r);
-		return api_error(q, 500, "internal", "out of memory");
-	}
+	static const char csv_head[] = "start,pool_id,direction,frame_bytes,"
+		"ip_bytes,frame_packets,ip_packets,buckets\n";
+	/* the JSON of a sample: its text between the values */
+	static const char *const jk[] = { "{\"start\":\"", "\",\"pool_id\":",
+		",\"direction\":\"", "\",\"frame_bytes\":", ",\"ip_bytes\":",
+		",\"frame_packets\":", ",\"ip_packets\":", ",\"buckets\":", "}" };
+	size_t jkl[9], jrow = 1;                /* 1: the ',' between samples */
+	for (int k = 0; k < 9; k++)
+		jrow += jkl[k] = strlen(jk[k]);
 	bool csv = a->format == API_FMT_CSV;
+	char head[256];
+	size_t hlen;
 	if (csv) {
-		fputs("start,pool_id,direction,frame_bytes,ip_bytes,frame_packets,"
-		      "ip_packets,buckets\n", o);
+		hlen = sizeof(csv_head) - 1;
+		memcpy(head, csv_head, hlen);
 	} else {
 		char from[32], to[32];
 		iso_local(a->from, from);
 		iso_local(a->to, to);
-		fprintf(o, "{\"from\":\"%s\",\"to\":\"%s\",\"step\":\"%s\","
-			"\"direction\":\"%s\",\"samples\":[", from, to,
-			a->step == 300 ? "5m" : a->step == 3600 ? "1h" : "1d",
+		hlen = (size_t)snprintf(head, sizeof(head), "{\"from\":\"%s\",\"to\":"
+			"\"%s\",\"step\":\"%s\",\"direction\":\"%s\",\"samples\":[",
+			from, to, a->step == 300 ? "5m" : a->step == 3600 ? "1h" : "1d",
 			a->direction == API_DIR_IN ? "in"
 			: a->direction == API_DIR_OUT ? "out" : "both");
 	}
+	/* the exact size: the time is at most 31 characters, the other
+	 * values are copied as they are */
+	size_t size = hlen + 4;
+	for (int i = 0; i < n; i++) {
+		size += (csv ? 8 : jrow) + 31;
+		for (int k = 1; k < 8; k++)
+			size += (size_t)PQgetlength(r, i, k);
+	}
+	char *buf = malloc(size);
+	if (buf == NULL) {
+		PQclear(r);
+		return api_error(q, 500, "internal", "out of memory");
+	}
+	char *o = put(buf, head, hlen), when[32] = "";
+	size_t wlen = 0;
+	const char *last = NULL;
 	for (int i = 0; i < n; i++) {
 		const char *dir = PQgetvalue(r, i, 2);
 		assert(strcmp(dir, "in") == 0 || strcmp(dir, "out") == 0);
-		iso_local(atoll(PQgetvalue(r, i, 0)), when);
-		if (csv)
-			fprintf(o, "%s,%s,%s,%s,%s,%s,%s,%s\n", when, PQgetvalue(r, i, 1),
-				dir, PQgetvalue(r, i, 3), PQgetvalue(r, i, 4),
-				PQgetvalue(r, i, 5), PQgetvalue(r, i, 6),
-				PQgetvalue(r, i, 7));
-		else
-			fprintf(o, "%s{\"start\":\"%s\",\"pool_id\":%s,\"direction\":"
-				"\"%s\",\"frame_bytes\":%s,\"ip_bytes\":%s,"
-				"\"frame_packets\":%s,\"ip_packets\":%s,\"buckets\":%s}",
-				i ? "," : "", when, PQgetvalue(r, i, 1), dir,
-				PQgetvalue(r, i, 3), PQgetvalue(r, i, 4),
-				PQgetvalue(r, i, 5), PQgetvalue(r, i, 6),
-				PQgetvalue(r, i, 7));
+		/* the samples of one time are consecutive: one conversion each */
+		const char *t = PQgetvalue(r, i, 0);
+		if (last == NULL || strcmp(t, last) != 0) {
+			wlen = iso_local(atoll(t), when);
+			last = t;
+		}
+		if (csv) {
+			o = put(o, when, wlen);
+			for (int k = 1; k < 8; k++) {
+				*o++ = ',';
+				o = put(o, PQgetvalue(r, i, k), (size_t)PQgetlength(r, i, k));
+			}
+			*o++ = '\n';
+			continue;
+		}
+		if (i > 0)
+			*o++ = ',';
+		o = put(o, jk[0], jkl[0]);
+		o = put(o, when, wlen);
+		for (int k = 1; k < 8; k++) {
+			o = put(o, jk[k], jkl[k]);
+			o = put(o, PQgetvalue(r, i, k), (size_t)PQgetlength(r, i, k));
+		}
+		o = put(o, jk[8], jkl[8]);
 	}
 	if (!csv)
-		fputs("]}\n", o);
+		o = PUT(o, "]}\n");
+	size_t len = (size_t)(o - buf);
+	assert(len <= size);
 	PQclear(r);
-	if (fclose(o) != 0) {
-		free(buf);
-		return api_error(q, 500, "internal", "out of memory");
-	}
 	return api_ok(q, buf, len, api_format_media_type(a->format));
 }
 
