@@ -126,26 +126,49 @@ void bs_api_token_prefix(const char *token, char prefix[BS_API_TOKEN_PREFIX_LEN 
 	prefix[BS_API_TOKEN_PREFIX_LEN] = '\0';
 }
 
-/* The statements of the token check, in this order, sent in one round trip
- * (libpq pipeline mode) with one Sync at the end: the server runs them in
- * order and, once one fails, skips the rest up to the Sync. */
+/* The token check: BEGIN (when the caller has not) and one statement, sent
+ * in one round trip (libpq pipeline mode) with one Sync at the end; the
+ * server skips what follows a failure up to the Sync. */
 static const char SQL_BEGIN[] = "BEGIN ISOLATION LEVEL REPEATABLE READ";
-static const char SQL_SET_HASH[] =
-	"SELECT pg_catalog.set_config('bandsplit.token_hash', $1, true)";
-/* bs_api_touch() writes last_used_at (once a minute per token) unless the
- * transaction is read-only: it runs before SET TRANSACTION READ ONLY. */
-static const char SQL_LOOKUP[] =
-	"SELECT public.bs_api_tenant(), public.bs_api_touch()";
-/* SET TRANSACTION READ ONLY once the token is found (set_config's
- * transaction_read_only, local, is what that statement sets): a
- * statement of the pipeline cannot be left out, so the condition is the
- * statement's own. A transaction whose token is not valid stays as it was. */
-static const char SQL_READ_ONLY[] =
-	"SELECT pg_catalog.set_config('transaction_read_only', 'on', true)"
-	" WHERE public.bs_api_tenant() IS NOT NULL";
+/* One statement, three steps in an order its data fixes: h sets the
+ * transaction's token hash (SET LOCAL); l, reading h's row, looks the
+ * tenant up and records the token's use (bs_api_touch() writes
+ * last_used_at, once a minute per token, unless the transaction is
+ * read-only); then, for l's row and only when a tenant was found, the
+ * transaction becomes READ ONLY (transaction_read_only, local: what SET
+ * TRANSACTION READ ONLY sets). A transaction whose token is not valid
+ * stays as it was. $1 the token's SHA-256 (hex). */
+static const char SQL_AUTH[] =
+	"WITH h AS MATERIALIZED (SELECT pg_catalog.set_config("
+	"                'bandsplit.token_hash', $1, true) AS hash), "
+	"     l AS MATERIALIZED (SELECT public.bs_api_tenant() AS tenant, "
+	"                public.bs_api_touch() AS touched FROM h) "
+	"SELECT l.tenant, (SELECT pg_catalog.set_config('transaction_read_only', "
+	"                'on', true) WHERE l.tenant IS NOT NULL) FROM l";
+/* their names once prepared (bs_api_auth_prepare) */
+static const char STMT_BEGIN[] = "bs_api_begin";
+static const char STMT_AUTH[] = "bs_api_auth";
 
+int bs_api_auth_prepare(PGconn *conn, char *err, size_t err_size)
+{
+	const char *const names[] = { STMT_BEGIN, STMT_AUTH };
+	const char *const sql[] = { SQL_BEGIN, SQL_AUTH };
+	for (int i = 0; i < 2; i++) {
+		PGresult *r = PQprepare(conn, names[i], sql[i], 0, NULL);
+		bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+		if (!ok)
+			bs_db_format_error(conn, r, names[i], err, err_size);
+		PQclear(r);
+		if (!ok)
+			return -1;
+	}
+	return 0;
+}
+
+/* begin: BEGIN first; prepared: by bs_api_auth_prepare's names. */
 static int auth_pipeline(PGconn *conn, const char *token, bool begin,
-			 int64_t *tenant_id, char *err, size_t err_size)
+			 bool prepared, int64_t *tenant_id, char *err,
+			 size_t err_size)
 {
 	assert(conn != NULL && tenant_id != NULL);
 	if (!bs_api_token_wellformed(token)) {
@@ -158,10 +181,8 @@ static int auth_pipeline(PGconn *conn, const char *token, bool begin,
 		return 3;
 	}
 	const char *params[1] = { hex };
-	const char *const sql[] = { SQL_BEGIN, SQL_SET_HASH, SQL_LOOKUP, SQL_READ_ONLY };
-	static const char *const what[] = { "begin", "set the token hash",
-		"token lookup", "read-only transaction" };
-	const int first = begin ? 0 : 1, lookup = 2, count = 4;
+	static const char *const what[] = { "begin", "token check" };
+	const int first = begin ? 0 : 1, count = 2, auth = 1;
 	int rc = 3;
 	bool failed = false, found = false, synced = false;
 	long long id = 0;
@@ -171,8 +192,14 @@ static int auth_pipeline(PGconn *conn, const char *token, bool begin,
 		goto out;
 	}
 	for (int i = first; i < count; i++) {
-		if (PQsendQueryParams(conn, sql[i], i == 1 ? 1 : 0, NULL,
-				      i == 1 ? params : NULL, NULL, NULL, 0) != 1) {
+		int n = i == auth ? 1 : 0;
+		const char *const *p = i == auth ? params : NULL;
+		int sent = !prepared
+			? PQsendQueryParams(conn, i == auth ? SQL_AUTH : SQL_BEGIN, n,
+					    NULL, p, NULL, NULL, 0)
+			: PQsendQueryPrepared(conn, i == auth ? STMT_AUTH : STMT_BEGIN,
+					      n, p, NULL, NULL, 0);
+		if (sent != 1) {
 			bs_db_format_error(conn, NULL, what[i], err, err_size);
 			goto drain;
 		}
@@ -182,8 +209,8 @@ static int auth_pipeline(PGconn *conn, const char *token, bool begin,
 		goto drain;
 	}
 	synced = true;
-	/* one result (then NULL) per statement; PGRES_PIPELINE_ABORTED for
-	 * those skipped after a failure; then the Sync's own result */
+	/* one result (then NULL) per statement, PGRES_PIPELINE_ABORTED for
+	 * one skipped after a failure; then the Sync's own result */
 	for (int i = first; i < count; i++) {
 		PGresult *res = PQgetResult(conn);
 		if (res == NULL) {              /* the connection is gone */
@@ -193,12 +220,12 @@ static int auth_pipeline(PGconn *conn, const char *token, bool begin,
 			break;
 		}
 		ExecStatusType st = PQresultStatus(res);
-		bool ok = st == (i == 0 ? PGRES_COMMAND_OK : PGRES_TUPLES_OK);
+		bool ok = st == (i == auth ? PGRES_TUPLES_OK : PGRES_COMMAND_OK);
 		if (!ok && !failed && st != PGRES_PIPELINE_ABORTED) {
 			bs_db_format_error(conn, res, what[i], err, err_size);
 			failed = true;
 		}
-		if (ok && i == lookup && PQntuples(res) == 1 && !PQgetisnull(res, 0, 0)) {
+		if (ok && i == auth && PQntuples(res) == 1 && !PQgetisnull(res, 0, 0)) {
 			char *end = NULL;
 			errno = 0;
 			id = strtoll(PQgetvalue(res, 0, 0), &end, 10);
@@ -257,12 +284,12 @@ out:
 int bs_api_auth_begin(PGconn *conn, const char *token, int64_t *tenant_id,
 		      char *err, size_t err_size)
 {
-	int rc = auth_pipeline(conn, token, false, tenant_id, err, err_size);
+	int rc = auth_pipeline(conn, token, false, false, tenant_id, err, err_size);
 	return rc == 2 ? 3 : rc;
 }
 
 int bs_api_auth_open(PGconn *conn, const char *token, int64_t *tenant_id,
 		     char *err, size_t err_size)
 {
-	return auth_pipeline(conn, token, true, tenant_id, err, err_size);
+	return auth_pipeline(conn, token, true, true, tenant_id, err, err_size);
 }

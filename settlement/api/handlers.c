@@ -10,6 +10,7 @@
  */
 #include "api.h"
 
+#include "api_auth.h"
 #include "db.h"
 #include "invoice_doc.h"
 #include "log.h"
@@ -28,6 +29,7 @@ enum stmt {
 	S_INVOICE_JSON, S_INVOICE_OWNED,
 	S_ALLOCS_JSON, S_ALLOCS_CSV,
 	S_STMT_VERSION,
+	S_GENERIC, S_COMMIT,
 	S_COUNT
 };
 
@@ -195,6 +197,12 @@ static const char *const sql[S_COUNT] = {
 	[S_STMT_VERSION] =
 	"SELECT max(invoice_id) FROM public.invoice WHERE tenant_id = $1::bigint"
 	"   AND period = ($2::text || '-01')::date",
+
+	/* run_last's: the transaction's next statements run their generic
+	 * plans; the end of the transaction (prepared: not parsed each time) */
+	[S_GENERIC] =
+	"SELECT pg_catalog.set_config('plan_cache_mode', 'force_generic_plan', true)",
+	[S_COMMIT] = "COMMIT",
 };
 
 static const char *const stmt_names[S_COUNT] = {
@@ -203,6 +211,7 @@ static const char *const stmt_names[S_COUNT] = {
 	"api_invoice_json", "api_invoice_owned",
 	"api_allocs_json", "api_allocs_csv",
 	"api_stmt_version",
+	"api_generic", "api_commit",
 };
 
 int api_db_setup(PGconn *conn, void *ctx, char *err, size_t err_size)
@@ -217,6 +226,8 @@ int api_db_setup(PGconn *conn, void *ctx, char *err, size_t err_size)
 		       "       set_config('TimeZone', $2, false),"
 		       "       set_config('idle_in_transaction_session_timeout', $3, false)",
 		       3, params, err, err_size) < 0)
+		return -1;
+	if (bs_api_auth_prepare(conn, err, err_size) < 0)
 		return -1;
 	for (int i = 0; i < S_COUNT; i++) {
 		PGresult *r = PQprepare(conn, stmt_names[i], sql[i], 0, NULL);
@@ -300,11 +311,10 @@ static PGresult *run_last(struct api_req *q, enum stmt s, int n,
 	PGresult *r = NULL, *set = NULL, *commit = NULL;
 	if (PQenterPipelineMode(c) != 1)
 		goto fail;
-	bool sent = (!generic || PQsendQueryParams(c, "SELECT pg_catalog.set_config("
-			"'plan_cache_mode', 'force_generic_plan', true)",
-			0, NULL, NULL, NULL, NULL, 0) == 1) &&
+	bool sent = (!generic || PQsendQueryPrepared(c, stmt_names[S_GENERIC],
+			0, NULL, NULL, NULL, 0) == 1) &&
 		PQsendQueryPrepared(c, stmt_names[s], n, params, NULL, NULL, 0) == 1 &&
-		PQsendQueryParams(c, "COMMIT", 0, NULL, NULL, NULL, NULL, 0) == 1 &&
+		PQsendQueryPrepared(c, stmt_names[S_COMMIT], 0, NULL, NULL, NULL, 0) == 1 &&
 		PQpipelineSync(c) == 1;
 	if (sent) {
 		if (generic)
