@@ -126,8 +126,49 @@ void bs_api_token_prefix(const char *token, char prefix[BS_API_TOKEN_PREFIX_LEN 
 	prefix[BS_API_TOKEN_PREFIX_LEN] = '\0';
 }
 
-int bs_api_auth_begin(PGconn *conn, const char *token, int64_t *tenant_id,
-		      char *err, size_t err_size)
+/* The token check: BEGIN (when the caller has not) and one statement, sent
+ * in one round trip (libpq pipeline mode) with one Sync at the end; the
+ * server skips what follows a failure up to the Sync. */
+static const char SQL_BEGIN[] = "BEGIN ISOLATION LEVEL REPEATABLE READ";
+/* One statement, three steps in an order its data fixes: h sets the
+ * transaction's token hash (SET LOCAL); l, reading h's row, looks the
+ * tenant up and records the token's use (bs_api_touch() writes
+ * last_used_at, once a minute per token, unless the transaction is
+ * read-only); then, for l's row and only when a tenant was found, the
+ * transaction becomes READ ONLY (transaction_read_only, local: what SET
+ * TRANSACTION READ ONLY sets). A transaction whose token is not valid
+ * stays as it was. $1 the token's SHA-256 (hex). */
+static const char SQL_AUTH[] =
+	"WITH h AS MATERIALIZED (SELECT pg_catalog.set_config("
+	"                'bandsplit.token_hash', $1, true) AS hash), "
+	"     l AS MATERIALIZED (SELECT public.bs_api_tenant() AS tenant, "
+	"                public.bs_api_touch() AS touched FROM h) "
+	"SELECT l.tenant, (SELECT pg_catalog.set_config('transaction_read_only', "
+	"                'on', true) WHERE l.tenant IS NOT NULL) FROM l";
+/* their names once prepared (bs_api_auth_prepare) */
+static const char STMT_BEGIN[] = "bs_api_begin";
+static const char STMT_AUTH[] = "bs_api_auth";
+
+int bs_api_auth_prepare(PGconn *conn, char *err, size_t err_size)
+{
+	const char *const names[] = { STMT_BEGIN, STMT_AUTH };
+	const char *const sql[] = { SQL_BEGIN, SQL_AUTH };
+	for (int i = 0; i < 2; i++) {
+		PGresult *r = PQprepare(conn, names[i], sql[i], 0, NULL);
+		bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+		if (!ok)
+			bs_db_format_error(conn, r, names[i], err, err_size);
+		PQclear(r);
+		if (!ok)
+			return -1;
+	}
+	return 0;
+}
+
+/* begin: BEGIN first; prepared: by bs_api_auth_prepare's names. */
+static int auth_pipeline(PGconn *conn, const char *token, bool begin,
+			 bool prepared, int64_t *tenant_id, char *err,
+			 size_t err_size)
 {
 	assert(conn != NULL && tenant_id != NULL);
 	if (!bs_api_token_wellformed(token)) {
@@ -140,37 +181,115 @@ int bs_api_auth_begin(PGconn *conn, const char *token, int64_t *tenant_id,
 		return 3;
 	}
 	const char *params[1] = { hex };
+	static const char *const what[] = { "begin", "token check" };
+	const int first = begin ? 0 : 1, count = 2, auth = 1;
 	int rc = 3;
-	PGresult *res = NULL;
-	if (bs_db_exec(conn, "set the token hash", "SELECT pg_catalog.set_config("
-		       "'bandsplit.token_hash', $1, true)", 1, params, err,
-		       err_size) < 0)
+	bool failed = false, found = false, synced = false;
+	long long id = 0;
+	err[0] = '\0';
+	if (PQenterPipelineMode(conn) != 1) {
+		bs_db_format_error(conn, NULL, "pipeline mode", err, err_size);
 		goto out;
-	/* bs_api_touch() writes last_used_at (once a minute per token) unless
-	 * the transaction is read-only. */
-	res = bs_db_query(conn, "token lookup", "SELECT public.bs_api_tenant(),"
-			  " public.bs_api_touch()", 0, NULL, err, err_size);
-	if (res == NULL)
-		goto out;
-	if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0)) {
+	}
+	for (int i = first; i < count; i++) {
+		int n = i == auth ? 1 : 0;
+		const char *const *p = i == auth ? params : NULL;
+		int sent = !prepared
+			? PQsendQueryParams(conn, i == auth ? SQL_AUTH : SQL_BEGIN, n,
+					    NULL, p, NULL, NULL, 0)
+			: PQsendQueryPrepared(conn, i == auth ? STMT_AUTH : STMT_BEGIN,
+					      n, p, NULL, NULL, 0);
+		if (sent != 1) {
+			bs_db_format_error(conn, NULL, what[i], err, err_size);
+			goto drain;
+		}
+	}
+	if (PQpipelineSync(conn) != 1) {
+		bs_db_format_error(conn, NULL, "pipeline sync", err, err_size);
+		goto drain;
+	}
+	synced = true;
+	/* one result (then NULL) per statement, PGRES_PIPELINE_ABORTED for
+	 * one skipped after a failure; then the Sync's own result */
+	for (int i = first; i < count; i++) {
+		PGresult *res = PQgetResult(conn);
+		if (res == NULL) {              /* the connection is gone */
+			if (!failed)
+				bs_db_format_error(conn, NULL, what[i], err, err_size);
+			failed = true;
+			break;
+		}
+		ExecStatusType st = PQresultStatus(res);
+		bool ok = st == (i == auth ? PGRES_TUPLES_OK : PGRES_COMMAND_OK);
+		if (!ok && !failed && st != PGRES_PIPELINE_ABORTED) {
+			bs_db_format_error(conn, res, what[i], err, err_size);
+			failed = true;
+		}
+		if (ok && i == auth && PQntuples(res) == 1 && !PQgetisnull(res, 0, 0)) {
+			char *end = NULL;
+			errno = 0;
+			id = strtoll(PQgetvalue(res, 0, 0), &end, 10);
+			found = errno == 0 && end != NULL && *end == '\0' && id > 0;
+			if (!found && !failed) {
+				snprintf(err, err_size, "token lookup: unexpected tenant id");
+				failed = true;
+			}
+		}
+		PQclear(res);
+		while ((res = PQgetResult(conn)) != NULL)   /* the NULL after it */
+			PQclear(res);
+		if (PQstatus(conn) != CONNECTION_OK)
+			break;
+	}
+drain:
+	/* up to the Sync, then out of pipeline mode. Not when the statements
+	 * could not all be sent (no Sync to wait for) or the connection is
+	 * lost: the connection stays in pipeline mode, fails the caller's
+	 * ROLLBACK and is reset (pool.c; PQreset ends pipeline mode). */
+	for (int guard = 0; synced && guard < 16 &&
+	     PQstatus(conn) == CONNECTION_OK &&
+	     PQpipelineStatus(conn) != PQ_PIPELINE_OFF; guard++) {
+		PGresult *res = PQgetResult(conn);
+		if (res == NULL) {
+			PQexitPipelineMode(conn);
+			continue;
+		}
+		ExecStatusType st = PQresultStatus(res);
+		PQclear(res);
+		if (st == PGRES_PIPELINE_SYNC)
+			PQexitPipelineMode(conn);
+	}
+	if (PQpipelineStatus(conn) != PQ_PIPELINE_OFF && !failed && err[0] == '\0') {
+		snprintf(err, err_size, "token check: pipeline not ended");
+		failed = true;
+	}
+	if (PQstatus(conn) != CONNECTION_OK) {
+		if (err[0] == '\0')
+			bs_db_format_error(conn, NULL, "token check", err, err_size);
+		rc = 2;
+	} else if (failed || err[0] != '\0') {
+		rc = 3;
+	} else if (!found) {
 		snprintf(err, err_size, "token not valid (unknown, revoked or expired)");
 		rc = 1;
-		goto out;
+	} else {
+		*tenant_id = (int64_t)id;
+		rc = 0;
 	}
-	char *end = NULL;
-	errno = 0;
-	long long id = strtoll(PQgetvalue(res, 0, 0), &end, 10);
-	if (errno != 0 || end == NULL || *end != '\0' || id <= 0) {
-		snprintf(err, err_size, "token lookup: unexpected tenant id");
-		goto out;
-	}
-	if (bs_db_exec(conn, "read-only transaction", "SET TRANSACTION READ ONLY",
-		       0, NULL, err, err_size) < 0)
-		goto out;
-	*tenant_id = (int64_t)id;
-	rc = 0;
 out:
-	PQclear(res);
 	explicit_bzero(hex, sizeof(hex));
 	return rc;
+}
+
+int bs_api_auth_begin(PGconn *conn, const char *token, int64_t *tenant_id,
+		      char *err, size_t err_size)
+{
+	int rc = auth_pipeline(conn, token, false, false, tenant_id, err, err_size);
+	return rc == 2 ? 3 : rc;
+}
+
+int bs_api_auth_open(PGconn *conn, const char *token, int64_t *tenant_id,
+		     char *err, size_t err_size)
+{
+	return auth_pipeline(conn, token, true, true, tenant_id, err, err_size);
 }

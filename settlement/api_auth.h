@@ -39,12 +39,30 @@
  *     BEGIN ISOLATION LEVEL REPEATABLE READ
  * (not READ ONLY: last_used_at is written here, at most once a minute per
  * token); on success this function then makes the transaction READ ONLY
- * (SET TRANSACTION READ ONLY), so the handler's reads that follow run in
+ * (transaction_read_only, as SET TRANSACTION READ ONLY sets it), so the
+ * handler's reads that follow run in
  * a read-only repeatable-read snapshot. In a transaction already READ
  * ONLY the tenant is still found, only last_used_at is not written. On 1
- * or 3 the caller rolls back. err never contains the token. */
+ * or 3 the caller rolls back. err never contains the token.
+ *
+ * It is one statement (the hash set, the lookup, READ ONLY when the token
+ * is found: in that order), one round trip. */
 int bs_api_auth_begin(PGconn *conn, const char *token, int64_t *tenant_id,
 		      char *err, size_t err_size);
+
+/* Prepares on conn (once per session) the statements of bs_api_auth_open.
+ * Returns 0, or -1 with err set. */
+int bs_api_auth_prepare(PGconn *conn, char *err, size_t err_size);
+
+/* BEGIN ISOLATION LEVEL REPEATABLE READ and bs_api_auth_begin's statement
+ * in one round trip (libpq pipeline mode, one Sync), as prepared on conn
+ * by bs_api_auth_prepare: the request's transaction opened and bound to
+ * the token. Returns 0 ok (*tenant_id set), 1 token not valid,
+ * 2 the connection was found lost (nothing of the transaction can have
+ * committed: the caller may reconnect and call again), 3 failure (the
+ * transaction, if open, is aborted: the caller rolls back). */
+int bs_api_auth_open(PGconn *conn, const char *token, int64_t *tenant_id,
+		     char *err, size_t err_size);
 
 /* Shape check only: "bst_", 8 of [a-z2-7], "_", 43 of [A-Za-z0-9_-],
  * nothing else. NULL is not well-formed. */

@@ -5,11 +5,12 @@
  *
  * A request goes: route and method → token shape (401) → query parameters
  * (400) → a pooled connection (503 after request_timeout_ms) → BEGIN
- * ISOLATION LEVEL REPEATABLE READ → bs_api_auth_begin (401; it sets the
- * transaction's token for row-level security, and makes the transaction
- * READ ONLY) → the tenant's rate (429) → the handler → COMMIT → the
- * connection back
- * (rolled back / reset when anything failed).
+ * ISOLATION LEVEL REPEATABLE READ and bs_api_auth_open's token check in
+ * one round trip (401; it sets the transaction's token for row-level
+ * security, and makes the transaction READ ONLY) → the tenant's rate
+ * (429) → the handler → COMMIT (sent with the handler's last statement
+ * where it has one) → the connection back (rolled back / reset when
+ * anything failed).
  */
 #ifndef BS_API_API_H
 #define BS_API_API_H
@@ -74,6 +75,7 @@ struct api_req {
 	char filename[64];          /* Content-Disposition when set */
 	unsigned retry_after;       /* 429 */
 	bool cache_hit;
+	bool committed;             /* the handler sent COMMIT (api_run_last) */
 };
 
 /* Sets an error response {"error":{"code","message"}}; returns status. */

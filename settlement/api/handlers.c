@@ -10,6 +10,7 @@
  */
 #include "api.h"
 
+#include "api_auth.h"
 #include "db.h"
 #include "invoice_doc.h"
 #include "log.h"
@@ -23,13 +24,28 @@
 #include <time.h>
 
 enum stmt {
-	S_USAGE, S_ALLOC_OWNED,
+	S_USAGE, S_USAGE_5M, S_ALLOC_OWNED,
 	S_INVOICES_JSON, S_INVOICES_CSV,
 	S_INVOICE_JSON, S_INVOICE_OWNED,
 	S_ALLOCS_JSON, S_ALLOCS_CSV,
 	S_STMT_VERSION,
+	S_GENERIC, S_COMMIT,
 	S_COUNT
 };
+
+/* The tenant's (pool, direction) pairs, by a skip scan of the primary key
+ * (tenant_id, pool_id, direction, bucket_start): each pair's rows are then
+ * one index range, whatever the other tenants' rows. $1 tenant. It starts
+ * from (-1, ''), before any pair (pool_id >= 0), which has no rows: one
+ * reference to usage_5m fewer (each costs a call of bs_api_tenant(), row
+ * security's, ~40 us). */
+#define USAGE_PAIRS \
+	"pd AS (SELECT -1::bigint AS pool_id, ''::text COLLATE \"C\" AS direction " \
+	"      UNION ALL " \
+	"      SELECT n.pool_id, n.direction FROM pd, LATERAL (SELECT pool_id, direction " \
+	"        FROM public.usage_5m WHERE tenant_id = $1::bigint " \
+	"         AND (pool_id, direction) > (pd.pool_id, pd.direction) " \
+	"        ORDER BY pool_id, direction LIMIT 1) n) "
 
 /* The caller's usage: 5-minute rollups binned by step from `from`.
  * $1 tenant, $2 from, $3 to (epoch s), $4 step (s), $5 direction or NULL,
@@ -37,16 +53,7 @@ enum stmt {
 #define USAGE_ROWS \
 	"WITH RECURSIVE a AS (SELECT pool_id, valid FROM public.allocation " \
 	"            WHERE alloc_id = $6::bigint AND tenant_id = $1::bigint), " \
-	/* the tenant's (pool, direction) pairs, by a skip scan of the primary \
-	 * key (tenant_id, pool_id, direction, bucket_start): each pair's rows \
-	 * are then one index range, whatever the other tenants' rows */ \
-	"pd AS ((SELECT pool_id, direction FROM public.usage_5m " \
-	"        WHERE tenant_id = $1::bigint ORDER BY pool_id, direction LIMIT 1) " \
-	"      UNION ALL " \
-	"      SELECT n.pool_id, n.direction FROM pd, LATERAL (SELECT pool_id, direction " \
-	"        FROM public.usage_5m WHERE tenant_id = $1::bigint " \
-	"         AND (pool_id, direction) > (pd.pool_id, pd.direction) " \
-	"        ORDER BY pool_id, direction LIMIT 1) n), " \
+	USAGE_PAIRS ", " \
 	"s AS (SELECT date_bin(make_interval(secs => $4::int), u.bucket_start, " \
 	"                      to_timestamp($2::bigint)) AS t, " \
 	"             u.pool_id, u.direction, " \
@@ -86,6 +93,28 @@ static const char *const sql[S_COUNT] = {
 	[S_USAGE] = USAGE_ROWS
 	"SELECT extract(epoch FROM t)::bigint, pool_id, direction, frame_bytes,"
 	"       ip_bytes, frame_packets, ip_packets, buckets FROM s ORDER BY 1, 2, 3",
+	/* step=5m: each sample is one row of usage_5m (the primary key makes
+	 * (bucket, pool, direction) unique and buckets are on 5-minute
+	 * boundaries, as `from` is): the rows themselves, the same columns as
+	 * S_USAGE, without date_bin, sums, grouping and sort (the API sorts
+	 * them: the cap is only there to tell that there are more than
+	 * max_rows). $1 tenant, $2 from, $3 to, $4 direction or NULL,
+	 * $5 allocation or NULL, $6 row cap + 1. */
+	[S_USAGE_5M] =
+	"WITH RECURSIVE a AS (SELECT pool_id, valid FROM public.allocation "
+	"            WHERE alloc_id = $5::bigint AND tenant_id = $1::bigint), "
+	USAGE_PAIRS
+	"SELECT date_part('epoch', u.bucket_start)::bigint, u.pool_id, u.direction,"
+	"       u.frame_bytes, u.ip_bytes, u.frame_packets, u.ip_packets, 1"
+	"  FROM pd JOIN LATERAL (SELECT * FROM public.usage_5m x "
+	"        WHERE x.tenant_id = $1::bigint AND x.pool_id = pd.pool_id "
+	"          AND x.direction = pd.direction "
+	"          AND x.bucket_start >= to_timestamp($2::bigint) "
+	"          AND x.bucket_start < to_timestamp($3::bigint)) u ON true "
+	" WHERE ($4::text IS NULL OR pd.direction = $4::text) "
+	"   AND ($5::bigint IS NULL OR EXISTS (SELECT 1 FROM a "
+	"        WHERE a.pool_id = u.pool_id AND a.valid @> u.bucket_start)) "
+	" LIMIT $6::bigint",  /* in no order: usage_answer sorts them */
 	[S_ALLOC_OWNED] =
 	"SELECT 1 FROM public.allocation WHERE alloc_id = $2::bigint "
 	"   AND tenant_id = $1::bigint",
@@ -171,14 +200,21 @@ static const char *const sql[S_COUNT] = {
 	[S_STMT_VERSION] =
 	"SELECT max(invoice_id) FROM public.invoice WHERE tenant_id = $1::bigint"
 	"   AND period = ($2::text || '-01')::date",
+
+	/* run_last's: the transaction's next statements run their generic
+	 * plans; the end of the transaction (prepared: not parsed each time) */
+	[S_GENERIC] =
+	"SELECT pg_catalog.set_config('plan_cache_mode', 'force_generic_plan', true)",
+	[S_COMMIT] = "COMMIT",
 };
 
 static const char *const stmt_names[S_COUNT] = {
-	"api_usage", "api_alloc_owned",
+	"api_usage", "api_usage_5m", "api_alloc_owned",
 	"api_invoices_json", "api_invoices_csv",
 	"api_invoice_json", "api_invoice_owned",
 	"api_allocs_json", "api_allocs_csv",
 	"api_stmt_version",
+	"api_generic", "api_commit",
 };
 
 int api_db_setup(PGconn *conn, void *ctx, char *err, size_t err_size)
@@ -193,6 +229,8 @@ int api_db_setup(PGconn *conn, void *ctx, char *err, size_t err_size)
 		       "       set_config('TimeZone', $2, false),"
 		       "       set_config('idle_in_transaction_session_timeout', $3, false)",
 		       3, params, err, err_size) < 0)
+		return -1;
+	if (bs_api_auth_prepare(conn, err, err_size) < 0)
 		return -1;
 	for (int i = 0; i < S_COUNT; i++) {
 		PGresult *r = PQprepare(conn, stmt_names[i], sql[i], 0, NULL);
@@ -233,6 +271,105 @@ static PGresult *run(struct api_req *q, enum stmt s, int n,
 	return NULL;
 }
 
+/* The failure of statement s (result r, NULL when the connection failed)
+ * as run() answers it: 503 for statement_timeout, else 500; logged. */
+static void failed(struct api_req *q, enum stmt s, const PGresult *r)
+{
+	char err[BS_DB_ERR_MAX];
+	bs_db_format_error(q->db, r, stmt_names[s], err, sizeof(err));
+	if (strcmp(r != NULL ? bs_db_sqlstate(r) : "", "57014") == 0) {
+		BS_WARN("tenant %" PRId64 ": %s", q->tenant, err);
+		api_error(q, 503, "timeout", "the query took longer than the "
+			  "server allows; ask for less");
+	} else {
+		BS_ERROR("tenant %" PRId64 ": %s", q->tenant, err);
+		api_error(q, 500, "internal", "the server failed; it has been "
+			  "logged");
+	}
+}
+
+/* The next result of a pipeline, and the NULL that ends it. */
+static PGresult *next_result(PGconn *conn)
+{
+	PGresult *r = PQgetResult(conn), *end;
+	if (r != NULL)
+		while ((end = PQgetResult(conn)) != NULL)
+			PQclear(end);
+	return r;
+}
+
+/* A handler's last statement and the COMMIT in one round trip (libpq
+ * pipeline mode, one Sync), preceded when generic is set by
+ * SET LOCAL plan_cache_mode = force_generic_plan (in the same round trip:
+ * the statement then runs its generic plan, not one planned for these
+ * parameters: see README, Performance (tenant API)). Returns the
+ * statement's rows as run() does; on success the transaction is committed
+ * (q->committed), on a failure (NULL, the response set) it is aborted and
+ * rolled back when the connection is given back. */
+static PGresult *run_last(struct api_req *q, enum stmt s, int n,
+			  const char *const *params, bool generic)
+{
+	assert(s < S_COUNT);
+	PGconn *c = q->db;
+	PGresult *r = NULL, *set = NULL, *commit = NULL;
+	if (PQenterPipelineMode(c) != 1)
+		goto fail;
+	bool sent = (!generic || PQsendQueryPrepared(c, stmt_names[S_GENERIC],
+			0, NULL, NULL, NULL, 0) == 1) &&
+		PQsendQueryPrepared(c, stmt_names[s], n, params, NULL, NULL, 0) == 1 &&
+		PQsendQueryPrepared(c, stmt_names[S_COMMIT], 0, NULL, NULL, NULL, 0) == 1 &&
+		PQpipelineSync(c) == 1;
+	if (sent) {
+		if (generic)
+			set = next_result(c);
+		r = next_result(c);
+		commit = next_result(c);
+	}
+	/* up to the Sync, then out of pipeline mode (when not all was sent,
+	 * or the connection is lost, it stays in pipeline mode, fails the
+	 * ROLLBACK when given back and is reset: pool.c) */
+	for (int guard = 0; sent && guard < 16 && PQstatus(c) == CONNECTION_OK &&
+	     PQpipelineStatus(c) != PQ_PIPELINE_OFF; guard++) {
+		PGresult *x = PQgetResult(c);
+		if (x == NULL) {
+			PQexitPipelineMode(c);
+			continue;
+		}
+		ExecStatusType st = PQresultStatus(x);
+		PQclear(x);
+		if (st == PGRES_PIPELINE_SYNC)
+			PQexitPipelineMode(c);
+	}
+	if (!sent || PQpipelineStatus(c) != PQ_PIPELINE_OFF)
+		goto fail;
+	if (generic && PQresultStatus(set) != PGRES_TUPLES_OK) {
+		failed(q, s, set);
+		goto out;
+	}
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		failed(q, s, r);
+		goto out;
+	}
+	if (PQresultStatus(commit) != PGRES_COMMAND_OK) {
+		char err[BS_DB_ERR_MAX];
+		bs_db_format_error(c, commit, "commit", err, sizeof(err));
+		BS_ERROR("%s", err);
+		api_error(q, 500, "internal", "the server failed; it has been logged");
+		goto out;
+	}
+	q->committed = true;
+	PQclear(set);
+	PQclear(commit);
+	return r;
+fail:
+	failed(q, s, NULL);
+out:
+	PQclear(set);
+	PQclear(r);
+	PQclear(commit);
+	return NULL;
+}
+
 /* A (count, text) answer: 413 when count exceeds the cap, else 200 with
  * the text. */
 static int counted(struct api_req *q, PGresult *r, const char *what)
@@ -254,8 +391,9 @@ static int counted(struct api_req *q, PGresult *r, const char *what)
 }
 
 /* An instant as the API shows it: RFC 3339 in the park's zone (TZ, the
- * same zone as the sessions' TimeZone), "2026-11-12T00:00:00+08:00". */
-static void iso_local(int64_t epoch, char out[32])
+ * same zone as the sessions' TimeZone), "2026-11-12T00:00:00+08:00".
+ * Returns its length (25 for years 0-9999). */
+static size_t iso_local(int64_t epoch, char out[32])
 {
 	time_t t = (time_t)epoch;
 	struct tm tm;
@@ -264,13 +402,59 @@ static void iso_local(int64_t epoch, char out[32])
 	char sign = off < 0 ? '-' : '+';
 	if (off < 0)
 		off = -off;
-	snprintf(out, 32, "%04d-%02d-%02dT%02d:%02d:%02d%c%02ld:%02ld",
-		 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-		 tm.tm_min, tm.tm_sec, sign, off / 3600, off / 60 % 60);
+	int year = tm.tm_year + 1900;
+	if (year < 0 || year > 9999 || off / 3600 > 99)
+		return (size_t)snprintf(out, 32, "%04d-%02d-%02dT%02d:%02d:%02d%c%02ld:%02ld",
+					year, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+					tm.tm_min, tm.tm_sec, sign, off / 3600, off / 60 % 60);
+	/* the same characters as that snprintf, without its cost (once per
+	 * sample time of a response) */
+	const int v[] = { year / 100, year % 100, tm.tm_mon + 1, tm.tm_mday,
+			  tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(off / 3600),
+			  (int)(off / 60 % 60) };
+	const char sep[] = { 0, '-', '-', 'T', ':', ':', 0, ':', 0 };
+	char *o = out;
+	for (int i = 0; i < 9; i++) {
+		if (i == 7)
+			*o++ = sign;
+		*o++ = (char)('0' + v[i] / 10);
+		*o++ = (char)('0' + v[i] % 10);
+		if (sep[i])
+			*o++ = sep[i];
+	}
+	*o = '\0';
+	return (size_t)(o - out);
+}
+
+static char *put(char *o, const char *s, size_t n)
+{
+	memcpy(o, s, n);
+	return o + n;
+}
+#define PUT(o, lit) put((o), (lit), sizeof(lit) - 1)
+
+/* A sample's place: by time, pool, direction ('in' before 'out'), as
+ * S_USAGE's ORDER BY; unique (the primary key). */
+struct sample_key {
+	int64_t t, pool;
+	int dir, row;
+};
+
+static int sample_cmp(const void *x, const void *y)
+{
+	const struct sample_key *a = x, *b = y;
+	if (a->t != b->t)
+		return a->t < b->t ? -1 : 1;
+	if (a->pool != b->pool)
+		return a->pool < b->pool ? -1 : 1;
+	return a->dir - b->dir;
 }
 
 /* The usage rows as JSON or CSV (numbers and 'in'/'out' only: nothing to
- * escape). 413 over max_rows. Takes r. */
+ * escape), in S_USAGE's order whatever the rows' (S_USAGE_5M's come in
+ * none). 413 over max_rows. Takes r. The text is assembled by copying
+ * the rows' values (PostgreSQL's text) into one buffer of the exact size:
+ * no printf per row (a third of the API's time for a day of samples). */
 static int usage_answer(struct api_req *q, PGresult *r)
 {
 	const struct api_args *a = &q->args;
@@ -281,52 +465,87 @@ static int usage_answer(struct api_req *q, PGresult *r)
 				 "samples; ask for a shorter range or a longer step",
 				 q->srv->cfg->max_rows);
 	}
-	char *buf = NULL, when[32];
-	size_t len = 0;
-	FILE *o = open_memstream(&buf, &len);
-	if (o == NULL) {
-		PQclear(r);
-		return api_error(q, 500, "internal", "out of memory");
-	}
+	static const char csv_head[] = "start,pool_id,direction,frame_bytes,"
+		"ip_bytes,frame_packets,ip_packets,buckets\n";
+	/* the JSON of a sample: its text between the values */
+	static const char *const jk[] = { "{\"start\":\"", "\",\"pool_id\":",
+		",\"direction\":\"", "\",\"frame_bytes\":", ",\"ip_bytes\":",
+		",\"frame_packets\":", ",\"ip_packets\":", ",\"buckets\":", "}" };
+	size_t jkl[9], jrow = 1;                /* 1: the ',' between samples */
+	for (int k = 0; k < 9; k++)
+		jrow += jkl[k] = strlen(jk[k]);
 	bool csv = a->format == API_FMT_CSV;
+	char head[256];
+	size_t hlen;
 	if (csv) {
-		fputs("start,pool_id,direction,frame_bytes,ip_bytes,frame_packets,"
-		      "ip_packets,buckets\n", o);
+		hlen = sizeof(csv_head) - 1;
+		memcpy(head, csv_head, hlen);
 	} else {
 		char from[32], to[32];
 		iso_local(a->from, from);
 		iso_local(a->to, to);
-		fprintf(o, "{\"from\":\"%s\",\"to\":\"%s\",\"step\":\"%s\","
-			"\"direction\":\"%s\",\"samples\":[", from, to,
-			a->step == 300 ? "5m" : a->step == 3600 ? "1h" : "1d",
+		hlen = (size_t)snprintf(head, sizeof(head), "{\"from\":\"%s\",\"to\":"
+			"\"%s\",\"step\":\"%s\",\"direction\":\"%s\",\"samples\":[",
+			from, to, a->step == 300 ? "5m" : a->step == 3600 ? "1h" : "1d",
 			a->direction == API_DIR_IN ? "in"
 			: a->direction == API_DIR_OUT ? "out" : "both");
+	}
+	/* the exact size: the time is at most 31 characters, the other
+	 * values are copied as they are */
+	size_t size = hlen + 4;
+	for (int i = 0; i < n; i++) {
+		size += (csv ? 8 : jrow) + 31;
+		for (int k = 1; k < 8; k++)
+			size += (size_t)PQgetlength(r, i, k);
+	}
+	char *buf = malloc(size);
+	struct sample_key *keys = malloc(sizeof(*keys) * (size_t)(n > 0 ? n : 1));
+	if (buf == NULL || keys == NULL) {
+		free(buf);
+		free(keys);
+		PQclear(r);
+		return api_error(q, 500, "internal", "out of memory");
 	}
 	for (int i = 0; i < n; i++) {
 		const char *dir = PQgetvalue(r, i, 2);
 		assert(strcmp(dir, "in") == 0 || strcmp(dir, "out") == 0);
-		iso_local(atoll(PQgetvalue(r, i, 0)), when);
-		if (csv)
-			fprintf(o, "%s,%s,%s,%s,%s,%s,%s,%s\n", when, PQgetvalue(r, i, 1),
-				dir, PQgetvalue(r, i, 3), PQgetvalue(r, i, 4),
-				PQgetvalue(r, i, 5), PQgetvalue(r, i, 6),
-				PQgetvalue(r, i, 7));
-		else
-			fprintf(o, "%s{\"start\":\"%s\",\"pool_id\":%s,\"direction\":"
-				"\"%s\",\"frame_bytes\":%s,\"ip_bytes\":%s,"
-				"\"frame_packets\":%s,\"ip_packets\":%s,\"buckets\":%s}",
-				i ? "," : "", when, PQgetvalue(r, i, 1), dir,
-				PQgetvalue(r, i, 3), PQgetvalue(r, i, 4),
-				PQgetvalue(r, i, 5), PQgetvalue(r, i, 6),
-				PQgetvalue(r, i, 7));
+		keys[i] = (struct sample_key){ .t = atoll(PQgetvalue(r, i, 0)),
+			.pool = atoll(PQgetvalue(r, i, 1)), .dir = dir[0] == 'o',
+			.row = i };
+	}
+	qsort(keys, (size_t)n, sizeof(*keys), sample_cmp);
+	char *o = put(buf, head, hlen), when[32] = "";
+	size_t wlen = 0;
+	for (int j = 0; j < n; j++) {
+		int i = keys[j].row;
+		/* the samples of one time are consecutive: one conversion each */
+		if (j == 0 || keys[j].t != keys[j - 1].t)
+			wlen = iso_local(keys[j].t, when);
+		if (csv) {
+			o = put(o, when, wlen);
+			for (int k = 1; k < 8; k++) {
+				*o++ = ',';
+				o = put(o, PQgetvalue(r, i, k), (size_t)PQgetlength(r, i, k));
+			}
+			*o++ = '\n';
+			continue;
+		}
+		if (j > 0)
+			*o++ = ',';
+		o = put(o, jk[0], jkl[0]);
+		o = put(o, when, wlen);
+		for (int k = 1; k < 8; k++) {
+			o = put(o, jk[k], jkl[k]);
+			o = put(o, PQgetvalue(r, i, k), (size_t)PQgetlength(r, i, k));
+		}
+		o = put(o, jk[8], jkl[8]);
 	}
 	if (!csv)
-		fputs("]}\n", o);
+		o = PUT(o, "]}\n");
+	size_t len = (size_t)(o - buf);
+	assert(len <= size);
+	free(keys);
 	PQclear(r);
-	if (fclose(o) != 0) {
-		free(buf);
-		return api_error(q, 500, "internal", "out of memory");
-	}
 	return api_ok(q, buf, len, api_format_media_type(a->format));
 }
 
@@ -355,7 +574,10 @@ int api_h_usage(struct api_req *q)
 			: a->direction == API_DIR_OUT ? "out" : NULL;
 	const char *p[] = { tenant, from, to, step, dir,
 			    a->has_allocation ? alloc : NULL, cap };
-	PGresult *r = run(q, S_USAGE, 7, p);
+	const char *p5[] = { tenant, from, to, dir,
+			     a->has_allocation ? alloc : NULL, cap };
+	PGresult *r = a->step == 300 ? run_last(q, S_USAGE_5M, 6, p5, true)
+		    : run_last(q, S_USAGE, 7, p, true);
 	if (r == NULL)
 		return q->status;
 	return usage_answer(q, r);

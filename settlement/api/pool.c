@@ -96,7 +96,8 @@ PGconn *api_pool_take(struct api_pool *p, unsigned timeout_ms, int *slot)
 static void clean(struct api_pool *p, int s)
 {
 	PGconn *c = p->conns[s];
-	if (PQstatus(c) == CONNECTION_OK && PQtransactionStatus(c) == PQTRANS_IDLE)
+	if (PQstatus(c) == CONNECTION_OK && PQtransactionStatus(c) == PQTRANS_IDLE &&
+	    PQpipelineStatus(c) == PQ_PIPELINE_OFF)
 		return;
 	if (PQstatus(c) == CONNECTION_OK) {
 		PGresult *r = PQexec(c, "ROLLBACK");
@@ -123,7 +124,8 @@ void api_pool_give(struct api_pool *p, int slot, bool dirty)
 {
 	assert(slot >= 0 && (unsigned)slot < p->size);
 	if (dirty || PQstatus(p->conns[slot]) != CONNECTION_OK ||
-	    PQtransactionStatus(p->conns[slot]) != PQTRANS_IDLE)
+	    PQtransactionStatus(p->conns[slot]) != PQTRANS_IDLE ||
+	    PQpipelineStatus(p->conns[slot]) != PQ_PIPELINE_OFF)
 		clean(p, slot);
 	pthread_mutex_lock(&p->lock);
 	assert(p->taken[slot]);
@@ -138,7 +140,8 @@ bool api_pool_repair(struct api_pool *p, int slot)
 	assert(slot >= 0 && (unsigned)slot < p->size && p->taken[slot]);
 	clean(p, slot);
 	return PQstatus(p->conns[slot]) == CONNECTION_OK &&
-	       PQtransactionStatus(p->conns[slot]) == PQTRANS_IDLE;
+	       PQtransactionStatus(p->conns[slot]) == PQTRANS_IDLE &&
+	       PQpipelineStatus(p->conns[slot]) == PQ_PIPELINE_OFF;
 }
 
 void api_pool_counts(struct api_pool *p, unsigned *idle, unsigned *busy)

@@ -248,30 +248,23 @@ static void run_authenticated(struct api_req *q, const char *token)
 		return;
 	}
 	bool dirty = true;
-	static const char begin[] = "BEGIN ISOLATION LEVEL REPEATABLE READ";
-	PGresult *b = PQexec(q->db, begin);
-	bool began = PQresultStatus(b) == PGRES_COMMAND_OK;
-	PQclear(b);
-	/* a connection the server dropped (restart, idle timeout, terminated)
-	 * is found here, before anything of the request ran: reconnected once */
-	if (!began && PQstatus(q->db) != CONNECTION_OK) {
-		BS_WARN("database connection %d lost; reconnecting", slot);
-		if (api_pool_repair(srv->pool, slot))
-			began = tx(q, "begin", begin);
-	}
-	if (!began) {
-		if (q->status == 0) {
-			BS_ERROR("begin: %s", PQerrorMessage(q->db));
-			api_error(q, 503, "unavailable", "the database is not "
-				  "reachable; try again");
-			q->retry_after = 1;
-		}
-		goto out;
-	}
 	char err[BS_DB_ERR_MAX] = "";
 	int64_t tenant = 0;
-	int rc = bs_api_auth_begin(q->db, token, &tenant, err, sizeof(err));
-	if (rc == 1) {
+	/* BEGIN, the token's hash, the lookup and READ ONLY: one round trip */
+	int rc = bs_api_auth_open(q->db, token, &tenant, err, sizeof(err));
+	/* a connection the server dropped (restart, idle timeout, terminated)
+	 * is found here, before anything of the request ran: reconnected once */
+	if (rc == 2) {
+		BS_WARN("database connection %d lost; reconnecting", slot);
+		if (api_pool_repair(srv->pool, slot))
+			rc = bs_api_auth_open(q->db, token, &tenant, err, sizeof(err));
+	}
+	if (rc == 2) {
+		BS_ERROR("begin: %s", err);
+		api_error(q, 503, "unavailable", "the database is not "
+			  "reachable; try again");
+		q->retry_after = 1;
+	} else if (rc == 1) {
 		api_error(q, 401, "unauthorized", "the token is not valid (unknown, "
 			  "revoked or expired)");
 	} else if (rc != 0) {
@@ -286,17 +279,19 @@ static void run_authenticated(struct api_req *q, const char *token)
 				  "second (burst %u); retry after %u s",
 				  srv->cfg->rate_limit, srv->cfg->rate_burst, retry);
 		} else {
-			/* bs_api_auth_begin made the transaction READ ONLY (and the
+			/* bs_api_auth_open made the transaction READ ONLY (and the
 			 * role may write nothing): no round trip of our own */
 			handlers[q->route](q);
 		}
 	}
-	/* the token's last use is recorded even when the answer is an error */
+	/* the token's last use is recorded even when the answer is an error;
+	 * a handler may have sent COMMIT with its last statement (q->committed) */
 	if (PQtransactionStatus(q->db) == PQTRANS_INTRANS) {
 		if (tx(q, "commit", "COMMIT"))
 			dirty = q->status >= 500;
+	} else if (q->committed && PQtransactionStatus(q->db) == PQTRANS_IDLE) {
+		dirty = q->status >= 500;
 	}
-out:
 	api_pool_give(srv->pool, slot, dirty);
 	q->db = NULL;
 }

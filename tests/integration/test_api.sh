@@ -318,6 +318,42 @@ for i in $(seq 12); do req "$TA" /v1/allocations; codes="$codes $CODE"; done
 grep -q "database connection [0-9] lost; reconnecting" "$WORK/main.err" || fail "no reconnect logged: $(tail -3 "$WORK/main.err")"
 ok "connections terminated by the server: each reconnected on its next use, before the request's work (all 200)"
 
+# --- the transaction's statements: a bad token runs nothing of the handler ------------------------
+# The token check is pipelined (one round trip with BEGIN); the handler's
+# statements are sent only once it found the tenant. Seen in the server's
+# statement log (log_statement = all for the API role, a fresh server).
+PGUSER=root pg_psql -q -c "ALTER ROLE bandsplit_api SET log_statement = 'all'"
+URL_MAIN=$URL
+start_api audit rate_limit=0
+execs() { grep -c "execute api_usage" "$PG_LOG" || true; }
+n0=$(execs)
+for t in "$TA2" "$TE" "$TUNKNOWN"; do
+	expect 401 unauthorized "token" "$t" "/v1/usage?$DAY"
+done
+n1=$(execs)
+[ "$n1" = "$n0" ] || fail "a bad token ran the usage query ($n0 → $n1 executions)"
+req "$TA" "/v1/usage?$DAY"
+[ "$CODE" = 200 ] && [ "$(execs)" = $((n1 + 1)) ] || fail "a good token: HTTP $CODE, $n1 → $(execs) executions of the usage query"
+# a token check that fails in the database (the touch not executable):
+# 500, logged, nothing of the handler run; the pooled connections (4) serve
+# 200s again once it works
+PGUSER=root pg_psql -q -c "REVOKE EXECUTE ON FUNCTION bs_api_touch() FROM bandsplit_api"
+n2=$(execs)
+for i in 1 2 3 4 5; do
+	expect 500 internal "logged" "$TA" "/v1/usage?$DAY"
+done
+[ "$(execs)" = "$n2" ] || fail "the usage query ran after a failed token check"
+grep -q "token check: .*permission denied for function bs_api_touch" "$WORK/audit.err" ||
+	fail "the failed token check not logged: $(tail -3 "$WORK/audit.err")"
+PGUSER=root pg_psql -q -c "GRANT EXECUTE ON FUNCTION bs_api_touch() TO bandsplit_api"
+codes=""
+for i in $(seq 8); do req "$TA" "/v1/usage?$DAY&step=1h"; codes="$codes $CODE"; done
+[ "$codes" = "$(printf ' 200%.0s' $(seq 8))" ] || fail "after a failed token check: $codes"
+PGUSER=root pg_psql -q -c "ALTER ROLE bandsplit_api RESET log_statement"
+kill "$PID_audit"; wait "$PID_audit" 2>/dev/null || true
+URL=$URL_MAIN
+ok "a bad token (401) runs nothing of the handler; a token check failing in the database → 500 logged, the handler not run, the connections fine afterwards"
+
 # --- metrics -----------------------------------------------------------------------------------
 req "" /metrics
 for m in 'bandsplit_api_requests_total{route="/v1/invoices",status="200"}' \
