@@ -798,20 +798,28 @@ int bs_doc_html_to_pdf(const char *html_path, const char *pdf_path, char *err,
 		 * desktop chromium is not given them (it does not support
 		 * them). */
 		const char *base = strrchr(bin, '/') ? strrchr(bin, '/') + 1 : bin;
-		if (strstr(base, "headless-shell") != NULL)
-			execlp(bin, bin, "--headless", "--no-sandbox",
-			       "--disable-gpu", "--single-process", "--no-zygote",
-			       "--no-pdf-header-footer", "--no-first-run",
-			       "--disable-extensions", "--disable-dev-shm-usage",
-			       "--run-all-compositor-stages-before-draw", prof,
-			       outarg, url, (char *)NULL);
-		else
-			execlp(bin, bin, "--headless", "--no-sandbox",
-			       "--disable-gpu", "--no-pdf-header-footer",
-			       "--no-first-run", "--disable-extensions",
-			       "--disable-dev-shm-usage",
-			       "--run-all-compositor-stages-before-draw", prof,
-			       outarg, url, (char *)NULL);
+		const bool shell = strstr(base, "headless-shell") != NULL;
+		const char *argv[16];
+		int argc = 0;
+		argv[argc++] = bin;
+		argv[argc++] = "--headless";
+		argv[argc++] = "--no-sandbox";
+		argv[argc++] = "--disable-gpu";
+		if (shell) {
+			argv[argc++] = "--single-process";
+			argv[argc++] = "--no-zygote";
+		}
+		argv[argc++] = "--no-pdf-header-footer";
+		argv[argc++] = "--no-first-run";
+		argv[argc++] = "--disable-extensions";
+		argv[argc++] = "--disable-dev-shm-usage";
+		argv[argc++] = "--run-all-compositor-stages-before-draw";
+		argv[argc++] = prof;
+		argv[argc++] = outarg;
+		argv[argc++] = url;
+		argv[argc] = NULL;
+		assert(argc < (int)(sizeof(argv) / sizeof(argv[0])));
+		execvp(bin, (char *const *)argv);
 		dprintf(2, "exec %s: %s\n", bin, strerror(errno));
 		_exit(127);
 	}
