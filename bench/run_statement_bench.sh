@@ -4,8 +4,10 @@
 # A private PostgreSQL 15 (tests/lib/pg.sh) with N tenants (default the
 # largest of the counts given, 1000), one burstable95 allocation each, and a
 # full 30-day month (2026-11, Asia/Shanghai: 8,640 buckets) of 5-minute
-# rollups in both directions for every tenant, loaded, indexed, VACUUM
-# ANALYZEd. Then, from a warm database (each figure the best of 5, PDF of 3):
+# rollups in both directions for every tenant, loaded bucket after bucket
+# (as bandsplit-settle writes them: a tenant's rows of the month lie on
+# thousands of pages), indexed, VACUUM ANALYZEd. Then, from a warm database
+# (each figure the best of 5, PDF of 3):
 #   copy      the floor for CSV/HTML: psql COPY of the same tenant's rows of
 #             the month to /dev/null (2 × 8,640 rows)
 #   csv, json, html   bandsplit statement --tenant 1 --period 2026-11
@@ -84,7 +86,8 @@ SELECT t, t % 4 + 1, d, b, 1000,
        1
   FROM generate_series(timestamptz '2026-11-01 00:00+08',
                        timestamptz '2026-11-30 23:55+08', interval '5 min') b,
-       generate_series(1, $N) t, (VALUES ('in'), ('out')) dd(d);
+       generate_series(1, $N) t, (VALUES ('in'), ('out')) dd(d)
+ ORDER BY b, t, d;   -- bucket after bucket, as bandsplit-settle writes them
 ALTER TABLE usage_5m ADD PRIMARY KEY (tenant_id, pool_id, direction, bucket_start);
 CREATE INDEX usage_5m_bucket ON usage_5m (bucket_start);
 VACUUM ANALYZE usage_5m;
