@@ -26,6 +26,7 @@
 #include "fapiao_tax.h"
 #include "invoice_doc.h"
 #include "invoice_docs.h"
+#include "outfile.h"
 
 /* What every fapiao row's item is (商品和服务税收分类: 信息技术服务). */
 #define FAPIAO_ITEM "*信息技术服务*带宽服务"
@@ -303,40 +304,40 @@ int bs_invoice_export_fapiao(struct bs_op *op, const char *period,
 	if (tax == NULL) {
 		bs_op_fail(op, BS_EXIT_FAILURE, "out of memory");
 	} else if (split_taxes(op, res, tax) == 0) {
-		/* written beside the target, renamed over it when complete */
-		char part[4200] = "";
-		if (out_path != NULL)
-			snprintf(part, sizeof(part), "%s.part", out_path);
+		/* written beside the target, renamed over it when complete
+		 * (outfile.h) */
+		struct bs_outfile of;
+		const char *name = out_path != NULL ? bs_outfile_name(&of, out_path) : NULL;
 		int wrc = 0;
 		if (xlsx) {
-			lxw_error e = write_xlsx(part, res, tax);
+			lxw_error e = write_xlsx(name, res, tax);
 			if (e != LXW_NO_ERROR) {
 				bs_op_fail(op, BS_EXIT_FAILURE, "--out %s: %s",
 					   out_path, lxw_strerror(e));
 				wrc = -1;
 			}
 		} else {
-			FILE *f = out_path ? fopen(part, "w") : stdout;
+			FILE *f = out_path ? (of.f = fopen(name, "wb")) : stdout;
 			if (f == NULL) {
 				bs_op_fail(op, BS_EXIT_FAILURE, "--out %s: %s",
 					   out_path, strerror(errno));
 				wrc = -1;
 			} else {
 				wrc = write_csv(f, res, tax);
-				if ((f == stdout ? fflush(f) : fclose(f)) != 0)
+				if (f == stdout && fflush(f) != 0)
 					wrc = -1;
 				if (wrc != 0)
 					bs_op_fail(op, BS_EXIT_FAILURE, "writing %s failed",
 						   out_path ? out_path : "the output");
 			}
 		}
-		if (out_path != NULL && wrc == 0 && rename(part, out_path) != 0) {
+		if (out_path != NULL && wrc == 0 && bs_outfile_commit(&of) != 0) {
 			bs_op_fail(op, BS_EXIT_FAILURE, "--out %s: %s", out_path,
 				   strerror(errno));
 			wrc = -1;
+		} else if (out_path != NULL && wrc != 0) {
+			bs_outfile_abort(&of);
 		}
-		if (out_path != NULL && wrc != 0)
-			unlink(part);
 	}
 	free(tax);
 	PQclear(res);
@@ -353,28 +354,26 @@ int bs_invoice_render_cmd(struct bs_op *op, const char *number,
 		bs_op_fail(op, BS_EXIT_USAGE, "--format '%s' --lang '%s'", format, lang);
 		return op->rc;
 	}
-	/* written beside the target, renamed over it when complete */
-	char part[4200] = "";
+	/* written beside the target, renamed over it when complete
+	 * (outfile.h) */
+	struct bs_outfile of;
 	FILE *f = stdout;
 	if (out_path != NULL) {
-		snprintf(part, sizeof(part), "%s.part", out_path);
-		f = fopen(part, "wb");
-		if (f == NULL) {
+		if (bs_outfile_open(&of, out_path) != 0) {
 			bs_op_fail(op, BS_EXIT_FAILURE, "--out %s: %s", out_path,
 				   strerror(errno));
 			return op->rc;
 		}
+		f = of.f;
 	}
 	char err[1024];
 	int rc = bs_invoice_render(op->conn, number, fmt, lg, f, err, sizeof(err));
 	if (out_path != NULL) {
-		if (fclose(f) != 0 && rc == 0)
-			rc = 3, snprintf(err, sizeof(err), "writing %s failed", out_path);
-		if (rc == 0 && rename(part, out_path) != 0)
+		if (rc != 0)
+			bs_outfile_abort(&of);
+		else if (bs_outfile_commit(&of) != 0)
 			rc = 3, snprintf(err, sizeof(err), "--out %s: %s", out_path,
 					 strerror(errno));
-		if (rc != 0)
-			unlink(part);
 	}
 	if (rc != 0)
 		bs_op_fail(op, rc, "%s", err);

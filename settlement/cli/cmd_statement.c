@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "outfile.h"
 #include "statement.h"
 
 #define CMD "statement"
@@ -240,29 +241,27 @@ static int run(const struct bs_cli *cli, int argc, char **argv)
 	}
 	if (all)
 		return run_all(cli, conn, period, fmt, lg, out_dir);
-	char tmp[4096] = "";
+	struct bs_outfile of;
 	FILE *out = stdout;
 	if (outp) {
-		snprintf(tmp, sizeof tmp, "%s.tmp.%ld", outp, (long)getpid());
-		out = fopen(tmp, "wb");
-		if (!out) {
+		if (bs_outfile_open(&of, outp) != 0) {
 			PQfinish(conn);
 			return bs_cli_fail(cli, CMD, BS_EXIT_FAILURE, "--out '%s': %s",
 					   outp, strerror(errno));
 		}
+		out = of.f;
 	}
 	rc = bs_statement_write(conn, (int64_t)tid, period, fmt, lg, out, err, sizeof err);
 	res = PQexec(conn, "COMMIT");
 	PQclear(res);
 	PQfinish(conn);
 	if (outp) {
-		bool ok = fclose(out) == 0;
-		if (rc == 0 && (!ok || rename(tmp, outp) != 0)) {
+		if (rc != 0) {
+			bs_outfile_abort(&of);
+		} else if (bs_outfile_commit(&of) != 0) {
 			snprintf(err, sizeof err, "--out '%s': %s", outp, strerror(errno));
 			rc = 3;
 		}
-		if (rc != 0)
-			unlink(tmp);
 	} else if (fflush(stdout) != 0 && rc == 0) {
 		snprintf(err, sizeof err, "writing standard output: %s", strerror(errno));
 		rc = 3;

@@ -290,4 +290,31 @@ for p in $(seq 1 "$pages"); do
 done
 ok "open month PDF: NOT FINAL on each of its $pages page(s)"
 
+# --out into something that is not a regular file (a FIFO here; /dev/null
+# and terminals alike) is written directly: renaming a finished file over
+# it would have replaced it with a plain file. A regular --out target keeps
+# its old content when the command fails (the document is written beside
+# it and renamed only when complete).
+mkfifo "$WORK/fifo.csv"
+timeout 60 cat "$WORK/fifo.csv" >"$WORK/fifo.got" &
+reader=$!
+ok_cmd statement --tenant 1 --period 2026-11 --out "$WORK/fifo.csv"
+wait $reader || fail "--out FIFO: the reader got no end of file"
+[ -p "$WORK/fifo.csv" ] || fail "--out FIFO: the FIFO was replaced by a $(stat -c %F "$WORK/fifo.csv")"
+ok_cmd statement --tenant 1 --period 2026-11
+cmp -s "$WORK/fifo.got" "$WORK/out" || fail "--out FIFO: not the statement's bytes"
+num=$(q "SELECT number FROM invoice WHERE tenant_id = 1 AND kind = 'invoice' LIMIT 1")
+mkfifo "$WORK/fifo.html"
+timeout 60 cat "$WORK/fifo.html" >"$WORK/fifo-inv.got" &
+reader=$!
+ok_cmd invoice render --number "$num" --format html --out "$WORK/fifo.html"
+wait $reader || fail "invoice render --out FIFO: the reader got no end of file"
+[ -p "$WORK/fifo.html" ] || fail "invoice render --out FIFO: the FIFO was replaced"
+grep -q "$num" "$WORK/fifo-inv.got" || fail "invoice render --out FIFO: not the invoice"
+echo "old" >"$WORK/keep.csv"
+bad_arg "--tenant 999999: no such tenant" --tenant 999999 --period 2026-11 --out "$WORK/keep.csv"
+[ "$(cat "$WORK/keep.csv")" = old ] || fail "--out: a failed statement changed the old file"
+ls "$WORK"/keep.csv.* 2>/dev/null && fail "--out: a partial file was left behind"
+ok "--out: a FIFO is written in place (statement, invoice render); a failed run leaves the old file and no partial one"
+
 echo "passed $PASSED checks; artifacts in $ART"
