@@ -95,8 +95,8 @@ static void test_lines_and_digest(void **state)
 			t = 0;
 		int64_t alloc = (int64_t)(next() % 100000) + 1, pool = (int64_t)(next() % 5000);
 		bool present = next() % 10 != 0;
-		int64_t in = (int64_t)(next() >> (next() % 64 + 1));
-		int64_t out = (int64_t)(next() >> (next() % 64 + 1));
+		int64_t in = (int64_t)(next() >> (next() % 63 + 1));   /* shift 1..63 */
+		int64_t out = (int64_t)(next() >> (next() % 63 + 1));   /* shift 1..63 */
 		char got[BS_SAMPLE_LINE_MAX + 1], want[160];
 		size_t n = bs_sample_line(got, alloc, pool, t, present, in, out);
 		size_t m = ref_line(want, alloc, pool, t, present, in, out);
