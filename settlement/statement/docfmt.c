@@ -750,6 +750,79 @@ const char *bs_doc_pdf_browser(void)
 	return "chromium";
 }
 
+/* Runs the browser once (its own process group, stderr to logf), waits up
+ * to limit seconds (then kills it). 0 with *status set; -1 when it could
+ * not be started (errno). single: the headless shell's --single-process
+ * --no-zygote (one process: half its start-up time). */
+static int run_browser(const char *bin, bool single, const char *prof,
+		       const char *outarg, const char *url, const char *logf,
+		       long limit, int *status, bool *timed_out)
+{
+	*status = 0;
+	*timed_out = false;
+	pid_t pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		setpgid(0, 0);
+		int fd = open(logf, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		int nul = open("/dev/null", O_RDWR);
+		if (nul >= 0) {
+			dup2(nul, 0);
+			dup2(nul, 1);
+		}
+		if (fd >= 0)
+			dup2(fd, 2);
+		const char *argv[16];
+		int argc = 0;
+		argv[argc++] = bin;
+		argv[argc++] = "--headless";
+		argv[argc++] = "--no-sandbox";
+		argv[argc++] = "--disable-gpu";
+		if (single) {
+			argv[argc++] = "--single-process";
+			argv[argc++] = "--no-zygote";
+		}
+		argv[argc++] = "--no-pdf-header-footer";
+		argv[argc++] = "--no-first-run";
+		argv[argc++] = "--disable-extensions";
+		argv[argc++] = "--disable-dev-shm-usage";
+		argv[argc++] = "--run-all-compositor-stages-before-draw";
+		argv[argc++] = prof;
+		argv[argc++] = outarg;
+		argv[argc++] = url;
+		argv[argc] = NULL;
+		assert(argc < (int)(sizeof(argv) / sizeof(argv[0])));
+		execvp(bin, (char *const *)argv);
+		dprintf(2, "exec %s: %s\n", bin, strerror(errno));
+		_exit(127);
+	}
+	setpgid(pid, pid);
+
+	struct timespec t0, now;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		pid_t r = waitpid(pid, status, WNOHANG);
+		if (r == pid)
+			break;
+		if (r < 0 && errno != EINTR) {
+			*status = -1;
+			break;
+		}
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (now.tv_sec - t0.tv_sec >= limit) {
+			*timed_out = true;
+			kill(-pid, SIGKILL);
+			waitpid(pid, status, 0);
+			break;
+		}
+		struct timespec d = { 0, 10 * 1000 * 1000 };
+		nanosleep(&d, NULL);
+	}
+	kill(-pid, SIGKILL);   /* helpers chromium may have left behind */
+	return 0;
+}
+
 int bs_doc_html_to_pdf(const char *html_path, const char *pdf_path, char *err,
 		       size_t n)
 {
@@ -776,78 +849,29 @@ int bs_doc_html_to_pdf(const char *html_path, const char *pdf_path, char *err,
 	snprintf(logf, sizeof logf, "%s/stderr", dir);
 	unlink(pdf_path);
 
-	pid_t pid = fork();
-	if (pid < 0) {
-		snprintf(err, n, "html to pdf: fork: %s", strerror(errno));
-		nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-		return -1;
-	}
-	if (pid == 0) {
-		setpgid(0, 0);
-		int fd = open(logf, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-		int nul = open("/dev/null", O_RDWR);
-		if (nul >= 0) {
-			dup2(nul, 0);
-			dup2(nul, 1);
-		}
-		if (fd >= 0)
-			dup2(fd, 2);
-		/* The headless shell runs the browser and the renderer in one
-		 * process (--single-process, --no-zygote): no process start
-		 * per PDF beyond its own, half its start-up time here. The
-		 * desktop chromium is not given them (it does not support
-		 * them). */
-		const char *base = strrchr(bin, '/') ? strrchr(bin, '/') + 1 : bin;
-		const bool shell = strstr(base, "headless-shell") != NULL;
-		const char *argv[16];
-		int argc = 0;
-		argv[argc++] = bin;
-		argv[argc++] = "--headless";
-		argv[argc++] = "--no-sandbox";
-		argv[argc++] = "--disable-gpu";
-		if (shell) {
-			argv[argc++] = "--single-process";
-			argv[argc++] = "--no-zygote";
-		}
-		argv[argc++] = "--no-pdf-header-footer";
-		argv[argc++] = "--no-first-run";
-		argv[argc++] = "--disable-extensions";
-		argv[argc++] = "--disable-dev-shm-usage";
-		argv[argc++] = "--run-all-compositor-stages-before-draw";
-		argv[argc++] = prof;
-		argv[argc++] = outarg;
-		argv[argc++] = url;
-		argv[argc] = NULL;
-		assert(argc < (int)(sizeof(argv) / sizeof(argv[0])));
-		execvp(bin, (char *const *)argv);
-		dprintf(2, "exec %s: %s\n", bin, strerror(errno));
-		_exit(127);
-	}
-	setpgid(pid, pid);
-
-	struct timespec t0, now;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	/* The headless shell first runs in one process (--single-process:
+	 * half its start-up time here); that mode is not one Chromium
+	 * supports, and two PDFs printed at once crashed it once (SIGTRAP)
+	 * in a test run, so a shell that fails (not a time-out, not a missing
+	 * binary) is run once more with its own process model. */
+	const char *base = strrchr(bin, '/') ? strrchr(bin, '/') + 1 : bin;
+	const bool shell = strstr(base, "headless-shell") != NULL;
 	int status = 0;
 	bool timed_out = false;
-	for (;;) {
-		pid_t r = waitpid(pid, &status, WNOHANG);
-		if (r == pid)
-			break;
-		if (r < 0 && errno != EINTR) {
-			status = -1;
-			break;
+	for (int attempt = 0; attempt < 2; attempt++) {
+		const bool single = shell && attempt == 0;
+		if (run_browser(bin, single, prof, outarg, url, logf, limit,
+				&status, &timed_out) != 0) {
+			snprintf(err, n, "html to pdf: fork: %s", strerror(errno));
+			nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+			return -1;
 		}
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		if (now.tv_sec - t0.tv_sec >= limit) {
-			timed_out = true;
-			kill(-pid, SIGKILL);
-			waitpid(pid, &status, 0);
+		bool ok = !timed_out && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+		bool missing = WIFEXITED(status) && WEXITSTATUS(status) == 127;
+		if (ok || timed_out || missing || !single)
 			break;
-		}
-		struct timespec d = { 0, 10 * 1000 * 1000 };
-		nanosleep(&d, NULL);
+		unlink(pdf_path);
 	}
-	kill(-pid, SIGKILL);   /* helpers chromium may have left behind */
 
 	char tail[300];
 	last_line(logf, tail, sizeof tail);

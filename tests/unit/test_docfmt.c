@@ -273,6 +273,52 @@ static void test_pdf_browser(void **state)
 	rmdir(dir);
 }
 
+/* A headless shell that crashes in --single-process mode (as one did,
+ * SIGTRAP, with two PDFs printed at once) is run again without it. */
+static void test_pdf_shell_retry(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/docfmt-shell-XXXXXX", shell[96], html[96], pdf[96];
+	assert_non_null(mkdtemp(dir));
+	snprintf(shell, sizeof shell, "%s/fake-headless-shell", dir);
+	snprintf(html, sizeof html, "%s/p.html", dir);
+	snprintf(pdf, sizeof pdf, "%s/p.pdf", dir);
+	FILE *f = fopen(shell, "w");
+	assert_non_null(f);
+	fputs("#!/bin/sh\n"
+	      "for a in \"$@\"; do case $a in\n"
+	      "  --single-process) echo crash >>\"$(dirname \"$0\")/runs\"; kill -TRAP $$;;\n"
+	      "  --print-to-pdf=*) out=${a#--print-to-pdf=};;\n"
+	      "esac; done\n"
+	      "echo ok >>\"$(dirname \"$0\")/runs\"\n"
+	      "printf '%%PDF-1.4 fake\\n' >\"$out\"\n", f);
+	fclose(f);
+	assert_int_equal(chmod(shell, 0755), 0);
+	f = fopen(html, "w");
+	assert_non_null(f);
+	fputs("<p>x</p>", f);
+	fclose(f);
+	setenv("BS_CHROMIUM", shell, 1);
+	char err[512] = "";
+	int rc = bs_doc_html_to_pdf(html, pdf, err, sizeof err);
+	unsetenv("BS_CHROMIUM");
+	if (rc != 0)
+		fail_msg("the shell was not run again: %s", err);
+	char runs[64] = "", path[128];
+	snprintf(path, sizeof path, "%s/runs", dir);
+	f = fopen(path, "r");
+	assert_non_null(f);
+	size_t got = fread(runs, 1, sizeof runs - 1, f);
+	fclose(f);
+	runs[got] = '\0';
+	assert_string_equal(runs, "crash\nok\n");
+	remove(path);
+	remove(pdf);
+	remove(html);
+	remove(shell);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -287,6 +333,7 @@ int main(void)
 		cmocka_unit_test(test_labels_and_enums),
 		cmocka_unit_test(test_pdf_errors),
 		cmocka_unit_test(test_pdf_browser),
+		cmocka_unit_test(test_pdf_shell_retry),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
