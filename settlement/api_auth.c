@@ -246,19 +246,8 @@ drain:
 	 * could not all be sent (no Sync to wait for) or the connection is
 	 * lost: the connection stays in pipeline mode, fails the caller's
 	 * ROLLBACK and is reset (pool.c; PQreset ends pipeline mode). */
-	for (int guard = 0; synced && guard < 16 &&
-	     PQstatus(conn) == CONNECTION_OK &&
-	     PQpipelineStatus(conn) != PQ_PIPELINE_OFF; guard++) {
-		PGresult *res = PQgetResult(conn);
-		if (res == NULL) {
-			PQexitPipelineMode(conn);
-			continue;
-		}
-		ExecStatusType st = PQresultStatus(res);
-		PQclear(res);
-		if (st == PGRES_PIPELINE_SYNC)
-			PQexitPipelineMode(conn);
-	}
+	if (synced)
+		bs_db_pipeline_end(conn);
 	if (PQpipelineStatus(conn) != PQ_PIPELINE_OFF && !failed && err[0] == '\0') {
 		snprintf(err, err_size, "token check: pipeline not ended");
 		failed = true;

@@ -218,3 +218,16 @@ void bs_db_rollback_quiet(PGconn *conn)
 		return;
 	PQclear(PQexec(conn, "ROLLBACK"));
 }
+
+bool bs_db_pipeline_end(PGconn *conn)
+{
+	for (int guard = 0; guard < 16 && PQstatus(conn) == CONNECTION_OK &&
+	     PQpipelineStatus(conn) != PQ_PIPELINE_OFF; guard++) {
+		PGresult *res = PQgetResult(conn);
+		ExecStatusType st = res != NULL ? PQresultStatus(res) : PGRES_EMPTY_QUERY;
+		PQclear(res);
+		if (res == NULL || st == PGRES_PIPELINE_SYNC)
+			PQexitPipelineMode(conn);
+	}
+	return PQpipelineStatus(conn) == PQ_PIPELINE_OFF;
+}

@@ -57,4 +57,10 @@ bool bs_db_error_data(const char *sqlstate);
 /* ROLLBACK, ignoring errors (for cleanup paths). */
 void bs_db_rollback_quiet(PGconn *conn);
 
+/* Ends a pipeline whose Sync was sent: reads its results up to the Sync
+ * (at most 16), then leaves pipeline mode. Returns whether the connection
+ * is out of pipeline mode; it stays in it when the connection is lost (a
+ * pooled connection then fails its next command and is reset). */
+bool bs_db_pipeline_end(PGconn *conn);
+
 #endif

@@ -246,31 +246,6 @@ int api_db_setup(PGconn *conn, void *ctx, char *err, size_t err_size)
 	return 0;
 }
 
-/* Runs a prepared statement; NULL (logged, the response set to 500) on
- * failure. */
-static PGresult *run(struct api_req *q, enum stmt s, int n,
-		     const char *const *params)
-{
-	assert(s < S_COUNT);
-	PGresult *r = PQexecPrepared(q->db, stmt_names[s], n, params, NULL, NULL, 0);
-	if (PQresultStatus(r) == PGRES_TUPLES_OK)
-		return r;
-	char err[BS_DB_ERR_MAX];
-	bs_db_format_error(q->db, r, stmt_names[s], err, sizeof(err));
-	const char *state = bs_db_sqlstate(r);
-	PQclear(r);
-	if (strcmp(state, "57014") == 0) {     /* statement_timeout */
-		BS_WARN("tenant %" PRId64 ": %s", q->tenant, err);
-		api_error(q, 503, "timeout", "the query took longer than the "
-			  "server allows; ask for less");
-	} else {
-		BS_ERROR("tenant %" PRId64 ": %s", q->tenant, err);
-		api_error(q, 500, "internal", "the server failed; it has been "
-			  "logged");
-	}
-	return NULL;
-}
-
 /* The failure of statement s (result r, NULL when the connection failed)
  * as run() answers it: 503 for statement_timeout, else 500; logged. */
 static void failed(struct api_req *q, enum stmt s, const PGresult *r)
@@ -286,6 +261,20 @@ static void failed(struct api_req *q, enum stmt s, const PGresult *r)
 		api_error(q, 500, "internal", "the server failed; it has been "
 			  "logged");
 	}
+}
+
+/* Runs a prepared statement; NULL (logged, the response set to 500) on
+ * failure. */
+static PGresult *run(struct api_req *q, enum stmt s, int n,
+		     const char *const *params)
+{
+	assert(s < S_COUNT);
+	PGresult *r = PQexecPrepared(q->db, stmt_names[s], n, params, NULL, NULL, 0);
+	if (PQresultStatus(r) == PGRES_TUPLES_OK)
+		return r;
+	failed(q, s, r);
+	PQclear(r);
+	return NULL;
 }
 
 /* The next result of a pipeline, and the NULL that ends it. */
@@ -328,19 +317,7 @@ static PGresult *run_last(struct api_req *q, enum stmt s, int n,
 	/* up to the Sync, then out of pipeline mode (when not all was sent,
 	 * or the connection is lost, it stays in pipeline mode, fails the
 	 * ROLLBACK when given back and is reset: pool.c) */
-	for (int guard = 0; sent && guard < 16 && PQstatus(c) == CONNECTION_OK &&
-	     PQpipelineStatus(c) != PQ_PIPELINE_OFF; guard++) {
-		PGresult *x = PQgetResult(c);
-		if (x == NULL) {
-			PQexitPipelineMode(c);
-			continue;
-		}
-		ExecStatusType st = PQresultStatus(x);
-		PQclear(x);
-		if (st == PGRES_PIPELINE_SYNC)
-			PQexitPipelineMode(c);
-	}
-	if (!sent || PQpipelineStatus(c) != PQ_PIPELINE_OFF)
+	if (!sent || !bs_db_pipeline_end(c))
 		goto fail;
 	if (generic && PQresultStatus(set) != PGRES_TUPLES_OK) {
 		failed(q, s, set);
