@@ -750,18 +750,18 @@ static int load_usage(struct close_state *st)
 	}
 	/* Blocks [k·share, (k+1)·share); the last stream to the table's end,
 	 * wherever it is in the snapshot. */
-	const int USAGE_STREAMS = usage_streams();
+	const int n_streams = usage_streams();
 	struct usage_stream s[USAGE_STREAMS_MAX] = { 0 };
-	const int64_t share = blocks / USAGE_STREAMS + 1;
-	for (int k = 0; k < USAGE_STREAMS && st->op->rc == 0; k++)
+	const int64_t share = blocks / n_streams + 1;
+	for (int k = 0; k < n_streams && st->op->rc == 0; k++)
 		stream_start(st, &s[k], snapshot, k * share,
-			     k == USAGE_STREAMS - 1 ? -1 : (k + 1) * share);
-	for (int k = 0; k < USAGE_STREAMS && st->op->rc == 0; k++)
+			     k == n_streams - 1 ? -1 : (k + 1) * share);
+	for (int k = 0; k < n_streams && st->op->rc == 0; k++)
 		stream_copying(st, &s[k]);
 	for (;;) {
 		struct pollfd fds[USAGE_STREAMS_MAX];
 		nfds_t n = 0;
-		for (int k = 0; k < USAGE_STREAMS; k++) {
+		for (int k = 0; k < n_streams; k++) {
 			if (!s[k].copying || stream_drain(st, &s[k]))
 				continue;
 			fds[n++] = (struct pollfd){ .fd = PQsocket(s[k].conn),
@@ -774,14 +774,14 @@ static int load_usage(struct close_state *st)
 				   "poll: %s", strerror(errno));
 			break;
 		}
-		for (int k = 0; k < USAGE_STREAMS; k++)
+		for (int k = 0; k < n_streams; k++)
 			if (s[k].copying && PQconsumeInput(s[k].conn) != 1) {
 				bs_op_fail(st->op, BS_EXIT_FAILURE, "reading the "
 					   "rollups: %s", PQerrorMessage(s[k].conn));
 				s[k].copying = false;
 			}
 	}
-	for (int k = 0; k < USAGE_STREAMS; k++)
+	for (int k = 0; k < n_streams; k++)
 		if (s[k].conn != NULL)
 			PQfinish(s[k].conn);
 	return st->op->rc;
