@@ -39,6 +39,10 @@ printf "%-8s %-11s %-9s %-9s %-9s %-9s %-7s %-7s %-8s\n" tenants rows load_s sca
 for n in "${COUNTS[@]}"; do
 	pg_psql -c "DROP SCHEMA public CASCADE; CREATE SCHEMA public;" >/dev/null 2>&1
 	pg_migrate "$BS" >/dev/null
+	# the indexes are dropped for the load and made again as the migrations
+	# define them (the primary key covers the bytes since 0028)
+	USAGE_PKEY=$(pg_psql -Atc "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = 'usage_5m_pkey'")
+	USAGE_BUCKET_INDEX=$(pg_psql -Atc "SELECT pg_get_indexdef('usage_5m_bucket'::regclass)")
 	t0=$(now)
 	pg_psql >/dev/null <<-EOF
 	UPDATE park_settings SET seller_name = 'Bench Park', seller_tax_id = 'B1',
@@ -71,8 +75,8 @@ for n in "${COUNTS[@]}"; do
 	                       timestamptz '2026-11-30 23:55+08', interval '5 min') b,
 	       generate_series(1, $n) t, (VALUES ('in'), ('out')) dd(d)
 	 ORDER BY b, t, d;   -- bucket after bucket, as bandsplit-settle writes them
-	ALTER TABLE usage_5m ADD PRIMARY KEY (tenant_id, pool_id, direction, bucket_start);
-	CREATE INDEX usage_5m_bucket ON usage_5m (bucket_start);
+	ALTER TABLE usage_5m ADD CONSTRAINT usage_5m_pkey $USAGE_PKEY;
+	$USAGE_BUCKET_INDEX;
 	VACUUM ANALYZE usage_5m;
 	EOF
 	t1=$(now)

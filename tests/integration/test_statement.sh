@@ -322,4 +322,25 @@ bad_arg "--tenant 999999: no such tenant" --tenant 999999 --period 2026-11 --out
 ls "$WORK"/keep.csv.* 2>/dev/null && fail "--out: a partial file was left behind"
 ok "--out: a FIFO is written in place (statement, invoice render); a failed run leaves the old file and no partial one"
 
+# A tenant's samples are read from usage_5m's primary key alone (it covers
+# the bytes, 0028): once the month's pages are all-visible, a statement
+# reads index pages and no heap page of usage_5m (settle writes the table
+# bucket after bucket: from the heap, one page for every bucket or two).
+# The backend's block counts reach pg_statio when the command's session ends.
+pg_psql -c "VACUUM (ANALYZE) usage_5m" >/dev/null
+heap_idx() { q "SELECT heap_blks_read + heap_blks_hit, idx_blks_read + idx_blks_hit
+                  FROM pg_statio_user_tables WHERE relname = 'usage_5m'"; }
+before=$(heap_idx)
+ok_cmd statement --tenant 2 --period 2026-11 --format csv --out "$WORK/io.csv"
+for _ in $(seq 1 50); do
+	after=$(heap_idx)
+	[ "$after" != "$before" ] && break
+	sleep 0.1
+done
+heap=$(( ${after%|*} - ${before%|*} )) idx=$(( ${after#*|} - ${before#*|} ))
+[ "$idx" -gt 0 ] || fail "statement I/O: no index block of usage_5m counted (before $before, after $after)"
+# (pg_statio counts the visibility map's pages as heap blocks: a few)
+[ "$heap" -le 10 ] || fail "statement I/O: $heap heap blocks of usage_5m read (index $idx): not an index-only read"
+ok "a statement reads usage_5m's index ($idx index blocks) and its visibility map ($heap blocks), no heap page"
+
 echo "passed $PASSED checks; artifacts in $ART"
