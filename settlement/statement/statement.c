@@ -295,8 +295,75 @@ static int64_t be64(const char *p)
 	return (int64_t)v;
 }
 
-/* The tenant's samples of the period: one query, binary results. */
-static int load_samples(struct st *s, const char *const *pp)
+static uint32_t be32(const unsigned char *u)
+{
+	return (uint32_t)u[0] << 24 | (uint32_t)u[1] << 16 | (uint32_t)u[2] << 8 | u[3];
+}
+
+/* One sample into its cell; a pool the tenant has no allocation on, or a
+ * bucket outside the period, is left out. */
+static void put_sample(struct st *s, int64_t pool, int64_t us, int64_t v)
+{
+	/* timestamptz: microseconds since 2000-01-01 UTC; buckets are whole
+	 * multiples of 300 s */
+	int64_t t = (us >= 0 ? us / 1000000 : -((-us + 999999) / 1000000)) + 946684800;
+	size_t row = pool_row(s, pool);
+	int64_t b = (t - s->first_bucket) / BS_RATING_BUCKET_S;
+	if (row == SIZE_MAX || b < 0 || b >= s->n_buckets)
+		return;
+	size_t c = row * (size_t)s->n_buckets + (size_t)b;
+	if (v >= 0)
+		s->in[c] = v;
+	else
+		s->out[c] = -1 - v;
+	s->present[c] = 1;
+}
+
+#define COPY_SIGNATURE "PGCOPY\n\377\r\n"
+#define COPY_SIGNATURE_LEN 11
+#define SAMPLE_ROW_LEN (2 + 3 * (4 + 8))
+
+/* One CopyData message of the samples' binary COPY: (the header, then)
+ * rows of pool_id int8, bucket_start timestamptz, bytes int8 signed by
+ * direction — or the trailer. Returns -1 on anything else. */
+static int take_samples(struct st *s, const unsigned char *p,
+			const unsigned char *end, bool *header, bool *trailer)
+{
+	if (!*header) {
+		if (end - p < COPY_SIGNATURE_LEN + 8 ||
+		    memcmp(p, COPY_SIGNATURE, COPY_SIGNATURE_LEN) != 0)
+			return -1;
+		uint32_t ext = be32(p + COPY_SIGNATURE_LEN + 4);
+		p += COPY_SIGNATURE_LEN + 8;
+		if ((uint64_t)(end - p) < ext)
+			return -1;
+		p += ext;
+		*header = true;
+	}
+	while (p < end) {
+		if (end - p >= SAMPLE_ROW_LEN && p[0] == 0 && p[1] == 3 &&
+		    be32(p + 2) == 8 && be32(p + 14) == 8 && be32(p + 26) == 8) {
+			put_sample(s, be64((const char *)p + 6), be64((const char *)p + 18),
+				   be64((const char *)p + 30));
+			p += SAMPLE_ROW_LEN;
+		} else if (end - p == 2 && p[0] == 0xff && p[1] == 0xff && !*trailer) {
+			*trailer = true;
+			p += 2;
+		} else {
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* The tenant's samples of the period, as one binary COPY: the rows stream
+ * through libpq's small per-row buffers instead of a result holding all
+ * of them (a month's 17,280 rows would be ~1.5 MB of fresh memory, every
+ * page of it a page fault: README, "Performance (statements)"). COPY
+ * takes no parameters: the values are integers, formatted here. The
+ * direction travels as the sign of the bytes (in: bytes; out: -1 - bytes;
+ * bytes >= 0 by the table's CHECK). */
+static int load_samples(struct st *s)
 {
 	size_t cells = s->n_pools * (size_t)s->n_buckets;
 	s->in = calloc(cells + 1, sizeof *s->in);
@@ -307,35 +374,39 @@ static int load_samples(struct st *s, const char *const *pp)
 	const char *col = s->bmeasure == BS_MEASURE_IP ? "ip_bytes" : "frame_bytes";
 	char sql[512];
 	snprintf(sql, sizeof sql,
-		 "SELECT pool_id, bucket_start, direction = 'in', %s"
-		 " FROM usage_5m WHERE tenant_id = $3::bigint"
-		 " AND bucket_start >= to_timestamp($1::bigint)"
-		 " AND bucket_start < to_timestamp($2::bigint)", col);
-	PGresult *r = query(s, "the samples", sql, 3, pp, 1);
-	if (!r)
+		 "COPY (SELECT pool_id, bucket_start,"
+		 " CASE WHEN direction = 'in' THEN %s ELSE -1 - %s END"
+		 " FROM usage_5m WHERE tenant_id = %" PRId64
+		 " AND bucket_start >= to_timestamp(%" PRId64 ")"
+		 " AND bucket_start < to_timestamp(%" PRId64 ")) TO STDOUT (FORMAT binary)",
+		 col, col, s->tenant_id, s->period_iv.from, s->period_iv.to);
+	PGresult *r = PQexec(s->conn, sql);
+	if (PQresultStatus(r) != PGRES_COPY_OUT) {
+		fail(s, 3, "statement: the samples: %s", PQresultErrorMessage(r));
+		PQclear(r);
 		return s->rc;
-	int n = PQntuples(r);
-	for (int i = 0; i < n; i++) {
-		size_t row = pool_row(s, be64(PQgetvalue(r, i, 0)));
-		/* timestamptz: microseconds since 2000-01-01 UTC; buckets are
-		 * whole multiples of 300 s */
-		int64_t us = be64(PQgetvalue(r, i, 1));
-		int64_t t = (us >= 0 ? us / 1000000 : -((-us + 999999) / 1000000)) +
-			    946684800;
-		bool in = PQgetvalue(r, i, 2)[0] != 0;
-		int64_t bytes = be64(PQgetvalue(r, i, 3));
-		int64_t b = (t - s->first_bucket) / BS_RATING_BUCKET_S;
-		if (row == SIZE_MAX || b < 0 || b >= s->n_buckets)
-			continue;   /* a pool the tenant has no allocation on */
-		size_t c = row * (size_t)s->n_buckets + (size_t)b;
-		if (in)
-			s->in[c] = bytes;
-		else
-			s->out[c] = bytes;
-		s->present[c] = 1;
 	}
 	PQclear(r);
-	return 0;
+	bool header = false, trailer = false, bad = false;
+	char *buf;
+	int len;
+	while ((len = PQgetCopyData(s->conn, &buf, 0)) > 0) {
+		if (!bad && take_samples(s, (const unsigned char *)buf,
+					 (const unsigned char *)buf + len,
+					 &header, &trailer) != 0)
+			bad = true;
+		PQfreemem(buf);
+	}
+	if (len == -2)
+		fail(s, 3, "statement: the samples: %s", PQerrorMessage(s->conn));
+	while ((r = PQgetResult(s->conn)) != NULL) {
+		if (PQresultStatus(r) != PGRES_COMMAND_OK)
+			fail(s, 3, "statement: the samples: %s", PQresultErrorMessage(r));
+		PQclear(r);
+	}
+	if (s->rc == 0 && (bad || !trailer))
+		fail(s, 3, "statement: the samples: unexpected binary COPY data");
+	return s->rc;
 }
 
 static int load_docs(struct st *s)
@@ -1725,7 +1796,7 @@ int bs_statement_write(PGconn *conn, int64_t tenant_id, const char *period,
 	const char *pp[3] = { from, to, tid };
 	phase("period");
 	if (s->rc == 0 && load_allocs(s, pp) == 0 && (phase("allocs"), 1) &&
-	    load_samples(s, pp) == 0 && (phase("samples"), 1) && load_docs(s) == 0) {
+	    load_samples(s) == 0 && (phase("samples"), 1) && load_docs(s) == 0) {
 		phase("documents");
 		if (s->n_allocs == 0 && !s->closed)
 			fail(s, 1, "--tenant %" PRId64 ": no allocation in %s",
