@@ -20,7 +20,7 @@
 # PostgreSQL and the API share the machine's cores: the figures are of
 # the three together, and of whatever else runs (the load is printed).
 #   usage: bench/run_api_bench.sh [BUILD_DIR] [FIGURE...]
-#   env:   THREADS (4) POOL (4) CONNS (50) DURATION (20)
+#   env:   THREADS, POOL (unset: the program's defaults, one per CPU) CONNS (50) DURATION (20)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -28,7 +28,7 @@ BUILD=$(cd "${1:-build}" && pwd)
 shift || true
 FIGURES=("$@")
 [ ${#FIGURES[@]} -gt 0 ] || FIGURES=(healthz usage_day statement statement_nc invoice)
-THREADS=${THREADS:-4} POOL=${POOL:-4} CONNS=${CONNS:-50} DURATION=${DURATION:-20}
+THREADS=${THREADS:-} POOL=${POOL:-} CONNS=${CONNS:-50} DURATION=${DURATION:-20}
 BS=$BUILD/settlement/bandsplit
 API=$BUILD/settlement/bandsplit-api
 command -v wrk >/dev/null || { echo "run_api_bench: wrk not installed (apt-get install wrk)" >&2; exit 1; }
@@ -54,12 +54,12 @@ start_api() {
 	[api]
 	listen = 127.0.0.1:0
 	access_log =
-	threads = $THREADS
+	${THREADS:+threads = $THREADS}
 	rate_limit = 0
 	cache_entries = $2
 	[postgres]
 	conninfo = user=bandsplit_api
-	db_pool_size = $POOL
+	${POOL:+db_pool_size = $POOL}
 	EOT
 	"$API" -c "$WORK/$1.conf" 2>"$WORK/$1.err" &
 	API_PID=$!
@@ -85,7 +85,7 @@ run() {   # run NAME PATH
 		"$(cut -d' ' -f1 /proc/loadavg)" "$CPU"
 }
 
-echo "# bandsplit-api: threads=$THREADS db_pool_size=$POOL, wrk -t$(( CONNS < 2 ? 1 : 2 )) -c$CONNS -d${DURATION}s on loopback; PostgreSQL $(pg_psql -Atc 'SHOW server_version')"
+echo "# bandsplit-api: threads=${THREADS:-default} db_pool_size=${POOL:-default} ($(nproc) CPUs), wrk -t$(( CONNS < 2 ? 1 : 2 )) -c$CONNS -d${DURATION}s on loopback; PostgreSQL $(pg_psql -Atc 'SHOW server_version')"
 echo "# CPU: $CPU"
 start_api cached 256
 for f in "${FIGURES[@]}"; do
