@@ -18,8 +18,10 @@
 -- The key columns, hence what is unique and what the consumers' ON
 -- CONFLICT (tenant_id, pool_id, direction, bucket_start) infers, do not
 -- change. The index is rebuilt under the table's ACCESS EXCLUSIVE lock:
--- settlement waits for it (about a minute per 10 million rows on these
--- machines), nothing is lost.
+-- settlement waits for it, nothing is lost (a month of 1,000 tenants,
+-- 17,280,000 rows: 16.9 s on these 2-core machines). The key grows from
+-- about 48 to about 86 bytes a row (820 MB → 1,417 MB for that month,
+-- beside 2,213 MB of heap).
 
 ALTER TABLE public.usage_5m
     DROP CONSTRAINT usage_5m_pkey,
