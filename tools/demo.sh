@@ -81,7 +81,10 @@ done
 grep -v -e '^#' -e '^version' "$WORK/tenants.map" | awk 'NF == 2' | while read -r prefix tenant; do
 	bs prefix add --tenant "$tenant" --prefix "$prefix" --from 2026-01-01
 done
-"$CLI" tenant list | head -5 | sed 's/^/   /'; echo "   ..."
+# into a file first: head would close the pipe after 5 lines and, under
+# pipefail, the CLI's SIGPIPE (a race with its later writes) end the demo
+"$CLI" tenant list >"$WORK/tenant-list.txt"
+head -5 "$WORK/tenant-list.txt" | sed 's/^/   /'; echo "   ... ($(($(wc -l <"$WORK/tenant-list.txt") - 1)) tenants)"
 bs prefixes export --out "$WORK/prefixes.map" --at "$FROM"
 grep '^version' "$WORK/prefixes.map" | sed 's/^/   exported prefix map /'
 echo "   $(grep -vc -e '^#' -e '^version' "$WORK/prefixes.map") prefixes in $WORK/prefixes.map"
