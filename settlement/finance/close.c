@@ -15,7 +15,8 @@
  * by bs_rating_carrier_cost; the lines and bills are copied into the
  * session's staging tables, and bs_close_issue() (0024) writes the
  * documents and the ledger, while two threads hash each document's samples
- * (the statement digest, recorded by bs_close_record_digests(), 0025). --dry-run does all of it and rolls back.
+ * (the statement digest, recorded by bs_close_record_digests(), 0025).
+ * --dry-run does all of it and rolls back.
  */
 #include "close.h"
 
@@ -31,6 +32,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "copyrows.h"
 #include "db.h"
 #include "rating.h"
 #include "sampledigest.h"
@@ -517,41 +519,6 @@ static int take_sample(struct close_state *st, int64_t tenant, int64_t pool,
 	return st->op->rc;
 }
 
-/* Big-endian integers of the binary COPY format. */
-static uint64_t be64(const unsigned char *p)
-{
-	uint64_t v;
-	memcpy(&v, p, sizeof(v));
-	return __builtin_bswap64(v);
-}
-
-static uint32_t be32(const unsigned char *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-	       (uint32_t)p[2] << 8 | p[3];
-}
-
-/* Seconds since 1970 of a binary timestamptz (microseconds since
- * 2000-01-01 UTC), rounded half to even as date_part(...)::bigint does. */
-static int64_t timestamp_epoch(int64_t us)
-{
-	int64_t q = us / 1000000, r = us % 1000000;
-	if (r < 0) {
-		q--;
-		r += 1000000;
-	}
-	if (r > 500000 || (r == 500000 && (q & 1)))
-		q++;
-	return q + 946684800;
-}
-
-/* The binary COPY header: signature, flags, header extension. */
-#define COPY_SIGNATURE "PGCOPY\n\377\r\n"
-#define COPY_SIGNATURE_LEN 11
-
-/* A binary COPY row of the usage query: 3 fields of 8 bytes each. */
-#define ROW_LEN (2 + 3 * (4 + 8))
-
 /* The rollup key the usage query packs (see stream_start): tenant and pool,
  * each 0 .. 2^32-1 by the table's CHECKs, as (tenant - 2^31) · 2^32 + pool,
  * which fits an int8 exactly; decoded from its two's complement halves. */
@@ -561,47 +528,25 @@ static void unpack_key(uint64_t key, int64_t *tenant, int64_t *pool)
 	*pool = (int64_t)(key & 0xffffffffu);
 }
 
-/* One CopyData message of the binary stream: (the header, then) rows of
- * key int8, bucket_start timestamptz, signed bytes int8 (≥ 0: in; < 0:
- * out, -1 - bytes) — or the trailer (-1). Anything else is a failure,
- * named. */
+/* One CopyData message of the binary stream (copyrows.h): rows of key
+ * int8, bucket_start timestamptz, signed bytes int8 (>= 0: in; < 0: out,
+ * -1 - bytes). Anything else is a failure, named. */
 static int take_message(struct close_state *st, const unsigned char *p,
-			const unsigned char *end, bool *header_done)
+			const unsigned char *end, struct bs_copy3 *copy)
 {
-	if (!*header_done) {
-		if (end - p < COPY_SIGNATURE_LEN + 8 ||
-		    memcmp(p, COPY_SIGNATURE, COPY_SIGNATURE_LEN) != 0)
-			goto bad;
-		uint32_t ext = be32(p + COPY_SIGNATURE_LEN + 4);
-		p += COPY_SIGNATURE_LEN + 8;
-		if ((uint64_t)(end - p) < ext)
-			goto bad;
-		p += ext;
-		*header_done = true;
+	int64_t v[3];
+	int r;
+	while ((r = bs_copy3_next(copy, &p, end, v)) > 0) {
+		int64_t tenant, pool;
+		unpack_key((uint64_t)v[0], &tenant, &pool);
+		int64_t b = (bs_copy_timestamp_epoch(v[1]) - st->first_bucket) / 300;
+		bool in = v[2] >= 0;
+		if (take_sample(st, tenant, pool, b, in, in ? v[2] : -1 - v[2]) != 0)
+			return st->op->rc;
 	}
-	while (p < end) {
-		/* field count 3, then each field's length 8 */
-		if (end - p >= ROW_LEN && p[0] == 0 && p[1] == 3 &&
-		    be32(p + 2) == 8 && be32(p + 14) == 8 && be32(p + 26) == 8) {
-			int64_t tenant, pool;
-			unpack_key(be64(p + 6), &tenant, &pool);
-			int64_t us = (int64_t)be64(p + 18);
-			int64_t v = (int64_t)be64(p + 30);
-			p += ROW_LEN;
-			int64_t b = (timestamp_epoch(us) - st->first_bucket) / 300;
-			bool in = v >= 0;
-			if (take_sample(st, tenant, pool, b, in, in ? v : -1 - v) != 0)
-				return st->op->rc;
-			continue;
-		}
-		if (end - p == 2 && p[0] == 0xff && p[1] == 0xff)
-			return 0;   /* the trailer */
-		goto bad;
-	}
-	return 0;
-bad:
-	bs_op_fail(st->op, BS_EXIT_FAILURE, "reading the rollups: unexpected "
-		   "binary COPY data");
+	if (r < 0)
+		bs_op_fail(st->op, BS_EXIT_FAILURE, "reading the rollups: unexpected "
+			   "binary COPY data");
 	return st->op->rc;
 }
 
@@ -622,7 +567,8 @@ static int usage_streams(void)
 
 struct usage_stream {
 	PGconn *conn;
-	bool header_done, copying;
+	struct bs_copy3 copy;
+	bool copying;
 };
 
 /* Opens a stream's connection and its read-only transaction in the
@@ -703,7 +649,7 @@ static bool stream_drain(struct close_state *st, struct usage_stream *s)
 	while ((len = PQgetCopyData(s->conn, &buf, 1)) > 0) {
 		if (st->op->rc == 0)
 			take_message(st, (const unsigned char *)buf,
-				     (const unsigned char *)buf + len, &s->header_done);
+				     (const unsigned char *)buf + len, &s->copy);
 		PQfreemem(buf);
 	}
 	if (len == 0)
@@ -718,6 +664,9 @@ static bool stream_drain(struct close_state *st, struct usage_stream *s)
 				   PQresultErrorMessage(res));
 		PQclear(res);
 	}
+	if (st->op->rc == 0 && !s->copy.trailer)
+		bs_op_fail(st->op, BS_EXIT_FAILURE, "reading the rollups: the binary "
+			   "COPY ended without its trailer");
 	s->copying = false;
 	return true;
 }

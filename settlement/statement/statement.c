@@ -27,6 +27,7 @@
 
 #include <json-c/json.h>
 
+#include "copyrows.h"
 #include "rating.h"
 #include "sampledigest.h"
 
@@ -285,28 +286,10 @@ static int load_allocs(struct st *s, const char *const *pp)
 	return s->rc;
 }
 
-/* Big-endian integers of the binary result format. */
-static int64_t be64(const char *p)
-{
-	const unsigned char *u = (const unsigned char *)p;
-	uint64_t v = 0;
-	for (int i = 0; i < 8; i++)
-		v = v << 8 | u[i];
-	return (int64_t)v;
-}
-
-static uint32_t be32(const unsigned char *u)
-{
-	return (uint32_t)u[0] << 24 | (uint32_t)u[1] << 16 | (uint32_t)u[2] << 8 | u[3];
-}
-
 /* One sample into its cell; a pool the tenant has no allocation on, or a
- * bucket outside the period, is left out. */
-static void put_sample(struct st *s, int64_t pool, int64_t us, int64_t v)
+ * bucket outside the period, is left out. v: bytes signed by direction. */
+static void put_sample(struct st *s, int64_t pool, int64_t t, int64_t v)
 {
-	/* timestamptz: microseconds since 2000-01-01 UTC; buckets are whole
-	 * multiples of 300 s */
-	int64_t t = (us >= 0 ? us / 1000000 : -((-us + 999999) / 1000000)) + 946684800;
 	size_t row = pool_row(s, pool);
 	int64_t b = (t - s->first_bucket) / BS_RATING_BUCKET_S;
 	if (row == SIZE_MAX || b < 0 || b >= s->n_buckets)
@@ -317,43 +300,6 @@ static void put_sample(struct st *s, int64_t pool, int64_t us, int64_t v)
 	else
 		s->out[c] = -1 - v;
 	s->present[c] = 1;
-}
-
-#define COPY_SIGNATURE "PGCOPY\n\377\r\n"
-#define COPY_SIGNATURE_LEN 11
-#define SAMPLE_ROW_LEN (2 + 3 * (4 + 8))
-
-/* One CopyData message of the samples' binary COPY: (the header, then)
- * rows of pool_id int8, bucket_start timestamptz, bytes int8 signed by
- * direction — or the trailer. Returns -1 on anything else. */
-static int take_samples(struct st *s, const unsigned char *p,
-			const unsigned char *end, bool *header, bool *trailer)
-{
-	if (!*header) {
-		if (end - p < COPY_SIGNATURE_LEN + 8 ||
-		    memcmp(p, COPY_SIGNATURE, COPY_SIGNATURE_LEN) != 0)
-			return -1;
-		uint32_t ext = be32(p + COPY_SIGNATURE_LEN + 4);
-		p += COPY_SIGNATURE_LEN + 8;
-		if ((uint64_t)(end - p) < ext)
-			return -1;
-		p += ext;
-		*header = true;
-	}
-	while (p < end) {
-		if (end - p >= SAMPLE_ROW_LEN && p[0] == 0 && p[1] == 3 &&
-		    be32(p + 2) == 8 && be32(p + 14) == 8 && be32(p + 26) == 8) {
-			put_sample(s, be64((const char *)p + 6), be64((const char *)p + 18),
-				   be64((const char *)p + 30));
-			p += SAMPLE_ROW_LEN;
-		} else if (end - p == 2 && p[0] == 0xff && p[1] == 0xff && !*trailer) {
-			*trailer = true;
-			p += 2;
-		} else {
-			return -1;
-		}
-	}
-	return 0;
 }
 
 /* The tenant's samples of the period, as one binary COPY: the rows stream
@@ -387,14 +333,17 @@ static int load_samples(struct st *s)
 		return s->rc;
 	}
 	PQclear(r);
-	bool header = false, trailer = false, bad = false;
+	struct bs_copy3 copy = { 0 };
+	bool bad = false;
 	char *buf;
 	int len;
 	while ((len = PQgetCopyData(s->conn, &buf, 0)) > 0) {
-		if (!bad && take_samples(s, (const unsigned char *)buf,
-					 (const unsigned char *)buf + len,
-					 &header, &trailer) != 0)
-			bad = true;
+		const unsigned char *p = (const unsigned char *)buf, *end = p + len;
+		int64_t v[3];
+		int got = 0;
+		while (!bad && (got = bs_copy3_next(&copy, &p, end, v)) > 0)
+			put_sample(s, v[0], bs_copy_timestamp_epoch(v[1]), v[2]);
+		bad = bad || got < 0;
 		PQfreemem(buf);
 	}
 	if (len == -2)
@@ -404,7 +353,7 @@ static int load_samples(struct st *s)
 			fail(s, 3, "statement: the samples: %s", PQresultErrorMessage(r));
 		PQclear(r);
 	}
-	if (s->rc == 0 && (bad || !trailer))
+	if (s->rc == 0 && (bad || !copy.trailer))
 		fail(s, 3, "statement: the samples: unexpected binary COPY data");
 	return s->rc;
 }
