@@ -38,6 +38,8 @@ struct api_server {
 	pthread_mutex_t log_lock;
 	volatile int stopping;
 	struct MHD_Daemon *daemon;
+	struct api_workq *workq;    /* requests waiting for the database */
+	unsigned jobs_open;         /* requests begun and not completed (atomic) */
 	char *tls_cert_pem, *tls_key_pem;
 };
 

@@ -4,6 +4,11 @@
  * on a pooled connection, the rate limit, the one JSON error shape, the
  * metrics and the access log. The order of checks is in api.h.
  *
+ * An HTTP thread answers at once what needs no database (health, metrics,
+ * routing, the token's shape, parameters); a request that does is
+ * suspended and queued (workq.h): the database workers take the queue in
+ * arrival order, and resume the connection with its answer.
+ *
  * The access log has exactly these fields, from an allowlist: time,
  * tenant, method, route (the template, not the raw path), status, bytes,
  * duration. Nothing of the request's headers - the Authorization header,
@@ -14,6 +19,7 @@
 #include "api_auth.h"
 #include "db.h"
 #include "log.h"
+#include "workq.h"
 
 #include <arpa/inet.h>
 #include <assert.h>
@@ -25,11 +31,27 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <json-c/json.h>
 #include <microhttpd.h>
 
 #define TOKEN_MAX 256
+#define NUMBER_MAX 16               /* CN-YYYY-NNNNNN and its NUL */
+
+/* One request, from libmicrohttpd's first call of answer() to its
+ * completion (the connection's req_cls). */
+struct api_job {
+	struct api_req q;
+	struct MHD_Connection *conn;
+	const char *method;         /* method_label(): static */
+	uint64_t t0;                /* first call, µs (monotonic) */
+	bool queued;                /* suspended, in or taken from the queue */
+	bool answered;              /* q holds the response */
+	bool responded;             /* the response is queued in MHD */
+	char token[TOKEN_MAX];
+	char number[NUMBER_MAX];    /* q.args.number points here */
+};
 
 static uint64_t now_us(void)
 {
@@ -351,43 +373,51 @@ static bool bearer(struct MHD_Connection *conn, char *out, size_t size)
 	return true;
 }
 
-static void dispatch(struct api_req *q, struct MHD_Connection *conn,
+/* What an HTTP thread does: true when the request needs the database
+ * (its token and parameters are in j, to be queued), false when j->q is
+ * answered already. */
+static bool dispatch(struct api_job *j, struct MHD_Connection *conn,
 		     const char *url, const char *method)
 {
+	struct api_req *q = &j->q;
 	const char *path_arg;
 	q->route = api_route_match(url, &path_arg);
 	if (q->route == R_NONE) {
 		api_error(q, 404, "not_found", "no such route (see the API's "
 			  "OpenAPI document)");
-		return;
+		return false;
 	}
 	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
 		api_error(q, 405, "method_not_allowed", "only GET (and HEAD)");
-		return;
+		return false;
 	}
 	if (q->route == R_HEALTHZ) {
 		healthz(q);
-		return;
+		return false;
 	}
 	if (q->route == R_METRICS) {
 		metrics(q);
-		return;
+		return false;
 	}
 	assert(api_routes[q->route].auth);
-	char token[TOKEN_MAX];
-	if (!bearer(conn, token, sizeof(token)) || !bs_api_token_wellformed(token)) {
+	if (!bearer(conn, j->token, sizeof(j->token)) ||
+	    !bs_api_token_wellformed(j->token)) {
 		api_error(q, 401, "unauthorized", "a valid token is required: "
 			  "Authorization: Bearer bst_...");
-		return;
+		return false;
 	}
 	if (parse_args(q, conn, path_arg) != 0)
-		return;
+		return false;
+	if (q->args.number != NULL) {   /* the path's: copied, as it is short */
+		assert(strlen(q->args.number) < sizeof(j->number));
+		strcpy(j->number, q->args.number);
+		q->args.number = j->number;
+	}
 	if (q->srv->stopping) {
 		api_error(q, 503, "unavailable", "shutting down");
-		return;
+		return false;
 	}
-	run_authenticated(q, token);
-	explicit_bzero(token, sizeof(token));
+	return true;
 }
 
 static const char *method_label(const char *m)
@@ -422,6 +452,86 @@ static void access_log(struct api_server *srv, const struct api_req *q,
 	pthread_mutex_unlock(&srv->log_lock);
 }
 
+/* Hands j's response to libmicrohttpd, and counts and logs it. */
+static enum MHD_Result respond(struct api_job *j)
+{
+	struct api_req *q = &j->q;
+	assert(j->answered && !j->responded);
+	assert(q->status != 0);
+	assert(api_route_has_status(q->route, q->status));
+	j->responded = true;
+	struct MHD_Response *resp = MHD_create_response_from_buffer(q->len,
+		q->body != NULL ? q->body : (void *)"", q->body != NULL
+		? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+	if (resp == NULL) {
+		free(q->body);
+		q->body = NULL;
+		return MHD_NO;
+	}
+	q->body = NULL;             /* the response's now */
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+				q->content_type != NULL ? q->content_type
+				: "application/json");
+	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	if (q->srv->stopping)       /* no further request on this connection */
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+	if (q->status == 401)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+					"Bearer realm=\"bandsplit\"");
+	if (q->status == 405)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
+	if (q->retry_after > 0) {
+		char ra[16];
+		snprintf(ra, sizeof(ra), "%u", q->retry_after);
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, ra);
+	}
+	if (q->status == 200 && q->filename[0] != '\0') {
+		char cd[96];
+		snprintf(cd, sizeof(cd), "inline; filename=\"%s\"", q->filename);
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_DISPOSITION, cd);
+	}
+	enum MHD_Result r = MHD_queue_response(j->conn, (unsigned)q->status, resp);
+	MHD_destroy_response(resp);
+	uint64_t micros = now_us() - j->t0;
+	api_metrics_observe(&q->srv->metrics, q->route, q->status, micros);
+	access_log(q->srv, q, j->method, micros);
+	return r;
+}
+
+/* Under the queue's lock, before a worker can see j (workq.h). */
+static void suspend(void *item)
+{
+	struct api_job *j = item;
+	j->queued = true;
+	MHD_suspend_connection(j->conn);
+}
+
+/* A database worker's part (workq.h): the transaction, then the
+ * connection resumed with the answer. A request that waited longer than
+ * request_timeout_ms for a worker gets 503, as if the pool had none. */
+static void work(void *item, void *ctx)
+{
+	struct api_job *j = item;
+	struct api_server *srv = ctx;
+	assert(j->queued && !j->answered);
+	uint64_t waited = now_us() - j->t0;
+	if (srv->stopping) {
+		api_error(&j->q, 503, "unavailable", "shutting down");
+	} else if (waited > (uint64_t)srv->cfg->request_timeout_ms * 1000u) {
+		api_error(&j->q, 503, "unavailable", "no database connection free "
+			  "within %u ms; try again", srv->cfg->request_timeout_ms);
+		j->q.retry_after = 1;
+	} else {
+		run_authenticated(&j->q, j->token);
+	}
+	explicit_bzero(j->token, sizeof(j->token));
+	j->answered = true;
+	MHD_resume_connection(j->conn);
+}
+
+/* libmicrohttpd's access handler: called first when a request's headers
+ * are in, again for any body (ignored), and again after a resume. */
 static enum MHD_Result answer(void *cls, struct MHD_Connection *conn,
 			      const char *url, const char *method,
 			      const char *version, const char *upload_data,
@@ -429,50 +539,52 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn,
 {
 	(void)version; (void)upload_data;
 	struct api_server *srv = cls;
-	if (*req_cls != NULL) {          /* a request body: ignored */
+	struct api_job *j = *req_cls;
+	if (j != NULL) {            /* a body (ignored), or the answer is in */
 		*upload_size = 0;
-		return MHD_YES;
+		if (!j->answered || j->responded)
+			return MHD_YES;
+		return respond(j);
 	}
-	*req_cls = srv;
-	uint64_t t0 = now_us();
-	struct api_req q = { .srv = srv, .route = R_NONE };
-	dispatch(&q, conn, url, method);
-	assert(q.status != 0);
-	assert(api_route_has_status(q.route, q.status));
-
-	struct MHD_Response *resp = MHD_create_response_from_buffer(q.len,
-		q.body != NULL ? q.body : (void *)"", q.body != NULL
-		? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
-	if (resp == NULL) {
-		free(q.body);
+	j = calloc(1, sizeof(*j));
+	if (j == NULL)
 		return MHD_NO;
+	__atomic_add_fetch(&srv->jobs_open, 1, __ATOMIC_RELAXED);
+	*req_cls = j;
+	j->t0 = now_us();
+	j->conn = conn;
+	j->method = method_label(method);
+	j->q = (struct api_req){ .srv = srv, .route = R_NONE };
+	if (dispatch(j, conn, url, method)) {
+		if (api_workq_push(srv->workq, j, suspend))
+			return MHD_YES;
+		api_error(&j->q, 503, "unavailable", srv->stopping ? "shutting "
+			  "down" : "too many requests waiting; try again");
+		j->q.retry_after = 1;
 	}
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
-				q.content_type != NULL ? q.content_type
-				: "application/json");
-	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-	if (q.status == 401)
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
-					"Bearer realm=\"bandsplit\"");
-	if (q.status == 405)
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
-	if (q.retry_after > 0) {
-		char ra[16];
-		snprintf(ra, sizeof(ra), "%u", q.retry_after);
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, ra);
-	}
-	if (q.status == 200 && q.filename[0] != '\0') {
-		char cd[96];
-		snprintf(cd, sizeof(cd), "inline; filename=\"%s\"", q.filename);
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_DISPOSITION, cd);
-	}
-	enum MHD_Result r = MHD_queue_response(conn, (unsigned)q.status, resp);
-	MHD_destroy_response(resp);
-	uint64_t micros = now_us() - t0;
-	api_metrics_observe(&srv->metrics, q.route, q.status, micros);
-	access_log(srv, &q, method, micros);
-	return r;
+	explicit_bzero(j->token, sizeof(j->token));
+	j->answered = true;
+	return respond(j);
+}
+
+/* The end of a request, answered or not (the client gone, the server
+ * stopping): its memory. A queued request is never here before its
+ * worker resumed it (suspended connections are not closed, and the
+ * workers are stopped before the daemon). */
+static void completed(void *cls, struct MHD_Connection *conn, void **req_cls,
+		      enum MHD_RequestTerminationCode why)
+{
+	(void)conn; (void)why;
+	struct api_server *srv = cls;
+	struct api_job *j = *req_cls;
+	if (j == NULL)
+		return;
+	__atomic_sub_fetch(&srv->jobs_open, 1, __ATOMIC_RELEASE);
+	assert(!j->queued || j->answered);
+	explicit_bzero(j->token, sizeof(j->token));
+	free(j->q.body);
+	free(j);
+	*req_cls = NULL;
 }
 
 static int read_file(const char *path, char **out, char *err, size_t err_size)
@@ -526,7 +638,7 @@ int api_server_start(struct api_server *srv, uint16_t *port, char *err,
 		return -1;
 	}
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
-			 MHD_USE_ERROR_LOG;
+			 MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
 	char *cert = NULL, *key = NULL;
 	if (cfg->tls_cert[0] != '\0') {
 		if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
@@ -542,6 +654,17 @@ int api_server_start(struct api_server *srv, uint16_t *port, char *err,
 		flags |= MHD_USE_TLS;
 	}
 	unsigned timeout_s = (cfg->request_timeout_ms + 999) / 1000;
+	/* one worker per pooled connection; a connection has at most one
+	 * request in flight, so max_connections bound the queue */
+	srv->workq = api_workq_start(cfg->db_pool_size, cfg->max_connections,
+				     work, srv);
+	if (srv->workq == NULL) {
+		free(cert);
+		free(key);
+		snprintf(err, err_size, "cannot start %u database workers",
+			 cfg->db_pool_size);
+		return -1;
+	}
 	if (cert != NULL)
 		srv->daemon = MHD_start_daemon(flags, 0, NULL, NULL, answer, srv,
 			MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
@@ -549,6 +672,7 @@ int api_server_start(struct api_server *srv, uint16_t *port, char *err,
 			MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
 			MHD_OPTION_CONNECTION_TIMEOUT, timeout_s,
 			MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
+			MHD_OPTION_NOTIFY_COMPLETED, completed, srv,
 			MHD_OPTION_HTTPS_MEM_CERT, cert,
 			MHD_OPTION_HTTPS_MEM_KEY, key,
 			MHD_OPTION_END);
@@ -559,11 +683,14 @@ int api_server_start(struct api_server *srv, uint16_t *port, char *err,
 			MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
 			MHD_OPTION_CONNECTION_TIMEOUT, timeout_s,
 			MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
+			MHD_OPTION_NOTIFY_COMPLETED, completed, srv,
 			MHD_OPTION_END);
 	/* libmicrohttpd keeps pointers to the PEM texts: freed at stop */
 	srv->tls_cert_pem = cert;
 	srv->tls_key_pem = key;
 	if (srv->daemon == NULL) {
+		api_workq_stop(srv->workq);
+		srv->workq = NULL;
 		snprintf(err, err_size, "listen %s: cannot start the HTTP server "
 			 "(address in use? bad TLS certificate or key?)", cfg->listen);
 		return -1;
@@ -576,6 +703,29 @@ int api_server_start(struct api_server *srv, uint16_t *port, char *err,
 
 void api_server_stop(struct api_server *srv)
 {
+	assert(srv->stopping);
+	/* no new connections; the requests in flight finish, those still
+	 * queued get 503 (srv->stopping), and every suspended connection is
+	 * resumed before the daemon stops (workq.h) */
+	if (srv->daemon != NULL) {
+		MHD_socket listener = MHD_quiesce_daemon(srv->daemon);
+		if (listener != MHD_INVALID_SOCKET)
+			close(listener);
+	}
+	api_workq_stop(srv->workq);
+	srv->workq = NULL;
+	/* the answers given written out, and the clients gone (an answer
+	 * given while stopping says Connection: close), before the daemon
+	 * closes what is left: at most 5 s */
+	for (int i = 0; i < 500 && srv->daemon != NULL; i++) {
+		const union MHD_DaemonInfo *open = MHD_get_daemon_info(srv->daemon,
+			MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+		if (__atomic_load_n(&srv->jobs_open, __ATOMIC_ACQUIRE) == 0 &&
+		    (open == NULL || open->num_connections == 0))
+			break;
+		struct timespec tick = { 0, 10 * 1000 * 1000 };
+		nanosleep(&tick, NULL);
+	}
 	if (srv->daemon != NULL)
 		MHD_stop_daemon(srv->daemon);
 	srv->daemon = NULL;
