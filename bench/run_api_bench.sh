@@ -20,7 +20,7 @@
 # PostgreSQL and the API share the machine's cores: the figures are of
 # the three together, and of whatever else runs (the load is printed).
 #   usage: bench/run_api_bench.sh [BUILD_DIR] [FIGURE...]
-#   env:   THREADS, POOL (unset: the program's defaults, one per CPU) CONNS (50) DURATION (20)
+#   env:   THREADS, POOL (unset: the program's defaults: one HTTP thread per two CPUs, one connection per CPU) CONNS (50) DURATION (20)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
