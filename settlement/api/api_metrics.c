@@ -91,6 +91,10 @@ char *api_metrics_render(const struct api_metrics *m,
 		"bandsplit_api_db_pool_connections{state=\"idle\"} %u\n"
 		"bandsplit_api_db_pool_connections{state=\"busy\"} %u\n",
 		x->pool_idle, x->pool_busy);
+	fprintf(o, "# HELP bandsplit_api_queue_depth Requests waiting for a "
+		"database worker.\n"
+		"# TYPE bandsplit_api_queue_depth gauge\n"
+		"bandsplit_api_queue_depth %u\n", x->queue_depth);
 	fprintf(o, "# HELP bandsplit_api_statement_cache_hits_total Closed "
 		"statements served from the cache.\n"
 		"# TYPE bandsplit_api_statement_cache_hits_total counter\n"

@@ -31,6 +31,7 @@ void api_metrics_observe(struct api_metrics *m, enum api_route r, int status,
 
 struct api_metrics_extra {
 	unsigned pool_idle, pool_busy;
+	unsigned queue_depth;       /* requests waiting for a database worker */
 	uint64_t cache_hits, cache_misses;
 	unsigned cache_entries;
 };

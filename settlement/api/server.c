@@ -342,6 +342,7 @@ static void metrics(struct api_req *q)
 {
 	struct api_metrics_extra x;
 	api_pool_counts(q->srv->pool, &x.pool_idle, &x.pool_busy);
+	x.queue_depth = q->srv->workq != NULL ? api_workq_depth(q->srv->workq) : 0;
 	api_cache_stats(q->srv->cache, &x.cache_hits, &x.cache_misses,
 			&x.cache_entries);
 	size_t len;

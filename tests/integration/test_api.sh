@@ -360,11 +360,12 @@ req "" /metrics
 for m in 'bandsplit_api_requests_total{route="/v1/invoices",status="200"}' \
          'bandsplit_api_requests_total{route="/v1/invoices/{number}",status="404"}' \
          'bandsplit_api_request_duration_seconds_bucket{route="/v1/usage",le="+Inf"}' \
-         'bandsplit_api_db_pool_connections{state="idle"}' 'bandsplit_api_db_pool_connections{state="busy"}'; do
+         'bandsplit_api_db_pool_connections{state="idle"}' 'bandsplit_api_db_pool_connections{state="busy"}' \
+         'bandsplit_api_queue_depth 0'; do
 	grep -qF "$m" "$WORK/body" || fail "metrics lack $m"
 done
 ! grep -q "2026-\|bst_" "$WORK/body" || fail "metrics carry a raw path or a token"
-ok "metrics: requests by route template and status, latency histogram, pool"
+ok "metrics: requests by route template and status, latency histogram, pool, queue"
 
 # --- 429: a second server with a small rate -----------------------------------------------------
 start_api slow rate_limit=1 rate_burst=3
