@@ -508,6 +508,22 @@ static void suspend(void *item)
 	MHD_suspend_connection(j->conn);
 }
 
+/* j answered: its token forgotten, its connection resumed (an HTTP
+ * thread then writes the answer). */
+static void resume_answered(struct api_job *j)
+{
+	explicit_bzero(j->token, sizeof(j->token));
+	j->answered = true;
+	MHD_resume_connection(j->conn);
+}
+
+static void no_worker(struct api_job *j, const struct api_server *srv)
+{
+	api_error(&j->q, 503, "unavailable", "no database connection free "
+		  "within %u ms; try again", srv->cfg->request_timeout_ms);
+	j->q.retry_after = 1;
+}
+
 /* A database worker's part (workq.h): the transaction, then the
  * connection resumed with the answer. A request that waited longer than
  * request_timeout_ms for a worker gets 503, as if the pool had none. */
@@ -517,18 +533,23 @@ static void work(void *item, void *ctx)
 	struct api_server *srv = ctx;
 	assert(j->queued && !j->answered);
 	uint64_t waited = now_us() - j->t0;
-	if (srv->stopping) {
+	if (srv->stopping)
 		api_error(&j->q, 503, "unavailable", "shutting down");
-	} else if (waited > (uint64_t)srv->cfg->request_timeout_ms * 1000u) {
-		api_error(&j->q, 503, "unavailable", "no database connection free "
-			  "within %u ms; try again", srv->cfg->request_timeout_ms);
-		j->q.retry_after = 1;
-	} else {
+	else if (waited > (uint64_t)srv->cfg->request_timeout_ms * 1000u)
+		no_worker(j, srv);
+	else
 		run_authenticated(&j->q, j->token);
-	}
-	explicit_bzero(j->token, sizeof(j->token));
-	j->answered = true;
-	MHD_resume_connection(j->conn);
+	resume_answered(j);
+}
+
+/* The queue's reaper (workq.h): j waited request_timeout_ms while every
+ * worker was busy. 503 now, without waiting for a worker. */
+static void expire(void *item, void *ctx)
+{
+	struct api_job *j = item;
+	assert(j->queued && !j->answered);
+	no_worker(j, ctx);
+	resume_answered(j);
 }
 
 /* libmicrohttpd's access handler: called first when a request's headers
@@ -658,7 +679,7 @@ int api_server_start(struct api_server *srv, uint16_t *port, char *err,
 	/* one worker per pooled connection; a connection has at most one
 	 * request in flight, so max_connections bound the queue */
 	srv->workq = api_workq_start(cfg->db_pool_size, cfg->max_connections,
-				     work, srv);
+				     work, expire, cfg->request_timeout_ms, srv);
 	if (srv->workq == NULL) {
 		free(cert);
 		free(key);

@@ -12,7 +12,11 @@
  * longer: the latency's tail).
  *
  * Bounded: at most `capacity` requests wait (the server's connection cap;
- * a connection has one request in flight). Allocated at start.
+ * a connection has one request in flight), and for at most `timeout_ms`:
+ * a reaper thread takes what waited longer from the head of the queue
+ * (all items wait for the same time, so the oldest are at the head) and
+ * hands it to `expire` (bandsplit-api: 503), even while every worker is
+ * busy. Allocated at start.
  */
 #ifndef BS_API_WORKQ_H
 #define BS_API_WORKQ_H
@@ -27,10 +31,14 @@ typedef void (*api_workq_fn)(void *item, void *ctx);
  * suspends its connection, so no worker can resume it first). */
 typedef void (*api_workq_enter_fn)(void *item);
 
-/* Starts `workers` threads calling fn(item, ctx) on the items pushed.
- * NULL when out of memory or a thread cannot start. */
+/* Starts `workers` threads calling fn(item, ctx) on the items pushed,
+ * and the reaper calling expire(item, ctx) on an item that waited longer
+ * than timeout_ms (0: no reaper, items wait as long as it takes). Each
+ * item goes to exactly one of fn and expire. NULL when out of memory or a
+ * thread cannot start. */
 struct api_workq *api_workq_start(unsigned workers, unsigned capacity,
-				  api_workq_fn fn, void *ctx);
+				  api_workq_fn fn, api_workq_fn expire,
+				  unsigned timeout_ms, void *ctx);
 
 /* Queues item (enter(item) first, under the lock). false, enter not
  * called, when the queue is stopping or full. */
@@ -40,7 +48,8 @@ bool api_workq_push(struct api_workq *q, void *item, api_workq_enter_fn enter);
 unsigned api_workq_depth(struct api_workq *q);
 
 /* Refuses further pushes, lets the workers finish every item already
- * queued, joins them and frees the queue. NULL is allowed. */
+ * queued (none expires after this), joins them and frees the queue. NULL
+ * is allowed. */
 void api_workq_stop(struct api_workq *q);
 
 #endif

@@ -384,6 +384,69 @@ req "$TB" /v1/allocations
 [ "$CODE" = 200 ] || fail "B after a second: $CODE"
 ok "rate limit per tenant: 429 with Retry-After over the burst, other tenants unaffected, refilled"
 
+# --- the queue's deadline: 503 after request_timeout_ms, even while every worker is busy ---------
+# One database worker, request_timeout_ms = 300. A superuser holds an ACCESS
+# EXCLUSIVE lock on usage_5m for 4 s, so the first day of usage blocks the
+# only worker; three more wait in the queue and must get 503 with
+# Retry-After after ~300 ms — long before the lock goes (they must not wait
+# for a worker to be free) — while /healthz, which needs no worker, answers
+# at once. The first request then gets its 200.
+cat >"$WORK/q1.conf" <<-EOT
+[api]
+listen = 127.0.0.1:0
+access_log =
+threads = 1
+rate_limit = 0
+request_timeout_ms = 300
+[postgres]
+conninfo = user=bandsplit_api
+db_pool_size = 1
+EOT
+"$API" -c "$WORK/q1.conf" 2>"$WORK/q1.err" &
+PID_q1=$!
+bs_at_exit "kill $PID_q1 2>/dev/null"
+port=
+for _ in $(seq 100); do
+	port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\) .*/\1/p' "$WORK/q1.err")
+	[ -n "$port" ] && break
+	sleep 0.1
+done
+[ -n "$port" ] || fail "bandsplit-api q1 did not listen: $(cat "$WORK/q1.err")"
+Q1=http://127.0.0.1:$port
+PGUSER=root pg_psql -q -c "BEGIN; LOCK TABLE usage_5m IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(4); COMMIT;" >/dev/null &
+PID_lock=$!
+for _ in $(seq 50); do
+	[ "$(PGUSER=root pg_psql -Atc "SELECT count(*) FROM pg_locks WHERE relation = 'usage_5m'::regclass AND mode = 'AccessExclusiveLock' AND granted")" = 1 ] && break
+	sleep 0.1
+done
+printf 'Authorization: Bearer %s\n' "$TA" >"$WORK/auth"
+curl -s -o "$WORK/q1.first" -w '%{http_code}' -H "@$WORK/auth" "$Q1/v1/usage?$DAY" >"$WORK/q1.firstcode" &
+PID_first=$!
+sleep 0.3
+t0=$(date +%s%N)
+for i in 1 2 3; do
+	curl -s -o "$WORK/q1.body$i" -D "$WORK/q1.hdrs$i" -w '%{http_code} %{time_total}' -H "@$WORK/auth" \
+		"$Q1/v1/usage?$DAY" >"$WORK/q1.code$i" &
+done
+hz=$(curl -s -o /dev/null -w '%{http_code} %{time_total}' "$Q1/healthz")
+for i in 1 2 3; do
+	while [ ! -s "$WORK/q1.code$i" ] && [ $(( ($(date +%s%N) - t0) / 1000000 )) -lt 10000 ]; do sleep 0.05; done
+done
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+for i in 1 2 3; do
+	read -r code secs <"$WORK/q1.code$i" || true   # no newline after curl -w
+	[ "$code" = 503 ] || fail "queued request $i: HTTP $code, expected 503 (lock held): $(cat "$WORK/q1.body$i")"
+	grep -q '"no database connection free within 300 ms' "$WORK/q1.body$i" || fail "queued 503 body: $(cat "$WORK/q1.body$i")"
+	grep -qi '^retry-after: 1' "$WORK/q1.hdrs$i" || fail "queued 503 without Retry-After"
+	awk -v s="$secs" 'BEGIN { exit !(s >= 0.25 && s < 2.5) }' || fail "queued request $i answered after $secs s (expected ~0.3 s, the lock held 4 s)"
+done
+[ "${hz%% *}" = 200 ] && awk -v s="${hz#* }" 'BEGIN { exit !(s < 1.0) }' || fail "/healthz while the worker is busy: $hz"
+wait "$PID_first" || true
+[ "$(cat "$WORK/q1.firstcode")" = 200 ] || fail "the request holding the worker: HTTP $(cat "$WORK/q1.firstcode")"
+wait "$PID_lock" || true
+kill "$PID_q1"; wait "$PID_q1" 2>/dev/null || true
+ok "queue deadline: 3 queued requests 503 + Retry-After after ~300 ms while the only worker waited on a lock; /healthz at once (${hz#* } s); the blocked one 200"
+
 # --- HTTPS: libmicrohttpd's TLS with the configured certificate and key ----------------------------
 openssl req -x509 -newkey rsa:2048 -nodes -keyout "$WORK/key.pem" -out "$WORK/cert.pem" \
 	-days 2 -subj /CN=127.0.0.1 >/dev/null 2>&1 || fail "openssl req"

@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "workq.h"
 
@@ -33,7 +34,27 @@ struct seen {
 	int count;
 	int not_entered;
 	int times[ITEMS * 50];
+	int expired[ITEMS];         /* ids, in the order they expired */
+	int n_expired;
 };
+
+static void expire(void *it, void *ctx)
+{
+	struct item *item = it;
+	struct seen *s = ctx;
+	pthread_mutex_lock(&s->lock);
+	s->expired[s->n_expired++] = item->id;
+	s->times[item->id]++;
+	pthread_cond_broadcast(&s->changed);
+	pthread_mutex_unlock(&s->lock);
+}
+
+static uint64_t ms_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
 
 static void work(void *it, void *ctx)
 {
@@ -91,7 +112,7 @@ static void test_fifo(void **state)
 	static struct seen s;
 	static struct item items[ITEMS];
 	seen_init(&s);
-	struct api_workq *q = api_workq_start(1, ITEMS, work, &s);
+	struct api_workq *q = api_workq_start(1, ITEMS, work, NULL, 0, &s);
 	assert_non_null(q);
 	for (int i = 0; i < ITEMS; i++)
 		items[i] = (struct item){ .id = i };
@@ -115,7 +136,7 @@ static void test_capacity(void **state)
 	static struct seen s;
 	static struct item items[8];
 	seen_init(&s);
-	struct api_workq *q = api_workq_start(1, 4, work, &s);
+	struct api_workq *q = api_workq_start(1, 4, work, NULL, 0, &s);
 	assert_non_null(q);
 	for (int i = 0; i < 8; i++)
 		items[i] = (struct item){ .id = i };
@@ -154,7 +175,7 @@ static void test_workers(void **state)
 	s.released = true;          /* item 0 holds nobody */
 	for (int i = 0; i < N; i++)
 		items[i] = (struct item){ .id = i };
-	struct api_workq *q = api_workq_start(4, 64, work, &s);
+	struct api_workq *q = api_workq_start(4, 64, work, NULL, 0, &s);
 	assert_non_null(q);
 	struct pusher a = { q, items, 0, N / 2 }, b = { q, items, N / 2, N / 2 };
 	pthread_t ta, tb;
@@ -169,12 +190,50 @@ static void test_workers(void **state)
 	assert_int_equal(s.not_entered, 0);
 }
 
+
+/* The only worker held: the items behind it expire after the timeout, in
+ * the order they came, without a worker; none is also worked on. */
+static void test_expire(void **state)
+{
+	(void)state;
+	enum { N = 50, TIMEOUT_MS = 200 };
+	static struct seen s;
+	static struct item items[N + 1];
+	seen_init(&s);
+	for (int i = 0; i <= N; i++)
+		items[i] = (struct item){ .id = i };
+	struct api_workq *q = api_workq_start(1, 64, work, expire, TIMEOUT_MS, &s);
+	assert_non_null(q);
+	hold_worker(q, &s, &items[0]);
+	uint64_t t0 = ms_now();
+	for (int i = 1; i <= N; i++)
+		assert_true(api_workq_push(q, &items[i], enter));
+	assert_int_equal(api_workq_depth(q), N);   /* none due yet */
+	pthread_mutex_lock(&s.lock);
+	while (s.n_expired < N && ms_now() - t0 < 10000)
+		pthread_cond_wait(&s.changed, &s.lock);
+	pthread_mutex_unlock(&s.lock);
+	uint64_t waited = ms_now() - t0;
+	assert_int_equal(s.n_expired, N);
+	assert_true(waited >= TIMEOUT_MS);
+	assert_int_equal(api_workq_depth(q), 0);
+	for (int i = 0; i < N; i++)
+		assert_int_equal(s.expired[i], i + 1);
+	release_worker(&s);
+	api_workq_stop(q);
+	assert_int_equal(s.count, 1);               /* item 0 only */
+	for (int i = 1; i <= N; i++)
+		assert_int_equal(s.times[i], 1);
+	assert_int_equal(s.not_entered, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_fifo),
 		cmocka_unit_test(test_capacity),
 		cmocka_unit_test(test_workers),
+		cmocka_unit_test(test_expire),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
