@@ -274,11 +274,16 @@ sleep 30 & pid=$!
 trap_log=$WORK/hup
 mkdir -p "$WORK/bin"
 cat >"$WORK/bin/bandsplit-meter" <<EOF
-#!/bin/bash
-# stands in for the meter: its command name is bandsplit-meter
-trap 'echo HUP >>$trap_log' HUP
-echo \$\$ >$WORK/meter.pid
-while :; do sleep 0.1; done
+#!/usr/bin/python3
+# stands in for the meter: its command name is bandsplit-meter. Python,
+# not bash: bash cannot trap a signal ignored when it started (a suite run
+# under nohup ignores SIGHUP), Python sets its own handler whatever it
+# inherited.
+import os, signal, time
+signal.signal(signal.SIGHUP, lambda *_: open("$trap_log", "a").write("HUP\\n"))
+open("$WORK/meter.pid", "w").write("%d\\n" % os.getpid())
+while True:
+    time.sleep(0.1)
 EOF
 chmod +x "$WORK/bin/bandsplit-meter"
 "$WORK/bin/bandsplit-meter" &
