@@ -3,8 +3,9 @@
 # them all:
 #   1. the normal build (./build) and every meson test, unit and integration;
 #   2. the sanitizer build (./build-asan: -Db_sanitize=address,undefined, any
-#      finding fatal) and, on it, the unit tests and the meter's integration
-#      test (bandsplit-meter and its DPDK EAL under ASan and UBSan);
+#      finding fatal) and, on it, the unit tests, the meter's integration
+#      test (bandsplit-meter and its DPDK EAL under ASan and UBSan) and the
+#      tenant API's (bandsplit-api under load, SIGTERM, LeakSanitizer at exit);
 #   3. the fuzz build (./build-fuzz: clang, libFuzzer with ASan and UBSan)
 #      and a bounded run of every parser's fuzz target over its corpus in
 #      tests/fuzz/corpus/ (FUZZ_SECONDS each, default 20). A crash fails the
@@ -69,9 +70,10 @@ run_asan() {
 			{ build_failed "the sanitizer build (./build-asan)"; return; }
 	fi
 	ninja -C build-asan >/dev/null || { build_failed "the sanitizer build (./build-asan)"; return; }
-	# the unit suite and the meter's test, by name
+	# the unit suite, the meter's test and the tenant API's (bandsplit-api
+	# under load, suspended and resumed requests, SIGTERM), by name
 	tests=$(meson test -C build-asan --list 2>/dev/null |
-		sed -n 's|^bandsplit:unit / ||p; s|^bandsplit:integration / \(meter\)$|\1|p')
+		sed -n 's|^bandsplit:unit / ||p; s#^bandsplit:integration / \(meter\|api\)$#\1#p')
 	rm -f build-asan/meson-logs/testlog.json
 	# shellcheck disable=SC2086 # one word per test name
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:halt_on_error=1:disable_coredump=1 \

@@ -422,7 +422,11 @@ done
 printf 'Authorization: Bearer %s\n' "$TA" >"$WORK/auth"
 curl -s -o "$WORK/q1.first" -w '%{http_code}' -H "@$WORK/auth" "$Q1/v1/usage?$DAY" >"$WORK/q1.firstcode" &
 PID_first=$!
-sleep 0.3
+# until it holds the worker: its backend waits on the lock
+for _ in $(seq 100); do
+	[ "$(PGUSER=root pg_psql -Atc "SELECT count(*) FROM pg_stat_activity WHERE usename = 'bandsplit_api' AND wait_event_type = 'Lock'")" = 1 ] && break
+	sleep 0.05
+done
 t0=$(date +%s%N)
 for i in 1 2 3; do
 	curl -s -o "$WORK/q1.body$i" -D "$WORK/q1.hdrs$i" -w '%{http_code} %{time_total}' -H "@$WORK/auth" \
