@@ -24,6 +24,7 @@ API_METRICS = {
     "bandsplit_api_requests_total",              # counter {route,status}
     "bandsplit_api_request_duration_seconds",    # histogram
     "bandsplit_api_db_pool_connections",         # gauge {state}
+    "bandsplit_api_queue_depth",                 # gauge (test_api.sh reads it)
 }
 HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
 
