@@ -4,7 +4,8 @@
  * handlers (handlers.c: parameterised SQL, documents).
  *
  * A request goes: route and method → token shape (401) → query parameters
- * (400) → a pooled connection (503 after request_timeout_ms) → BEGIN
+ * (400) → the queue of the database workers (workq.h; 503 after
+ * request_timeout_ms), a worker's pooled connection → BEGIN
  * ISOLATION LEVEL REPEATABLE READ and bs_api_auth_open's token check in
  * one round trip (401; it sets the transaction's token for row-level
  * security, and makes the transaction READ ONLY) → the tenant's rate

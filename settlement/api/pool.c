@@ -1,6 +1,6 @@
 /*
  * pool.c — the fixed PostgreSQL connection pool of bandsplit-api. See
- * pool.h. A mutex and a condition variable guard a stack of free slots.
+ * pool.h. A mutex guards a stack of free slots.
  */
 #include "pool.h"
 
@@ -8,15 +8,12 @@
 #include "log.h"
 
 #include <assert.h>
-#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 struct api_pool {
 	pthread_mutex_t lock;
-	pthread_cond_t freed;
 	unsigned size, nfree;
 	PGconn **conns;
 	int *free_slots;           /* a stack of nfree slot numbers */
@@ -46,11 +43,6 @@ struct api_pool *api_pool_open(const char *conninfo, unsigned size,
 		return NULL;
 	}
 	pthread_mutex_init(&p->lock, NULL);
-	pthread_condattr_t ca;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&p->freed, &ca);
-	pthread_condattr_destroy(&ca);
 	p->size = size;
 	p->setup = setup;
 	p->ctx = ctx;
@@ -66,24 +58,10 @@ struct api_pool *api_pool_open(const char *conninfo, unsigned size,
 	return p;
 }
 
-PGconn *api_pool_take(struct api_pool *p, unsigned timeout_ms, int *slot)
+PGconn *api_pool_take(struct api_pool *p, int *slot)
 {
-	struct timespec until;
-	clock_gettime(CLOCK_MONOTONIC, &until);
-	until.tv_sec += timeout_ms / 1000;
-	until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
 	pthread_mutex_lock(&p->lock);
-	while (p->nfree == 0) {
-		if (pthread_cond_timedwait(&p->freed, &p->lock, &until) == ETIMEDOUT &&
-		    p->nfree == 0) {
-			pthread_mutex_unlock(&p->lock);
-			return NULL;
-		}
-	}
+	assert(p->nfree > 0);       /* a worker per connection: never empty */
 	int s = p->free_slots[--p->nfree];
 	assert(!p->taken[s]);
 	p->taken[s] = true;
@@ -131,7 +109,6 @@ void api_pool_give(struct api_pool *p, int slot, bool dirty)
 	assert(p->taken[slot]);
 	p->taken[slot] = false;
 	p->free_slots[p->nfree++] = slot;
-	pthread_cond_signal(&p->freed);
 	pthread_mutex_unlock(&p->lock);
 }
 
@@ -159,7 +136,6 @@ void api_pool_close(struct api_pool *p)
 	for (unsigned i = 0; i < p->size; i++)
 		if (p->conns[i] != NULL)
 			PQfinish(p->conns[i]);
-	pthread_cond_destroy(&p->freed);
 	pthread_mutex_destroy(&p->lock);
 	free(p->conns);
 	free(p->free_slots);

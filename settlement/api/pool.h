@@ -1,9 +1,11 @@
 /*
  * pool.h — bandsplit-api's fixed pool of PostgreSQL connections, opened at
- * start-up (as the role bandsplit_api) and shared by the HTTP threads.
+ * start-up (as the role bandsplit_api) and shared by the database workers,
+ * one worker per connection (workq.h: requests wait in the workers' queue,
+ * never here).
  *
- * A request takes one connection (waiting at most a timeout), runs its one
- * transaction on it and gives it back. Given back "dirty" (after an error,
+ * A request takes one connection, runs its one transaction on it and
+ * gives it back. Given back "dirty" (after an error,
  * or not idle), the connection is rolled back, and reset (reconnected, the
  * session set up again) when that fails or the connection is lost: a
  * pooled connection never carries a transaction, or its settings, into the
@@ -28,9 +30,10 @@ struct api_pool *api_pool_open(const char *conninfo, unsigned size,
 			       api_pool_setup_fn setup, void *ctx,
 			       char *err, size_t err_size);
 
-/* A connection, waiting at most timeout_ms; NULL on timeout or when the
- * pool is closing. *slot identifies it for api_pool_give. */
-PGconn *api_pool_take(struct api_pool *p, unsigned timeout_ms, int *slot);
+/* A free connection; there always is one (as many workers as
+ * connections, each giving its connection back before its next request).
+ * *slot identifies it for api_pool_give. */
+PGconn *api_pool_take(struct api_pool *p, int *slot);
 
 /* Gives the connection back; dirty: roll back / reset first. */
 void api_pool_give(struct api_pool *p, int slot, bool dirty);

@@ -262,13 +262,7 @@ static void run_authenticated(struct api_req *q, const char *token)
 {
 	struct api_server *srv = q->srv;
 	int slot;
-	q->db = api_pool_take(srv->pool, srv->cfg->request_timeout_ms, &slot);
-	if (q->db == NULL) {
-		api_error(q, 503, "unavailable", "no database connection free "
-			  "within %u ms; try again", srv->cfg->request_timeout_ms);
-		q->retry_after = 1;
-		return;
-	}
+	q->db = api_pool_take(srv->pool, &slot);
 	bool dirty = true;
 	char err[BS_DB_ERR_MAX] = "";
 	int64_t tenant = 0;
@@ -517,26 +511,15 @@ static void resume_answered(struct api_job *j)
 	MHD_resume_connection(j->conn);
 }
 
-static void no_worker(struct api_job *j, const struct api_server *srv)
-{
-	api_error(&j->q, 503, "unavailable", "no database connection free "
-		  "within %u ms; try again", srv->cfg->request_timeout_ms);
-	j->q.retry_after = 1;
-}
-
 /* A database worker's part (workq.h): the transaction, then the
- * connection resumed with the answer. A request that waited longer than
- * request_timeout_ms for a worker gets 503, as if the pool had none. */
+ * connection resumed with the answer. */
 static void work(void *item, void *ctx)
 {
 	struct api_job *j = item;
 	struct api_server *srv = ctx;
 	assert(j->queued && !j->answered);
-	uint64_t waited = now_us() - j->t0;
 	if (srv->stopping)
 		api_error(&j->q, 503, "unavailable", "shutting down");
-	else if (waited > (uint64_t)srv->cfg->request_timeout_ms * 1000u)
-		no_worker(j, srv);
 	else
 		run_authenticated(&j->q, j->token);
 	resume_answered(j);
@@ -547,8 +530,11 @@ static void work(void *item, void *ctx)
 static void expire(void *item, void *ctx)
 {
 	struct api_job *j = item;
+	const struct api_server *srv = ctx;
 	assert(j->queued && !j->answered);
-	no_worker(j, ctx);
+	api_error(&j->q, 503, "unavailable", "no database connection free "
+		  "within %u ms; try again", srv->cfg->request_timeout_ms);
+	j->q.retry_after = 1;
 	resume_answered(j);
 }
 
