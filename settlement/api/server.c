@@ -578,17 +578,21 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn,
 /* The end of a request, answered or not (the client gone, the server
  * stopping): its memory. A queued request is never here before its
  * worker resumed it (suspended connections are not closed, and the
- * workers are stopped before the daemon). */
+ * workers are stopped before the daemon). An answer the daemon's stop cut
+ * off is logged: api_server_stop waits for them to be written. */
 static void completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 		      enum MHD_RequestTerminationCode why)
 {
-	(void)conn; (void)why;
+	(void)conn;
 	struct api_server *srv = cls;
 	struct api_job *j = *req_cls;
 	if (j == NULL)
 		return;
 	__atomic_sub_fetch(&srv->jobs_open, 1, __ATOMIC_RELEASE);
 	assert(!j->queued || j->answered);
+	if (j->answered && why == MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN)
+		BS_WARN("stopping: an answer (%s %d) was not written out before "
+			"the server stopped", api_route_label(j->q.route), j->q.status);
 	explicit_bzero(j->token, sizeof(j->token));
 	free(j->q.body);
 	free(j);
