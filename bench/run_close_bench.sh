@@ -18,7 +18,11 @@
 #   export  bandsplit invoice export --period 2026-11 --format csv
 # Targets (1,000 tenants): close ≤ 3 × scan and ≤ 20 s; export ≤ 2 s;
 # growth linear in the tenants.
+# The server runs as README's "PostgreSQL on the database host" says: its
+# shared memory in huge pages (tests/lib/pg.sh PG_HUGE_PAGES, reserved for
+# the run and given back; the header says whether they could be had).
 #   usage: bench/run_close_bench.sh [BUILD_DIR] [TENANTS...]
+#   env:   PG_HUGE_PAGES=0 (without huge pages), PG_SHARED_BUFFERS (256MB)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -28,13 +32,14 @@ COUNTS=("$@")
 [ ${#COUNTS[@]} -gt 0 ] || COUNTS=(1000 2000 4000)
 BS=$BUILD/settlement/bandsplit
 . "$ROOT/tests/lib/pg.sh"
+export PG_HUGE_PAGES=${PG_HUGE_PAGES:-1}
 pg_start
 export BANDSPLIT_ACTOR=close-bench BANDSPLIT_SQL_DIR=$ROOT/schemas/sql
 
 now() { date +%s.%N; }
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
 
-echo "CPU: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores; PostgreSQL $(pg_psql -Atc 'SHOW server_version')"
+echo "CPU: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores; PostgreSQL $(pg_psql -Atc 'SHOW server_version'), shared_buffers $(pg_psql -Atc 'SHOW shared_buffers'), huge pages: $PG_HUGE_PAGES_STATE"
 printf "%-8s %-11s %-9s %-9s %-9s %-9s %-7s %-7s %-8s\n" tenants rows load_s scan_s scan1_s close_s ratio ratio1 export_s
 for n in "${COUNTS[@]}"; do
 	pg_psql -c "DROP SCHEMA public CASCADE; CREATE SCHEMA public;" >/dev/null 2>&1

@@ -20,6 +20,8 @@
 #   pg_restart_immediate   pg_ctl restart -m immediate (crash + recovery)
 #   pg_down / pg_up        stop -m immediate / start again (outage tests)
 #   pg_stop                stop the cluster and delete its files
+#   pg_restart_huge on|off restart with huge_pages on or off (benchmarks
+#                          comparing the two in one run)
 #   bs_at_exit CMD         run CMD (a string) when the shell exits; pg_start
 #                          registers pg_stop this way. Commands run in
 #                          reverse order of registration.
@@ -28,6 +30,17 @@
 # with trust authentication on that socket. fsync and synchronous_commit
 # keep their defaults (on) so that crash tests test something. PostgreSQL
 # refuses to run as root: initdb and pg_ctl run as the postgres user.
+#
+# Benchmarks configure the server as a park's database host would be
+# (README, "Configure": PostgreSQL on the database host); tests do not:
+#   PG_SHARED_BUFFERS=SIZE shared_buffers (default 256MB)
+#   PG_HUGE_PAGES=1        shared memory in 2 MB huge pages: as many as
+#                          `postgres -C shared_memory_size_in_huge_pages`
+#                          asks are added to vm.nr_hugepages (root only)
+#                          and given back at exit, and the server runs with
+#                          huge_pages = on. Where they cannot be reserved it
+#                          says so and runs with huge_pages = off.
+#                          PG_HUGE_PAGES_STATE tells which: on or off.
 
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 PG_TMP=
@@ -104,7 +117,8 @@ pg_start() {
 		port = $PGPORT
 		unix_socket_directories = '$PG_TMP'
 		max_connections = 50
-		shared_buffers = 256MB
+		shared_buffers = ${PG_SHARED_BUFFERS:-256MB}
+		huge_pages = off
 		max_wal_size = 2GB
 		log_min_messages = warning
 		log_line_prefix = '%m [%p] '
@@ -112,6 +126,11 @@ pg_start() {
 	cat >"$PG_DATA/pg_hba.conf" <<-EOF
 		local all all trust
 	EOF
+	PG_HUGE_PAGES_STATE=off
+	if [[ ${PG_HUGE_PAGES:-} == 1 ]] && _pg_reserve_huge_pages; then
+		echo "huge_pages = on" >>"$PG_DATA/postgresql.conf"
+		PG_HUGE_PAGES_STATE=on
+	fi
 	if ! _pg_ctl -w -t 60 start >/dev/null; then
 		echo "pg.sh: server did not start:" >&2
 		cat "$PG_LOG" >&2
@@ -128,6 +147,41 @@ pg_start() {
 	export PGDATABASE=bandsplit PGUSER=bandsplit
 	export BS_DB_ADMIN="user=bandsplit" BS_DB_SETTLE="user=bandsplit_settle"
 	export BANDSPLIT_DB="user=bandsplit_cli"
+}
+
+# Adds the huge pages the configured server needs to vm.nr_hugepages and
+# registers their release. Fails (saying why) when they cannot be had.
+_pg_reserve_huge_pages() {
+	local need have before free
+	need=$(_pg_as_postgres "$PG_BIN/postgres" -D "$PG_DATA" \
+		-C shared_memory_size_in_huge_pages 2>/dev/null) || need=
+	if [[ ! $need =~ ^[0-9]+$ || $need -le 0 ]]; then
+		echo "pg.sh: huge pages: the server does not say how many it needs; huge_pages = off" >&2
+		return 1
+	fi
+	before=$(cat /proc/sys/vm/nr_hugepages)
+	if ! echo $((before + need)) 2>/dev/null >/proc/sys/vm/nr_hugepages; then
+		echo "pg.sh: huge pages: cannot raise vm.nr_hugepages (not root?); huge_pages = off" >&2
+		return 1
+	fi
+	have=$(cat /proc/sys/vm/nr_hugepages)
+	bs_at_exit "_pg_release_huge_pages $((have - before))"
+	free=$(awk '/^HugePages_Free:/ { print $2 }' /proc/meminfo)
+	if ((free < need)); then
+		echo "pg.sh: huge pages: $free free of the $need needed (memory too fragmented?); huge_pages = off" >&2
+		return 1
+	fi
+	return 0
+}
+
+_pg_release_huge_pages() {
+	local now
+	now=$(cat /proc/sys/vm/nr_hugepages)
+	((now >= $1)) && echo $((now - $1)) >/proc/sys/vm/nr_hugepages
+}
+
+pg_restart_huge() {
+	_pg_ctl -w -t 60 -m fast -o "-c huge_pages=$1" restart >/dev/null
 }
 
 pg_migrate() {
