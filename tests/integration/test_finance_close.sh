@@ -245,4 +245,63 @@ grep -q "another close is running; waiting" "$WORK/c1" || fail "close 1 did not 
 check_invariants "after concurrent closes"
 ok "two concurrent closes: one waits then finds the period closed; one run, gapless numbers"
 
+# --- a park whose samples span several 2 MB pages ------------------------------------
+# The close holds the month's samples in dense arrays (close.c, cube_array:
+# transparent huge pages): 48 (tenant, pool) pairs × 8,640 buckets × 8 bytes
+# are 3.3 MB an array, more than one 2 MB page. Every statement digest the
+# close computes from those arrays must match the one `statement verify`
+# recomputes from the database's rows (the first, a middle and the last
+# pair), and each pool's bill (from the pool arrays) its rows' totals and
+# 95th.
+pg_psql -c "DROP SCHEMA public CASCADE; CREATE SCHEMA public;" >/dev/null 2>&1
+ok_cmd --db "$BS_DB_ADMIN" migrate
+pg_psql >/dev/null <<-EOF
+UPDATE park_settings SET seller_name = 'Park', seller_tax_id = 'P1', seller_address = 'Road 1';
+INSERT INTO pool (pool_id, carrier, name, capacity_bps, valid, cost_model,
+    price_fen_per_mbps, commit_floor_bps, oversub_limit)
+SELECT p, 'carrier ' || p, 'pool-' || p, 400000000000,
+       tstzrange('2026-01-01', NULL), 'p95', 1850, 0, 100
+  FROM generate_series(1, 2) p;
+INSERT INTO tenant (tenant_id, name, tax_id)
+SELECT t, 'tenant ' || t, 'TAX' || t FROM generate_series(1, 48) t;
+INSERT INTO plan (plan_id, name, kind) VALUES (1, 'b95', 'burstable95');
+INSERT INTO plan_version (plan_id, version, kind, valid, price_fen_per_mbps,
+    overage_fen_per_mbps) VALUES (1, 1, 'burstable95', tstzrange('2026-01-01', NULL), 3200, 4800);
+INSERT INTO allocation (tenant_id, pool_id, plan_id, committed_bps, burst_bps, valid)
+SELECT t, t % 2 + 1, 1, 100000000, 100000000, tstzrange('2026-01-01', NULL)
+  FROM generate_series(1, 48) t;
+INSERT INTO usage_5m (tenant_id, pool_id, direction, bucket_start, frame_packets,
+    frame_bytes, records)
+SELECT t, t % 2 + 1, d, b, 1000,
+       t * 1000000 + (extract(epoch FROM b)::bigint / 300 * 7919 + t * 31 + length(d)) % 1000003,
+       1
+  FROM generate_series(timestamptz '2026-11-01 00:00+08',
+                       timestamptz '2026-11-30 23:55+08', interval '5 min') b,
+       generate_series(1, 48) t, (VALUES ('in'), ('out')) dd(d)
+ ORDER BY b, t, d;
+EOF
+ok_cmd close --period 2026-11
+[ "$(q "SELECT count(*) FROM invoice WHERE kind = 'invoice'")" = 48 ] || fail "48 tenants: not 48 invoices"
+for t in 1 25 48; do
+	ok_cmd statement --tenant $t --period 2026-11 --format csv
+	printf '%s\n' "$OUT" >"$WORK/big$t.csv"
+	bs statement verify "$WORK/big$t.csv"
+	{ [ "$RC" = 0 ] && grep -q "at close" <<<"$OUT"; } ||
+		fail "48 tenants: tenant $t's digest at close does not verify (exit $RC): $OUT $ERR"
+done
+for p in 1 2; do
+	want=$(q "SELECT sum(frame_bytes) FILTER (WHERE direction = 'in') || ' ' ||
+	                 sum(frame_bytes) FILTER (WHERE direction = 'out') || ' ' ||
+	                 (SELECT percentile_disc(0.95) WITHIN GROUP (ORDER BY m) FROM
+	                    (SELECT greatest(sum(frame_bytes) FILTER (WHERE direction = 'in'),
+	                                     sum(frame_bytes) FILTER (WHERE direction = 'out')) AS m
+	                       FROM usage_5m WHERE pool_id = $p GROUP BY bucket_start) s)
+	            FROM usage_5m WHERE pool_id = $p")
+	got=$(q "SELECT bytes_in || ' ' || bytes_out || ' ' || billed_bytes FROM carrier_bill
+	          WHERE pool_id = $p AND period = '2026-11-01'")
+	[ "$got" = "$want" ] || fail "48 tenants: pool $p's bill (in, out, 95th) $got; the rows say $want"
+done
+check_invariants "48 tenants"
+ok "a park whose samples span several 2 MB pages: every digest verifies, each pool's totals and 95th match its rows"
+
 echo "test_finance_close: $PASSED passed"
