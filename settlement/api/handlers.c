@@ -12,9 +12,11 @@
 
 #include "api_auth.h"
 #include "db.h"
+#include "docfmt.h"
 #include "invoice_doc.h"
 #include "log.h"
 #include "statement.h"
+#include "tzspan.h"
 
 #include <assert.h>
 #include <inttypes.h>
@@ -370,25 +372,25 @@ static int counted(struct api_req *q, PGresult *r, const char *what)
 /* An instant as the API shows it: RFC 3339 in the park's zone (TZ, the
  * same zone as the sessions' TimeZone), "2026-11-12T00:00:00+08:00".
  * Returns its length (25 for years 0-9999). */
-static size_t iso_local(int64_t epoch, char out[32])
+/* epoch as ISO 8601 local time with the given UTC offset (seconds):
+ * "2026-11-12T00:00:00+08:00". */
+static size_t iso_at(int64_t epoch, int32_t offset, char out[32])
 {
-	time_t t = (time_t)epoch;
-	struct tm tm;
-	localtime_r(&t, &tm);
-	long off = tm.tm_gmtoff;
+	struct bs_doc_civil c;
+	bs_doc_civil(epoch, offset, &c);
+	long off = offset;
 	char sign = off < 0 ? '-' : '+';
 	if (off < 0)
 		off = -off;
-	int year = tm.tm_year + 1900;
-	if (year < 0 || year > 9999 || off / 3600 > 99)
+	if (c.year < 0 || c.year > 9999 || off / 3600 > 99)
 		return (size_t)snprintf(out, 32, "%04d-%02d-%02dT%02d:%02d:%02d%c%02ld:%02ld",
-					year, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-					tm.tm_min, tm.tm_sec, sign, off / 3600, off / 60 % 60);
+					(int)c.year, (int)c.month, (int)c.day, (int)c.hour,
+					(int)c.minute, (int)c.second, sign, off / 3600,
+					off / 60 % 60);
 	/* the same characters as that snprintf, without its cost (once per
 	 * sample time of a response) */
-	const int v[] = { year / 100, year % 100, tm.tm_mon + 1, tm.tm_mday,
-			  tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(off / 3600),
-			  (int)(off / 60 % 60) };
+	const int v[] = { c.year / 100, c.year % 100, c.month, c.day, c.hour,
+			  c.minute, c.second, (int)(off / 3600), (int)(off / 60 % 60) };
 	const char sep[] = { 0, '-', '-', 'T', ':', ':', 0, ':', 0 };
 	char *o = out;
 	for (int i = 0; i < 9; i++) {
@@ -401,6 +403,12 @@ static size_t iso_local(int64_t epoch, char out[32])
 	}
 	*o = '\0';
 	return (size_t)(o - out);
+}
+
+/* epoch in the process's zone (the park's). */
+static size_t iso_local(int64_t epoch, char out[32])
+{
+	return iso_at(epoch, api_tz_offset_at(epoch), out);
 }
 
 static char *put(char *o, const char *s, size_t n)
@@ -477,9 +485,13 @@ static int usage_answer(struct api_req *q, PGresult *r)
 	}
 	char *buf = malloc(size);
 	struct sample_key *keys = malloc(sizeof(*keys) * (size_t)(n > 0 ? n : 1));
-	if (buf == NULL || keys == NULL) {
+	int64_t *times = malloc(sizeof(*times) * (size_t)(n > 0 ? n : 1));
+	int32_t *offsets = malloc(sizeof(*offsets) * (size_t)(n > 0 ? n : 1));
+	if (buf == NULL || keys == NULL || times == NULL || offsets == NULL) {
 		free(buf);
 		free(keys);
+		free(times);
+		free(offsets);
 		PQclear(r);
 		return api_error(q, 500, "internal", "out of memory");
 	}
@@ -491,13 +503,18 @@ static int usage_answer(struct api_req *q, PGresult *r)
 			.row = i };
 	}
 	qsort(keys, (size_t)n, sizeof(*keys), sample_cmp);
+	/* the park zone's offset of every sample time: a few localtime_r
+	 * calls, not one per time (tzspan.h) */
+	for (int j = 0; j < n; j++)
+		times[j] = keys[j].t;
+	api_tz_offsets(times, (size_t)n, offsets);
 	char *o = put(buf, head, hlen), when[32] = "";
 	size_t wlen = 0;
 	for (int j = 0; j < n; j++) {
 		int i = keys[j].row;
 		/* the samples of one time are consecutive: one conversion each */
 		if (j == 0 || keys[j].t != keys[j - 1].t)
-			wlen = iso_local(keys[j].t, when);
+			wlen = iso_at(keys[j].t, offsets[j], when);
 		if (csv) {
 			o = put(o, when, wlen);
 			for (int k = 1; k < 8; k++) {
@@ -522,6 +539,8 @@ static int usage_answer(struct api_req *q, PGresult *r)
 	size_t len = (size_t)(o - buf);
 	assert(len <= size);
 	free(keys);
+	free(times);
+	free(offsets);
 	PQclear(r);
 	return api_ok(q, buf, len, api_format_media_type(a->format));
 }
