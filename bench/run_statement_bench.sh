@@ -138,25 +138,27 @@ trivial() {   # trivial BROWSER: a one-line page printed to PDF
 }
 st() { "$BS" statement --tenant 1 --period 2026-11 "$@"; }
 
-warm() { st >/dev/null; st --format html >/dev/null; copy_rows >/dev/null; }
+# the open month's floor, csv and html, best / median / worst of 11
+open_month() {
+	rows "copy (psql COPY of the rows)" "$(spread 11 copy_rows)" "floor"
+	rows "statement csv" "$(spread 11 st --format csv)" "≤ 100"
+	rows "statement html" "$(spread 11 st --format html)" "≤ 100"
+}
+# restart_huge on|off: the server restarted so, its caches warmed again
+restart_huge() {
+	pg_restart_huge "$1"
+	st >/dev/null; st --format html >/dev/null; copy_rows >/dev/null
+}
 echo "--- one tenant, open month (rated now), 2 × 8,640 buckets, warm database, huge pages: $PG_HUGE_PAGES_STATE (best / median / worst of 11)"
-rows "copy (psql COPY of the rows)" "$(spread 11 copy_rows)" "floor"
-rows "statement csv" "$(spread 11 st --format csv)" "≤ 100"
-rows "statement html" "$(spread 11 st --format html)" "≤ 100"
+open_month
 row "statement json (best of 5)" "$(best 5 st --format json)" "-"
 if [ "$PG_HUGE_PAGES_STATE" = on ]; then
-	pg_restart_huge off
-	warm
+	restart_huge off
 	echo "--- the same, server restarted with huge_pages = off (baseline of the setting)"
-	rows "copy (psql COPY of the rows)" "$(spread 11 copy_rows)" "floor"
-	rows "statement csv" "$(spread 11 st --format csv)" "≤ 100"
-	rows "statement html" "$(spread 11 st --format html)" "≤ 100"
-	pg_restart_huge on
-	warm
+	open_month
+	restart_huge on
 	echo "--- huge_pages = on again"
-	rows "copy (psql COPY of the rows)" "$(spread 11 copy_rows)" "floor"
-	rows "statement csv" "$(spread 11 st --format csv)" "≤ 100"
-	rows "statement html" "$(spread 11 st --format html)" "≤ 100"
+	open_month
 fi
 row "$PDF_BROWSER trivial page → pdf" "$(best 3 trivial "$PDF_BROWSER")" "floor"
 row "statement pdf ($PDF_BROWSER)" "$(best 3 st --format pdf)" "≤ 2000"

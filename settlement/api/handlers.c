@@ -369,11 +369,10 @@ static int counted(struct api_req *q, PGresult *r, const char *what)
 	return api_ok(q, body, len, api_format_media_type(q->args.format));
 }
 
-/* An instant as the API shows it: RFC 3339 in the park's zone (TZ, the
- * same zone as the sessions' TimeZone), "2026-11-12T00:00:00+08:00".
- * Returns its length (25 for years 0-9999). */
-/* epoch as ISO 8601 local time with the given UTC offset (seconds):
- * "2026-11-12T00:00:00+08:00". */
+/* An instant as the API shows it: RFC 3339 local time with the given UTC
+ * offset (seconds) of the park's zone (TZ, the same zone as the sessions'
+ * TimeZone), "2026-11-12T00:00:00+08:00". Returns its length (25 for years
+ * 0-9999). */
 static size_t iso_at(int64_t epoch, int32_t offset, char out[32])
 {
 	struct bs_doc_civil c;

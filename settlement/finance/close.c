@@ -326,12 +326,8 @@ static void *cube_array(struct close_state *st, size_t count, size_t size)
 {
 	if (count == 0)
 		return NULL;
-	if (count > SIZE_MAX / size / 2) {
-		bs_op_fail(st->op, BS_EXIT_FAILURE, "out of memory (%zu × %zu bytes)",
-			   count, size);
-		return NULL;
-	}
-	void *p = mmap(NULL, cube_bytes(count, size), PROT_READ | PROT_WRITE,
+	void *p = count > SIZE_MAX / size / 2 ? MAP_FAILED
+		: mmap(NULL, cube_bytes(count, size), PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED) {
 		bs_op_fail(st->op, BS_EXIT_FAILURE, "out of memory (%zu × %zu bytes)",

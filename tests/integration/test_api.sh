@@ -443,8 +443,9 @@ ok "access log: allowlisted fields only, route templates, no token, header or qu
 # never a connection the server took and closed without an answer
 # (RemoteDisconnected: what answers resumed but not yet written at the
 # daemon's stop gave), and the server logs no answer cut off by its stop
-# (from the client a cut-off answer may also look like a reset). The server exits 0 (a suspended connection left at
-# the daemon's stop would hang or crash it).
+# (from the client a cut-off answer may also look like a reset). The server
+# exits 0 (a suspended connection left at the daemon's stop would hang or
+# crash it).
 python3 "$HERE/api_clients.py" "$URL_main" "$TA" 50 --seconds 4 \
 	"/v1/usage?$DAY" >"$WORK/term.out" 2>&1 &
 PID_term=$!
