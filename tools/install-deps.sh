@@ -5,7 +5,7 @@ set -eu
 
 PACKAGES="gcc pkg-config meson ninja-build
 libdpdk-dev librdkafka-dev libpq-dev postgresql libcmocka-dev
-libjson-c-dev libinih-dev libpcap-dev libmicrohttpd-dev libssl-dev
+libjson-c-dev libinih-dev libpcap-dev libmicrohttpd-dev libssl-dev zlib1g-dev
 kcat jq socat python3 tzdata procps valgrind clang libclang-rt-14-dev
 chromium chromium-headless-shell fonts-wqy-microhei poppler-utils libxlsxwriter-dev python3-openpyxl
 libsystemd-dev help2man wrk systemd curl python3-yaml man-db

@@ -61,6 +61,7 @@ struct api_args {
 	const char *number;         /* the invoice number of the path */
 	enum api_format format;
 	enum api_lang lang;
+	bool gzip;                  /* Accept-Encoding takes gzip */
 };
 
 /* One request being answered. */
@@ -78,6 +79,7 @@ struct api_req {
 	char filename[64];          /* Content-Disposition when set */
 	unsigned retry_after;       /* 429 */
 	bool cache_hit;
+	bool gzip;                  /* the body is gzip (Content-Encoding) */
 	bool committed;             /* the handler sent COMMIT (api_run_last) */
 };
 

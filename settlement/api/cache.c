@@ -36,15 +36,17 @@ static bool key_eq(const struct api_cache_key *a, const struct api_cache_key *b)
 {
 	return a->tenant == b->tenant && a->version == b->version &&
 	       a->format == b->format && a->lang == b->lang &&
+	       a->encoding == b->encoding &&
 	       strcmp(a->period, b->period) == 0;
 }
 
 static unsigned key_hash(const struct api_cache_key *k, unsigned nbuckets)
 {
 	uint64_t h = 1469598103934665603ull;
-	const uint64_t parts[4] = { (uint64_t)k->tenant, (uint64_t)k->version,
-				    (uint64_t)k->format, (uint64_t)k->lang };
-	for (int i = 0; i < 4; i++)
+	const uint64_t parts[5] = { (uint64_t)k->tenant, (uint64_t)k->version,
+				    (uint64_t)k->format, (uint64_t)k->lang,
+				    (uint64_t)k->encoding };
+	for (int i = 0; i < 5; i++)
 		h = (h ^ parts[i]) * 1099511628211ull;
 	for (const char *p = k->period; *p; p++)
 		h = (h ^ (unsigned char)*p) * 1099511628211ull;

@@ -1,9 +1,10 @@
 /*
  * cache.h — a bounded LRU cache of rendered statements of closed periods,
- * keyed by (tenant, period, format, language, version). The version is the
- * tenant's latest document of the period (an adjustment run issuing a note
- * makes a new version, so a stale statement is never served); an open
- * period is never cached. Thread-safe (one mutex); lookups copy out.
+ * keyed by (tenant, period, format, language, version, encoding). The
+ * version is the tenant's latest document of the period (an adjustment
+ * run issuing a note makes a new version, so a stale statement is never
+ * served); an open period is never cached. Thread-safe (one mutex);
+ * lookups copy out.
  */
 #ifndef BS_API_CACHE_H
 #define BS_API_CACHE_H
@@ -17,6 +18,7 @@ struct api_cache_key {
 	char period[8];
 	int format;
 	int lang;
+	int encoding;      /* 0: the document as rendered; 1: gzip (gzip.h) */
 };
 
 struct api_cache;

@@ -13,6 +13,7 @@
 #include "api_auth.h"
 #include "db.h"
 #include "docfmt.h"
+#include "gzip.h"
 #include "invoice_doc.h"
 #include "log.h"
 #include "statement.h"
@@ -97,17 +98,19 @@ static const char *const sql[S_COUNT] = {
 	"       ip_bytes, frame_packets, ip_packets, buckets FROM s ORDER BY 1, 2, 3",
 	/* step=5m: each sample is one row of usage_5m (the primary key makes
 	 * (bucket, pool, direction) unique and buckets are on 5-minute
-	 * boundaries, as `from` is): the rows themselves, the same columns as
-	 * S_USAGE, without date_bin, sums, grouping and sort (the API sorts
-	 * them: the cap is only there to tell that there are more than
-	 * max_rows). $1 tenant, $2 from, $3 to, $4 direction or NULL,
+	 * boundaries, as `from` is): the rows themselves, the columns of
+	 * S_USAGE but the last (buckets: always 1, written by the API; a
+	 * column fewer is ~5 % fewer transactions a second), without
+	 * date_bin, sums, grouping and sort (the API sorts them: the cap is
+	 * only there to tell that there are more than max_rows).
+	 * $1 tenant, $2 from, $3 to, $4 direction or NULL,
 	 * $5 allocation or NULL, $6 row cap + 1. */
 	[S_USAGE_5M] =
 	"WITH RECURSIVE a AS (SELECT pool_id, valid FROM public.allocation "
 	"            WHERE alloc_id = $5::bigint AND tenant_id = $1::bigint), "
 	USAGE_PAIRS
 	"SELECT date_part('epoch', u.bucket_start)::bigint, u.pool_id, u.direction,"
-	"       u.frame_bytes, u.ip_bytes, u.frame_packets, u.ip_packets, 1"
+	"       u.frame_bytes, u.ip_bytes, u.frame_packets, u.ip_packets"
 	"  FROM pd JOIN LATERAL (SELECT * FROM public.usage_5m x "
 	"        WHERE x.tenant_id = $1::bigint AND x.pool_id = pd.pool_id "
 	"          AND x.direction = pd.direction "
@@ -476,10 +479,13 @@ static int usage_answer(struct api_req *q, PGresult *r)
 	}
 	/* the exact size: the time is at most 31 characters, the other
 	 * values are copied as they are */
+	/* S_USAGE has the buckets column; S_USAGE_5M's are all 1 */
+	const int nf = PQnfields(r);
+	assert(nf == 7 || nf == 8);
 	size_t size = hlen + 4;
 	for (int i = 0; i < n; i++) {
-		size += (csv ? 8 : jrow) + 31;
-		for (int k = 1; k < 8; k++)
+		size += (csv ? 8 : jrow) + 31 + 1;
+		for (int k = 1; k < nf; k++)
 			size += (size_t)PQgetlength(r, i, k);
 	}
 	char *buf = malloc(size);
@@ -518,7 +524,9 @@ static int usage_answer(struct api_req *q, PGresult *r)
 			o = put(o, when, wlen);
 			for (int k = 1; k < 8; k++) {
 				*o++ = ',';
-				o = put(o, PQgetvalue(r, i, k), (size_t)PQgetlength(r, i, k));
+				o = k < nf ? put(o, PQgetvalue(r, i, k),
+						 (size_t)PQgetlength(r, i, k))
+					   : PUT(o, "1");
 			}
 			*o++ = '\n';
 			continue;
@@ -529,7 +537,9 @@ static int usage_answer(struct api_req *q, PGresult *r)
 		o = put(o, when, wlen);
 		for (int k = 1; k < 8; k++) {
 			o = put(o, jk[k], jkl[k]);
-			o = put(o, PQgetvalue(r, i, k), (size_t)PQgetlength(r, i, k));
+			o = k < nf ? put(o, PQgetvalue(r, i, k),
+					 (size_t)PQgetlength(r, i, k))
+				   : PUT(o, "1");
 		}
 		o = put(o, jk[8], jkl[8]);
 	}
@@ -666,25 +676,52 @@ int api_h_statement(struct api_req *q)
 	memcpy(key.period, a->period, sizeof(key.period));
 	snprintf(q->filename, sizeof(q->filename), "statement-%s.%s", a->period,
 		 api_format_name(a->format));
+	/* a closed statement goes gzip-compressed to a client that takes it
+	 * (compressed once, when cached: a month of samples in JSON is about
+	 * half a megabyte, a tenth of that compressed); PDF is compressed
+	 * already */
+	bool gzip = closed && a->gzip && a->format != API_FMT_PDF;
 	size_t len = 0;
-	char *doc = closed ? api_cache_get(q->srv->cache, &key, &len) : NULL;
-	if (doc != NULL) {
-		q->cache_hit = true;
-		return api_ok(q, doc, len, api_format_media_type(a->format));
+	char *doc = NULL;
+	if (closed) {
+		key.encoding = gzip;
+		doc = api_cache_get(q->srv->cache, &key, &len);
+		if (doc != NULL) {
+			q->cache_hit = true;
+			q->gzip = gzip;
+			return api_ok(q, doc, len, api_format_media_type(a->format));
+		}
+		key.encoding = 0;
+		if (gzip)
+			doc = api_cache_get(q->srv->cache, &key, &len);
 	}
-	char *buf = NULL, err[512] = "";
-	FILE *out = open_memstream(&buf, &len);
-	if (out == NULL)
-		return api_error(q, 500, "internal", "out of memory");
-	int rc = bs_statement_write(q->db, q->tenant, a->period,
-				    doc_format(a->format),
-				    a->lang == API_LANG_ZH ? BS_LANG_ZH : BS_LANG_EN,
-				    out, err, sizeof(err));
-	if (fclose(out) != 0 && rc == 0)
-		rc = 3;
-	if (rc == 0 && closed)
-		api_cache_put(q->srv->cache, &key, buf, len);
-	return document(q, rc, buf, len, err, what);
+	if (doc == NULL) {
+		char err[512] = "";
+		FILE *out = open_memstream(&doc, &len);
+		if (out == NULL)
+			return api_error(q, 500, "internal", "out of memory");
+		int rc = bs_statement_write(q->db, q->tenant, a->period,
+					    doc_format(a->format),
+					    a->lang == API_LANG_ZH ? BS_LANG_ZH : BS_LANG_EN,
+					    out, err, sizeof(err));
+		if (fclose(out) != 0 && rc == 0)
+			rc = 3;
+		if (rc != 0)
+			return document(q, rc, doc, len, err, what);
+		if (closed)
+			api_cache_put(q->srv->cache, &key, doc, len);
+	}
+	size_t zlen = 0;
+	char *z = gzip ? api_gzip(doc, len, &zlen) : NULL;
+	if (z != NULL) {
+		key.encoding = 1;
+		api_cache_put(q->srv->cache, &key, z, zlen);
+		free(doc);
+		doc = z;
+		len = zlen;
+		q->gzip = true;
+	}
+	return api_ok(q, doc, len, api_format_media_type(a->format));
 }
 
 int api_h_invoice(struct api_req *q)

@@ -268,6 +268,42 @@ static int q_of(const char *params, size_t len)
 	return 1000;
 }
 
+/* One element of a header's comma-separated list with q-values
+ * ("text/csv;q=0.5", "gzip;q=0"): its token without the blanks around it
+ * and its q (0..1000). Advances *p past it; false at the end. */
+struct list_item {
+	const char *token;
+	size_t len;
+	int q;
+};
+
+static bool next_item(const char **p, const char *end, struct list_item *it)
+{
+	if (*p >= end)
+		return false;
+	const char *s = *p;
+	const char *comma = memchr(s, ',', (size_t)(end - s));
+	const char *stop = comma != NULL ? comma : end;
+	while (s < stop && (*s == ' ' || *s == '\t'))
+		s++;
+	const char *semi = s;
+	while (semi < stop && *semi != ';')
+		semi++;
+	const char *tend = semi;
+	while (tend > s && (tend[-1] == ' ' || tend[-1] == '\t'))
+		tend--;
+	it->token = s;
+	it->len = (size_t)(tend - s);
+	it->q = semi < stop ? q_of(semi + 1, (size_t)(stop - semi - 1)) : 1000;
+	*p = stop + 1;
+	return true;
+}
+
+static bool item_is(const struct list_item *it, const char *token)
+{
+	return strlen(token) == it->len && strncasecmp(it->token, token, it->len) == 0;
+}
+
 enum api_format api_format_from_accept(const char *accept, unsigned allowed)
 {
 	if (accept == NULL)
@@ -277,36 +313,40 @@ enum api_format api_format_from_accept(const char *accept, unsigned allowed)
 		return API_FMT_JSON;
 	enum api_format best = API_FMT_JSON;
 	int best_q = -1;
-	const char *p = accept, *end = accept + n;
-	while (p < end) {
-		const char *comma = memchr(p, ',', (size_t)(end - p));
-		const char *stop = comma != NULL ? comma : end;
-		while (p < stop && (*p == ' ' || *p == '\t'))
-			p++;
-		const char *semi = p;
-		while (semi < stop && *semi != ';')
-			semi++;
-		const char *tend = semi;
-		if (semi == stop)
-			semi = NULL;
-		while (tend > p && (tend[-1] == ' ' || tend[-1] == '\t'))
-			tend--;
-		size_t tlen = (size_t)(tend - p);
-		int q = semi != NULL ? q_of(semi + 1, (size_t)(stop - semi - 1)) : 1000;
+	const char *p = accept;
+	struct list_item it;
+	while (next_item(&p, accept + n, &it)) {
 		int match = -1;
-		if (tlen == 3 && memcmp(p, "*/*", 3) == 0)
+		if (item_is(&it, "*/*"))
 			match = API_FMT_JSON;
 		for (int f = 0; f < API_FMT_COUNT && match < 0; f++)
-			if ((allowed & API_FMT_BIT(f)) && strlen(fmt_types[f]) == tlen &&
-			    strncasecmp(p, fmt_types[f], tlen) == 0)
+			if ((allowed & API_FMT_BIT(f)) && item_is(&it, fmt_types[f]))
 				match = f;
-		if (match >= 0 && q > 0 && q > best_q) {
+		if (match >= 0 && it.q > 0 && it.q > best_q) {
 			best = (enum api_format)match;
-			best_q = q;
+			best_q = it.q;
 		}
-		p = stop + 1;
 	}
 	return best;
+}
+
+bool api_accepts_gzip(const char *accept_encoding)
+{
+	if (accept_encoding == NULL)
+		return false;
+	size_t n = strnlen(accept_encoding, API_ACCEPT_MAX + 1);
+	if (n > API_ACCEPT_MAX)
+		return false;
+	int gzip_q = -1, any_q = -1;      /* -1: not listed */
+	const char *p = accept_encoding;
+	struct list_item it;
+	while (next_item(&p, accept_encoding + n, &it)) {
+		if (item_is(&it, "gzip") || item_is(&it, "x-gzip"))
+			gzip_q = it.q > gzip_q ? it.q : gzip_q;
+		else if (item_is(&it, "*"))
+			any_q = it.q > any_q ? it.q : any_q;
+	}
+	return gzip_q >= 0 ? gzip_q > 0 : any_q > 0;
 }
 
 int api_parse_lang(const char *s, enum api_lang *lang, char *err, size_t err_size)

@@ -66,6 +66,12 @@ int api_parse_format(const char *s, unsigned allowed, enum api_format *fmt,
  * JSON (the default, always allowed). Never fails. */
 enum api_format api_format_from_accept(const char *accept, unsigned allowed);
 
+/* Whether an Accept-Encoding header takes a gzip body: "gzip" or
+ * "x-gzip" (any case) with q > 0, or, when neither is listed, "*" with
+ * q > 0 (RFC 9110, 12.5.3). A missing header, or one over API_ACCEPT_MAX,
+ * takes the document as it is. Never fails. */
+bool api_accepts_gzip(const char *accept_encoding);
+
 /* "en" or "zh". */
 int api_parse_lang(const char *s, enum api_lang *lang, char *err,
 		   size_t err_size);

@@ -87,6 +87,7 @@ int api_error(struct api_req *q, int status, const char *code,
 	q->status = status;
 	q->content_type = "application/json";
 	q->filename[0] = '\0';
+	q->gzip = false;
 	return status;
 }
 
@@ -202,6 +203,8 @@ static int parse_args(struct api_req *q, struct MHD_Connection *conn,
 	a->format = api_format_from_accept(
 		MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Accept"),
 		api_routes[q->route].formats);
+	a->gzip = api_accepts_gzip(MHD_lookup_connection_value(conn,
+		MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT_ENCODING));
 	struct arg_walk w = { .q = q };
 	MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, one_arg, &w);
 	if (w.failed)
@@ -481,6 +484,10 @@ static enum MHD_Result respond(struct api_job *j)
 		snprintf(ra, sizeof(ra), "%u", q->retry_after);
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, ra);
 	}
+	if (q->gzip)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_ENCODING, "gzip");
+	if (q->route == R_STATEMENT)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_VARY, "Accept-Encoding");
 	if (q->status == 200 && q->filename[0] != '\0') {
 		char cd[96];
 		snprintf(cd, sizeof(cd), "inline; filename=\"%s\"", q->filename);

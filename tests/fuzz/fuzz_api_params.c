@@ -4,8 +4,9 @@
  * rest is the value (NUL-terminated, as libmicrohttpd hands it over).
  * Beyond memory safety it checks each parser's stated results on success
  * (a time within 1970..9999, a step of 300/3600/86400, a canonical period,
- * an id within 1..2^53, a format the mask allows) and a NUL-terminated,
- * bounded message on refusal.
+ * an id within 1..2^53, a format the mask allows, an Accept-Encoding
+ * that takes gzip still does with ", identity" after it) and a
+ * NUL-terminated, bounded message on refusal.
  */
 #include <assert.h>
 #include <stddef.h>
@@ -30,7 +31,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(err, 'x', sizeof(err));
 	int rc = 0;
 	unsigned mask = (data[0] >> 4) | API_FMT_BIT(API_FMT_JSON);
-	switch (data[0] % 9) {
+	switch (data[0] % 10) {
 	case 0: {
 		int64_t t = -1;
 		rc = api_parse_time(s, &t, err, sizeof(err));
@@ -74,6 +75,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	case 7: {
 		enum api_format f = api_format_from_accept(s, mask);
 		assert(f < API_FMT_COUNT && (mask & API_FMT_BIT(f)));
+		break;
+	}
+	case 8: {
+		/* a header that takes gzip still does with ", identity" added */
+		bool gz = api_accepts_gzip(s);
+		size_t n = strlen(s);
+		char *t = malloc(n + 11);
+		if (t != NULL) {
+			memcpy(t, s, n);
+			memcpy(t + n, ", identity", 11);
+			assert(!gz || n + 10 > API_ACCEPT_MAX || api_accepts_gzip(t));
+			free(t);
+		}
 		break;
 	}
 	default: {

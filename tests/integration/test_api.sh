@@ -275,6 +275,41 @@ if "$BS" statement --help >/dev/null 2>&1; then
 	BANDSPLIT_DB="user=bandsplit_cli" "$BS" statement --tenant 2 --period 2026-11 --format json >"$WORK/cli.b.json"
 	same_doc "$WORK/body" "$WORK/cli.b.json" || fail "B's statement: the API's bytes differ from the CLI's"
 	ok "statement json/csv/html = the CLI's bytes for A and B, nothing of B in A's; cached once closed"
+
+	# gzip, to a client that takes it: a closed statement compressed once,
+	# when cached; the same bytes once inflated
+	hits() { grep -c 'route=/v1/statements/{period} status=200 .* cache=hit' "$WORK/main.access.log"; }
+	encoding() { sed -n 's/^[Cc]ontent-[Ee]ncoding: *\([^\r]*\).*/\1/p' "$WORK/hdrs"; }
+	for fmt in json csv html; do
+		req "$TA" "/v1/statements/2026-11?format=$fmt" -H "Accept-Encoding: gzip"
+		[ "$CODE" = 200 ] && [ "$(encoding)" = gzip ] || fail "statement $fmt, Accept-Encoding: gzip: $CODE, Content-Encoding '$(encoding)'"
+		grep -qi '^Vary: Accept-Encoding' "$WORK/hdrs" || fail "statement $fmt: no Vary: Accept-Encoding: $(cat "$WORK/hdrs")"
+		gzip -dc <"$WORK/body" >"$WORK/inflated" || fail "statement $fmt: the gzip body does not inflate"
+		same_doc "$WORK/inflated" "$WORK/cli.$fmt" || fail "statement $fmt: inflated, the bytes differ from the CLI's"
+		[ "$(stat -c %s "$WORK/body")" -lt "$(( $(stat -c %s "$WORK/inflated") / 4 ))" ] ||
+			fail "statement $fmt: gzip $(stat -c %s "$WORK/body") bytes of $(stat -c %s "$WORK/inflated")"
+		cp "$WORK/body" "$WORK/gz1"
+		before=$(hits)
+		req "$TA" "/v1/statements/2026-11?format=$fmt" -H "Accept-Encoding: br;q=1.0, gzip;q=0.5"
+		[ "$(encoding)" = gzip ] && cmp -s "$WORK/body" "$WORK/gz1" || fail "statement $fmt: the cached gzip body differs"
+		[ "$(hits)" = $((before + 1)) ] || fail "statement $fmt: the gzip body was not served from the cache"
+	done
+	out=$(curl -s --compressed -H "Authorization: Bearer $TA" "$URL/v1/statements/2026-11?format=json")
+	same_doc <(printf '%s\n' "$out") "$WORK/cli.json" || fail "statement: curl --compressed reads other bytes than the CLI's"
+	for ae in "gzip;q=0" "gzip;q=0, *" "identity" "deflate, br" "*;q=0" "x-gzip;q=0.000"; do
+		req "$TA" "/v1/statements/2026-11?format=json" -H "Accept-Encoding: $ae"
+		[ -z "$(encoding)" ] || fail "statement, Accept-Encoding: $ae: Content-Encoding '$(encoding)'"
+		same_doc "$WORK/body" "$WORK/cli.json" || fail "statement, Accept-Encoding: $ae: not the document"
+	done
+	for ae in "*" "deflate, *;q=0.1" "X-GZIP" " gzip ; q=1 "; do
+		req "$TA" "/v1/statements/2026-11?format=json" -H "Accept-Encoding: $ae"
+		[ "$(encoding)" = gzip ] || fail "statement, Accept-Encoding: $ae: Content-Encoding '$(encoding)'"
+	done
+	req "$TA" "/v1/statements/2026-11?format=pdf" -H "Accept-Encoding: gzip"
+	[ "$CODE" = 200 ] && [ -z "$(encoding)" ] && [ "$(head -c 5 "$WORK/body")" = "%PDF-" ] || fail "statement pdf: $CODE, Content-Encoding '$(encoding)'"
+	req "$TA" "/v1/statements/2026-12?format=json" -H "Accept-Encoding: gzip"
+	[ "$CODE" = 200 ] && [ -z "$(encoding)" ] || fail "open month's statement: $CODE, Content-Encoding '$(encoding)' (an open month is neither cached nor compressed)"
+	ok "closed statements gzip-compressed for Accept-Encoding: gzip/x-gzip/* (q honoured), from the cache, the CLI's bytes inflated; not for q=0, identity, PDF or an open month"
 else
 	echo "# SKIP statement bytes: this build has no 'bandsplit statement' (stmt lane not merged)"
 fi

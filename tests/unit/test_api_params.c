@@ -183,6 +183,38 @@ static void test_formats(void **state)
 	assert_int_equal(api_parse_lang("fr", &l, err, sizeof(err)), -1);
 }
 
+/* Accept-Encoding: gzip only where the header takes it, q honoured;
+ * "*" only when gzip is not named. */
+static void test_accept_gzip(void **state)
+{
+	(void)state;
+	static const char *const yes[] = {
+		"gzip", "GZip", "x-gzip", "gzip, deflate, br", "br;q=1.0, gzip;q=0.5",
+		" gzip ; q=1 ", "gzip;q=0.001", "*", "deflate, *;q=0.1",
+		"gzip;q=0, gzip", "identity, gzip;level=1",
+	};
+	static const char *const no[] = {
+		"", "identity", "deflate, br", "gzip;q=0", "gzip;q=0.000",
+		"gzip;q=0, *", "*;q=0", "x-gzip;q=0, *;q=1", "gzip;q=x", "gzipx",
+		"gzi", "xgzip", ",,;;,", "gzip;q=-1", "g zip",
+	};
+	assert_false(api_accepts_gzip(NULL));
+	for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++)
+		if (!api_accepts_gzip(yes[i]))
+			fail_msg("'%s' takes gzip", yes[i]);
+	for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++)
+		if (api_accepts_gzip(no[i]))
+			fail_msg("'%s' does not take gzip", no[i]);
+	/* a header over API_ACCEPT_MAX is not read at all */
+	char big[API_ACCEPT_MAX + 8];
+	memset(big, ' ', sizeof(big));
+	memcpy(big + sizeof(big) - 6, "gzip", 5);
+	assert_false(api_accepts_gzip(big));
+	big[API_ACCEPT_MAX - 4] = '\0';
+	memcpy(big + API_ACCEPT_MAX - 8, "gzip", 4);
+	assert_true(api_accepts_gzip(big));
+}
+
 int main(void)
 {
 	setenv("TZ", "Asia/Shanghai", 1);
@@ -193,6 +225,7 @@ int main(void)
 		cmocka_unit_test(test_period),
 		cmocka_unit_test(test_numbers_ids),
 		cmocka_unit_test(test_formats),
+		cmocka_unit_test(test_accept_gzip),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
