@@ -1,10 +1,15 @@
 -- api_latency.lua — wrk script of bench/run_api_bench.sh: sends the token
--- (TOKEN in the environment) and prints, when done, one line of figures:
+-- (TOKEN in the environment; Accept-Encoding when ACCEPT_ENCODING is set)
+-- and prints, when done, one line of figures:
 -- requests/s, latency p50/p90/p99/max in ms, non-2xx answers and socket
 -- errors.
 local token = os.getenv("TOKEN")
 if token ~= nil and token ~= "" then
   wrk.headers["Authorization"] = "Bearer " .. token
+end
+local encoding = os.getenv("ACCEPT_ENCODING")
+if encoding ~= nil and encoding ~= "" then
+  wrk.headers["Accept-Encoding"] = encoding
 end
 
 function done(summary, latency, requests)

@@ -11,6 +11,9 @@
 #   usage_day      /v1/usage of one day of 5-minute samples (576 rows JSON)
 #   statement      /v1/statements/2026-11 (JSON) of the closed month,
 #                  served from the statement cache after the first request
+#   statement_gzip the same asked with Accept-Encoding: gzip, as browsers,
+#                  curl --compressed and HTTP libraries ask: the cached
+#                  gzip form (about a tenth of the bytes)
 #   statement_nc   the same with the cache off (cache_entries = 0): every
 #                  request renders the statement from PostgreSQL
 #   invoice        /v1/invoices/{number} (JSON, built by PostgreSQL)
@@ -27,7 +30,7 @@ ROOT=$(pwd)
 BUILD=$(cd "${1:-build}" && pwd)
 shift || true
 FIGURES=("$@")
-[ ${#FIGURES[@]} -gt 0 ] || FIGURES=(healthz usage_day statement statement_nc invoice)
+[ ${#FIGURES[@]} -gt 0 ] || FIGURES=(healthz usage_day statement statement_gzip statement_nc invoice)
 THREADS=${THREADS:-} POOL=${POOL:-} CONNS=${CONNS:-50} DURATION=${DURATION:-20}
 BS=$BUILD/settlement/bandsplit
 API=$BUILD/settlement/bandsplit-api
@@ -75,24 +78,29 @@ start_api() {
 }
 stop_api() { kill "$API_PID"; wait "$API_PID" 2>/dev/null || true; }
 
-run() {   # run NAME PATH
-	local code
-	code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $TOKEN" "$URL$2")
+run() {   # run NAME PATH [ACCEPT_ENCODING]
+	local code enc
+	code=$(curl -s -o /dev/null -w '%{http_code} %header{content-encoding}' -H "Authorization: Bearer $TOKEN" \
+		${3:+-H "Accept-Encoding: $3"} "$URL$2")
+	enc=${code#* }; code=${code%% *}
 	[ "$code" = 200 ] || { echo "run_api_bench: $2: HTTP $code" >&2; exit 1; }
+	[ -z "${3:-}" ] || [ "$enc" = gzip ] || { echo "run_api_bench: $2: Accept-Encoding: $3 answered without gzip" >&2; exit 1; }
 	local load; load=$(cut -d' ' -f1 /proc/loadavg)
-	local r; r=$(wrk -t"$(( CONNS < 2 ? 1 : 2 ))" -c"$CONNS" -d"${DURATION}s" --latency -s "$ROOT/bench/api_latency.lua" "$URL$2" | grep '^RESULT')
-	printf "%-13s %s load_before=%s load_after=%s cpu=\"%s\"\n" "$1" "${r#RESULT }" "$load" \
+	local r; r=$(ACCEPT_ENCODING=${3:-} wrk -t"$(( CONNS < 2 ? 1 : 2 ))" -c"$CONNS" -d"${DURATION}s" --latency -s "$ROOT/bench/api_latency.lua" "$URL$2" | grep '^RESULT')
+	printf "%-15s %s load_before=%s load_after=%s cpu=\"%s\"\n" "$1" "${r#RESULT }" "$load" \
 		"$(cut -d' ' -f1 /proc/loadavg)" "$CPU"
 }
 
 echo "# bandsplit-api: threads=${THREADS:-default} db_pool_size=${POOL:-default} ($(nproc) CPUs), wrk -t$(( CONNS < 2 ? 1 : 2 )) -c$CONNS -d${DURATION}s on loopback; PostgreSQL $(pg_psql -Atc 'SHOW server_version')"
 echo "# CPU: $CPU"
+DAY="/v1/usage?from=2026-11-12T00:00:00%2B08:00&to=2026-11-13T00:00:00%2B08:00&step=5m"
 start_api cached 256
 for f in "${FIGURES[@]}"; do
 	case $f in
 	healthz) run healthz /healthz ;;
-	usage_day) run usage_day "/v1/usage?from=2026-11-12T00:00:00%2B08:00&to=2026-11-13T00:00:00%2B08:00&step=5m" ;;
+	usage_day) run usage_day "$DAY" ;;
 	statement) run statement "/v1/statements/2026-11?format=json" ;;
+	statement_gzip) run statement_gzip "/v1/statements/2026-11?format=json" gzip ;;
 	invoice) run invoice "/v1/invoices/$INV" ;;
 	statement_nc) ;;
 	*) echo "run_api_bench: unknown figure $f" >&2; exit 2 ;;

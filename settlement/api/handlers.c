@@ -17,7 +17,6 @@
 #include "invoice_doc.h"
 #include "log.h"
 #include "statement.h"
-#include "tzspan.h"
 
 #include <assert.h>
 #include <inttypes.h>
@@ -407,12 +406,6 @@ static size_t iso_at(int64_t epoch, int32_t offset, char out[32])
 	return (size_t)(o - out);
 }
 
-/* epoch in the process's zone (the park's). */
-static size_t iso_local(int64_t epoch, char out[32])
-{
-	return iso_at(epoch, api_tz_offset_at(epoch), out);
-}
-
 static char *put(char *o, const char *s, size_t n)
 {
 	memcpy(o, s, n);
@@ -461,6 +454,17 @@ static int usage_answer(struct api_req *q, PGresult *r)
 	size_t jkl[9], jrow = 1;                /* 1: the ',' between samples */
 	for (int k = 0; k < 9; k++)
 		jrow += jkl[k] = strlen(jk[k]);
+	/* the park zone's offsets over [from, to]: a few localtime_r calls
+	 * (docfmt.h), then arithmetic for each sample time */
+	struct bs_doc_zone zone;
+	char zerr[160];
+	if (bs_doc_zone_load(&zone, q->srv->cfg->time_zone, a->from, a->to + 1,
+			     zerr, sizeof(zerr)) < 0) {
+		PQclear(r);
+		BS_ERROR("tenant %" PRId64 ": usage: %s", q->tenant, zerr);
+		return api_error(q, 500, "internal", "the server failed; it has "
+				 "been logged");
+	}
 	bool csv = a->format == API_FMT_CSV;
 	char head[256];
 	size_t hlen;
@@ -469,8 +473,8 @@ static int usage_answer(struct api_req *q, PGresult *r)
 		memcpy(head, csv_head, hlen);
 	} else {
 		char from[32], to[32];
-		iso_local(a->from, from);
-		iso_local(a->to, to);
+		iso_at(a->from, bs_doc_zone_offset(&zone, a->from), from);
+		iso_at(a->to, bs_doc_zone_offset(&zone, a->to), to);
 		hlen = (size_t)snprintf(head, sizeof(head), "{\"from\":\"%s\",\"to\":"
 			"\"%s\",\"step\":\"%s\",\"direction\":\"%s\",\"samples\":[",
 			from, to, a->step == 300 ? "5m" : a->step == 3600 ? "1h" : "1d",
@@ -490,13 +494,9 @@ static int usage_answer(struct api_req *q, PGresult *r)
 	}
 	char *buf = malloc(size);
 	struct sample_key *keys = malloc(sizeof(*keys) * (size_t)(n > 0 ? n : 1));
-	int64_t *times = malloc(sizeof(*times) * (size_t)(n > 0 ? n : 1));
-	int32_t *offsets = malloc(sizeof(*offsets) * (size_t)(n > 0 ? n : 1));
-	if (buf == NULL || keys == NULL || times == NULL || offsets == NULL) {
+	if (buf == NULL || keys == NULL) {
 		free(buf);
 		free(keys);
-		free(times);
-		free(offsets);
 		PQclear(r);
 		return api_error(q, 500, "internal", "out of memory");
 	}
@@ -508,18 +508,14 @@ static int usage_answer(struct api_req *q, PGresult *r)
 			.row = i };
 	}
 	qsort(keys, (size_t)n, sizeof(*keys), sample_cmp);
-	/* the park zone's offset of every sample time: a few localtime_r
-	 * calls, not one per time (tzspan.h) */
-	for (int j = 0; j < n; j++)
-		times[j] = keys[j].t;
-	api_tz_offsets(times, (size_t)n, offsets);
 	char *o = put(buf, head, hlen), when[32] = "";
 	size_t wlen = 0;
 	for (int j = 0; j < n; j++) {
 		int i = keys[j].row;
 		/* the samples of one time are consecutive: one conversion each */
 		if (j == 0 || keys[j].t != keys[j - 1].t)
-			wlen = iso_at(keys[j].t, offsets[j], when);
+			wlen = iso_at(keys[j].t, bs_doc_zone_offset(&zone, keys[j].t),
+				      when);
 		if (csv) {
 			o = put(o, when, wlen);
 			for (int k = 1; k < 8; k++) {
@@ -548,8 +544,6 @@ static int usage_answer(struct api_req *q, PGresult *r)
 	size_t len = (size_t)(o - buf);
 	assert(len <= size);
 	free(keys);
-	free(times);
-	free(offsets);
 	PQclear(r);
 	return api_ok(q, buf, len, api_format_media_type(a->format));
 }

@@ -113,6 +113,12 @@ printf '[api]\ntls_cert = /x.pem\n' >"$WORK/bad.conf"
 rc=0; "$API" -c "$WORK/bad.conf" 2>"$WORK/bad.err" || rc=$?
 [ "$rc" = 2 ] && grep -q "tls_cert and tls_key go together" "$WORK/bad.err" ||
 	fail "tls_cert alone: exit $rc: $(cat "$WORK/bad.err")"
+for tz in Mars/Olympus Etc/GMT+99; do
+	printf '[api]\nlisten = 127.0.0.1:0\ntime_zone = %s\n' "$tz" >"$WORK/bad.conf"
+	rc=0; "$API" -c "$WORK/bad.conf" 2>"$WORK/bad.err" || rc=$?
+	[ "$rc" = 2 ] && grep -qF "[api] time_zone: time zone '$tz' is not in the TZ database" "$WORK/bad.err" ||
+		fail "time_zone $tz: exit $rc: $(cat "$WORK/bad.err")"
+done
 ok "a bad configuration: exit 2 naming file:line and key"
 
 start_api main rate_limit=0 max_rows=5000 max_range_days=366

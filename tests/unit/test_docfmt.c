@@ -2,7 +2,9 @@
  * test_docfmt.c — the documents' formatting: golden strings for money
  * (negative, zero, large), integers, bytes and rates (rounding half-up at
  * the unit boundaries), UTC times, dates and times in a zone across a DST
- * change, HTML escaping, the buffer, and the label table.
+ * change, a zone's offsets against localtime_r (every 5 minutes of
+ * 2019-2027 and windows from every hour of 2026 in six zones) and its
+ * lookups, HTML escaping, the buffer, and the label table.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "docfmt.h"
@@ -154,6 +157,104 @@ static void test_zone_dst(void **state)
 	EQ(bs_doc_fmt_offset(D, z.offset_s[0]), "+05:45");
 	/* the TZ variable is left as it was */
 	assert_null(getenv("TZ"));
+}
+
+/* --- the zone's offsets against localtime_r itself ---------------------
+ * Zones with DST (Europe/Berlin, America/New_York, Australia/Sydney),
+ * half-hour DST (Australia/Lord_Howe), a month-long change each year
+ * (Africa/Casablanca: Ramadan) and none (Asia/Shanghai). */
+static const char *const zones[] = { "Europe/Berlin", "America/New_York",
+	"Australia/Sydney", "Australia/Lord_Howe", "Africa/Casablanca",
+	"Asia/Shanghai" };
+
+static int32_t localtime_offset(int64_t t)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+	assert_non_null(localtime_r(&tt, &tm));
+	return (int32_t)tm.tm_gmtoff;
+}
+
+/* Loads zone (TZ already set to it) for [from, from + len) and compares
+ * its offset with localtime_r's every step seconds. Returns the load's
+ * lookups. */
+static unsigned check_zone(const char *zone, int64_t from, int64_t len,
+			   int64_t step)
+{
+	struct bs_doc_zone z;
+	char err[128];
+	assert_int_equal(bs_doc_zone_load(&z, zone, from, from + len, err,
+					  sizeof err), 0);
+	for (int64_t t = from; t < from + len; t += step) {
+		int32_t want = localtime_offset(t);
+		if (bs_doc_zone_offset(&z, t) != want)
+			fail_msg("%s loaded for [%lld, +%lld): time %lld: offset %d, "
+				 "localtime_r says %d", zone, (long long)from,
+				 (long long)len, (long long)t,
+				 bs_doc_zone_offset(&z, t), want);
+	}
+	return z.lookups;
+}
+
+static void set_tz(const char *zone)
+{
+	setenv("TZ", zone, 1);
+	tzset();
+}
+
+/* 2019-2027, a year at a time, every 5 minutes; a handful of lookups a
+ * week, not one per hour */
+static void test_zone_years(void **state)
+{
+	(void)state;
+	const int64_t y2019 = 1546300800, year = 365 * 86400;
+	for (size_t i = 0; i < sizeof(zones) / sizeof(zones[0]); i++) {
+		set_tz(zones[i]);
+		for (int64_t from = y2019; from < y2019 + 9 * year; from += year)
+			assert_true(check_zone(zones[i], from, year, 300) < 200);
+	}
+	unsetenv("TZ");
+	tzset();
+}
+
+/* A day (5 minutes) and a month (an hour) from every hour of 2026, and
+ * 75 days in Casablanca (halves of 37.5 days, longer than its Ramadan
+ * change, with equal ends): each holds a change somewhere. */
+static void test_zone_windows(void **state)
+{
+	(void)state;
+	const int64_t y2026 = 1767225600;
+	for (size_t i = 0; i < sizeof(zones) / sizeof(zones[0]); i++) {
+		set_tz(zones[i]);
+		for (int64_t t = y2026; t < y2026 + 365 * 86400; t += 3600) {
+			check_zone(zones[i], t, 86400, 300);
+			if ((t - y2026) % 86400 == 0)
+				check_zone(zones[i], t, 31 * 86400, 3600);
+			if ((t - y2026) % 86400 == 0 && strcmp(zones[i], "Africa/Casablanca") == 0)
+				check_zone(zones[i], t, 75 * 86400, 3600);
+		}
+	}
+	unsetenv("TZ");
+	tzset();
+}
+
+/* Where nothing changes: a day is its two ends, a month a few halves. */
+static void test_zone_few_lookups(void **state)
+{
+	(void)state;
+	struct bs_doc_zone z;
+	char err[128];
+	const int64_t nov = 1793462400;
+	assert_int_equal(bs_doc_zone_load(&z, "Asia/Shanghai", nov, nov + 86400,
+					  err, sizeof err), 0);
+	assert_int_equal(z.lookups, 2);
+	assert_int_equal(bs_doc_zone_load(&z, "Asia/Shanghai", nov, nov + 1,
+					  err, sizeof err), 0);
+	assert_int_equal(z.lookups, 1);
+	assert_int_equal(bs_doc_zone_load(&z, "Asia/Shanghai", nov,
+					  nov + 30 * 86400, err, sizeof err), 0);
+	assert_true(z.lookups <= 10);
+	assert_int_equal(z.n, 1);
 }
 
 static void test_zone_refused(void **state)
@@ -328,6 +429,9 @@ int main(void)
 		cmocka_unit_test(test_utc_and_civil),
 		cmocka_unit_test(test_zone_shanghai),
 		cmocka_unit_test(test_zone_dst),
+		cmocka_unit_test(test_zone_years),
+		cmocka_unit_test(test_zone_windows),
+		cmocka_unit_test(test_zone_few_lookups),
 		cmocka_unit_test(test_zone_refused),
 		cmocka_unit_test(test_html_and_buf),
 		cmocka_unit_test(test_labels_and_enums),
