@@ -482,8 +482,8 @@ static int usage_answer(struct api_req *q, PGresult *r)
 			: a->direction == API_DIR_OUT ? "out" : "both");
 	}
 	/* the exact size: the time is at most 31 characters, the other
-	 * values are copied as they are */
-	/* S_USAGE has the buckets column; S_USAGE_5M's are all 1 */
+	 * values are copied as they are; S_USAGE has the buckets column,
+	 * S_USAGE_5M's are all 1 (one character) */
 	const int nf = PQnfields(r);
 	assert(nf == 7 || nf == 8);
 	size_t size = hlen + 4;

@@ -270,13 +270,15 @@ static int q_of(const char *params, size_t len)
 
 /* One element of a header's comma-separated list with q-values
  * ("text/csv;q=0.5", "gzip;q=0"): its token without the blanks around it
- * and its q (0..1000). Advances *p past it; false at the end. */
+ * and its q (0..1000). */
 struct list_item {
 	const char *token;
 	size_t len;
 	int q;
 };
 
+/* The element at *p (before end) into it, *p moved past it; false at the
+ * end. */
 static bool next_item(const char **p, const char *end, struct list_item *it)
 {
 	if (*p >= end)
