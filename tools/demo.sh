@@ -286,6 +286,11 @@ demo_api() {
 	curl -sf $t -o "$WORK/api-statement.csv" "http://127.0.0.1:$port/v1/statements/2026-11?format=csv"
 	head -3 "$WORK/api-statement.csv" | cut -c1-150 | sed 's/^/   /'
 	echo "   ($(wc -l <"$WORK/api-statement.csv") lines; the same as 'bandsplit statement --tenant 902 --period 2026-11')"
+	echo "-- curl --compressed $t /v1/statements/2026-11   (JSON; a client that takes gzip gets the cached gzip form)"
+	curl -sf --compressed $t -o "$WORK/api-statement.json" \
+		-w '   %{size_download} bytes on the wire (Content-Encoding: %header{content-encoding}), ' \
+		"http://127.0.0.1:$port/v1/statements/2026-11"
+	echo "$(wc -c <"$WORK/api-statement.json") bytes inflated"
 	echo "-- curl $t /v1/invoices/$inv902"
 	curl -sf $t "http://127.0.0.1:$port/v1/invoices/$inv902" | python3 -c \
 		'import json,sys; d=json.load(sys.stdin); print("   %s %s buyer=%s total=%s %s, %d lines" % (d["kind"], d["number"], d["buyer"]["name"], d["total"], d["currency"], len(d["lines"])))'
