@@ -44,6 +44,7 @@ N=0
 for c in "${COUNTS[@]}"; do [ "$c" -gt "$N" ] && N=$c; done
 BS=$BUILD/settlement/bandsplit
 . "$ROOT/tests/lib/pg.sh"
+. "$ROOT/tests/lib/bulk_month.sh"
 WORK=$(mktemp -d /tmp/bandsplit-stmt-bench.XXXXXX)
 bs_at_exit "rm -rf '$WORK'"
 export PG_HUGE_PAGES=${PG_HUGE_PAGES:-1}
@@ -80,43 +81,8 @@ rows() { printf "%-34s %24s ms   target %-10s  [%s]\n" "$1" "$2" "$3" "$CPU"; }
 
 echo "statement bench: $N tenants × 2 × 8,640 buckets; PostgreSQL $(pg_psql -Atc 'SHOW server_version'), shared_buffers $(pg_psql -Atc 'SHOW shared_buffers'), huge pages: $PG_HUGE_PAGES_STATE; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 pg_migrate "$BS" >/dev/null
-# the indexes are dropped for the load and made again as the migrations
-# define them (the primary key covers the bytes since 0028)
-USAGE_PKEY=$(pg_psql -Atc "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = 'usage_5m_pkey'")
-USAGE_BUCKET_INDEX=$(pg_psql -Atc "SELECT pg_get_indexdef('usage_5m_bucket'::regclass)")
 t0=$(now)
-pg_psql >/dev/null <<-SQL
-UPDATE park_settings SET seller_name = 'Bench Park', seller_tax_id = 'B1',
-    seller_address = 'Bench Road 1';
-INSERT INTO pool (pool_id, carrier, name, capacity_bps, valid, cost_model,
-    price_fen_per_mbps, commit_floor_bps, oversub_limit)
-SELECT p, 'carrier ' || p, 'pool-' || p, 400000000000,
-       tstzrange('2026-01-01', NULL), 'p95', 1850, 2000000000, 100
-  FROM generate_series(1, 4) p;
-INSERT INTO tenant (tenant_id, name, tax_id)
-SELECT t, 'tenant ' || t, 'TAX' || t FROM generate_series(1, $N) t;
-INSERT INTO plan (plan_id, name, kind) VALUES (1, 'b95', 'burstable95');
-INSERT INTO plan_version (plan_id, version, kind, valid, price_fen_per_mbps,
-    overage_fen_per_mbps) VALUES
-    (1, 1, 'burstable95', tstzrange('2026-01-01', NULL), 3200, 4800);
-INSERT INTO allocation (tenant_id, pool_id, plan_id, committed_bps, burst_bps, valid)
-SELECT t, t % 4 + 1, 1, 100000000, 100000000, tstzrange('2026-01-01', NULL)
-  FROM generate_series(1, ${COUNTS[0]}) t;
-ALTER TABLE usage_5m DROP CONSTRAINT usage_5m_pkey;
-DROP INDEX usage_5m_bucket;
-INSERT INTO usage_5m (tenant_id, pool_id, direction, bucket_start, frame_packets,
-    frame_bytes, records)
-SELECT t, t % 4 + 1, d, b, 1000,
-       (t % 97 + 1) * 20000000 + (extract(epoch FROM b)::bigint / 300 * 7919 + t) % 1000003 * 100,
-       1
-  FROM generate_series(timestamptz '2026-11-01 00:00+08',
-                       timestamptz '2026-11-30 23:55+08', interval '5 min') b,
-       generate_series(1, $N) t, (VALUES ('in'), ('out')) dd(d)
- ORDER BY b, t, d;   -- bucket after bucket, as bandsplit-settle writes them
-ALTER TABLE usage_5m ADD CONSTRAINT usage_5m_pkey $USAGE_PKEY;
-$USAGE_BUCKET_INDEX;
-VACUUM ANALYZE usage_5m;
-SQL
+bulk_month "$N" "${COUNTS[0]}" 4 1 2000000000
 echo "loaded $(pg_psql -Atc 'SELECT count(*) FROM usage_5m') rows in $(ms "$t0" "$(now)") ms"
 
 # warm: each query once

@@ -16,6 +16,7 @@ BS=$BUILD/settlement/bandsplit
 WORK=$(mktemp -d /tmp/bandsplit-fin.XXXXXX)
 bs_at_exit "rm -rf '$WORK'"
 . "$HERE/finance_lib.sh"
+. "$HERE/../lib/bulk_month.sh"
 
 pg_start
 export BANDSPLIT_ACTOR=finance-test
@@ -255,31 +256,7 @@ ok "two concurrent closes: one waits then finds the period closed; one run, gapl
 # 95th.
 pg_psql -c "DROP SCHEMA public CASCADE; CREATE SCHEMA public;" >/dev/null 2>&1
 ok_cmd --db "$BS_DB_ADMIN" migrate
-pg_psql >/dev/null <<-EOF
-UPDATE park_settings SET seller_name = 'Park', seller_tax_id = 'P1', seller_address = 'Road 1';
-INSERT INTO pool (pool_id, carrier, name, capacity_bps, valid, cost_model,
-    price_fen_per_mbps, commit_floor_bps, oversub_limit)
-SELECT p, 'carrier ' || p, 'pool-' || p, 400000000000,
-       tstzrange('2026-01-01', NULL), 'p95', 1850, 0, 100
-  FROM generate_series(1, 2) p;
-INSERT INTO tenant (tenant_id, name, tax_id)
-SELECT t, 'tenant ' || t, 'TAX' || t FROM generate_series(1, 48) t;
-INSERT INTO plan (plan_id, name, kind) VALUES (1, 'b95', 'burstable95');
-INSERT INTO plan_version (plan_id, version, kind, valid, price_fen_per_mbps,
-    overage_fen_per_mbps) VALUES (1, 1, 'burstable95', tstzrange('2026-01-01', NULL), 3200, 4800);
-INSERT INTO allocation (tenant_id, pool_id, plan_id, committed_bps, burst_bps, valid)
-SELECT t, t % 2 + 1, 1, 100000000, 100000000, tstzrange('2026-01-01', NULL)
-  FROM generate_series(1, 48) t;
-INSERT INTO usage_5m (tenant_id, pool_id, direction, bucket_start, frame_packets,
-    frame_bytes, records)
-SELECT t, t % 2 + 1, d, b, 1000,
-       t * 1000000 + (extract(epoch FROM b)::bigint / 300 * 7919 + t * 31 + length(d)) % 1000003,
-       1
-  FROM generate_series(timestamptz '2026-11-01 00:00+08',
-                       timestamptz '2026-11-30 23:55+08', interval '5 min') b,
-       generate_series(1, 48) t, (VALUES ('in'), ('out')) dd(d)
- ORDER BY b, t, d;
-EOF
+bulk_month 48 48 2 1 0
 ok_cmd close --period 2026-11
 [ "$(q "SELECT count(*) FROM invoice WHERE kind = 'invoice'")" = 48 ] || fail "48 tenants: not 48 invoices"
 for t in 1 25 48; do
