@@ -62,6 +62,13 @@ GRANT USAGE, SELECT ON SEQUENCE close_run_run_id_seq, invoice_invoice_id_seq,
     carrier_bill_carrier_bill_id_seq, account_account_id_seq,
     journal_entry_entry_id_seq TO bandsplit_cli;
 
+-- usage_day (0029): the close reads the compacted days; `bandsplit rollup
+-- compact` compacts them (bs_usage_day_compact, SECURITY DEFINER: it locks
+-- usage_5m against writers and writes usage_day, which no role may).
+GRANT SELECT ON usage_day, usage_day_state TO bandsplit_cli;
+GRANT EXECUTE ON FUNCTION bs_usage_day_compact(date), bs_usage_day_pending(date)
+    TO bandsplit_cli;
+
 -- stmt (0025): the close records each document's statement digest; the
 -- statements read it.
 GRANT SELECT, INSERT ON invoice_digest TO bandsplit_cli;

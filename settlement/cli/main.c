@@ -27,10 +27,12 @@ extern const struct bs_cli_command bs_cmd_token;
 #endif
 
 extern const struct bs_cli_command bs_cmd_statement;   /* cmd_statement.c */
+extern const struct bs_cli_command bs_cmd_rollup;      /* cmd_rollup.c */
 
 static const struct bs_cli_command *const commands[] = {
 	&bs_cmd_migrate,
 	&bs_cmd_usage,
+	&bs_cmd_rollup,
 	&bs_cmd_gaps,
 	&bs_cmd_pool,
 	&bs_cmd_tenant,

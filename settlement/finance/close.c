@@ -591,6 +591,47 @@ static int take_message(struct close_state *st, const unsigned char *p,
 	return st->op->rc;
 }
 
+/* One CopyData message of a compacted-day stream (copyrows.h): rows of
+ * key int8, signed day int8 (the day's first second since 1970 >= 0: in;
+ * < 0: out, -1 - it), then the day's 288 buckets (-1: no rollup, a gap).
+ * Buckets outside the period are skipped (a UTC day overlaps the period's
+ * first or last local day only in part). */
+static int take_day_message(struct close_state *st, const unsigned char *p,
+			    const unsigned char *end, struct bs_copy3 *copy)
+{
+	const int64_t period_end = st->first_bucket + st->n_buckets * 300;
+	int64_t v[2];
+	const unsigned char *slots;
+	int r;
+	while ((r = bs_copyday_next(copy, &p, end, v, &slots)) > 0) {
+		int64_t tenant, pool;
+		unpack_key((uint64_t)v[0], &tenant, &pool);
+		bool in = v[1] >= 0;
+		int64_t day = in ? v[1] : -1 - v[1];
+		for (int i = 0; i < BS_COPY_DAY_SLOTS; i++) {
+			int64_t t = day + 300 * (int64_t)i;
+			if (t < st->first_bucket || t >= period_end)
+				continue;
+			uint64_t raw = bs_copy_be64(slots + 8 * i);
+			if (raw == UINT64_MAX)
+				continue;
+			if (raw > INT64_MAX) {
+				bs_op_fail(st->op, BS_EXIT_FAILURE, "reading the "
+					   "compacted day %" PRId64 ": a negative "
+					   "byte count", day);
+				return st->op->rc;
+			}
+			if (take_sample(st, tenant, pool, (t - st->first_bucket) / 300,
+					in, (int64_t)raw) != 0)
+				return st->op->rc;
+		}
+	}
+	if (r < 0)
+		bs_op_fail(st->op, BS_EXIT_FAILURE, "reading the compacted days: "
+			   "unexpected binary COPY data");
+	return st->op->rc;
+}
+
 /* The month is read by two connections at once, each a share of the
  * table's blocks (a TID range scan), all in one snapshot exported by the
  * close's transaction: the server's per-row work (scan, send) runs on two
@@ -606,19 +647,26 @@ static int usage_streams(void)
 	return e != NULL && strcmp(e, "1") == 0 ? 1 : USAGE_STREAMS_MAX;
 }
 
+/* A usage COPY statement's room: the period's other days as up to
+ * PERIOD_DAYS_MAX / 2 ranges (~100 characters each), or its compacted
+ * days' list. */
+#define USAGE_SQL_MAX 8192
+/* The UTC days a period overlaps, at the most (a month: 32). */
+#define PERIOD_DAYS_MAX 40
+
 struct usage_stream {
 	PGconn *conn;
 	struct bs_copy3 copy;
 	bool copying;
+	bool days;                  /* compacted days (usage_day), not rows */
 };
 
 /* Opens a stream's connection and its read-only transaction in the
- * exported snapshot, then sends its COPY (blocks [from, to); to < 0: to
- * the end of the table). */
+ * exported snapshot, then sends its COPY, sql. */
 static int stream_start(struct close_state *st, struct usage_stream *s,
-			const char *snapshot, int64_t from, int64_t to)
+			const char *snapshot, const char *sql)
 {
-	char err[512], sql[768];
+	char err[512], begin[160];
 	s->conn = bs_db_connect(st->op->cli->conninfo, st->op->cli->prog, err,
 				sizeof(err));
 	if (s->conn == NULL) {
@@ -627,9 +675,9 @@ static int stream_start(struct close_state *st, struct usage_stream *s,
 	}
 	/* SET TRANSACTION SNAPSHOT takes no parameters: the id was checked
 	 * to be hex digits and dashes. */
-	snprintf(sql, sizeof(sql), "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;"
+	snprintf(begin, sizeof(begin), "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;"
 		 " SET TRANSACTION SNAPSHOT '%s'", snapshot);
-	PGresult *res = PQexec(s->conn, sql);
+	PGresult *res = PQexec(s->conn, begin);
 	bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
 	if (!ok)
 		bs_op_fail(st->op, BS_EXIT_FAILURE, "reading the rollups: %s",
@@ -637,21 +685,38 @@ static int stream_start(struct close_state *st, struct usage_stream *s,
 	PQclear(res);
 	if (!ok)
 		return st->op->rc;
-	/* COPY takes no parameters: the values are integers formatted here,
-	 * the column one of two names. Binary: no text to format or parse. */
-	char range[96] = "";
-	if (from > 0 && to >= 0)
-		snprintf(range, sizeof(range), " AND ctid >= '(%" PRId64 ",0)' AND ctid < '(%" PRId64 ",0)'", from, to);
+	if (PQsendQuery(s->conn, sql) != 1) {
+		bs_op_fail(st->op, BS_EXIT_FAILURE, "reading the rollups: %s",
+			   PQerrorMessage(s->conn));
+		return st->op->rc;
+	}
+	return 0;
+}
+
+/* The COPY of the period's rollup rows, in the billing measure: all of
+ * them, or those of blocks [from, to) (to < 0: to the end of the table),
+ * or (ranges not empty) only those in ranges, an SQL condition on
+ * bucket_start. COPY takes no parameters: the values are integers
+ * formatted here, the column one of two names. Binary: no text to format
+ * or parse. */
+static void rows_sql(const struct close_state *st, int64_t from, int64_t to,
+		     const char *ranges, char *sql, size_t size)
+{
+	char where[USAGE_SQL_MAX / 2] = "";
+	if (ranges[0] != '\0')
+		snprintf(where, sizeof(where), " AND (%s)", ranges);
+	else if (from > 0 && to >= 0)
+		snprintf(where, sizeof(where), " AND ctid >= '(%" PRId64 ",0)' AND ctid < '(%" PRId64 ",0)'", from, to);
 	else if (to >= 0)
-		snprintf(range, sizeof(range), " AND ctid < '(%" PRId64 ",0)'", to);
+		snprintf(where, sizeof(where), " AND ctid < '(%" PRId64 ",0)'", to);
 	else if (from > 0)
-		snprintf(range, sizeof(range), " AND ctid >= '(%" PRId64 ",0)'", from);
+		snprintf(where, sizeof(where), " AND ctid >= '(%" PRId64 ",0)'", from);
 	/* Three fields a row, not five: each field is a send call and bytes
 	 * on the wire, the per-row cost that dominates the close. Tenant and
 	 * pool go packed in one int8 (unpack_key), the direction as the sign
 	 * of the bytes (in: bytes; out: -1 - bytes; bytes ≥ 0 by CHECK). */
 	const char *bytes = st->bmeasure == BS_MEASURE_IP ? "ip_bytes" : "frame_bytes";
-	snprintf(sql, sizeof(sql),
+	int n = snprintf(sql, size,
 		 "COPY (SELECT (tenant_id - 2147483648) * 4294967296 + pool_id,"
 		 " bucket_start, CASE WHEN direction = 'in' THEN %s ELSE -1 - %s END"
 		 " FROM usage_5m"
@@ -659,13 +724,24 @@ static int stream_start(struct close_state *st, struct usage_stream *s,
 		 " AND bucket_start < to_timestamp(%" PRId64 ")"
 		 "%s) TO STDOUT (FORMAT binary)",
 		 bytes, bytes, st->first_bucket,
-		 st->first_bucket + st->n_buckets * 300, range);
-	if (PQsendQuery(s->conn, sql) != 1) {
-		bs_op_fail(st->op, BS_EXIT_FAILURE, "reading the rollups: %s",
-			   PQerrorMessage(s->conn));
-		return st->op->rc;
-	}
-	return 0;
+		 st->first_bucket + st->n_buckets * 300, where);
+	assert(n > 0 && (size_t)n < size);
+}
+
+/* The COPY of the compacted days listed in days ('{YYYY-MM-DD,...}'), in
+ * the billing measure: key, signed day (as in rows_sql: the direction as
+ * its sign), the day's buckets. */
+static void days_sql(const struct close_state *st, const char *days, char *sql,
+		     size_t size)
+{
+	const char *bytes = st->bmeasure == BS_MEASURE_IP ? "ip_bytes" : "frame_bytes";
+	int n = snprintf(sql, size,
+		 "COPY (SELECT (tenant_id - 2147483648) * 4294967296 + pool_id,"
+		 " CASE WHEN direction = 'in' THEN e ELSE -1 - e END, %s"
+		 " FROM (SELECT *, (day - date '1970-01-01')::int8 * 86400 AS e"
+		 " FROM usage_day WHERE day = ANY ('%s'::date[])) d)"
+		 " TO STDOUT (FORMAT binary)", bytes, days);
+	assert(n > 0 && (size_t)n < size);
 }
 
 /* Waits for a stream's COPY to start. */
@@ -688,7 +764,10 @@ static bool stream_drain(struct close_state *st, struct usage_stream *s)
 	char *buf;
 	int len;
 	while ((len = PQgetCopyData(s->conn, &buf, 1)) > 0) {
-		if (st->op->rc == 0)
+		if (st->op->rc == 0 && s->days)
+			take_day_message(st, (const unsigned char *)buf,
+					 (const unsigned char *)buf + len, &s->copy);
+		else if (st->op->rc == 0)
 			take_message(st, (const unsigned char *)buf,
 				     (const unsigned char *)buf + len, &s->copy);
 		PQfreemem(buf);
@@ -722,6 +801,70 @@ static bool snapshot_id_ok(const char *id)
 	return true;
 }
 
+static int64_t floor_div(int64_t a, int64_t b)
+{
+	return a / b - (a % b != 0 && (a < 0) != (b < 0));
+}
+
+/* How the period is read, from usage_day_state in the close's snapshot:
+ * days gets the clean compacted days it overlaps, as an SQL array literal
+ * ("{2026-11-01,...}", "" when none), for days_sql; ranges the condition on
+ * bucket_start of the period's other days ("" when none), for rows_sql. A
+ * day written to after its compaction is dirty (0029's triggers, in the
+ * writer's transaction: a snapshot that sees the write sees the mark), so
+ * it is read from its rows. */
+static int plan_usage(struct close_state *st, char *days, size_t days_size,
+		      char *ranges, size_t ranges_size)
+{
+	const int64_t start = st->first_bucket;
+	const int64_t end = start + st->n_buckets * 300;
+	const int64_t k0 = floor_div(start, 86400), k1 = floor_div(end - 1, 86400);
+	assert(k1 - k0 + 1 <= PERIOD_DAYS_MAX);
+	char p0[24], p1[24];
+	snprintf(p0, sizeof(p0), "%" PRId64, k0);
+	snprintf(p1, sizeof(p1), "%" PRId64, k1);
+	const char *params[2] = { p0, p1 };
+	PGresult *res = bs_op_query(st->op, "SELECT (day - date '1970-01-01')::int8,"
+		" day::text FROM usage_day_state WHERE NOT dirty"
+		" AND day >= date '1970-01-01' + $1::int"
+		" AND day <= date '1970-01-01' + $2::int ORDER BY day", 2, params);
+	if (res == NULL)
+		return st->op->rc;
+	bool clean[PERIOD_DAYS_MAX] = { false };
+	size_t dlen = 0;
+	days[0] = ranges[0] = '\0';
+	for (int r = 0; r < PQntuples(res); r++) {
+		int64_t k = strtoll(PQgetvalue(res, r, 0), NULL, 10);
+		const char *text = PQgetvalue(res, r, 1);
+		assert(k >= k0 && k <= k1);
+		assert(strlen(text) == 10 && strspn(text, "0123456789-") == 10);
+		clean[k - k0] = true;
+		dlen += (size_t)snprintf(days + dlen, days_size - dlen, "%s%s",
+					 dlen == 0 ? "{" : ",", text);
+		assert(dlen + 2 < days_size);
+	}
+	PQclear(res);
+	if (dlen > 0)
+		snprintf(days + dlen, days_size - dlen, "}");
+	/* the other days, consecutive ones as one range, within the period */
+	size_t rlen = 0;
+	for (int64_t k = k0; k <= k1; k++) {
+		if (clean[k - k0])
+			continue;
+		int64_t k_end = k;
+		while (k_end + 1 <= k1 && !clean[k_end + 1 - k0])
+			k_end++;
+		int64_t a = k * 86400 > start ? k * 86400 : start;
+		int64_t b = (k_end + 1) * 86400 < end ? (k_end + 1) * 86400 : end;
+		rlen += (size_t)snprintf(ranges + rlen, ranges_size - rlen,
+			"%s(bucket_start >= to_timestamp(%" PRId64 ") AND bucket_start"
+			" < to_timestamp(%" PRId64 "))", rlen == 0 ? "" : " OR ", a, b);
+		assert(rlen + 1 < ranges_size);
+		k = k_end;
+	}
+	return 0;
+}
+
 static int load_usage(struct close_state *st)
 {
 	PGresult *res = bs_op_query(st->op, "SELECT pg_export_snapshot(),"
@@ -738,14 +881,32 @@ static int load_usage(struct close_state *st)
 			   "unexpected snapshot id");
 		return st->op->rc;
 	}
-	/* Blocks [k·share, (k+1)·share); the last stream to the table's end,
-	 * wherever it is in the snapshot. */
-	const int n_streams = usage_streams();
+	static char days[USAGE_SQL_MAX / 2], ranges[USAGE_SQL_MAX / 2];
+	if (plan_usage(st, days, sizeof(days), ranges, sizeof(ranges)) != 0)
+		return st->op->rc;
 	struct usage_stream s[USAGE_STREAMS_MAX] = { 0 };
-	const int64_t share = blocks / n_streams + 1;
+	static char sql[USAGE_STREAMS_MAX][USAGE_SQL_MAX];
+	int n_streams = 0;
+	if (days[0] == '\0') {
+		/* nothing compacted: blocks [k·share, (k+1)·share); the last
+		 * stream to the table's end, wherever it is in the snapshot */
+		n_streams = usage_streams();
+		const int64_t share = blocks / n_streams + 1;
+		for (int k = 0; k < n_streams; k++)
+			rows_sql(st, k * share, k == n_streams - 1 ? -1 : (k + 1) * share,
+				 "", sql[k], sizeof(sql[k]));
+	} else {
+		/* the compacted days, and the other days' rows beside them */
+		s[n_streams].days = true;
+		days_sql(st, days, sql[n_streams], sizeof(sql[n_streams]));
+		n_streams++;
+		if (ranges[0] != '\0') {
+			rows_sql(st, 0, -1, ranges, sql[n_streams], sizeof(sql[n_streams]));
+			n_streams++;
+		}
+	}
 	for (int k = 0; k < n_streams && st->op->rc == 0; k++)
-		stream_start(st, &s[k], snapshot, k * share,
-			     k == n_streams - 1 ? -1 : (k + 1) * share);
+		stream_start(st, &s[k], snapshot, sql[k]);
 	for (int k = 0; k < n_streams && st->op->rc == 0; k++)
 		stream_copying(st, &s[k]);
 	for (;;) {
