@@ -81,36 +81,52 @@ CREATE TRIGGER usage_day_keep BEFORE DELETE OR TRUNCATE ON public.usage_5m
 
 -- One day, compacted anew; the pairs written.
 CREATE FUNCTION public.bs_usage_day_compact(p_day date) RETURNS bigint
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public
+SET enable_mergejoin = off SET work_mem = '64MB' AS $$
 DECLARE
     t0 constant timestamptz := p_day::timestamp AT TIME ZONE 'UTC';
-    n bigint;
+    written bigint;
 BEGIN
     IF p_day IS NULL THEN
         RAISE EXCEPTION 'bs_usage_day_compact: no day' USING ERRCODE = '22004';
     END IF;
     LOCK TABLE public.usage_5m IN SHARE MODE;
     DELETE FROM public.usage_day WHERE day = p_day;
-    -- every (pair, bucket) of the day, the bucket's row or -1
+    -- every (pair, bucket) of the day, the bucket's row or -1. The day's
+    -- rows are read once (usage_5m_bucket); a pair with all 288 buckets
+    -- (the usual case) is its rows in order; only the pairs with gaps are
+    -- laid over the grid of buckets (a hash join: the function's SET).
     INSERT INTO public.usage_day (day, tenant_id, pool_id, direction,
                                   frame_bytes, ip_bytes)
-    SELECT p_day, p.tenant_id, p.pool_id, p.direction,
-           string_agg(int8send(coalesce(u.frame_bytes, -1)), ''::bytea ORDER BY s.i),
-           string_agg(int8send(coalesce(u.ip_bytes, -1)), ''::bytea ORDER BY s.i)
-      FROM (SELECT DISTINCT tenant_id, pool_id, direction FROM public.usage_5m
-             WHERE bucket_start >= t0 AND bucket_start < t0 + interval '1 day') p
-     CROSS JOIN generate_series(0, 287) s(i)
-      LEFT JOIN public.usage_5m u
-        ON u.tenant_id = p.tenant_id AND u.pool_id = p.pool_id
-       AND u.direction = p.direction
-       AND u.bucket_start = t0 + s.i * interval '5 minutes'
-     GROUP BY p.tenant_id, p.pool_id, p.direction;
-    GET DIAGNOSTICS n = ROW_COUNT;
+    WITH r AS MATERIALIZED (
+        SELECT tenant_id, pool_id, direction,
+               ((extract(epoch FROM bucket_start) - extract(epoch FROM t0)) / 300)::int AS i,
+               frame_bytes, ip_bytes
+          FROM public.usage_5m
+         WHERE bucket_start >= t0 AND bucket_start < t0 + interval '1 day'),
+    g AS (
+        SELECT tenant_id, pool_id, direction, count(*) AS n,
+               string_agg(int8send(frame_bytes), ''::bytea ORDER BY i) AS f,
+               string_agg(int8send(ip_bytes), ''::bytea ORDER BY i) AS ip
+          FROM r GROUP BY tenant_id, pool_id, direction),
+    gaps AS (
+        SELECT p.tenant_id, p.pool_id, p.direction,
+               string_agg(int8send(coalesce(x.frame_bytes, -1)), ''::bytea ORDER BY s.i) AS f,
+               string_agg(int8send(coalesce(x.ip_bytes, -1)), ''::bytea ORDER BY s.i) AS ip
+          FROM g p CROSS JOIN generate_series(0, 287) s(i)
+          LEFT JOIN r x ON x.tenant_id = p.tenant_id AND x.pool_id = p.pool_id
+                       AND x.direction = p.direction AND x.i = s.i
+         WHERE p.n < 288
+         GROUP BY p.tenant_id, p.pool_id, p.direction)
+    SELECT p_day, tenant_id, pool_id, direction, f, ip FROM g WHERE n = 288
+    UNION ALL
+    SELECT p_day, tenant_id, pool_id, direction, f, ip FROM gaps;
+    GET DIAGNOSTICS written = ROW_COUNT;
     INSERT INTO public.usage_day_state (day, compacted_at, pairs, dirty)
-    VALUES (p_day, now(), n, false)
+    VALUES (p_day, now(), written, false)
     ON CONFLICT (day) DO UPDATE SET compacted_at = excluded.compacted_at,
         pairs = excluded.pairs, dirty = false;
-    RETURN n;
+    RETURN written;
 END $$;
 REVOKE EXECUTE ON FUNCTION public.bs_usage_day_compact(date) FROM PUBLIC;
 
