@@ -195,6 +195,9 @@ kill "$SETTLE"; wait "$SETTLE" 2>/dev/null || true
 echo "   settled: $GOT usage records and summaries of sim-node-2"
 
 step "9. bandsplit close --period 2026-11: invoices, carrier bills, ledger (one transaction)"
+# the daily compaction of finished days, which the close reads
+"$CLI" rollup compact --through 2026-11-30 >"$WORK/compact.txt"
+echo "   bandsplit rollup compact: $(wc -l <"$WORK/compact.txt") UTC days compacted, $(awk '{ s += $2 } END { print s }' "$WORK/compact.txt") (tenant, pool, direction) rows"
 "$CLI" close --period 2026-11 >"$WORK/close.txt"
 grep -E "^DOCUMENT|^invoice .* 90[1-5] |^carrier|document" "$WORK/close.txt"
 echo "   (and $(grep -c "^invoice .* 10[0-9][0-9] " "$WORK/close.txt") invoices of the demo hour's tenants: November's commit charges; 'bandsplit invoice list')"
@@ -218,6 +221,7 @@ step "10. A late record for 2026-11 arrives after the close: close --adjust issu
 	--seed 12 --missing 0 --tenant 904:3:20:5000 >"$WORK/gen-late.log" 2>&1 || { cat "$WORK/gen-late.log" >&2; exit 1; }
 "$BUILD/settlement/bandsplit-settle" --set "postgres.conninfo=$BS_DB_SETTLE" --set "kafka.brokers=$KAFKA_BOOTSTRAP" \
 	--set settle.metrics_listen=127.0.0.1:0 --drain >"$WORK/settle-late.log" 2>&1
+echo "   compacted days the late record made dirty (read from their rows until compacted again): $(pg_psql -At -c "SELECT string_agg(day::text, ',') FROM usage_day_state WHERE dirty")"
 "$CLI" close --period 2026-11 | sed 's/^/   /'
 "$CLI" close --period 2026-11 --adjust | grep -E "note|adjust|document" | sed 's/^/   /'
 "$CLI" reconcile --period 2026-11 >"$WORK/reconcile.txt" || { cat "$WORK/reconcile.txt"; exit 1; }
