@@ -76,6 +76,7 @@ BEGIN
     END IF;
     RETURN NULL;
 END $$;
+REVOKE EXECUTE ON FUNCTION public.bs_usage_day_keep() FROM PUBLIC;
 CREATE TRIGGER usage_day_keep BEFORE DELETE OR TRUNCATE ON public.usage_5m
     FOR EACH STATEMENT EXECUTE FUNCTION public.bs_usage_day_keep();
 
@@ -148,3 +149,4 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, public AS $$
                         WHERE s.day = d.day AND NOT s.dirty)
      ORDER BY d.day
 $$;
+REVOKE EXECUTE ON FUNCTION public.bs_usage_day_pending(date) FROM PUBLIC;

@@ -560,7 +560,7 @@ static int take_sample(struct close_state *st, int64_t tenant, int64_t pool,
 	return st->op->rc;
 }
 
-/* The rollup key the usage query packs (see stream_start): tenant and pool,
+/* The rollup key the usage query packs (see rows_sql): tenant and pool,
  * each 0 .. 2^32-1 by the table's CHECKs, as (tenant - 2^31) · 2^32 + pool,
  * which fits an int8 exactly; decoded from its two's complement halves. */
 static void unpack_key(uint64_t key, int64_t *tenant, int64_t *pool)
@@ -662,9 +662,9 @@ struct usage_stream {
 };
 
 /* Opens a stream's connection and its read-only transaction in the
- * exported snapshot, then sends its COPY, sql. */
-static int stream_start(struct close_state *st, struct usage_stream *s,
-			const char *snapshot, const char *sql)
+ * exported snapshot. */
+static int stream_open(struct close_state *st, struct usage_stream *s,
+		       const char *snapshot)
 {
 	char err[512], begin[160];
 	s->conn = bs_db_connect(st->op->cli->conninfo, st->op->cli->prog, err,
@@ -683,14 +683,17 @@ static int stream_start(struct close_state *st, struct usage_stream *s,
 		bs_op_fail(st->op, BS_EXIT_FAILURE, "reading the rollups: %s",
 			   PQresultErrorMessage(res));
 	PQclear(res);
-	if (!ok)
-		return st->op->rc;
-	if (PQsendQuery(s->conn, sql) != 1) {
+	return st->op->rc;
+}
+
+/* Sends a stream's COPY, sql. */
+static int stream_send(struct close_state *st, struct usage_stream *s,
+		       const char *sql)
+{
+	if (PQsendQuery(s->conn, sql) != 1)
 		bs_op_fail(st->op, BS_EXIT_FAILURE, "reading the rollups: %s",
 			   PQerrorMessage(s->conn));
-		return st->op->rc;
-	}
-	return 0;
+	return st->op->rc;
 }
 
 /* The COPY of the period's rollup rows, in the billing measure: all of
@@ -806,7 +809,10 @@ static int64_t floor_div(int64_t a, int64_t b)
 	return a / b - (a % b != 0 && (a < 0) != (b < 0));
 }
 
-/* How the period is read, from usage_day_state in the close's snapshot:
+/* How the period is read, from usage_day_state in the snapshot the
+ * streams read (conn: a stream's, the snapshot imported; the close's own
+ * transaction is READ COMMITTED, so that its next statement may see a
+ * compaction committed since):
  * days gets the condition on usage_day.day of the clean compacted days it
  * overlaps ("" when none), for days_sql: a range, less the days in it that
  * are not clean (a range scan reads usage_day's rows in about half the
@@ -815,8 +821,8 @@ static int64_t floor_div(int64_t a, int64_t b)
  * its compaction is dirty (0029's triggers, in the writer's transaction: a
  * snapshot that sees the write sees the mark), so it is read from its
  * rows. */
-static int plan_usage(struct close_state *st, char *days, size_t days_size,
-		      char *ranges, size_t ranges_size)
+static int plan_usage(struct close_state *st, PGconn *conn, char *days,
+		      size_t days_size, char *ranges, size_t ranges_size)
 {
 	const int64_t start = st->first_bucket;
 	const int64_t end = start + st->n_buckets * 300;
@@ -826,12 +832,17 @@ static int plan_usage(struct close_state *st, char *days, size_t days_size,
 	snprintf(p0, sizeof(p0), "%" PRId64, k0);
 	snprintf(p1, sizeof(p1), "%" PRId64, k1);
 	const char *params[2] = { p0, p1 };
-	PGresult *res = bs_op_query(st->op, "SELECT (day - date '1970-01-01')::int8"
+	PGresult *res = PQexecParams(conn, "SELECT (day - date '1970-01-01')::int8"
 		" FROM usage_day_state WHERE NOT dirty"
 		" AND day >= date '1970-01-01' + $1::int"
-		" AND day <= date '1970-01-01' + $2::int ORDER BY day", 2, params);
-	if (res == NULL)
+		" AND day <= date '1970-01-01' + $2::int ORDER BY day", 2, NULL,
+		params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		bs_op_fail(st->op, BS_EXIT_FAILURE, "reading the compacted days: %s",
+			   PQresultErrorMessage(res));
+		PQclear(res);
 		return st->op->rc;
+	}
 	bool clean[PERIOD_DAYS_MAX] = { false };
 	int64_t first = -1, last = -1;
 	for (int r = 0; r < PQntuples(res); r++) {
@@ -894,10 +905,24 @@ static int load_usage(struct close_state *st)
 			   "unexpected snapshot id");
 		return st->op->rc;
 	}
-	static char days[USAGE_SQL_MAX / 2], ranges[USAGE_SQL_MAX / 2];
-	if (plan_usage(st, days, sizeof(days), ranges, sizeof(ranges)) != 0)
-		return st->op->rc;
+	/* BS_CLOSE_TEST_PAUSE_MS: a pause here, for test_usage_day to commit a
+	 * compaction between the snapshot and the reading of the days */
+	const char *pause = getenv("BS_CLOSE_TEST_PAUSE_MS");
+	if (pause != NULL) {
+		long ms = strtol(pause, NULL, 10);
+		struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = ms % 1000 * 1000000L };
+		if (ms > 0 && ms <= 60000)
+			nanosleep(&ts, NULL);
+	}
+	/* the first stream's connection, in the snapshot, says what to read */
 	struct usage_stream s[USAGE_STREAMS_MAX] = { 0 };
+	static char days[USAGE_SQL_MAX / 2], ranges[USAGE_SQL_MAX / 2];
+	if (stream_open(st, &s[0], snapshot) != 0 ||
+	    plan_usage(st, s[0].conn, days, sizeof(days), ranges, sizeof(ranges)) != 0) {
+		if (s[0].conn != NULL)
+			PQfinish(s[0].conn);
+		return st->op->rc;
+	}
 	static char sql[USAGE_STREAMS_MAX][USAGE_SQL_MAX];
 	int n_streams = 0;
 	if (days[0] == '\0') {
@@ -918,8 +943,10 @@ static int load_usage(struct close_state *st)
 			n_streams++;
 		}
 	}
+	for (int k = 1; k < n_streams && st->op->rc == 0; k++)
+		stream_open(st, &s[k], snapshot);
 	for (int k = 0; k < n_streams && st->op->rc == 0; k++)
-		stream_start(st, &s[k], snapshot, sql[k]);
+		stream_send(st, &s[k], sql[k]);
 	for (int k = 0; k < n_streams && st->op->rc == 0; k++)
 		stream_copying(st, &s[k]);
 	for (;;) {

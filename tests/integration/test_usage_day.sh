@@ -42,7 +42,9 @@ root -c "DELETE FROM usage_5m WHERE tenant_id = 1 AND pool_id = 1
 
 # The second copy, before anything is closed.
 root -d postgres -c "CREATE DATABASE bandsplit_b TEMPLATE bandsplit OWNER bandsplit"
+root -d postgres -c "CREATE DATABASE bandsplit_c TEMPLATE bandsplit OWNER bandsplit"
 in_b() { PGDATABASE=bandsplit_b "$@"; }
+in_c() { PGDATABASE=bandsplit_c "$@"; }
 
 # Everything the close issues, without ids and times: the export (a row
 # per line, with its evidence), the carrier bills, the ledger, the digests.
@@ -92,6 +94,23 @@ in_b ok_cmd close --period 2026-11
 in_b issued >"$WORK/b.issued"
 diff "$WORK/a.issued" "$WORK/b.issued" >&2 || fail "B (compacted) issued other documents than A (rows)"
 ok "B: compacted (= usage_5m bucket by bucket, gaps -1); its close = A's (documents, lines, bills, ledger, digests)"
+
+# --- C: a compaction committed while a close reads -------------------------------
+# The close's streams read in a snapshot it exports; which days are
+# compacted must be read in that same snapshot. Here the close pauses
+# right after exporting it while the whole month is compacted and
+# committed: the close must still read every day from its rows (the
+# snapshot has no compacted day), and issue what A issued.
+PGDATABASE=bandsplit_c BS_CLOSE_TEST_PAUSE_MS=8000 "$BS" close --period 2026-11 \
+	>"$WORK/c.out" 2>"$WORK/c.err" &
+close_pid=$!
+sleep 1.5
+in_c ok_cmd rollup compact --through 2026-11-30
+[ "$(wc -l <<<"$OUT")" = 31 ] || fail "C: the compaction during the close: $OUT"
+wait "$close_pid" || fail "C: the close: $(cat "$WORK/c.err")"
+in_c issued >"$WORK/c.issued"
+diff "$WORK/a.issued" "$WORK/c.issued" >&2 || fail "C (compacted while its close read) issued other documents than A"
+ok "C: a compaction committed after the close's snapshot is not read by that close (= A)"
 
 # --- late usage into a compacted day ---------------------------------------------
 late="INSERT INTO usage_5m AS r (tenant_id, pool_id, direction, bucket_start,
