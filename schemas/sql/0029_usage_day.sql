@@ -45,7 +45,7 @@ CREATE TABLE public.usage_day_state (
 -- The days of the changed rows that are compacted and still clean, marked.
 -- SECURITY DEFINER: bandsplit-settle writes usage_5m, not the state.
 CREATE FUNCTION public.bs_usage_day_mark() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp AS $$
 BEGIN
     UPDATE public.usage_day_state s SET dirty = true
      WHERE NOT s.dirty
@@ -67,7 +67,7 @@ CREATE TRIGGER usage_day_mark_update AFTER UPDATE ON public.usage_5m
 -- (grants.sql); the owner's DELETE or TRUNCATE would leave usage_day stale,
 -- so they are refused while any day is compacted.
 CREATE FUNCTION public.bs_usage_day_keep() RETURNS trigger
-LANGUAGE plpgsql SET search_path = pg_catalog, public AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, public, pg_temp AS $$
 BEGIN
     IF EXISTS (SELECT FROM public.usage_day_state) THEN
         RAISE EXCEPTION 'usage_5m: % refused: compacted days (usage_day) '
@@ -82,7 +82,7 @@ CREATE TRIGGER usage_day_keep BEFORE DELETE OR TRUNCATE ON public.usage_5m
 
 -- One day, compacted anew; the pairs written.
 CREATE FUNCTION public.bs_usage_day_compact(p_day date) RETURNS bigint
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp
 SET enable_mergejoin = off SET work_mem = '64MB' AS $$
 DECLARE
     t0 constant timestamptz := p_day::timestamp AT TIME ZONE 'UTC';
@@ -134,7 +134,7 @@ REVOKE EXECUTE ON FUNCTION public.bs_usage_day_compact(date) FROM PUBLIC;
 -- The UTC days through p_through that have usage and are not compacted or
 -- are dirty, oldest first: one descent of usage_5m_bucket a day with usage.
 CREATE FUNCTION public.bs_usage_day_pending(p_through date) RETURNS SETOF date
-LANGUAGE sql STABLE SET search_path = pg_catalog, public AS $$
+LANGUAGE sql STABLE SET search_path = pg_catalog, public, pg_temp AS $$
     WITH RECURSIVE d(day) AS (
         SELECT (min(bucket_start) AT TIME ZONE 'UTC')::date FROM public.usage_5m
         UNION ALL
