@@ -14,6 +14,7 @@
 
 #include "cli.h"
 #include "ops.h"
+#include "parse_units.h"
 #include "verb.h"
 
 /* Days compacted by one run, at the most: eleven years (a first run on an
@@ -25,32 +26,13 @@ struct rollup_args {
 	char through_day[11];
 };
 
-static bool leap(int y)
-{
-	return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-}
-
-/* "YYYY-MM-DD", a real date from 2000 on. */
-static bool date_ok(const char *s)
-{
-	int y, m, d;
-	char tail;
-	static const int mdays[12] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
-	if (strlen(s) != 10 || s[4] != '-' || s[7] != '-')
-		return false;
-	for (int i = 0; i < 10; i++)
-		if (i != 4 && i != 7 && (s[i] < '0' || s[i] > '9'))
-			return false;
-	if (sscanf(s, "%4d-%2d-%2d%c", &y, &m, &d, &tail) != 3)
-		return false;
-	return y >= 2000 && m >= 1 && m <= 12 && d >= 1 &&
-	       d <= mdays[m - 1] + (m == 2 && leap(y));
-}
-
 static int check_through(const struct bs_op *op, void *args)
 {
 	struct rollup_args *a = args;
-	if (!date_ok(a->through))
+	/* a date alone (10 characters), checked as the CLI checks times */
+	char ts[BS_TIME_TEXT_MAX], why[160];
+	if (strlen(a->through) != 10 ||
+	    bs_parse_time(a->through, ts, sizeof(ts), why, sizeof(why)) != 0)
 		return bs_op_usage(op, "--through '%s': expected a date, "
 				   "YYYY-MM-DD (UTC)", a->through);
 	memcpy(a->through_day, a->through, sizeof(a->through_day));

@@ -560,7 +560,7 @@ static int take_sample(struct close_state *st, int64_t tenant, int64_t pool,
 	return st->op->rc;
 }
 
-/* The rollup key the usage query packs (see rows_sql): tenant and pool,
+/* The rollup key the usage queries pack (USAGE_KEY_SQL): tenant and pool,
  * each 0 .. 2^32-1 by the table's CHECKs, as (tenant - 2^31) · 2^32 + pool,
  * which fits an int8 exactly; decoded from its two's complement halves. */
 static void unpack_key(uint64_t key, int64_t *tenant, int64_t *pool)
@@ -696,6 +696,15 @@ static int stream_send(struct close_state *st, struct usage_stream *s,
 	return st->op->rc;
 }
 
+/* The rollup key both usage COPYs send (unpack_key decodes it), and the
+ * column of the park's billing measure (the same name in usage_5m and
+ * usage_day). */
+#define USAGE_KEY_SQL "(tenant_id - 2147483648) * 4294967296 + pool_id"
+static const char *measure_column(const struct close_state *st)
+{
+	return st->bmeasure == BS_MEASURE_IP ? "ip_bytes" : "frame_bytes";
+}
+
 /* The COPY of the period's rollup rows, in the billing measure: all of
  * them, or those of blocks [from, to) (to < 0: to the end of the table),
  * or (ranges not empty) only those in ranges, an SQL condition on
@@ -718,9 +727,9 @@ static void rows_sql(const struct close_state *st, int64_t from, int64_t to,
 	 * on the wire, the per-row cost that dominates the close. Tenant and
 	 * pool go packed in one int8 (unpack_key), the direction as the sign
 	 * of the bytes (in: bytes; out: -1 - bytes; bytes ≥ 0 by CHECK). */
-	const char *bytes = st->bmeasure == BS_MEASURE_IP ? "ip_bytes" : "frame_bytes";
+	const char *bytes = measure_column(st);
 	int n = snprintf(sql, size,
-		 "COPY (SELECT (tenant_id - 2147483648) * 4294967296 + pool_id,"
+		 "COPY (SELECT " USAGE_KEY_SQL ","
 		 " bucket_start, CASE WHEN direction = 'in' THEN %s ELSE -1 - %s END"
 		 " FROM usage_5m"
 		 " WHERE bucket_start >= to_timestamp(%" PRId64 ")"
@@ -737,13 +746,12 @@ static void rows_sql(const struct close_state *st, int64_t from, int64_t to,
 static void days_sql(const struct close_state *st, const char *days, char *sql,
 		     size_t size)
 {
-	const char *bytes = st->bmeasure == BS_MEASURE_IP ? "ip_bytes" : "frame_bytes";
 	int n = snprintf(sql, size,
-		 "COPY (SELECT (tenant_id - 2147483648) * 4294967296 + pool_id,"
+		 "COPY (SELECT " USAGE_KEY_SQL ","
 		 " CASE WHEN direction = 'in' THEN e ELSE -1 - e END, %s"
 		 " FROM (SELECT *, (day - date '1970-01-01')::int8 * 86400 AS e"
 		 " FROM usage_day WHERE %s) d)"
-		 " TO STDOUT (FORMAT binary)", bytes, days);
+		 " TO STDOUT (FORMAT binary)", measure_column(st), days);
 	assert(n > 0 && (size_t)n < size);
 }
 
@@ -804,11 +812,6 @@ static bool snapshot_id_ok(const char *id)
 	return true;
 }
 
-static int64_t floor_div(int64_t a, int64_t b)
-{
-	return a / b - (a % b != 0 && (a < 0) != (b < 0));
-}
-
 /* How the period is read, from usage_day_state in the snapshot the
  * streams read (conn: a stream's, the snapshot imported; the close's own
  * transaction is READ COMMITTED, so that its next statement may see a
@@ -826,7 +829,8 @@ static int plan_usage(struct close_state *st, PGconn *conn, char *days,
 {
 	const int64_t start = st->first_bucket;
 	const int64_t end = start + st->n_buckets * 300;
-	const int64_t k0 = floor_div(start, 86400), k1 = floor_div(end - 1, 86400);
+	assert(start > 0);   /* periods from 1970 on: UTC days by division */
+	const int64_t k0 = start / 86400, k1 = (end - 1) / 86400;
 	assert(k1 - k0 + 1 <= PERIOD_DAYS_MAX);
 	char p0[24], p1[24];
 	snprintf(p0, sizeof(p0), "%" PRId64, k0);
