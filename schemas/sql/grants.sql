@@ -89,6 +89,10 @@ GRANT SELECT ON schema_migrations, park_settings TO bandsplit_api;
 GRANT SELECT ON tenant, allocation, plan, plan_version, usage_5m, invoice,
     invoice_line, invoice_vat, invoice_digest, api_allocation TO bandsplit_api;
 GRANT SELECT (pool_id, name) ON pool TO bandsplit_api;
+-- /v1/usage reads clean compacted days from usage_day (0030: row security
+-- as usage_5m); of usage_day_state only which days are clean
+GRANT SELECT ON usage_day TO bandsplit_api;
+GRANT SELECT (day, dirty) ON usage_day_state TO bandsplit_api;
 GRANT SELECT (run_id, period, kind, time_zone, billing_measure, period_start,
     period_end, ran_at) ON close_run TO bandsplit_api;
 GRANT EXECUTE ON FUNCTION bs_api_tenant(), bs_api_touch() TO bandsplit_api;

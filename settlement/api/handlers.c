@@ -17,6 +17,7 @@
 #include "invoice_doc.h"
 #include "log.h"
 #include "statement.h"
+#include "usage_set.h"
 
 #include <assert.h>
 #include <inttypes.h>
@@ -49,30 +50,64 @@ enum stmt {
 	"         AND (pool_id, direction) > (pd.pool_id, pd.direction) " \
 	"        ORDER BY pool_id, direction LIMIT 1) n) "
 
-/* The caller's usage: 5-minute rollups binned by step from `from`.
- * $1 tenant, $2 from, $3 to (epoch s), $4 step (s), $5 direction or NULL,
- * $6 allocation or NULL, $7 row cap + 1. */
-#define USAGE_ROWS \
+/* The caller's usage over [from, to): one statement, in one snapshot, that
+ * reads each UTC day of the range either from usage_day (compacted and
+ * clean: a run of buckets per (pool, direction), sliced to the range) or
+ * from usage_5m (every other day; consecutive ones as one range), binary
+ * results, assembled by usage_set.c. usage_day_state says which days are
+ * clean, in the same snapshot as the rows: a late write to a compacted
+ * day marks it dirty in the writer's transaction (0029), so a snapshot
+ * that sees the write reads that day from usage_5m. With an allocation
+ * filter every day is read from usage_5m (its validity is checked per
+ * bucket there).
+ * $1 tenant, $2 from, $3 to (epoch s, 5-minute boundaries), $4 step (s),
+ * $5 direction or NULL, $6 allocation or NULL, $7 row cap + 1.
+ * Columns: t (a bucket's or bin's start; a run's first bucket), pool_id,
+ * direction, the four measures and buckets (NULL for a run), then the
+ * run's four measures (bytea, NULL for a row). */
+#define USAGE_DAYS \
 	"WITH RECURSIVE a AS (SELECT pool_id, valid FROM public.allocation " \
 	"            WHERE alloc_id = $6::bigint AND tenant_id = $1::bigint), " \
+	"clean AS (SELECT (s.day - date '1970-01-01')::bigint * 86400 AS t0, s.day " \
+	"            FROM public.usage_day_state s " \
+	"           WHERE s.day >= date '1970-01-01' + ($2::bigint / 86400)::int " \
+	"             AND s.day <= date '1970-01-01' + (($3::bigint - 1) / 86400)::int " \
+	"             AND NOT s.dirty AND $6::bigint IS NULL), " \
+	"seg AS (SELECT greatest($2::bigint, min(n)::bigint * 86400) AS s, " \
+	"               least($3::bigint, (max(n)::bigint + 1) * 86400) AS e " \
+	"          FROM (SELECT n, n - row_number() OVER (ORDER BY n) AS g " \
+	"                  FROM generate_series(($2::bigint / 86400)::int, " \
+	"                                       (($3::bigint - 1) / 86400)::int) n " \
+	"                 WHERE NOT EXISTS (SELECT FROM clean c " \
+	"                                    WHERE c.t0 = n::bigint * 86400)) x " \
+	"         GROUP BY g), " \
 	USAGE_PAIRS ", " \
-	"s AS (SELECT date_bin(make_interval(secs => $4::int), u.bucket_start, " \
-	"                      to_timestamp($2::bigint)) AS t, " \
-	"             u.pool_id, u.direction, " \
-	"             sum(u.frame_bytes)::bigint AS frame_bytes, " \
-	"             sum(u.ip_bytes)::bigint AS ip_bytes, " \
-	"             sum(u.frame_packets)::bigint AS frame_packets, " \
-	"             sum(u.ip_packets)::bigint AS ip_packets, " \
-	"             count(*) AS buckets " \
-	"        FROM pd JOIN LATERAL (SELECT * FROM public.usage_5m x " \
-	"              WHERE x.tenant_id = $1::bigint AND x.pool_id = pd.pool_id " \
-	"                AND x.direction = pd.direction " \
-	"                AND x.bucket_start >= to_timestamp($2::bigint) " \
-	"                AND x.bucket_start < to_timestamp($3::bigint)) u ON true " \
-	"       WHERE ($5::text IS NULL OR pd.direction = $5::text) " \
-	"         AND ($6::bigint IS NULL OR EXISTS (SELECT 1 FROM a " \
-	"              WHERE a.pool_id = u.pool_id AND a.valid @> u.bucket_start)) " \
-	"       GROUP BY 1, 2, 3 ORDER BY 1, 2, 3 LIMIT $7::bigint) "
+	"u AS (SELECT x.*, $4::int AS step FROM seg CROSS JOIN LATERAL (SELECT y.* FROM pd " \
+	"        JOIN LATERAL (SELECT * FROM public.usage_5m z " \
+	"              WHERE z.tenant_id = $1::bigint AND z.pool_id = pd.pool_id " \
+	"                AND z.direction = pd.direction " \
+	"                AND z.bucket_start >= to_timestamp(seg.s) " \
+	"                AND z.bucket_start < to_timestamp(seg.e) OFFSET 0) y ON true " \
+	"       WHERE ($5::text IS NULL OR pd.direction = $5::text) OFFSET 0) x " \
+	"     WHERE ($6::bigint IS NULL OR EXISTS (SELECT 1 FROM a " \
+	"            WHERE a.pool_id = x.pool_id AND a.valid @> x.bucket_start))) "
+
+/* The compacted days' runs: the buckets of [from, to) of each clean day. */
+#define USAGE_RUNS \
+	" UNION ALL " \
+	"SELECT c.t0 + 300 * w.i0, d.pool_id, d.direction, NULL::bigint, NULL::bigint, " \
+	"       NULL::bigint, NULL::bigint, NULL::bigint, " \
+	"       substring(d.frame_bytes FROM 8 * w.i0 + 1 FOR 8 * (w.i1 - w.i0)), " \
+	"       substring(d.ip_bytes FROM 8 * w.i0 + 1 FOR 8 * (w.i1 - w.i0)), " \
+	"       substring(d.frame_packets FROM 8 * w.i0 + 1 FOR 8 * (w.i1 - w.i0)), " \
+	"       substring(d.ip_packets FROM 8 * w.i0 + 1 FOR 8 * (w.i1 - w.i0)) " \
+	"  FROM clean c CROSS JOIN LATERAL (SELECT " \
+	"         greatest(0, ($2::bigint - c.t0) / 300)::int AS i0, " \
+	"         least(288, ($3::bigint - c.t0) / 300)::int AS i1) w " \
+	"  CROSS JOIN LATERAL (SELECT * FROM public.usage_day d " \
+	"        WHERE d.day = c.day AND d.tenant_id = $1::bigint " \
+	"          AND ($5::text IS NULL OR d.direction = $5::text) OFFSET 0) d " \
+	" LIMIT $7::bigint"
 
 /* The caller's invoices or notes of a period (or all), as the JSON and CSV
  * forms of /v1/invoices and /v1/notes both list them:
@@ -89,36 +124,27 @@ enum stmt {
 	" ORDER BY i.period, i.number LIMIT $4::bigint) "
 
 static const char *const sql[S_COUNT] = {
-	/* rows, formatted in C (PostgreSQL's to_char and json_build_object
-	 * per row cost more than the query itself: see README, Performance
-	 * (tenant API)) */
-	[S_USAGE] = USAGE_ROWS
-	"SELECT extract(epoch FROM t)::bigint, pool_id, direction, frame_bytes,"
-	"       ip_bytes, frame_packets, ip_packets, buckets FROM s ORDER BY 1, 2, 3",
+	/* rows and runs, assembled and formatted in C (usage_answer: to_char
+	 * and json_build_object per row cost more than the query itself: see
+	 * README, Performance (tenant API)) */
+	[S_USAGE] = USAGE_DAYS
+	"SELECT extract(epoch FROM date_bin(make_interval(secs => $4::int), u.bucket_start,"
+	"                 to_timestamp($2::bigint)))::bigint, u.pool_id, u.direction,"
+	"       sum(u.frame_bytes)::bigint, sum(u.ip_bytes)::bigint,"
+	"       sum(u.frame_packets)::bigint, sum(u.ip_packets)::bigint, count(*),"
+	"       NULL::bytea, NULL::bytea, NULL::bytea, NULL::bytea"
+	"  FROM u GROUP BY 1, 2, 3"
+	USAGE_RUNS,
 	/* step=5m: each sample is one row of usage_5m (the primary key makes
 	 * (bucket, pool, direction) unique and buckets are on 5-minute
-	 * boundaries, as `from` is): the rows themselves, the columns of
-	 * S_USAGE but the last (buckets: always 1, written by the API; a
-	 * column fewer is ~5 % fewer transactions a second), without
-	 * date_bin, sums, grouping and sort (the API sorts them: the cap is
-	 * only there to tell that there are more than max_rows).
-	 * $1 tenant, $2 from, $3 to, $4 direction or NULL,
-	 * $5 allocation or NULL, $6 row cap + 1. */
-	[S_USAGE_5M] =
-	"WITH RECURSIVE a AS (SELECT pool_id, valid FROM public.allocation "
-	"            WHERE alloc_id = $5::bigint AND tenant_id = $1::bigint), "
-	USAGE_PAIRS
+	 * boundaries, as `from` is): the rows themselves, without date_bin,
+	 * sums and grouping; buckets is 1. In no order: usage_answer sorts. */
+	[S_USAGE_5M] = USAGE_DAYS
 	"SELECT date_part('epoch', u.bucket_start)::bigint, u.pool_id, u.direction,"
-	"       u.frame_bytes, u.ip_bytes, u.frame_packets, u.ip_packets"
-	"  FROM pd JOIN LATERAL (SELECT * FROM public.usage_5m x "
-	"        WHERE x.tenant_id = $1::bigint AND x.pool_id = pd.pool_id "
-	"          AND x.direction = pd.direction "
-	"          AND x.bucket_start >= to_timestamp($2::bigint) "
-	"          AND x.bucket_start < to_timestamp($3::bigint)) u ON true "
-	" WHERE ($4::text IS NULL OR pd.direction = $4::text) "
-	"   AND ($5::bigint IS NULL OR EXISTS (SELECT 1 FROM a "
-	"        WHERE a.pool_id = u.pool_id AND a.valid @> u.bucket_start)) "
-	" LIMIT $6::bigint",  /* in no order: usage_answer sorts them */
+	"       u.frame_bytes, u.ip_bytes, u.frame_packets, u.ip_packets, 1::bigint,"
+	"       NULL::bytea, NULL::bytea, NULL::bytea, NULL::bytea"
+	"  FROM u"
+	USAGE_RUNS,
 	[S_ALLOC_OWNED] =
 	"SELECT 1 FROM public.allocation WHERE alloc_id = $2::bigint "
 	"   AND tenant_id = $1::bigint",
@@ -298,9 +324,10 @@ static PGresult *next_result(PGconn *conn)
  * parameters: see README, Performance (tenant API)). Returns the
  * statement's rows as run() does; on success the transaction is committed
  * (q->committed), on a failure (NULL, the response set) it is aborted and
- * rolled back when the connection is given back. */
+ * rolled back when the connection is given back. binary: the statement's
+ * results in binary (1) or text (0). */
 static PGresult *run_last(struct api_req *q, enum stmt s, int n,
-			  const char *const *params, bool generic)
+			     const char *const *params, bool generic, int binary)
 {
 	assert(s < S_COUNT);
 	PGconn *c = q->db;
@@ -309,7 +336,7 @@ static PGresult *run_last(struct api_req *q, enum stmt s, int n,
 		goto fail;
 	bool sent = (!generic || PQsendQueryPrepared(c, stmt_names[S_GENERIC],
 			0, NULL, NULL, NULL, 0) == 1) &&
-		PQsendQueryPrepared(c, stmt_names[s], n, params, NULL, NULL, 0) == 1 &&
+		PQsendQueryPrepared(c, stmt_names[s], n, params, NULL, NULL, binary) == 1 &&
 		PQsendQueryPrepared(c, stmt_names[S_COMMIT], 0, NULL, NULL, NULL, 0) == 1 &&
 		PQpipelineSync(c) == 1;
 	if (sent) {
@@ -413,37 +440,126 @@ static char *put(char *o, const char *s, size_t n)
 }
 #define PUT(o, lit) put((o), (lit), sizeof(lit) - 1)
 
-/* A sample's place: by time, pool, direction ('in' before 'out'), as
- * S_USAGE's ORDER BY; unique (the primary key). */
-struct sample_key {
-	int64_t t, pool;
-	int dir, row;
-};
-
-static int sample_cmp(const void *x, const void *y)
+/* A decimal integer, as PostgreSQL writes an int8; returns the end. */
+static char *put_i64(char *o, int64_t v)
 {
-	const struct sample_key *a = x, *b = y;
-	if (a->t != b->t)
-		return a->t < b->t ? -1 : 1;
-	if (a->pool != b->pool)
-		return a->pool < b->pool ? -1 : 1;
-	return a->dir - b->dir;
+	char tmp[24];
+	int n = 0;
+	uint64_t u = v < 0 ? -(uint64_t)v : (uint64_t)v;
+	do {
+		tmp[n++] = (char)('0' + u % 10);
+		u /= 10;
+	} while (u != 0);
+	if (v < 0)
+		*o++ = '-';
+	while (n > 0)
+		*o++ = tmp[--n];
+	return o;
 }
 
-/* The usage rows as JSON or CSV (numbers and 'in'/'out' only: nothing to
- * escape), in S_USAGE's order whatever the rows' (S_USAGE_5M's come in
- * none). 413 over max_rows. Takes r. The text is assembled by copying
- * the rows' values (PostgreSQL's text) into one buffer of the exact size:
- * no printf per row (a third of the API's time for a day of samples). */
+static int64_t get_i64(const PGresult *r, int row, int col)
+{
+	const unsigned char *p = (const unsigned char *)PQgetvalue(r, row, col);
+	uint64_t x = 0;
+	for (int i = 0; i < 8; i++)
+		x = x << 8 | p[i];
+	return (int64_t)x;
+}
+
+/* Column numbers of S_USAGE and S_USAGE_5M's binary results. */
+enum { UC_T, UC_POOL, UC_DIR, UC_V, UC_BUCKETS = UC_V + USAGE_MEASURES,
+       UC_RUN, UC_COUNT = UC_RUN + USAGE_MEASURES };
+
+/* The rows and runs of r, checked against their types and lengths, into
+ * set. USAGE_SET_FULL past the set's cap, USAGE_SET_BAD (logged) for what
+ * the schema does not allow. */
+static int usage_collect(struct api_req *q, const PGresult *r, struct usage_set *set)
+{
+	const int n = PQntuples(r);
+	if (PQnfields(r) != UC_COUNT || PQfformat(r, 0) != 1) {
+		BS_ERROR("tenant %" PRId64 ": usage: %d columns, format %d",
+			 q->tenant, PQnfields(r), PQfformat(r, 0));
+		return USAGE_SET_BAD;
+	}
+	for (int i = 0; i < n; i++) {
+		const char *dir = PQgetvalue(r, i, UC_DIR);
+		int dlen = PQgetlength(r, i, UC_DIR);
+		int d = dlen == 2 && memcmp(dir, "in", 2) == 0 ? 0
+		      : dlen == 3 && memcmp(dir, "out", 3) == 0 ? 1 : -1;
+		bool run = !PQgetisnull(r, i, UC_RUN);
+		int rc = USAGE_SET_BAD;
+		if (d >= 0 && PQgetlength(r, i, UC_T) == 8
+		    && PQgetlength(r, i, UC_POOL) == 8) {
+			int64_t t = get_i64(r, i, UC_T), pool = get_i64(r, i, UC_POOL);
+			if (run) {
+				const unsigned char *cols[USAGE_MEASURES];
+				int len = PQgetlength(r, i, UC_RUN);
+				bool ok = len % 8 == 0;
+				for (int m = 0; m < USAGE_MEASURES; m++) {
+					ok = ok && PQgetlength(r, i, UC_RUN + m) == len;
+					cols[m] = (const unsigned char *)PQgetvalue(r, i, UC_RUN + m);
+				}
+				if (ok)
+					rc = usage_set_add_run(set, t, pool, d, cols,
+							       (size_t)len / 8);
+			} else {
+				int64_t v[USAGE_MEASURES];
+				bool ok = PQgetlength(r, i, UC_BUCKETS) == 8;
+				for (int m = 0; m < USAGE_MEASURES; m++) {
+					ok = ok && PQgetlength(r, i, UC_V + m) == 8;
+					v[m] = ok ? get_i64(r, i, UC_V + m) : 0;
+				}
+				if (ok)
+					rc = usage_set_add(set, t, pool, d, v,
+							   get_i64(r, i, UC_BUCKETS));
+			}
+		}
+		if (rc == USAGE_SET_BAD)
+			BS_ERROR("tenant %" PRId64 ": usage: row %d of the answer "
+				 "is not a sample (%s)", q->tenant, i,
+				 run ? "usage_day" : "usage_5m");
+		if (rc != USAGE_SET_OK)
+			return rc;
+	}
+	return USAGE_SET_OK;
+}
+
+/* The usage rows and runs as JSON or CSV (numbers and 'in'/'out' only:
+ * nothing to escape), by (time, pool, direction). 413 over max_rows:
+ * PostgreSQL's rows (a compacted day's run counts as one) or the samples.
+ * Takes r. The text is written into one buffer of a size known before:
+ * no printf per sample (a third of the API's time for a day of samples). */
 static int usage_answer(struct api_req *q, PGresult *r)
 {
 	const struct api_args *a = &q->args;
-	int n = PQntuples(r);
-	if ((uint32_t)n > q->srv->cfg->max_rows) {
+	const uint32_t max_rows = q->srv->cfg->max_rows;
+	/* a sample has at most three parts: one of usage_5m's (summed over
+	 * all those days) and one of each of the (at most two) UTC days its
+	 * bin overlaps; more than 3 max_rows + 3 parts is more than max_rows
+	 * samples */
+	const size_t parts = 3 * (size_t)max_rows + 3;
+	struct usage_set set;
+	if ((uint32_t)PQntuples(r) > max_rows) {
 		PQclear(r);
-		return api_error(q, 413, "too_many_rows", "more than max_rows (%u) "
-				 "samples; ask for a shorter range or a longer step",
-				 q->srv->cfg->max_rows);
+		goto too_many;
+	}
+	if (usage_set_init(&set, parts, a->from, a->step) < 0) {
+		PQclear(r);
+		return api_error(q, 500, "internal", "out of memory");
+	}
+	int rc = usage_collect(q, r, &set);
+	PQclear(r);
+	long n = rc == USAGE_SET_OK ? usage_set_finish(&set) : rc;
+	if (n == USAGE_SET_FULL || n > (long)max_rows) {
+		usage_set_free(&set);
+		goto too_many;
+	}
+	if (n < 0) {
+		usage_set_free(&set);
+		BS_ERROR("tenant %" PRId64 ": usage: the samples do not add up",
+			 q->tenant);
+		return api_error(q, 500, "internal", "the server failed; it has "
+				 "been logged");
 	}
 	static const char csv_head[] = "start,pool_id,direction,frame_bytes,"
 		"ip_bytes,frame_packets,ip_packets,buckets\n";
@@ -460,7 +576,7 @@ static int usage_answer(struct api_req *q, PGresult *r)
 	char zerr[160];
 	if (bs_doc_zone_load(&zone, q->srv->cfg->time_zone, a->from, a->to + 1,
 			     zerr, sizeof(zerr)) < 0) {
-		PQclear(r);
+		usage_set_free(&set);
 		BS_ERROR("tenant %" PRId64 ": usage: %s", q->tenant, zerr);
 		return api_error(q, 500, "internal", "the server failed; it has "
 				 "been logged");
@@ -481,49 +597,35 @@ static int usage_answer(struct api_req *q, PGresult *r)
 			a->direction == API_DIR_IN ? "in"
 			: a->direction == API_DIR_OUT ? "out" : "both");
 	}
-	/* the exact size: the time is at most 31 characters, the other
-	 * values are copied as they are; S_USAGE has the buckets column,
-	 * S_USAGE_5M's are all 1 (one character) */
-	const int nf = PQnfields(r);
-	assert(nf == 7 || nf == 8);
-	size_t size = hlen + 4;
-	for (int i = 0; i < n; i++) {
-		size += (csv ? 8 : jrow) + 31 + 1;
-		for (int k = 1; k < nf; k++)
-			size += (size_t)PQgetlength(r, i, k);
-	}
+	/* the most a sample takes: the time (31), 'out' (3), six integers
+	 * (20 each, with a sign) and the JSON keys or the CSV commas */
+	size_t size = hlen + 4 + (size_t)n * ((csv ? 8 : jrow) + 31 + 3 + 6 * 20);
 	char *buf = malloc(size);
-	struct sample_key *keys = malloc(sizeof(*keys) * (size_t)(n > 0 ? n : 1));
-	if (buf == NULL || keys == NULL) {
-		free(buf);
-		free(keys);
-		PQclear(r);
+	if (buf == NULL) {
+		usage_set_free(&set);
 		return api_error(q, 500, "internal", "out of memory");
 	}
-	for (int i = 0; i < n; i++) {
-		const char *dir = PQgetvalue(r, i, 2);
-		assert(strcmp(dir, "in") == 0 || strcmp(dir, "out") == 0);
-		keys[i] = (struct sample_key){ .t = atoll(PQgetvalue(r, i, 0)),
-			.pool = atoll(PQgetvalue(r, i, 1)), .dir = dir[0] == 'o',
-			.row = i };
-	}
-	qsort(keys, (size_t)n, sizeof(*keys), sample_cmp);
 	char *o = put(buf, head, hlen), when[32] = "";
 	size_t wlen = 0;
-	for (int j = 0; j < n; j++) {
-		int i = keys[j].row;
+	for (long j = 0; j < n; j++) {
+		const struct usage_sample *s = &set.s[j];
 		/* the samples of one time are consecutive: one conversion each */
-		if (j == 0 || keys[j].t != keys[j - 1].t)
-			wlen = iso_at(keys[j].t, bs_doc_zone_offset(&zone, keys[j].t),
-				      when);
+		if (j == 0 || s->t != set.s[j - 1].t)
+			wlen = iso_at(s->t, bs_doc_zone_offset(&zone, s->t), when);
+		const char *dir = s->dir ? "out" : "in";
+		size_t dlen = s->dir ? 3 : 2;
 		if (csv) {
 			o = put(o, when, wlen);
-			for (int k = 1; k < 8; k++) {
+			*o++ = ',';
+			o = put_i64(o, s->pool);
+			*o++ = ',';
+			o = put(o, dir, dlen);
+			for (int m = 0; m < USAGE_MEASURES; m++) {
 				*o++ = ',';
-				o = k < nf ? put(o, PQgetvalue(r, i, k),
-						 (size_t)PQgetlength(r, i, k))
-					   : PUT(o, "1");
+				o = put_i64(o, s->v[m]);
 			}
+			*o++ = ',';
+			o = put_i64(o, s->buckets);
 			*o++ = '\n';
 			continue;
 		}
@@ -531,21 +633,28 @@ static int usage_answer(struct api_req *q, PGresult *r)
 			*o++ = ',';
 		o = put(o, jk[0], jkl[0]);
 		o = put(o, when, wlen);
-		for (int k = 1; k < 8; k++) {
-			o = put(o, jk[k], jkl[k]);
-			o = k < nf ? put(o, PQgetvalue(r, i, k),
-					 (size_t)PQgetlength(r, i, k))
-				   : PUT(o, "1");
+		o = put(o, jk[1], jkl[1]);
+		o = put_i64(o, s->pool);
+		o = put(o, jk[2], jkl[2]);
+		o = put(o, dir, dlen);
+		for (int m = 0; m < USAGE_MEASURES; m++) {
+			o = put(o, jk[3 + m], jkl[3 + m]);
+			o = put_i64(o, s->v[m]);
 		}
+		o = put(o, jk[7], jkl[7]);
+		o = put_i64(o, s->buckets);
 		o = put(o, jk[8], jkl[8]);
 	}
 	if (!csv)
 		o = PUT(o, "]}\n");
 	size_t len = (size_t)(o - buf);
 	assert(len <= size);
-	free(keys);
-	PQclear(r);
+	usage_set_free(&set);
 	return api_ok(q, buf, len, api_format_media_type(a->format));
+too_many:
+	return api_error(q, 413, "too_many_rows", "more than max_rows (%u) "
+			 "samples; ask for a shorter range or a longer step",
+			 max_rows);
 }
 
 int api_h_usage(struct api_req *q)
@@ -573,10 +682,8 @@ int api_h_usage(struct api_req *q)
 			: a->direction == API_DIR_OUT ? "out" : NULL;
 	const char *p[] = { tenant, from, to, step, dir,
 			    a->has_allocation ? alloc : NULL, cap };
-	const char *p5[] = { tenant, from, to, dir,
-			     a->has_allocation ? alloc : NULL, cap };
-	PGresult *r = a->step == 300 ? run_last(q, S_USAGE_5M, 6, p5, true)
-		    : run_last(q, S_USAGE, 7, p, true);
+	PGresult *r = run_last(q, a->step == 300 ? S_USAGE_5M : S_USAGE, 7, p,
+				  true, 1);
 	if (r == NULL)
 		return q->status;
 	return usage_answer(q, r);

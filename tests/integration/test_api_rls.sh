@@ -93,6 +93,7 @@ ok_cmd --db "$BS_DB_ADMIN" migrate
 # --- the park: three tenants, usage, November closed, then debit notes ------
 fin_model
 fin_usage '2026-11-08 00:00+08' '2026-11-13 00:00+08'
+ok_cmd rollup compact --through 2026-11-11
 ok_cmd close --period 2026-11
 fin_late '2026-11-11 10:00+08' 1 1 900000000000
 fin_late '2026-11-11 10:00+08' 2 1 900000000000
@@ -152,14 +153,14 @@ readable=$(q "SELECT string_agg(c.relname, ' ' ORDER BY c.relname) FROM pg_class
 	AND NOT c.relispartition
 	AND (has_table_privilege('bandsplit_api', c.oid, 'SELECT')
 	     OR has_any_column_privilege('bandsplit_api', c.oid, 'SELECT'))")
-want="allocation api_allocation close_run invoice invoice_digest invoice_line invoice_vat park_settings plan plan_version pool schema_migrations tenant usage_5m"
+want="allocation api_allocation close_run invoice invoice_digest invoice_line invoice_vat park_settings plan plan_version pool schema_migrations tenant usage_5m usage_day usage_day_state"
 [ "$readable" = "$want" ] || fail "bandsplit_api can read: $readable
 expected: $want"
 # every readable table but the park-wide ones: RLS enabled, forced, with a
 # policy for bandsplit_api; every readable view: security_invoker
 bad=$(q "SELECT string_agg(c.relname, ' ') FROM pg_class c
 	WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p')
-	AND c.relname NOT IN ('schema_migrations', 'park_settings', 'close_run')
+	AND c.relname NOT IN ('schema_migrations', 'park_settings', 'close_run', 'usage_day_state')
 	AND (has_table_privilege('bandsplit_api', c.oid, 'SELECT')
 	     OR has_any_column_privilege('bandsplit_api', c.oid, 'SELECT'))
 	AND NOT (c.relrowsecurity AND c.relforcerowsecurity
@@ -205,7 +206,7 @@ rows_of() {
 		q "SELECT count(*) FROM $2 x WHERE x.tenant_id = $1" ;;
 	esac
 }
-TENANT_RELS="tenant allocation api_allocation usage_5m invoice invoice_line invoice_vat invoice_digest plan plan_version pool"
+TENANT_RELS="tenant allocation api_allocation usage_5m usage_day invoice invoice_line invoice_vat invoice_digest plan plan_version pool"
 for rel in $TENANT_RELS; do
 	col="*"; [ "$rel" = pool ] && col="pool_id, name"
 	for who in "1 $HA" "2 $HB"; do
@@ -226,6 +227,8 @@ for rel in $TENANT_RELS; do
 done
 [ "$(as "$HA" "SELECT string_agg(DISTINCT tenant_id::text, ',') FROM usage_5m")" = 1 ] || fail "usage_5m tenants"
 refused "SELECT capacity_bps FROM pool"
+refused "SELECT pairs FROM usage_day_state"
+[ "$(as "$HA" "SELECT count(*) FROM usage_day_state WHERE NOT dirty")" = 4 ] || fail "usage_day_state: which days are clean"
 refused "SELECT actor FROM close_run"
 ok "tenant 1's and tenant 2's tokens: each of [$TENANT_RELS] returns exactly that tenant's rows; pools by id and name only"
 
@@ -251,6 +254,8 @@ for sql in \
 	"SELECT count(*) FROM invoice_vat WHERE invoice_id IN ($b_inv_id, $b_note_id)" \
 	"SELECT count(*) FROM usage_5m WHERE tenant_id = 2" \
 	"SELECT count(*) FROM usage_5m WHERE tenant_id = 3 AND bucket_start >= '2026-11-01'" \
+	"SELECT count(*) FROM usage_day WHERE tenant_id IN (2, 3)" \
+	"SELECT count(*) FROM usage_day WHERE day = '2026-11-10' AND tenant_id = 2 AND pool_id = 1" \
 	"SELECT count(*) FROM plan WHERE plan_id IN (2, 3)" \
 	"SELECT count(*) FROM plan_version WHERE plan_id IN (2, 3)" \
 	"SELECT count(*) FROM pool WHERE pool_id = 2" \

@@ -81,7 +81,11 @@ bad=$(in_b q "SELECT count(*) FROM usage_day d CROSS JOIN generate_series(0, 287
      WHERE ('x' || encode(substring(d.frame_bytes FROM s.i * 8 + 1 FOR 8), 'hex'))::bit(64)::bigint
              IS DISTINCT FROM coalesce(u.frame_bytes, -1)
         OR ('x' || encode(substring(d.ip_bytes FROM s.i * 8 + 1 FOR 8), 'hex'))::bit(64)::bigint
-             IS DISTINCT FROM coalesce(u.ip_bytes, -1)")
+             IS DISTINCT FROM coalesce(u.ip_bytes, -1)
+        OR ('x' || encode(substring(d.frame_packets FROM s.i * 8 + 1 FOR 8), 'hex'))::bit(64)::bigint
+             IS DISTINCT FROM coalesce(u.frame_packets, -1)
+        OR ('x' || encode(substring(d.ip_packets FROM s.i * 8 + 1 FOR 8), 'hex'))::bit(64)::bigint
+             IS DISTINCT FROM coalesce(u.ip_packets, -1)")
 [ "$bad" = 0 ] || fail "usage_day differs from usage_5m in $bad buckets"
 missing=$(in_b q "SELECT count(*) FROM (SELECT DISTINCT tenant_id, pool_id, direction,
        (bucket_start AT TIME ZONE 'UTC')::date AS day FROM usage_5m) u
