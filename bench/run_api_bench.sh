@@ -3,12 +3,19 @@
 #
 # A private PostgreSQL 15 (tests/lib/pg.sh) with the finance tests' park
 # (tests/integration/finance_lib.sh: three tenants, a month of 5-minute
-# usage, 2026-11 closed), a token for tenant 1, bandsplit-api started with
+# usage, its UTC days through 2026-11-20 compacted as the nightly
+# `bandsplit rollup compact` does, 2026-11 closed), a token for tenant 1,
+# bandsplit-api started with
 # THREADS HTTP threads and POOL database connections; then wrk with
 # CONNS connections (default 50), 2 threads, DURATION seconds (default 20)
 # per figure:
 #   healthz        /healthz (no database: the HTTP floor)
-#   usage_day      /v1/usage of one day of 5-minute samples (576 rows JSON)
+#   usage_day      /v1/usage of one day of 5-minute samples (576 samples,
+#                  JSON): 2026-11-12 in the park's zone, two compacted
+#                  UTC days (usage_day)
+#   usage_day_raw  the same for 2026-11-25, two UTC days not compacted
+#                  (usage_5m's rows: today's usage, before the nightly
+#                  compaction)
 #   statement      /v1/statements/2026-11 (JSON) of the closed month,
 #                  served from the statement cache after the first request
 #   statement_gzip the same asked with Accept-Encoding: gzip, as browsers,
@@ -30,7 +37,7 @@ ROOT=$(pwd)
 BUILD=$(cd "${1:-build}" && pwd)
 shift || true
 FIGURES=("$@")
-[ ${#FIGURES[@]} -gt 0 ] || FIGURES=(healthz usage_day statement statement_gzip statement_nc invoice)
+[ ${#FIGURES[@]} -gt 0 ] || FIGURES=(healthz usage_day usage_day_raw statement statement_gzip statement_nc invoice)
 THREADS=${THREADS:-} POOL=${POOL:-} CONNS=${CONNS:-50} DURATION=${DURATION:-20}
 BS=$BUILD/settlement/bandsplit
 API=$BUILD/settlement/bandsplit-api
@@ -44,6 +51,7 @@ export BANDSPLIT_ACTOR=api-bench
 ok_cmd --db "$BS_DB_ADMIN" migrate
 fin_model >/dev/null
 fin_usage '2026-11-01 00:00+08' '2026-12-01 00:00+08'
+ok_cmd rollup compact --through 2026-11-20
 ok_cmd close --period 2026-11
 pg_psql -c "VACUUM ANALYZE" >/dev/null
 ok_cmd token create --tenant 1 --label bench
@@ -94,11 +102,13 @@ run() {   # run NAME PATH [ACCEPT_ENCODING]
 echo "# bandsplit-api: threads=${THREADS:-default} db_pool_size=${POOL:-default} ($(nproc) CPUs), wrk -t$(( CONNS < 2 ? 1 : 2 )) -c$CONNS -d${DURATION}s on loopback; PostgreSQL $(pg_psql -Atc 'SHOW server_version')"
 echo "# CPU: $CPU"
 DAY="/v1/usage?from=2026-11-12T00:00:00%2B08:00&to=2026-11-13T00:00:00%2B08:00&step=5m"
+RAW_DAY="/v1/usage?from=2026-11-25T00:00:00%2B08:00&to=2026-11-26T00:00:00%2B08:00&step=5m"
 start_api cached 256
 for f in "${FIGURES[@]}"; do
 	case $f in
 	healthz) run healthz /healthz ;;
 	usage_day) run usage_day "$DAY" ;;
+	usage_day_raw) run usage_day_raw "$RAW_DAY" ;;
 	statement) run statement "/v1/statements/2026-11?format=json" ;;
 	statement_gzip) run statement_gzip "/v1/statements/2026-11?format=json" gzip ;;
 	invoice) run invoice "/v1/invoices/$INV" ;;

@@ -41,9 +41,11 @@ enum stmt {
  * one index range, whatever the other tenants' rows. $1 tenant. It starts
  * from (-1, ''), before any pair (pool_id >= 0), which has no rows: one
  * reference to usage_5m fewer (each costs a call of bs_api_tenant(), row
- * security's, ~40 us). */
-#define USAGE_PAIRS \
+ * security's, ~40 us); and only when some day is to be read as rows (span,
+ * below), else not at all. */
+#define USAGE_PAIRS_IF_SPAN \
 	"pd AS (SELECT -1::bigint AS pool_id, ''::text COLLATE \"C\" AS direction " \
+	"        WHERE (SELECT lo FROM span) IS NOT NULL " \
 	"      UNION ALL " \
 	"      SELECT n.pool_id, n.direction FROM pd, LATERAL (SELECT pool_id, direction " \
 	"        FROM public.usage_5m WHERE tenant_id = $1::bigint " \
@@ -51,63 +53,68 @@ enum stmt {
 	"        ORDER BY pool_id, direction LIMIT 1) n) "
 
 /* The caller's usage over [from, to): one statement, in one snapshot, that
- * reads each UTC day of the range either from usage_day (compacted and
- * clean: a run of buckets per (pool, direction), sliced to the range) or
- * from usage_5m (every other day; consecutive ones as one range), binary
- * results, assembled by usage_set.c. usage_day_state says which days are
- * clean, in the same snapshot as the rows: a late write to a compacted
- * day marks it dirty in the writer's transaction (0029), so a snapshot
- * that sees the write reads that day from usage_5m. With an allocation
- * filter every day is read from usage_5m (its validity is checked per
- * bucket there).
+ * reads each UTC day of the range either from usage_5m's rows or from
+ * usage_day (compacted and clean: a run of buckets per (pool, direction),
+ * sliced to the range), assembled by usage_set.c (usage_answer).
+ * usage_day_state says which days are clean in the same snapshot as the
+ * rows: a late write to a compacted day marks it dirty in the writer's
+ * transaction (0029), so a snapshot that sees the write reads that day's
+ * rows. The rows are read in one range per (pool, direction), from the
+ * first day that is not clean to the last (span: a clean day between two
+ * others is read as rows too, rare: a dirty day between clean ones), the
+ * clean days before and after it as runs. With an allocation filter every
+ * day is read as rows (its validity is checked per bucket).
  * $1 tenant, $2 from, $3 to (epoch s, 5-minute boundaries), $4 step (s),
  * $5 direction or NULL, $6 allocation or NULL, $7 row cap + 1.
- * Columns: t (a bucket's or bin's start; a run's first bucket), pool_id,
- * direction, the four measures and buckets (NULL for a run), then the
- * run's four measures (bytea, NULL for a row). */
-#define USAGE_DAYS \
+ * Columns: t (a row's bucket or bin start; a run's first bucket), pool_id,
+ * direction, the four measures (and buckets, S_USAGE), NULL for a run;
+ * then the run's measures, NULL for a row. */
+#define USAGE_SPAN \
 	"WITH RECURSIVE a AS (SELECT pool_id, valid FROM public.allocation " \
 	"            WHERE alloc_id = $6::bigint AND tenant_id = $1::bigint), " \
-	"clean AS (SELECT (s.day - date '1970-01-01')::bigint * 86400 AS t0, s.day " \
-	"            FROM public.usage_day_state s " \
-	"           WHERE s.day >= date '1970-01-01' + ($2::bigint / 86400)::int " \
-	"             AND s.day <= date '1970-01-01' + (($3::bigint - 1) / 86400)::int " \
-	"             AND NOT s.dirty AND $6::bigint IS NULL), " \
-	"seg AS (SELECT greatest($2::bigint, min(n)::bigint * 86400) AS s, " \
-	"               least($3::bigint, (max(n)::bigint + 1) * 86400) AS e " \
-	"          FROM (SELECT n, n - row_number() OVER (ORDER BY n) AS g " \
-	"                  FROM generate_series(($2::bigint / 86400)::int, " \
-	"                                       (($3::bigint - 1) / 86400)::int) n " \
-	"                 WHERE NOT EXISTS (SELECT FROM clean c " \
-	"                                    WHERE c.t0 = n::bigint * 86400)) x " \
-	"         GROUP BY g), " \
-	USAGE_PAIRS ", " \
-	"u AS (SELECT x.*, $4::int AS step FROM seg CROSS JOIN LATERAL (SELECT y.* FROM pd " \
-	"        JOIN LATERAL (SELECT * FROM public.usage_5m z " \
-	"              WHERE z.tenant_id = $1::bigint AND z.pool_id = pd.pool_id " \
-	"                AND z.direction = pd.direction " \
-	"                AND z.bucket_start >= to_timestamp(seg.s) " \
-	"                AND z.bucket_start < to_timestamp(seg.e) OFFSET 0) y ON true " \
-	"       WHERE ($5::text IS NULL OR pd.direction = $5::text) OFFSET 0) x " \
-	"     WHERE ($6::bigint IS NULL OR EXISTS (SELECT 1 FROM a " \
+	"span AS (SELECT min(n) AS lo_n, max(n) AS hi_n, " \
+	"                min(greatest($2::bigint, n::bigint * 86400)) AS lo, " \
+	"                max(least($3::bigint, (n::bigint + 1) * 86400)) AS hi " \
+	"           FROM generate_series(($2::bigint / 86400)::int, " \
+	"                                (($3::bigint - 1) / 86400)::int) n " \
+	"          WHERE $6::bigint IS NOT NULL OR NOT EXISTS (SELECT FROM public.usage_day_state s " \
+	"                  WHERE s.day = date '1970-01-01' + n AND NOT s.dirty)), " \
+	USAGE_PAIRS_IF_SPAN ", " \
+	"u AS (SELECT x.*, $4::int AS step FROM pd JOIN LATERAL (SELECT * FROM public.usage_5m z " \
+	"        WHERE z.tenant_id = $1::bigint AND z.pool_id = pd.pool_id " \
+	"          AND z.direction = pd.direction " \
+	"          AND z.bucket_start >= to_timestamp((SELECT lo FROM span)) " \
+	"          AND z.bucket_start < to_timestamp((SELECT hi FROM span))) x ON true " \
+	"     WHERE ($5::text IS NULL OR pd.direction = $5::text) " \
+	"       AND ($6::bigint IS NULL OR EXISTS (SELECT 1 FROM a " \
 	"            WHERE a.pool_id = x.pool_id AND a.valid @> x.bucket_start))) "
 
-/* The compacted days' runs: the buckets of [from, to) of each clean day. */
-#define USAGE_RUNS \
+/* The clean days' runs outside the span: the buckets of [from, to) of
+ * each, the four measures' slices one after the other in one bytea (a
+ * column for the runs alone: each row sends it as a NULL). After the NULL
+ * measures (and buckets) of S_USAGE's or S_USAGE_5M's rows. */
+#define USAGE_RUNS(nulls) \
 	" UNION ALL " \
-	"SELECT c.t0 + 300 * w.i0, d.pool_id, d.direction, NULL::bigint, NULL::bigint, " \
-	"       NULL::bigint, NULL::bigint, NULL::bigint, " \
-	"       substring(d.frame_bytes FROM 8 * w.i0 + 1 FOR 8 * (w.i1 - w.i0)), " \
-	"       substring(d.ip_bytes FROM 8 * w.i0 + 1 FOR 8 * (w.i1 - w.i0)), " \
-	"       substring(d.frame_packets FROM 8 * w.i0 + 1 FOR 8 * (w.i1 - w.i0)), " \
-	"       substring(d.ip_packets FROM 8 * w.i0 + 1 FOR 8 * (w.i1 - w.i0)) " \
-	"  FROM clean c CROSS JOIN LATERAL (SELECT " \
+	"SELECT c.t0 + 300 * w.i0, d.pool_id, d.direction, " nulls \
+	"       substring(d.frame_bytes FROM 8 * w.i0 + 1 FOR 8 * (w.i1 - w.i0)) " \
+	"       || substring(d.ip_bytes FROM 8 * w.i0 + 1 FOR 8 * (w.i1 - w.i0)) " \
+	"       || substring(d.frame_packets FROM 8 * w.i0 + 1 FOR 8 * (w.i1 - w.i0)) " \
+	"       || substring(d.ip_packets FROM 8 * w.i0 + 1 FOR 8 * (w.i1 - w.i0)) " \
+	"  FROM (SELECT s.day, (s.day - date '1970-01-01')::bigint * 86400 AS t0 " \
+	"          FROM public.usage_day_state s, span " \
+	"         WHERE s.day >= date '1970-01-01' + ($2::bigint / 86400)::int " \
+	"           AND s.day <= date '1970-01-01' + (($3::bigint - 1) / 86400)::int " \
+	"           AND NOT s.dirty AND $6::bigint IS NULL " \
+	"           AND (span.lo_n IS NULL OR s.day < date '1970-01-01' + span.lo_n " \
+	"                OR s.day > date '1970-01-01' + span.hi_n)) c " \
+	"  CROSS JOIN LATERAL (SELECT " \
 	"         greatest(0, ($2::bigint - c.t0) / 300)::int AS i0, " \
 	"         least(288, ($3::bigint - c.t0) / 300)::int AS i1) w " \
 	"  CROSS JOIN LATERAL (SELECT * FROM public.usage_day d " \
 	"        WHERE d.day = c.day AND d.tenant_id = $1::bigint " \
 	"          AND ($5::text IS NULL OR d.direction = $5::text) OFFSET 0) d " \
 	" LIMIT $7::bigint"
+#define NULL_MEASURES "NULL::bigint, NULL::bigint, NULL::bigint, NULL::bigint, "
 
 /* The caller's invoices or notes of a period (or all), as the JSON and CSV
  * forms of /v1/invoices and /v1/notes both list them:
@@ -127,24 +134,24 @@ static const char *const sql[S_COUNT] = {
 	/* rows and runs, assembled and formatted in C (usage_answer: to_char
 	 * and json_build_object per row cost more than the query itself: see
 	 * README, Performance (tenant API)) */
-	[S_USAGE] = USAGE_DAYS
+	[S_USAGE] = USAGE_SPAN
 	"SELECT extract(epoch FROM date_bin(make_interval(secs => $4::int), u.bucket_start,"
 	"                 to_timestamp($2::bigint)))::bigint, u.pool_id, u.direction,"
 	"       sum(u.frame_bytes)::bigint, sum(u.ip_bytes)::bigint,"
 	"       sum(u.frame_packets)::bigint, sum(u.ip_packets)::bigint, count(*),"
-	"       NULL::bytea, NULL::bytea, NULL::bytea, NULL::bytea"
+	"       NULL::bytea"
 	"  FROM u GROUP BY 1, 2, 3"
-	USAGE_RUNS,
+	USAGE_RUNS(NULL_MEASURES "NULL::bigint, "),
 	/* step=5m: each sample is one row of usage_5m (the primary key makes
 	 * (bucket, pool, direction) unique and buckets are on 5-minute
 	 * boundaries, as `from` is): the rows themselves, without date_bin,
-	 * sums and grouping; buckets is 1. In no order: usage_answer sorts. */
-	[S_USAGE_5M] = USAGE_DAYS
+	 * sums and grouping; no buckets column (1 for a row). In no order:
+	 * usage_answer sorts. */
+	[S_USAGE_5M] = USAGE_SPAN
 	"SELECT date_part('epoch', u.bucket_start)::bigint, u.pool_id, u.direction,"
-	"       u.frame_bytes, u.ip_bytes, u.frame_packets, u.ip_packets, 1::bigint,"
-	"       NULL::bytea, NULL::bytea, NULL::bytea, NULL::bytea"
+	"       u.frame_bytes, u.ip_bytes, u.frame_packets, u.ip_packets, NULL::bytea"
 	"  FROM u"
-	USAGE_RUNS,
+	USAGE_RUNS(NULL_MEASURES),
 	[S_ALLOC_OWNED] =
 	"SELECT 1 FROM public.allocation WHERE alloc_id = $2::bigint "
 	"   AND tenant_id = $1::bigint",
@@ -324,10 +331,9 @@ static PGresult *next_result(PGconn *conn)
  * parameters: see README, Performance (tenant API)). Returns the
  * statement's rows as run() does; on success the transaction is committed
  * (q->committed), on a failure (NULL, the response set) it is aborted and
- * rolled back when the connection is given back. binary: the statement's
- * results in binary (1) or text (0). */
+ * rolled back when the connection is given back. */
 static PGresult *run_last(struct api_req *q, enum stmt s, int n,
-			     const char *const *params, bool generic, int binary)
+			  const char *const *params, bool generic)
 {
 	assert(s < S_COUNT);
 	PGconn *c = q->db;
@@ -336,7 +342,7 @@ static PGresult *run_last(struct api_req *q, enum stmt s, int n,
 		goto fail;
 	bool sent = (!generic || PQsendQueryPrepared(c, stmt_names[S_GENERIC],
 			0, NULL, NULL, NULL, 0) == 1) &&
-		PQsendQueryPrepared(c, stmt_names[s], n, params, NULL, NULL, binary) == 1 &&
+		PQsendQueryPrepared(c, stmt_names[s], n, params, NULL, NULL, 0) == 1 &&
 		PQsendQueryPrepared(c, stmt_names[S_COMMIT], 0, NULL, NULL, NULL, 0) == 1 &&
 		PQpipelineSync(c) == 1;
 	if (sent) {
@@ -457,61 +463,108 @@ static char *put_i64(char *o, int64_t v)
 	return o;
 }
 
-static int64_t get_i64(const PGresult *r, int row, int col)
+/* A decimal int8 as PostgreSQL writes it; -1 when it is not one. */
+static int parse_i64(const char *s, int len, int64_t *out)
 {
-	const unsigned char *p = (const unsigned char *)PQgetvalue(r, row, col);
+	bool neg = len > 0 && s[0] == '-';
+	int i = neg;
+	if (len <= i || len - i > 19)
+		return -1;
 	uint64_t x = 0;
-	for (int i = 0; i < 8; i++)
-		x = x << 8 | p[i];
-	return (int64_t)x;
+	for (; i < len; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		x = x * 10 + (uint64_t)(s[i] - '0');
+	}
+	if (x > (uint64_t)INT64_MAX)
+		return -1;
+	*out = neg ? -(int64_t)x : (int64_t)x;
+	return 0;
 }
 
-/* Column numbers of S_USAGE and S_USAGE_5M's binary results. */
-enum { UC_T, UC_POOL, UC_DIR, UC_V, UC_BUCKETS = UC_V + USAGE_MEASURES,
-       UC_RUN, UC_COUNT = UC_RUN + USAGE_MEASURES };
+static int field_i64(const PGresult *r, int row, int col, int64_t *out)
+{
+	return parse_i64(PQgetvalue(r, row, col), PQgetlength(r, row, col), out);
+}
 
-/* The rows and runs of r, checked against their types and lengths, into
- * set. USAGE_SET_FULL past the set's cap, USAGE_SET_BAD (logged) for what
- * the schema does not allow. */
+/* Column numbers of S_USAGE's and S_USAGE_5M's results (text): S_USAGE
+ * has buckets, then the run; S_USAGE_5M the run after the measures (its
+ * rows are one bucket each). */
+enum { UC_T, UC_POOL, UC_DIR, UC_V, UC_BUCKETS = UC_V + USAGE_MEASURES,
+       UC_COUNT_5M = UC_BUCKETS + 1, UC_COUNT };
+
+/* usage_row_values for a row of those results. */
+static int row_values(void *ctx, int row, int64_t v[USAGE_MEASURES],
+		      int64_t *buckets)
+{
+	const PGresult *r = ctx;
+	for (int m = 0; m < USAGE_MEASURES; m++)
+		if (field_i64(r, row, UC_V + m, &v[m]) < 0)
+			return -1;
+	*buckets = 1;
+	return PQnfields(r) == UC_COUNT ? field_i64(r, row, UC_BUCKETS, buckets) : 0;
+}
+
+static int hex_digit(char c)
+{
+	return c >= '0' && c <= '9' ? c - '0'
+	     : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* A bytea in PostgreSQL's hex output ("\x..."), at most cap bytes, into
+ * out; its length, or -1. */
+static int unhex(const char *s, int len, unsigned char *out, int cap)
+{
+	if (len < 2 || s[0] != '\\' || s[1] != 'x' || len % 2 != 0 ||
+	    (len - 2) / 2 > cap)
+		return -1;
+	int n = (len - 2) / 2;
+	for (int i = 0; i < n; i++) {
+		int hi = hex_digit(s[2 + 2 * i]), lo = hex_digit(s[3 + 2 * i]);
+		if (hi < 0 || lo < 0)
+			return -1;
+		out[i] = (unsigned char)(hi << 4 | lo);
+	}
+	return n;
+}
+
+/* The rows and runs of r, checked, into set: a row by reference (its
+ * text is copied to the answer as it is), a run decoded. USAGE_SET_FULL
+ * past the set's cap, USAGE_SET_BAD (logged) for what the schema does
+ * not allow. */
 static int usage_collect(struct api_req *q, const PGresult *r, struct usage_set *set)
 {
-	const int n = PQntuples(r);
-	if (PQnfields(r) != UC_COUNT || PQfformat(r, 0) != 1) {
-		BS_ERROR("tenant %" PRId64 ": usage: %d columns, format %d",
-			 q->tenant, PQnfields(r), PQfformat(r, 0));
+	const int n = PQntuples(r), run_col = PQnfields(r) - 1;
+	if (run_col + 1 != UC_COUNT && run_col + 1 != UC_COUNT_5M) {
+		BS_ERROR("tenant %" PRId64 ": usage: %d columns", q->tenant,
+			 PQnfields(r));
 		return USAGE_SET_BAD;
 	}
+	static __thread unsigned char run_bytes[USAGE_MEASURES * 288 * 8];
 	for (int i = 0; i < n; i++) {
 		const char *dir = PQgetvalue(r, i, UC_DIR);
 		int dlen = PQgetlength(r, i, UC_DIR);
 		int d = dlen == 2 && memcmp(dir, "in", 2) == 0 ? 0
 		      : dlen == 3 && memcmp(dir, "out", 3) == 0 ? 1 : -1;
-		bool run = !PQgetisnull(r, i, UC_RUN);
+		bool run = !PQgetisnull(r, i, run_col);
+		int64_t t, pool;
 		int rc = USAGE_SET_BAD;
-		if (d >= 0 && PQgetlength(r, i, UC_T) == 8
-		    && PQgetlength(r, i, UC_POOL) == 8) {
-			int64_t t = get_i64(r, i, UC_T), pool = get_i64(r, i, UC_POOL);
-			if (run) {
+		if (d >= 0 && field_i64(r, i, UC_T, &t) == 0 &&
+		    field_i64(r, i, UC_POOL, &pool) == 0) {
+			if (!run) {
+				rc = usage_set_add_row(set, t, pool, d, i);
+			} else {
+				/* the four measures' slices, each len bytes */
+				int all = unhex(PQgetvalue(r, i, run_col),
+						PQgetlength(r, i, run_col), run_bytes,
+						(int)sizeof(run_bytes));
+				int len = all / USAGE_MEASURES;
 				const unsigned char *cols[USAGE_MEASURES];
-				int len = PQgetlength(r, i, UC_RUN);
-				bool ok = len % 8 == 0;
-				for (int m = 0; m < USAGE_MEASURES; m++) {
-					ok = ok && PQgetlength(r, i, UC_RUN + m) == len;
-					cols[m] = (const unsigned char *)PQgetvalue(r, i, UC_RUN + m);
-				}
-				if (ok)
+				for (int m = 0; m < USAGE_MEASURES; m++)
+					cols[m] = run_bytes + m * len;
+				if (all >= 0 && len % 8 == 0 && all == USAGE_MEASURES * len)
 					rc = usage_set_add_run(set, t, pool, d, cols,
 							       (size_t)len / 8);
-			} else {
-				int64_t v[USAGE_MEASURES];
-				bool ok = PQgetlength(r, i, UC_BUCKETS) == 8;
-				for (int m = 0; m < USAGE_MEASURES; m++) {
-					ok = ok && PQgetlength(r, i, UC_V + m) == 8;
-					v[m] = ok ? get_i64(r, i, UC_V + m) : 0;
-				}
-				if (ok)
-					rc = usage_set_add(set, t, pool, d, v,
-							   get_i64(r, i, UC_BUCKETS));
 			}
 		}
 		if (rc == USAGE_SET_BAD)
@@ -522,6 +575,19 @@ static int usage_collect(struct api_req *q, const PGresult *r, struct usage_set 
 			return rc;
 	}
 	return USAGE_SET_OK;
+}
+
+/* Value k (a measure or buckets) of sample s: its row's text when it is
+ * one row's, else the number. */
+static char *put_value(char *o, const struct usage_sample *s, const PGresult *r,
+		       int k)
+{
+	if (s->row >= 0 && k == UC_BUCKETS && PQnfields(r) == UC_COUNT_5M)
+		return PUT(o, "1");
+	if (s->row >= 0)
+		return put(o, PQgetvalue(r, s->row, k),
+			   (size_t)PQgetlength(r, s->row, k));
+	return put_i64(o, k == UC_BUCKETS ? s->buckets : s->v[k - UC_V]);
 }
 
 /* The usage rows and runs as JSON or CSV (numbers and 'in'/'out' only:
@@ -548,14 +614,15 @@ static int usage_answer(struct api_req *q, PGresult *r)
 		return api_error(q, 500, "internal", "out of memory");
 	}
 	int rc = usage_collect(q, r, &set);
-	PQclear(r);
-	long n = rc == USAGE_SET_OK ? usage_set_finish(&set) : rc;
+	long n = rc == USAGE_SET_OK ? usage_set_finish(&set, row_values, r) : rc;
 	if (n == USAGE_SET_FULL || n > (long)max_rows) {
 		usage_set_free(&set);
+		PQclear(r);
 		goto too_many;
 	}
 	if (n < 0) {
 		usage_set_free(&set);
+		PQclear(r);
 		BS_ERROR("tenant %" PRId64 ": usage: the samples do not add up",
 			 q->tenant);
 		return api_error(q, 500, "internal", "the server failed; it has "
@@ -577,6 +644,7 @@ static int usage_answer(struct api_req *q, PGresult *r)
 	if (bs_doc_zone_load(&zone, q->srv->cfg->time_zone, a->from, a->to + 1,
 			     zerr, sizeof(zerr)) < 0) {
 		usage_set_free(&set);
+		PQclear(r);
 		BS_ERROR("tenant %" PRId64 ": usage: %s", q->tenant, zerr);
 		return api_error(q, 500, "internal", "the server failed; it has "
 				 "been logged");
@@ -597,12 +665,22 @@ static int usage_answer(struct api_req *q, PGresult *r)
 			a->direction == API_DIR_IN ? "in"
 			: a->direction == API_DIR_OUT ? "out" : "both");
 	}
-	/* the most a sample takes: the time (31), 'out' (3), six integers
-	 * (20 each, with a sign) and the JSON keys or the CSV commas */
-	size_t size = hlen + 4 + (size_t)n * ((csv ? 8 : jrow) + 31 + 3 + 6 * 20);
+	/* the most a sample takes: the time (31), 'out' (3), the pool and
+	 * five values (20 each with a sign, or the row's text) and the JSON
+	 * keys or the CSV commas */
+	size_t size = hlen + 4;
+	for (long j = 0; j < n; j++) {
+		size += (csv ? 8 : jrow) + 31 + 3 + 20 + 1;   /* 1: a 5m row's buckets */
+		if (set.s[j].row < 0)
+			size += 5 * 20;
+		else
+			for (int k = UC_V; k < PQnfields(r) - 1; k++)
+				size += (size_t)PQgetlength(r, set.s[j].row, k);
+	}
 	char *buf = malloc(size);
 	if (buf == NULL) {
 		usage_set_free(&set);
+		PQclear(r);
 		return api_error(q, 500, "internal", "out of memory");
 	}
 	char *o = put(buf, head, hlen), when[32] = "";
@@ -620,12 +698,10 @@ static int usage_answer(struct api_req *q, PGresult *r)
 			o = put_i64(o, s->pool);
 			*o++ = ',';
 			o = put(o, dir, dlen);
-			for (int m = 0; m < USAGE_MEASURES; m++) {
+			for (int k = UC_V; k <= UC_BUCKETS; k++) {
 				*o++ = ',';
-				o = put_i64(o, s->v[m]);
+				o = put_value(o, s, r, k);
 			}
-			*o++ = ',';
-			o = put_i64(o, s->buckets);
 			*o++ = '\n';
 			continue;
 		}
@@ -637,12 +713,10 @@ static int usage_answer(struct api_req *q, PGresult *r)
 		o = put_i64(o, s->pool);
 		o = put(o, jk[2], jkl[2]);
 		o = put(o, dir, dlen);
-		for (int m = 0; m < USAGE_MEASURES; m++) {
-			o = put(o, jk[3 + m], jkl[3 + m]);
-			o = put_i64(o, s->v[m]);
+		for (int k = UC_V; k <= UC_BUCKETS; k++) {
+			o = put(o, jk[3 + k - UC_V], jkl[3 + k - UC_V]);
+			o = put_value(o, s, r, k);
 		}
-		o = put(o, jk[7], jkl[7]);
-		o = put_i64(o, s->buckets);
 		o = put(o, jk[8], jkl[8]);
 	}
 	if (!csv)
@@ -650,6 +724,7 @@ static int usage_answer(struct api_req *q, PGresult *r)
 	size_t len = (size_t)(o - buf);
 	assert(len <= size);
 	usage_set_free(&set);
+	PQclear(r);
 	return api_ok(q, buf, len, api_format_media_type(a->format));
 too_many:
 	return api_error(q, 413, "too_many_rows", "more than max_rows (%u) "
@@ -682,8 +757,7 @@ int api_h_usage(struct api_req *q)
 			: a->direction == API_DIR_OUT ? "out" : NULL;
 	const char *p[] = { tenant, from, to, step, dir,
 			    a->has_allocation ? alloc : NULL, cap };
-	PGresult *r = run_last(q, a->step == 300 ? S_USAGE_5M : S_USAGE, 7, p,
-				  true, 1);
+	PGresult *r = run_last(q, a->step == 300 ? S_USAGE_5M : S_USAGE, 7, p, true);
 	if (r == NULL)
 		return q->status;
 	return usage_answer(q, r);

@@ -42,11 +42,21 @@ int usage_set_add(struct usage_set *set, int64_t t, int64_t pool, int dir,
 	if (set->n == set->cap)
 		return USAGE_SET_FULL;
 	struct usage_sample *s = &set->s[set->n++];
-	s->t = bin_of(set, t);
-	s->pool = pool;
-	s->dir = dir;
+	*s = (struct usage_sample){ .t = bin_of(set, t), .pool = pool,
+		.dir = dir, .buckets = buckets, .row = -1 };
 	memcpy(s->v, v, sizeof(s->v));
-	s->buckets = buckets;
+	return USAGE_SET_OK;
+}
+
+int usage_set_add_row(struct usage_set *set, int64_t t, int64_t pool, int dir,
+		      int row)
+{
+	if (t < set->from || (dir != 0 && dir != 1) || row < 0)
+		return USAGE_SET_BAD;
+	if (set->n == set->cap)
+		return USAGE_SET_FULL;
+	set->s[set->n++] = (struct usage_sample){ .t = bin_of(set, t),
+		.pool = pool, .dir = dir, .row = row };
 	return USAGE_SET_OK;
 }
 
@@ -83,7 +93,8 @@ int usage_set_add_run(struct usage_set *set, int64_t t, int64_t pool, int dir,
 			if (set->n == set->cap)
 				return USAGE_SET_FULL;
 			open = &set->s[set->n++];
-			*open = (struct usage_sample){ .t = bin, .pool = pool, .dir = dir };
+			*open = (struct usage_sample){ .t = bin, .pool = pool,
+				.dir = dir, .row = -1 };
 		}
 		for (int m = 0; m < USAGE_MEASURES; m++)
 			if (__builtin_add_overflow(open->v[m], v[m], &open->v[m]))
@@ -103,7 +114,22 @@ static int sample_cmp(const void *x, const void *y)
 	return a->dir - b->dir;
 }
 
-long usage_set_finish(struct usage_set *set)
+/* A part's values here, read from its row when they are still there. */
+static int resolve(struct usage_sample *s, usage_row_values *values, void *ctx)
+{
+	if (s->row < 0)
+		return 0;
+	if (values == NULL || values(ctx, s->row, s->v, &s->buckets) != 0 ||
+	    s->buckets < 1)
+		return -1;
+	for (int m = 0; m < USAGE_MEASURES; m++)
+		if (s->v[m] < 0)
+			return -1;
+	s->row = -1;
+	return 0;
+}
+
+long usage_set_finish(struct usage_set *set, usage_row_values *values, void *ctx)
 {
 	if (set->n == 0)
 		return 0;
@@ -115,6 +141,8 @@ long usage_set_finish(struct usage_set *set)
 			set->s[++out] = *x;
 			continue;
 		}
+		if (resolve(o, values, ctx) != 0 || resolve(x, values, ctx) != 0)
+			return USAGE_SET_BAD;
 		for (int m = 0; m < USAGE_MEASURES; m++)
 			if (__builtin_add_overflow(o->v[m], x->v[m], &o->v[m]))
 				return USAGE_SET_BAD;

@@ -25,7 +25,14 @@ struct usage_sample {
 	int64_t v[USAGE_MEASURES];
 	int64_t buckets;                /* 5-minute buckets with a row */
 	int dir;                        /* 0 in, 1 out */
+	int row;                        /* >= 0: v and buckets are the caller's
+					 * row's (usage_set_add_row), not here */
 };
+
+/* A row's measures and buckets, for a row that has to be added to
+ * another part: 0, or -1 when the row's values are not a sample's. */
+typedef int usage_row_values(void *ctx, int row, int64_t v[USAGE_MEASURES],
+			     int64_t *buckets);
 
 struct usage_set {
 	struct usage_sample *s;
@@ -50,6 +57,12 @@ void usage_set_free(struct usage_set *set);
 int usage_set_add(struct usage_set *set, int64_t t, int64_t pool, int dir,
 		  const int64_t v[USAGE_MEASURES], int64_t buckets);
 
+/* The same, the values left in the caller's row (read back through
+ * usage_set_finish's resolver only when the row is one part of several of
+ * a sample): a sample of one row keeps its row's text as it is. */
+int usage_set_add_row(struct usage_set *set, int64_t t, int64_t pool, int dir,
+		      int row);
+
 /* A run of n compacted buckets starting at t (a 5-minute boundary, >=
  * from): cols[m] holds n big-endian int8 of measure m. A bucket whose
  * frame bytes are -1 is a gap (all four -1) and adds nothing; any other
@@ -57,8 +70,10 @@ int usage_set_add(struct usage_set *set, int64_t t, int64_t pool, int dir,
 int usage_set_add_run(struct usage_set *set, int64_t t, int64_t pool, int dir,
 		      const unsigned char *const cols[USAGE_MEASURES], size_t n);
 
-/* Sorts by (t, pool, dir) and adds up the parts of each sample; returns
- * the samples (set->n). USAGE_SET_BAD (as a negative) when a sum overflows. */
-long usage_set_finish(struct usage_set *set);
+/* Sorts by (t, pool, dir) and adds up the parts of each sample, reading
+ * the values of a usage_set_add_row part through values(ctx, ...) when it
+ * has to be added up; returns the samples (set->n). USAGE_SET_BAD (as a
+ * negative) when a sum overflows or values fails. */
+long usage_set_finish(struct usage_set *set, usage_row_values *values, void *ctx);
 
 #endif

@@ -169,17 +169,17 @@ root -q -c "SELECT bs_usage_day_compact('2026-11-12')" >/dev/null
 ok "the API reads compacted days from usage_day (a value changed there shows in the answer)"
 
 # a late rollup into compacted days, as settlement writes it: an update
-# (2026-11-12 UTC) and an insert into the gap of 2026-11-12 07:55+08:00
-# (2026-11-11 UTC): both days
-# dirty, read from usage_5m again
+# (2026-11-13 UTC) and an insert into the gap of 2026-11-12 07:55+08:00
+# (2026-11-11 UTC): both days dirty, read from usage_5m again, and the
+# clean day between them too (one range of rows per pair)
 PGUSER=bandsplit_settle pg_psql -q -c "UPDATE usage_5m SET frame_bytes = frame_bytes + 1000,
 	frame_packets = frame_packets + 1, records = records + 1
-	WHERE tenant_id = 1 AND bucket_start = '2026-11-12 12:00+08' AND direction = 'in'"
+	WHERE tenant_id = 1 AND bucket_start = '2026-11-13 12:00+08' AND direction = 'in'"
 PGUSER=bandsplit_settle pg_psql -q -c "INSERT INTO usage_5m (tenant_id, pool_id, direction,
 	bucket_start, frame_packets, frame_bytes, ip_packets, ip_bytes, records)
 	VALUES (1, 1, 'in', '2026-11-12 07:55+08', 3, 4500, 2, 4000, 1)"
 [ "$(q "SELECT string_agg(day::text, ' ' ORDER BY day) FROM usage_day_state WHERE dirty")" = \
-  "2026-11-11 2026-11-12" ] || fail "dirty days: $(q "SELECT string_agg(day::text || dirty::text, ' ') FROM usage_day_state")"
+  "2026-11-11 2026-11-13" ] || fail "dirty days: $(q "SELECT string_agg(day::text || dirty::text, ' ') FROM usage_day_state")"
 check "dirty days"
 ok_cmd rollup compact --through 2026-11-14
 [ "$(q "SELECT count(*) FROM usage_day_state WHERE dirty")" = 0 ] || fail "recompact"

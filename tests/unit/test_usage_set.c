@@ -63,7 +63,7 @@ static void five_minutes_with_gaps(void **state)
 	assert_int_equal(usage_set_add_run(&s, T0, 7, 1, cols(&r), 4), USAGE_SET_OK);
 	const int64_t v[] = { 5, 4, 3, 2 };
 	assert_int_equal(usage_set_add(&s, T0 + 300, 7, 0, v, 1), USAGE_SET_OK);
-	assert_int_equal(usage_set_finish(&s), 4);
+	assert_int_equal(usage_set_finish(&s, NULL, NULL), 4);
 	/* T0 out; T0+300 in (the row); T0+600 out; T0+900 out */
 	assert_int_equal(s.s[0].t, T0);
 	assert_int_equal(s.s[0].dir, 1);
@@ -95,7 +95,7 @@ static void a_day_bin_across_two_runs_and_rows(void **state)
 	assert_int_equal(usage_set_add_run(&s, T0, 3, 0, cols(&b), 96), USAGE_SET_OK);
 	const int64_t v[] = { 100, 100, 100, 100 };
 	assert_int_equal(usage_set_add(&s, from, 3, 0, v, 5), USAGE_SET_OK);
-	assert_int_equal(usage_set_finish(&s), 1);
+	assert_int_equal(usage_set_finish(&s, NULL, NULL), 1);
 	assert_int_equal(s.s[0].t, from);
 	assert_int_equal(s.s[0].buckets, 192 + 96 + 5);
 	/* 1 + k over k < 192, and over k < 96, plus 100 */
@@ -116,7 +116,7 @@ static void hours_and_pairs(void **state)
 	assert_int_equal(usage_set_add_run(&s, T0, 2, 1, cols(&r), 24), USAGE_SET_OK);
 	assert_int_equal(usage_set_add_run(&s, T0, 1, 1, cols(&r), 24), USAGE_SET_OK);
 	assert_int_equal(usage_set_add_run(&s, T0, 1, 0, cols(&r), 24), USAGE_SET_OK);
-	assert_int_equal(usage_set_finish(&s), 6);
+	assert_int_equal(usage_set_finish(&s, NULL, NULL), 6);
 	const int64_t want_pool[] = { 1, 1, 2, 1, 1, 2 }, want_dir[] = { 0, 1, 1, 0, 1, 1 };
 	for (int i = 0; i < 6; i++) {
 		assert_int_equal(s.s[i].t, T0 + (i / 3) * 3600);
@@ -125,6 +125,53 @@ static void hours_and_pairs(void **state)
 		assert_int_equal(s.s[i].buckets, 12);
 		assert_int_equal(s.s[i].v[USAGE_FRAME_BYTES], i < 3 ? 66 : 66 + 144);
 	}
+	usage_set_free(&s);
+}
+
+/* Rows left in the caller's result: a sample of one row keeps its row;
+ * a row that is one part of several is read back and added up; a row
+ * that cannot be read back fails the answer. */
+static int64_t row_base[3] = { 10, 20, 30 };
+static int row_values(void *ctx, int row, int64_t v[USAGE_MEASURES], int64_t *buckets)
+{
+	(void)ctx;
+	if (row > 2)
+		return -1;
+	for (int m = 0; m < USAGE_MEASURES; m++)
+		v[m] = row_base[row] + m;
+	*buckets = 12;
+	return 0;
+}
+
+static void rows_by_reference(void **state)
+{
+	(void)state;
+	struct usage_set s;
+	assert_int_equal(usage_set_init(&s, 100, T0, 3600), 0);
+	static struct run r;
+	const int64_t one[] = { 1, 1, 1, 1 };
+	make_run(&r, 12, one, NULL, 0);
+	assert_int_equal(usage_set_add_row(&s, T0 + 3600, 1, 0, 0), USAGE_SET_OK);
+	assert_int_equal(usage_set_add_row(&s, T0, 1, 0, 1), USAGE_SET_OK);
+	assert_int_equal(usage_set_add_run(&s, T0, 1, 0, cols(&r), 12), USAGE_SET_OK);
+	assert_int_equal(usage_set_finish(&s, row_values, NULL), 2);
+	assert_int_equal(s.s[0].t, T0);                 /* row 1 + the run */
+	assert_int_equal(s.s[0].row, -1);
+	assert_int_equal(s.s[0].v[USAGE_IP_BYTES], 21 + 12 * 1 + 66);
+	assert_int_equal(s.s[0].buckets, 24);
+	assert_int_equal(s.s[1].t, T0 + 3600);          /* row 0 alone */
+	assert_int_equal(s.s[1].row, 0);
+	usage_set_free(&s);
+
+	assert_int_equal(usage_set_init(&s, 100, T0, 3600), 0);
+	assert_int_equal(usage_set_add_row(&s, T0, 1, 0, 5), USAGE_SET_OK);
+	assert_int_equal(usage_set_add_run(&s, T0, 1, 0, cols(&r), 12), USAGE_SET_OK);
+	assert_int_equal(usage_set_finish(&s, row_values, NULL), USAGE_SET_BAD);
+	usage_set_free(&s);
+	assert_int_equal(usage_set_init(&s, 100, T0, 3600), 0);
+	assert_int_equal(usage_set_add_row(&s, T0, 1, 0, 0), USAGE_SET_OK);
+	assert_int_equal(usage_set_add_row(&s, T0 + 300, 1, 0, 1), USAGE_SET_OK);
+	assert_int_equal(usage_set_finish(&s, NULL, NULL), USAGE_SET_BAD);
 	usage_set_free(&s);
 }
 
@@ -171,7 +218,7 @@ static void bad_values(void **state)
 	const int64_t big[] = { INT64_MAX, 0, 0, 0 };
 	assert_int_equal(usage_set_add(&s, T0, 1, 0, big, 1), USAGE_SET_OK);
 	assert_int_equal(usage_set_add(&s, T0 + 300, 1, 0, one, 1), USAGE_SET_OK);
-	assert_int_equal(usage_set_finish(&s), USAGE_SET_BAD);
+	assert_int_equal(usage_set_finish(&s, NULL, NULL), USAGE_SET_BAD);
 	usage_set_free(&s);
 }
 
@@ -181,6 +228,7 @@ int main(void)
 		cmocka_unit_test(five_minutes_with_gaps),
 		cmocka_unit_test(a_day_bin_across_two_runs_and_rows),
 		cmocka_unit_test(hours_and_pairs),
+		cmocka_unit_test(rows_by_reference),
 		cmocka_unit_test(the_cap),
 		cmocka_unit_test(bad_values),
 	};
