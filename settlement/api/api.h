@@ -42,6 +42,13 @@ struct api_server {
 	struct api_workq *workq;    /* requests waiting for the database */
 	unsigned jobs_open;         /* requests begun and not completed (atomic) */
 	char *tls_cert_pem, *tls_key_pem;
+	/* /v1/usage (handlers.c): the last compacted UTC day (days since
+	 * 1970-01-01; -1: none) as of the monotonic second checked_at (0:
+	 * never). Atomic. A range that starts after it has no compacted day
+	 * (compaction goes forward): its rows alone are read. Stale is safe:
+	 * a day compacted since is read as rows, as before its compaction. */
+	int64_t usage_day_last;
+	int64_t usage_day_checked_at;
 };
 
 /* Starts the HTTP server on cfg->listen (*port: the port bound). 0 or -1

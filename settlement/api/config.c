@@ -58,6 +58,7 @@ void api_config_defaults(struct api_config *cfg)
 	cfg->rate_burst = 100;
 	cfg->cache_entries = 256;
 	cfg->cache_max_bytes = 4u << 20;
+	cfg->usage_day_check_s = 60;
 	cfg->db_pool_size = default_pool();
 	cfg->statement_timeout_ms = 5000;
 }
@@ -123,6 +124,7 @@ static int api_key(struct api_config *cfg, const char *key, const char *value,
 		{ "rate_burst", 1, 1000000, &cfg->rate_burst },
 		{ "cache_entries", 0, 100000, &cfg->cache_entries },
 		{ "cache_max_bytes", 1024, 1u << 30, &cfg->cache_max_bytes },
+		{ "usage_day_check_s", 0, 86400, &cfg->usage_day_check_s },
 	};
 	for (size_t i = 0; i < sizeof(nums) / sizeof(nums[0]); i++) {
 		if (strcmp(key, nums[i].name) != 0)

@@ -32,6 +32,8 @@ struct api_config {
 	uint32_t rate_burst;          /* the token bucket's size */
 	uint32_t cache_entries;       /* closed statements kept (LRU) */
 	uint32_t cache_max_bytes;     /* largest document cached */
+	uint32_t usage_day_check_s;   /* /v1/usage: how often the last
+				       * compacted day is looked up again */
 	/* [postgres] */
 	char conninfo[4096];
 	uint32_t db_pool_size;

@@ -27,7 +27,8 @@
 #include <time.h>
 
 enum stmt {
-	S_USAGE, S_USAGE_5M, S_ALLOC_OWNED,
+	S_USAGE, S_USAGE_5M, S_USAGE_ROWS, S_USAGE_ROWS_5M, S_USAGE_LAST,
+	S_ALLOC_OWNED,
 	S_INVOICES_JSON, S_INVOICES_CSV,
 	S_INVOICE_JSON, S_INVOICE_OWNED,
 	S_ALLOCS_JSON, S_ALLOCS_CSV,
@@ -43,14 +44,30 @@ enum stmt {
  * reference to usage_5m fewer (each costs a call of bs_api_tenant(), row
  * security's, ~40 us); and only when some day is to be read as rows (span,
  * below), else not at all. */
-#define USAGE_PAIRS_IF_SPAN \
+#define USAGE_PAIRS(gate) \
 	"pd AS (SELECT -1::bigint AS pool_id, ''::text COLLATE \"C\" AS direction " \
-	"        WHERE (SELECT lo FROM span) IS NOT NULL " \
+	gate \
 	"      UNION ALL " \
 	"      SELECT n.pool_id, n.direction FROM pd, LATERAL (SELECT pool_id, direction " \
 	"        FROM public.usage_5m WHERE tenant_id = $1::bigint " \
 	"         AND (pool_id, direction) > (pd.pool_id, pd.direction) " \
 	"        ORDER BY pool_id, direction LIMIT 1) n) "
+
+/* The caller's rows of usage_5m in [lo, hi) (SQL expressions), u: the
+ * direction and the allocation's validity (per bucket) checked. */
+#define USAGE_ROWS(lo, hi) \
+	"u AS (SELECT x.*, $4::int AS step FROM pd JOIN LATERAL (SELECT * FROM public.usage_5m z " \
+	"        WHERE z.tenant_id = $1::bigint AND z.pool_id = pd.pool_id " \
+	"          AND z.direction = pd.direction " \
+	"          AND z.bucket_start >= to_timestamp(" lo ") " \
+	"          AND z.bucket_start < to_timestamp(" hi ")) x ON true " \
+	"     WHERE ($5::text IS NULL OR pd.direction = $5::text) " \
+	"       AND ($6::bigint IS NULL OR EXISTS (SELECT 1 FROM a " \
+	"            WHERE a.pool_id = x.pool_id AND a.valid @> x.bucket_start))) "
+
+#define USAGE_ALLOC \
+	"WITH RECURSIVE a AS (SELECT pool_id, valid FROM public.allocation " \
+	"            WHERE alloc_id = $6::bigint AND tenant_id = $1::bigint), "
 
 /* The caller's usage over [from, to): one statement, in one snapshot, that
  * reads each UTC day of the range either from usage_5m's rows or from
@@ -70,8 +87,7 @@ enum stmt {
  * direction, the four measures (and buckets, S_USAGE), NULL for a run;
  * then the run's measures, NULL for a row. */
 #define USAGE_SPAN \
-	"WITH RECURSIVE a AS (SELECT pool_id, valid FROM public.allocation " \
-	"            WHERE alloc_id = $6::bigint AND tenant_id = $1::bigint), " \
+	USAGE_ALLOC \
 	"span AS (SELECT min(n) AS lo_n, max(n) AS hi_n, " \
 	"                min(greatest($2::bigint, n::bigint * 86400)) AS lo, " \
 	"                max(least($3::bigint, (n::bigint + 1) * 86400)) AS hi " \
@@ -79,15 +95,13 @@ enum stmt {
 	"                                (($3::bigint - 1) / 86400)::int) n " \
 	"          WHERE $6::bigint IS NOT NULL OR NOT EXISTS (SELECT FROM public.usage_day_state s " \
 	"                  WHERE s.day = date '1970-01-01' + n AND NOT s.dirty)), " \
-	USAGE_PAIRS_IF_SPAN ", " \
-	"u AS (SELECT x.*, $4::int AS step FROM pd JOIN LATERAL (SELECT * FROM public.usage_5m z " \
-	"        WHERE z.tenant_id = $1::bigint AND z.pool_id = pd.pool_id " \
-	"          AND z.direction = pd.direction " \
-	"          AND z.bucket_start >= to_timestamp((SELECT lo FROM span)) " \
-	"          AND z.bucket_start < to_timestamp((SELECT hi FROM span))) x ON true " \
-	"     WHERE ($5::text IS NULL OR pd.direction = $5::text) " \
-	"       AND ($6::bigint IS NULL OR EXISTS (SELECT 1 FROM a " \
-	"            WHERE a.pool_id = x.pool_id AND a.valid @> x.bucket_start))) "
+	USAGE_PAIRS("        WHERE (SELECT lo FROM span) IS NOT NULL ") ", " \
+	USAGE_ROWS("(SELECT lo FROM span)", "(SELECT hi FROM span)")
+
+/* The same without usage_day: every day of [from, to) read as rows (a
+ * range after the last compacted day: usage_answer). */
+#define USAGE_ALL_ROWS \
+	USAGE_ALLOC USAGE_PAIRS("") ", " USAGE_ROWS("$2::bigint", "$3::bigint")
 
 /* The clean days' runs outside the span: the buckets of [from, to) of
  * each, the four measures' slices one after the other in one bytea (a
@@ -116,6 +130,17 @@ enum stmt {
 	" LIMIT $7::bigint"
 #define NULL_MEASURES "NULL::bigint, NULL::bigint, NULL::bigint, NULL::bigint, "
 
+/* The rows' columns: binned by step from `from` (S_USAGE*), or as they
+ * are (S_USAGE_5M*, no buckets column: a row is one bucket). */
+#define USAGE_BINNED \
+	"SELECT extract(epoch FROM date_bin(make_interval(secs => $4::int), u.bucket_start, " \
+	"                 to_timestamp($2::bigint)))::bigint, u.pool_id, u.direction, " \
+	"       sum(u.frame_bytes)::bigint, sum(u.ip_bytes)::bigint, " \
+	"       sum(u.frame_packets)::bigint, sum(u.ip_packets)::bigint, count(*)"
+#define USAGE_5M_ROWS \
+	"SELECT date_part('epoch', u.bucket_start)::bigint, u.pool_id, u.direction, " \
+	"       u.frame_bytes, u.ip_bytes, u.frame_packets, u.ip_packets"
+
 /* The caller's invoices or notes of a period (or all), as the JSON and CSV
  * forms of /v1/invoices and /v1/notes both list them:
  * $1 tenant, $2 period 'YYYY-MM' or NULL, $3 notes (bool), $4 cap + 1 */
@@ -134,24 +159,21 @@ static const char *const sql[S_COUNT] = {
 	/* rows and runs, assembled and formatted in C (usage_answer: to_char
 	 * and json_build_object per row cost more than the query itself: see
 	 * README, Performance (tenant API)) */
-	[S_USAGE] = USAGE_SPAN
-	"SELECT extract(epoch FROM date_bin(make_interval(secs => $4::int), u.bucket_start,"
-	"                 to_timestamp($2::bigint)))::bigint, u.pool_id, u.direction,"
-	"       sum(u.frame_bytes)::bigint, sum(u.ip_bytes)::bigint,"
-	"       sum(u.frame_packets)::bigint, sum(u.ip_packets)::bigint, count(*),"
-	"       NULL::bytea"
-	"  FROM u GROUP BY 1, 2, 3"
+	[S_USAGE] = USAGE_SPAN USAGE_BINNED ", NULL::bytea FROM u GROUP BY 1, 2, 3"
 	USAGE_RUNS(NULL_MEASURES "NULL::bigint, "),
+	[S_USAGE_ROWS] = USAGE_ALL_ROWS USAGE_BINNED
+	" FROM u GROUP BY 1, 2, 3 LIMIT $7::bigint",
 	/* step=5m: each sample is one row of usage_5m (the primary key makes
 	 * (bucket, pool, direction) unique and buckets are on 5-minute
 	 * boundaries, as `from` is): the rows themselves, without date_bin,
 	 * sums and grouping; no buckets column (1 for a row). In no order:
 	 * usage_answer sorts. */
-	[S_USAGE_5M] = USAGE_SPAN
-	"SELECT date_part('epoch', u.bucket_start)::bigint, u.pool_id, u.direction,"
-	"       u.frame_bytes, u.ip_bytes, u.frame_packets, u.ip_packets, NULL::bytea"
-	"  FROM u"
+	[S_USAGE_5M] = USAGE_SPAN USAGE_5M_ROWS ", NULL::bytea FROM u"
 	USAGE_RUNS(NULL_MEASURES),
+	[S_USAGE_ROWS_5M] = USAGE_ALL_ROWS USAGE_5M_ROWS " FROM u LIMIT $7::bigint",
+	/* the last compacted day (days since 1970-01-01), -1 for none */
+	[S_USAGE_LAST] =
+	"SELECT coalesce(max(day) - date '1970-01-01', -1) FROM public.usage_day_state",
 	[S_ALLOC_OWNED] =
 	"SELECT 1 FROM public.allocation WHERE alloc_id = $2::bigint "
 	"   AND tenant_id = $1::bigint",
@@ -246,7 +268,8 @@ static const char *const sql[S_COUNT] = {
 };
 
 static const char *const stmt_names[S_COUNT] = {
-	"api_usage", "api_usage_5m", "api_alloc_owned",
+	"api_usage", "api_usage_5m", "api_usage_rows", "api_usage_rows_5m",
+	"api_usage_last", "api_alloc_owned",
 	"api_invoices_json", "api_invoices_csv",
 	"api_invoice_json", "api_invoice_owned",
 	"api_allocs_json", "api_allocs_csv",
@@ -487,22 +510,36 @@ static int field_i64(const PGresult *r, int row, int col, int64_t *out)
 	return parse_i64(PQgetvalue(r, row, col), PQgetlength(r, row, col), out);
 }
 
-/* Column numbers of S_USAGE's and S_USAGE_5M's results (text): S_USAGE
- * has buckets, then the run; S_USAGE_5M the run after the measures (its
- * rows are one bucket each). */
-enum { UC_T, UC_POOL, UC_DIR, UC_V, UC_BUCKETS = UC_V + USAGE_MEASURES,
-       UC_COUNT_5M = UC_BUCKETS + 1, UC_COUNT };
+/* Column numbers of the usage statements' results (text): the measures,
+ * then buckets unless the step is 5m (a row is one bucket), then the
+ * compacted run unless the statement reads rows only (S_USAGE_ROWS*). */
+enum { UC_T, UC_POOL, UC_DIR, UC_V, UC_BUCKETS = UC_V + USAGE_MEASURES };
 
-/* usage_row_values for a row of those results. */
+struct usage_shape {
+	const PGresult *r;
+	bool buckets;               /* the buckets column is there */
+	int run_col;                /* the run's column, or -1 */
+};
+
+static struct usage_shape usage_shape_of(const struct api_req *q, const PGresult *r)
+{
+	struct usage_shape u = { .r = r, .buckets = q->args.step != 300 };
+	int rows_only = UC_V + USAGE_MEASURES + u.buckets;
+	u.run_col = PQnfields(r) == rows_only + 1 ? rows_only
+		  : PQnfields(r) == rows_only ? -1 : -2;
+	return u;
+}
+
+/* usage_row_values for a row of those results (ctx: its usage_shape). */
 static int row_values(void *ctx, int row, int64_t v[USAGE_MEASURES],
 		      int64_t *buckets)
 {
-	const PGresult *r = ctx;
+	const struct usage_shape *u = ctx;
 	for (int m = 0; m < USAGE_MEASURES; m++)
-		if (field_i64(r, row, UC_V + m, &v[m]) < 0)
+		if (field_i64(u->r, row, UC_V + m, &v[m]) < 0)
 			return -1;
 	*buckets = 1;
-	return PQnfields(r) == UC_COUNT ? field_i64(r, row, UC_BUCKETS, buckets) : 0;
+	return u->buckets ? field_i64(u->r, row, UC_BUCKETS, buckets) : 0;
 }
 
 static int hex_digit(char c)
@@ -532,10 +569,12 @@ static int unhex(const char *s, int len, unsigned char *out, int cap)
  * text is copied to the answer as it is), a run decoded. USAGE_SET_FULL
  * past the set's cap, USAGE_SET_BAD (logged) for what the schema does
  * not allow. */
-static int usage_collect(struct api_req *q, const PGresult *r, struct usage_set *set)
+static int usage_collect(struct api_req *q, const struct usage_shape *u,
+			 struct usage_set *set)
 {
-	const int n = PQntuples(r), run_col = PQnfields(r) - 1;
-	if (run_col + 1 != UC_COUNT && run_col + 1 != UC_COUNT_5M) {
+	const PGresult *r = u->r;
+	const int n = PQntuples(r), run_col = u->run_col;
+	if (run_col < -1) {
 		BS_ERROR("tenant %" PRId64 ": usage: %d columns", q->tenant,
 			 PQnfields(r));
 		return USAGE_SET_BAD;
@@ -546,7 +585,7 @@ static int usage_collect(struct api_req *q, const PGresult *r, struct usage_set 
 		int dlen = PQgetlength(r, i, UC_DIR);
 		int d = dlen == 2 && memcmp(dir, "in", 2) == 0 ? 0
 		      : dlen == 3 && memcmp(dir, "out", 3) == 0 ? 1 : -1;
-		bool run = !PQgetisnull(r, i, run_col);
+		bool run = run_col >= 0 && !PQgetisnull(r, i, run_col);
 		int64_t t, pool;
 		int rc = USAGE_SET_BAD;
 		if (d >= 0 && field_i64(r, i, UC_T, &t) == 0 &&
@@ -579,14 +618,14 @@ static int usage_collect(struct api_req *q, const PGresult *r, struct usage_set 
 
 /* Value k (a measure or buckets) of sample s: its row's text when it is
  * one row's, else the number. */
-static char *put_value(char *o, const struct usage_sample *s, const PGresult *r,
-		       int k)
+static char *put_value(char *o, const struct usage_sample *s,
+		       const struct usage_shape *u, int k)
 {
-	if (s->row >= 0 && k == UC_BUCKETS && PQnfields(r) == UC_COUNT_5M)
+	if (s->row >= 0 && k == UC_BUCKETS && !u->buckets)
 		return PUT(o, "1");
 	if (s->row >= 0)
-		return put(o, PQgetvalue(r, s->row, k),
-			   (size_t)PQgetlength(r, s->row, k));
+		return put(o, PQgetvalue(u->r, s->row, k),
+			   (size_t)PQgetlength(u->r, s->row, k));
 	return put_i64(o, k == UC_BUCKETS ? s->buckets : s->v[k - UC_V]);
 }
 
@@ -613,8 +652,10 @@ static int usage_answer(struct api_req *q, PGresult *r)
 		PQclear(r);
 		return api_error(q, 500, "internal", "out of memory");
 	}
-	int rc = usage_collect(q, r, &set);
-	long n = rc == USAGE_SET_OK ? usage_set_finish(&set, row_values, r) : rc;
+	const struct usage_shape shape = usage_shape_of(q, r);
+	int rc = usage_collect(q, &shape, &set);
+	long n = rc == USAGE_SET_OK ? usage_set_finish(&set, row_values,
+						       (void *)&shape) : rc;
 	if (n == USAGE_SET_FULL || n > (long)max_rows) {
 		usage_set_free(&set);
 		PQclear(r);
@@ -674,7 +715,7 @@ static int usage_answer(struct api_req *q, PGresult *r)
 		if (set.s[j].row < 0)
 			size += 5 * 20;
 		else
-			for (int k = UC_V; k < PQnfields(r) - 1; k++)
+			for (int k = UC_V; k < UC_BUCKETS + shape.buckets; k++)
 				size += (size_t)PQgetlength(r, set.s[j].row, k);
 	}
 	char *buf = malloc(size);
@@ -700,7 +741,7 @@ static int usage_answer(struct api_req *q, PGresult *r)
 			o = put(o, dir, dlen);
 			for (int k = UC_V; k <= UC_BUCKETS; k++) {
 				*o++ = ',';
-				o = put_value(o, s, r, k);
+				o = put_value(o, s, &shape, k);
 			}
 			*o++ = '\n';
 			continue;
@@ -715,7 +756,7 @@ static int usage_answer(struct api_req *q, PGresult *r)
 		o = put(o, dir, dlen);
 		for (int k = UC_V; k <= UC_BUCKETS; k++) {
 			o = put(o, jk[3 + k - UC_V], jkl[3 + k - UC_V]);
-			o = put_value(o, s, r, k);
+			o = put_value(o, s, &shape, k);
 		}
 		o = put(o, jk[8], jkl[8]);
 	}
@@ -730,6 +771,37 @@ too_many:
 	return api_error(q, 413, "too_many_rows", "more than max_rows (%u) "
 			 "samples; ask for a shorter range or a longer step",
 			 max_rows);
+}
+
+/* Whether a range starting on UTC day first_day comes after the last
+ * compacted day, so that it has no compacted day and is read as rows
+ * without looking at usage_day (which costs about a tenth more of
+ * PostgreSQL's time for a day of rows). The last compacted day is looked
+ * up again (in the request's transaction) every usage_day_check_s
+ * seconds (0: every request); in between, a day compacted since is read
+ * as rows, which are the truth it was compacted from. 0, or -1 with the
+ * response set. */
+static int usage_after_last_compacted(struct api_req *q, int64_t first_day,
+				      bool *after)
+{
+	struct api_server *srv = q->srv;
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	int64_t checked = __atomic_load_n(&srv->usage_day_checked_at, __ATOMIC_ACQUIRE);
+	if (checked == 0 || now.tv_sec - checked >= (int64_t)srv->cfg->usage_day_check_s) {
+		PGresult *r = run(q, S_USAGE_LAST, 0, NULL);
+		if (r == NULL)
+			return -1;
+		int64_t last = -1;
+		if (field_i64(r, 0, 0, &last) < 0)
+			last = INT64_MAX;       /* unknown: assume any day may be */
+		PQclear(r);
+		__atomic_store_n(&srv->usage_day_last, last, __ATOMIC_RELAXED);
+		__atomic_store_n(&srv->usage_day_checked_at,
+				 now.tv_sec > 0 ? now.tv_sec : 1, __ATOMIC_RELEASE);
+	}
+	*after = first_day > __atomic_load_n(&srv->usage_day_last, __ATOMIC_RELAXED);
+	return 0;
 }
 
 int api_h_usage(struct api_req *q)
@@ -757,7 +829,12 @@ int api_h_usage(struct api_req *q)
 			: a->direction == API_DIR_OUT ? "out" : NULL;
 	const char *p[] = { tenant, from, to, step, dir,
 			    a->has_allocation ? alloc : NULL, cap };
-	PGresult *r = run_last(q, a->step == 300 ? S_USAGE_5M : S_USAGE, 7, p, true);
+	bool rows_only = false;
+	if (usage_after_last_compacted(q, a->from / 86400, &rows_only) < 0)
+		return q->status;
+	enum stmt st = a->step == 300 ? (rows_only ? S_USAGE_ROWS_5M : S_USAGE_5M)
+		     : (rows_only ? S_USAGE_ROWS : S_USAGE);
+	PGresult *r = run_last(q, st, 7, p, true);
 	if (r == NULL)
 		return q->status;
 	return usage_answer(q, r);

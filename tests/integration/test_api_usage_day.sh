@@ -11,7 +11,9 @@
 #     dirty (insert and update, as bandsplit_settle), and after the day is
 #     compacted again; its JSON is byte-identical before and after;
 #   * the API does read usage_day: a compacted value changed by hand (the
-#     superuser) shows in the answer until the day is compacted again;
+#     superuser) shows in the answer until the day is compacted again; an
+#     API that has not looked up the last compacted day since
+#     (usage_day_check_s) reads the rows instead, and answers the truth;
 #   * max_rows counts samples whatever their source (413 / 200 alike);
 #   * tenant 1's token never sees tenant 2's compacted rows.
 #   usage: test_api_usage_day.sh BUILD_DIR
@@ -65,8 +67,11 @@ start_api() {   # start_api NAME KEY=VALUE...
 	[ -n "$port" ] || fail "bandsplit-api $name did not listen: $(cat "$WORK/$name.err")"
 	eval "URL_$name=http://127.0.0.1:$port"
 }
-start_api main max_rows=100000
-start_api small max_rows=300
+# main and small look the last compacted day up on every request; stale
+# every 60 s (the default), so it still knows none after the compaction
+start_api main max_rows=100000 usage_day_check_s=0
+start_api small max_rows=300 usage_day_check_s=0
+start_api stale
 
 # The requests: TENANT FROM TO STEP DIRECTION(all|in|out) ALLOC(-|id)
 REQS="1 2026-11-12T00:00:00+08:00 2026-11-13T00:00:00+08:00 5m all -
@@ -138,6 +143,7 @@ small_code() {
 }
 
 check "before compaction" json_before
+get "$URL_stale" 1 "$(path_of 2026-11-12T00:00:00+08:00 2026-11-13T00:00:00+08:00 5m in - csv)" "$WORK/stale0.csv"
 # 2026-11-12 +08:00 at 5m: 574 samples > 300; 11 days at 1d: 22 <= 300
 [ "$(small_code 2026-11-12T00:00:00+08:00 2026-11-13T00:00:00+08:00 5m all -)" = 413 ] &&
 [ "$(small_code 2026-11-05T00:00:00+08:00 2026-11-16T00:00:00+08:00 1d all -)" = 200 ] ||
@@ -165,8 +171,14 @@ root -q -c "UPDATE usage_day SET frame_bytes = overlay(frame_bytes PLACING int8s
 get "$URL_main" 1 "$(path_of $DAYREQ csv)" "$WORK/tampered.csv"
 grep -q '^2026-11-12T08:00:00+08:00,1,in,4242,' "$WORK/tampered.csv" ||
 	fail "a changed usage_day value does not show: the API did not read usage_day: $(grep '^2026-11-12T08:00' "$WORK/tampered.csv")"
+# an API whose last look-up predates the compaction reads those days as
+# rows: the truth, not the changed value
+get "$URL_stale" 1 "$(path_of $DAYREQ csv)" "$WORK/stale.csv"
+oracle 1 $DAYREQ >"$WORK/oracle.csv"
+diff "$WORK/oracle.csv" "$WORK/stale.csv" >/dev/null ||
+	fail "an API that has not looked up the compaction yet: not usage_5m's answer"
 root -q -c "SELECT bs_usage_day_compact('2026-11-12')" >/dev/null
-ok "the API reads compacted days from usage_day (a value changed there shows in the answer)"
+ok "the API reads compacted days from usage_day (a value changed there shows in the answer); one that has not looked them up yet (usage_day_check_s) reads rows"
 
 # a late rollup into compacted days, as settlement writes it: an update
 # (2026-11-13 UTC) and an insert into the gap of 2026-11-12 07:55+08:00
