@@ -269,7 +269,7 @@ static const char *const sql[S_COUNT] = {
 
 static const char *const stmt_names[S_COUNT] = {
 	"api_usage", "api_usage_5m", "api_usage_rows", "api_usage_rows_5m",
-	"api_usage_last", "api_alloc_owned",
+	"api_last_compacted_day", "api_alloc_owned",
 	"api_invoices_json", "api_invoices_csv",
 	"api_invoice_json", "api_invoice_owned",
 	"api_allocs_json", "api_allocs_csv",
