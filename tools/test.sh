@@ -8,7 +8,7 @@
 #      tenant API's (bandsplit-api under load, SIGTERM, LeakSanitizer at exit);
 #   3. the fuzz build (./build-fuzz: clang, libFuzzer with ASan and UBSan)
 #      and a bounded run of every parser's fuzz target over its corpus in
-#      tests/fuzz/corpus/ (FUZZ_SECONDS each, default 20). A crash fails the
+#      tests/fuzz/corpus/ (FUZZ_SECONDS each, default 15). A crash fails the
 #      suite and leaves its reproducer in build-fuzz/fuzz/crashes/NAME/.
 # It installs what it needs first (tools/install-deps.sh).
 #
@@ -26,7 +26,7 @@ case "${1:-}" in
 --asan) parts=asan; shift ;;
 --fuzz) parts=fuzz; shift ;;
 esac
-FUZZ_SECONDS=${FUZZ_SECONDS:-20}
+FUZZ_SECONDS=${FUZZ_SECONDS:-15}
 
 tools/install-deps.sh
 
