@@ -472,18 +472,31 @@ static char *put(char *o, const char *s, size_t n)
 /* A decimal integer, as PostgreSQL writes an int8; returns the end. */
 static char *put_i64(char *o, int64_t v)
 {
-	char tmp[24];
-	int n = 0;
+	/* two digits a step, from the right (the usage answer writes five
+	 * numbers a sample) */
+	static const char pairs[201] =
+		"00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+		"40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+		"8081828384858687888990919293949596979899";
+	char tmp[24], *t = tmp + sizeof(tmp);
 	uint64_t u = v < 0 ? -(uint64_t)v : (uint64_t)v;
-	do {
-		tmp[n++] = (char)('0' + u % 10);
-		u /= 10;
-	} while (u != 0);
+	while (u >= 100) {
+		const char *d = pairs + 2 * (u % 100);
+		u /= 100;
+		*--t = d[1];
+		*--t = d[0];
+	}
+	if (u >= 10) {
+		*--t = pairs[2 * u + 1];
+		*--t = pairs[2 * u];
+	} else {
+		*--t = (char)('0' + u);
+	}
 	if (v < 0)
-		*o++ = '-';
-	while (n > 0)
-		*o++ = tmp[--n];
-	return o;
+		*--t = '-';
+	size_t n = (size_t)(tmp + sizeof(tmp) - t);
+	memcpy(o, t, n);
+	return o + n;
 }
 
 /* A decimal int8 as PostgreSQL writes it; -1 when it is not one. */
@@ -542,27 +555,29 @@ static int row_values(void *ctx, int row, int64_t v[USAGE_MEASURES],
 	return u->buckets ? field_i64(u->r, row, UC_BUCKETS, buckets) : 0;
 }
 
-static int hex_digit(char c)
-{
-	return c >= '0' && c <= '9' ? c - '0'
-	     : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
 /* A bytea in PostgreSQL's hex output ("\x..."), at most cap bytes, into
  * out; its length, or -1. */
 static int unhex(const char *s, int len, unsigned char *out, int cap)
 {
+	/* a hex digit's value + 1, 0 for any other byte */
+	static const unsigned char val[256] = {
+		['0'] = 1, ['1'] = 2, ['2'] = 3, ['3'] = 4, ['4'] = 5,
+		['5'] = 6, ['6'] = 7, ['7'] = 8, ['8'] = 9, ['9'] = 10,
+		['a'] = 11, ['b'] = 12, ['c'] = 13, ['d'] = 14, ['e'] = 15,
+		['f'] = 16,
+	};
 	if (len < 2 || s[0] != '\\' || s[1] != 'x' || len % 2 != 0 ||
 	    (len - 2) / 2 > cap)
 		return -1;
+	const unsigned char *h = (const unsigned char *)s + 2;
 	int n = (len - 2) / 2;
+	unsigned bad = 0;
 	for (int i = 0; i < n; i++) {
-		int hi = hex_digit(s[2 + 2 * i]), lo = hex_digit(s[3 + 2 * i]);
-		if (hi < 0 || lo < 0)
-			return -1;
-		out[i] = (unsigned char)(hi << 4 | lo);
+		unsigned hi = val[h[2 * i]], lo = val[h[2 * i + 1]];
+		bad |= (hi == 0) | (lo == 0);
+		out[i] = (unsigned char)((hi - 1) << 4 | (lo - 1));
 	}
-	return n;
+	return bad ? -1 : n;
 }
 
 /* The rows and runs of r, checked, into set: a row by reference (its
