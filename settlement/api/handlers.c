@@ -54,7 +54,8 @@ enum stmt {
 	"        ORDER BY pool_id, direction LIMIT 1) n) "
 
 /* The caller's rows of usage_5m in [lo, hi) (SQL expressions), u: the
- * direction and the allocation's validity (per bucket) checked. */
+ * direction and the allocation's validity (per bucket) checked. (step:
+ * only so that every usage statement declares $4, used or not.) */
 #define USAGE_ROWS(lo, hi) \
 	"u AS (SELECT x.*, $4::int AS step FROM pd JOIN LATERAL (SELECT * FROM public.usage_5m z " \
 	"        WHERE z.tenant_id = $1::bigint AND z.pool_id = pd.pool_id " \
@@ -106,7 +107,10 @@ enum stmt {
 /* The clean days' runs outside the span: the buckets of [from, to) of
  * each, the four measures' slices one after the other in one bytea (a
  * column for the runs alone: each row sends it as a NULL). After the NULL
- * measures (and buckets) of S_USAGE's or S_USAGE_5M's rows. */
+ * measures (and buckets) of S_USAGE's or S_USAGE_5M's rows. OFFSET 0
+ * keeps each day's read a probe of usage_day's key (day, tenant) under
+ * the generic plan, which otherwise may hash-join a scan of the tenant's
+ * every day. */
 #define USAGE_RUNS(nulls) \
 	" UNION ALL " \
 	"SELECT c.t0 + 300 * w.i0, d.pool_id, d.direction, " nulls \
