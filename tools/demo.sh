@@ -298,6 +298,9 @@ demo_api() {
 	echo "-- curl $t /v1/invoices/$inv902"
 	curl -sf $t "http://127.0.0.1:$port/v1/invoices/$inv902" | python3 -c \
 		'import json,sys; d=json.load(sys.stdin); print("   %s %s buyer=%s total=%s %s, %d lines" % (d["kind"], d["number"], d["buyer"]["name"], d["total"], d["currency"], len(d["lines"])))'
+	echo "-- curl $t '/v1/usage?from=2026-11-12&to=2026-11-13&step=1h&direction=in'   (a finished day: read from usage_day)"
+	curl -sf $t "http://127.0.0.1:$port/v1/usage?from=2026-11-12&to=2026-11-13&step=1h&direction=in" |
+		python3 -c 'import json,sys; d=json.load(sys.stdin); s=d["samples"]; print("   %d hourly samples; the first: %s" % (len(s), json.dumps(s[0])))'
 	echo "-- curl $t /v1/invoices/$inv903   (tenant 903's)"
 	curl -s -w '   HTTP %{http_code}\n' $t "http://127.0.0.1:$port/v1/invoices/$inv903" | sed 's/^{/   {/'
 	echo "-- the access log (no token in it)"
