@@ -474,33 +474,10 @@ static char *put(char *o, const char *s, size_t n)
 #define PUT(o, lit) put((o), (lit), sizeof(lit) - 1)
 
 /* A decimal integer, as PostgreSQL writes an int8; returns the end. */
+/* A decimal integer (docfmt's, two digits a division); returns the end. */
 static char *put_i64(char *o, int64_t v)
 {
-	/* two digits a step, from the right (the usage answer writes five
-	 * numbers a sample) */
-	static const char pairs[201] =
-		"00010203040506070809101112131415161718192021222324252627282930313233343536373839"
-		"40414243444546474849505152535455565758596061626364656667686970717273747576777879"
-		"8081828384858687888990919293949596979899";
-	char tmp[24], *t = tmp + sizeof(tmp);
-	uint64_t u = v < 0 ? -(uint64_t)v : (uint64_t)v;
-	while (u >= 100) {
-		const char *d = pairs + 2 * (u % 100);
-		u /= 100;
-		*--t = d[1];
-		*--t = d[0];
-	}
-	if (u >= 10) {
-		*--t = pairs[2 * u + 1];
-		*--t = pairs[2 * u];
-	} else {
-		*--t = (char)('0' + u);
-	}
-	if (v < 0)
-		*--t = '-';
-	size_t n = (size_t)(tmp + sizeof(tmp) - t);
-	memcpy(o, t, n);
-	return o + n;
+	return o + bs_doc_i64_raw(o, v);
 }
 
 /* A decimal int8 as PostgreSQL writes it; -1 when it is not one. */
