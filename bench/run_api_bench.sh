@@ -43,6 +43,7 @@ BS=$BUILD/settlement/bandsplit
 API=$BUILD/settlement/bandsplit-api
 command -v wrk >/dev/null || { echo "run_api_bench: wrk not installed (apt-get install wrk)" >&2; exit 1; }
 . "$ROOT/tests/lib/pg.sh"
+. "$ROOT/tests/lib/api.sh"
 WORK=$(mktemp -d /tmp/bandsplit-apibench.XXXXXX)
 bs_at_exit "rm -rf '$WORK'"
 . "$ROOT/tests/integration/finance_lib.sh"
@@ -72,17 +73,8 @@ start_api() {
 	conninfo = user=bandsplit_api
 	${POOL:+db_pool_size = $POOL}
 	EOT
-	"$API" -c "$WORK/$1.conf" 2>"$WORK/$1.err" &
-	API_PID=$!
-	bs_at_exit "kill $API_PID 2>/dev/null"
-	local port=
-	for _ in $(seq 100); do
-		port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\) .*/\1/p' "$WORK/$1.err")
-		[ -n "$port" ] && break
-		sleep 0.1
-	done
-	[ -n "$port" ] || { cat "$WORK/$1.err" >&2; exit 1; }
-	URL=http://127.0.0.1:$port
+	api_run "$API" "$WORK/$1.conf" "$WORK/$1.err" || exit 1
+	URL=$API_URL
 }
 stop_api() { kill "$API_PID"; wait "$API_PID" 2>/dev/null || true; }
 

@@ -44,6 +44,7 @@ BUILD=$ROOT/build
 CLI=$BUILD/settlement/bandsplit
 export BANDSPLIT_SQL_DIR=$ROOT/schemas/sql BANDSPLIT_ACTOR=demo-operator
 . "$ROOT/tests/lib/pg.sh"
+. "$ROOT/tests/lib/api.sh"
 . "$ROOT/tests/lib/kafka.sh"
 WORK=$(mktemp -d /tmp/bandsplit-demo.XXXXXX)
 bs_at_exit "kafka_stop"
@@ -274,15 +275,9 @@ demo_api() {
 	[postgres]
 	conninfo = user=bandsplit_api
 	EOT
-	"$BUILD/settlement/bandsplit-api" -c "$WORK/api.conf" 2>"$WORK/api.err" &
-	api_pid=$!
-	bs_at_exit "kill $api_pid 2>/dev/null"
-	for _ in $(seq 100); do
-		port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\) .*/\1/p' "$WORK/api.err")
-		[ -n "$port" ] && break
-		sleep 0.1
-	done
-	[ -n "$port" ] || { cat "$WORK/api.err" >&2; echo "demo: bandsplit-api did not start" >&2; exit 1; }
+	api_run "$BUILD/settlement/bandsplit-api" "$WORK/api.conf" "$WORK/api.err" ||
+		{ echo "demo: bandsplit-api did not start" >&2; exit 1; }
+	api_pid=$API_PID port=${API_URL##*:}
 	inv902=$(pg_psql -At -c "SELECT number FROM invoice WHERE tenant_id = 902 AND kind = 'invoice'")
 	inv903=$(pg_psql -At -c "SELECT number FROM invoice WHERE tenant_id = 903 AND kind = 'invoice'")
 	echo "   bandsplit-api listening on 127.0.0.1:$port"

@@ -13,6 +13,7 @@ set -euo pipefail
 BUILD=$(cd "$1" && pwd)
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/../lib/pg.sh"
+. "$HERE/../lib/api.sh"
 BS=$BUILD/settlement/bandsplit
 API=$BUILD/settlement/bandsplit-api
 WORK=$(mktemp -d /tmp/bandsplit-api.XXXXXX)
@@ -68,18 +69,9 @@ start_api() {
 		echo "conninfo = user=bandsplit_api"
 		echo "db_pool_size = ${API_POOL:-4}"
 	} >"$WORK/$name.conf"
-	"$API" -c "$WORK/$name.conf" 2>"$WORK/$name.err" &
-	eval "PID_$name=$!"
-	bs_at_exit "kill $! 2>/dev/null"
-	local port=
-	for _ in $(seq 100); do
-		port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\) .*/\1/p' "$WORK/$name.err")
-		[ -n "$port" ] && break
-		kill -0 "$!" 2>/dev/null || fail "bandsplit-api $name died: $(cat "$WORK/$name.err")"
-		sleep 0.1
-	done
-	[ -n "$port" ] || fail "bandsplit-api $name did not listen: $(cat "$WORK/$name.err")"
-	URL=http://127.0.0.1:$port
+	api_run "$API" "$WORK/$name.conf" "$WORK/$name.err" || fail "bandsplit-api $name did not start"
+	eval "PID_$name=$API_PID"
+	URL=$API_URL
 }
 
 # req TOKEN PATH [CURL ARGS...]: CODE, BODY (file $WORK/body), HDRS ($WORK/hdrs)

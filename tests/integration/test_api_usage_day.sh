@@ -22,6 +22,7 @@ set -euo pipefail
 BUILD=$(cd "$1" && pwd)
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/../lib/pg.sh"
+. "$HERE/../lib/api.sh"
 BS=$BUILD/settlement/bandsplit
 API=$BUILD/settlement/bandsplit-api
 WORK=$(mktemp -d /tmp/bandsplit-apiday.XXXXXX)
@@ -56,16 +57,8 @@ start_api() {   # start_api NAME KEY=VALUE...
 		for kv in "$@"; do echo "${kv/=/ = }"; done
 		echo "[postgres]"; echo "conninfo = user=bandsplit_api"
 	} >"$WORK/$name.conf"
-	"$API" -c "$WORK/$name.conf" 2>"$WORK/$name.err" &
-	bs_at_exit "kill $! 2>/dev/null"
-	local port=
-	for _ in $(seq 100); do
-		port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\) .*/\1/p' "$WORK/$name.err")
-		[ -n "$port" ] && break
-		sleep 0.1
-	done
-	[ -n "$port" ] || fail "bandsplit-api $name did not listen: $(cat "$WORK/$name.err")"
-	eval "URL_$name=http://127.0.0.1:$port"
+	api_run "$API" "$WORK/$name.conf" "$WORK/$name.err" || fail "bandsplit-api $name did not start"
+	eval "URL_$name=$API_URL"
 }
 # main and small look the last compacted day up on every request; stale
 # every 60 s (the default), so it still knows none after the compaction
