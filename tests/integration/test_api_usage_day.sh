@@ -26,7 +26,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 BS=$BUILD/settlement/bandsplit
 API=$BUILD/settlement/bandsplit-api
 WORK=$(mktemp -d /tmp/bandsplit-apiday.XXXXXX)
-[ -n "${KEEP:-}" ] || bs_at_exit "rm -rf '$WORK'"
+bs_at_exit "rm -rf '$WORK'"
 . "$HERE/finance_lib.sh"
 
 pg_start
