@@ -473,7 +473,6 @@ static char *put(char *o, const char *s, size_t n)
 }
 #define PUT(o, lit) put((o), (lit), sizeof(lit) - 1)
 
-/* A decimal integer, as PostgreSQL writes an int8; returns the end. */
 /* A decimal integer (docfmt's, two digits a division); returns the end. */
 static char *put_i64(char *o, int64_t v)
 {
